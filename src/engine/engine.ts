@@ -1,0 +1,44 @@
+import type { Readable } from 'node:stream';
+import type { ScanOutcome } from './verdict.ts';
+
+export interface EngineStatus {
+  /** clamd addresses and whether each answered its last PING. */
+  addresses: {
+    address: string;
+    healthy: boolean;
+    lastError?: string;
+    /** What this clamd reported at its last VERSION (addresses may differ during a rollout). */
+    engineVersion?: string;
+    signatureVersion?: string;
+    /** Scans streaming to this clamd right now. */
+    inFlight?: number;
+  }[];
+  engineVersion?: string;
+  signatureVersion?: string;
+  /** When the loaded signature database was built, if clamd reports it. */
+  signatureDate?: Date;
+}
+
+export interface ScanOptions {
+  signal?: AbortSignal;
+  /**
+   * Largest input accepted. The engine stops reading at maxBytes + 1 and answers unscannable
+   * `too_large` without waiting for clamd's own limit (whose reply is usually lost to EPIPE).
+   */
+  maxBytes: number;
+}
+
+/**
+ * A scan engine: streams bytes into clamd and answers a ScanOutcome.
+ * A verdict in the outcome is final (clean, infected, or unscannable for a reason that retrying
+ * cannot change). When the engine could not judge the bytes (clamd down, connection lost, timeout)
+ * it throws ScanGateError with code engine_unavailable / engine_timeout and retryable=true —
+ * never a clean verdict.
+ */
+export interface ScanEngine {
+  scan(input: Readable, options: ScanOptions): Promise<ScanOutcome>;
+  status(): Promise<EngineStatus>;
+  /** Version string used to key the verdict cache: changes whenever the signatures change. */
+  signatureVersion(): Promise<string>;
+  close(): Promise<void>;
+}

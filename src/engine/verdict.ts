@@ -1,0 +1,44 @@
+/**
+ * The verdict model every layer shares. Fail closed: `clean` only ever comes from clamd answering
+ * `OK` for every byte of the input with signatures loaded; anything else is infected or unscannable.
+ */
+export type VerdictStatus = 'clean' | 'infected' | 'unscannable';
+
+export type UnscannableReason =
+  | 'too_large' // over the configured maximum file size (or clamd's StreamMaxLength / MaxFileSize)
+  | 'limits_exceeded' // clamd's MaxScanSize / MaxRecursion / MaxFiles / MaxScanTime
+  | 'encrypted' // password-protected archive or document
+  | 'unsupported_format' // a format clamd answers OK for without reading it (Zip64 local headers)
+  | 'engine_error' // clamd answered ERROR, or kept failing after every retry
+  | 'blocked_destination' // URL or callback pointed at a refused address
+  | 'download_failed' // remote answered an error or the body ended early, for good
+  | 'download_timeout'
+  | 'not_found' // S3 object or bucket does not exist
+  | 'access_denied'; // S3 refused the read
+
+export interface Verdict {
+  status: VerdictStatus;
+  /** Signature name for infected; the heuristic name for limits/encrypted (e.g. Heuristics.Encrypted.Zip). */
+  finding?: string;
+  reason?: UnscannableReason;
+  /** Human-readable detail for unscannable verdicts. */
+  detail?: string;
+}
+
+/** What one scan of one byte stream produced. */
+export interface ScanOutcome {
+  verdict: Verdict;
+  size: number;
+  sha256: string;
+  engine: 'clamav';
+  engineVersion: string;
+  signatureVersion: string;
+  /** First byte read from the source until its last byte was read. */
+  transferMs: number;
+  /** Last byte sent until clamd's reply (the engine's own work). */
+  scanMs: number;
+}
+
+export function unscannable(reason: UnscannableReason, detail?: string): Verdict {
+  return detail === undefined ? { status: 'unscannable', reason } : { status: 'unscannable', reason, detail };
+}

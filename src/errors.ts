@@ -1,0 +1,53 @@
+/**
+ * Errors are values with a stable code. `http/` maps codes to statuses once; workers use
+ * `retryable` to choose between a retry with backoff and a final unscannable verdict.
+ */
+export type ErrorCode =
+  // client errors
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'not_found'
+  | 'duplicate_trace_id'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'empty_file'
+  | 'rate_limited'
+  | 'quota_exceeded'
+  // source failures
+  | 'blocked_destination'
+  | 'size_limit'
+  | 'download_failed'
+  | 'download_timeout'
+  | 'access_denied'
+  | 'object_not_found'
+  // engine failures
+  | 'engine_unavailable'
+  | 'engine_error'
+  | 'engine_timeout'
+  // service state
+  | 'store_unavailable'
+  | 'shutting_down'
+  | 'internal_error';
+
+export class ScanGateError extends Error {
+  override name = 'ScanGateError';
+  readonly code: ErrorCode;
+  /** True when the same work may succeed later (engine restarted, server back, network healed). */
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { retryable?: boolean; cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details;
+  }
+}
+
+export function isScanGateError(error: unknown): error is ScanGateError {
+  return error instanceof ScanGateError;
+}

@@ -1,0 +1,133 @@
+import fastifyMultipart from '@fastify/multipart';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { ScanEngine } from '../engine/engine.ts';
+import type { ScanService } from '../jobs/scan-service.ts';
+import { createAddressPolicy } from '../sources/url/address-policy.ts';
+import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
+import { registerErrorHandling } from './errors.ts';
+import { registerMetrics, type ScanMetrics } from './metrics.ts';
+import { registerRateLimit } from './rate-limit.ts';
+import type { RouteContext } from './route-context.ts';
+import { bucketAvRoutes } from './routes/bucketav.ts';
+import { bucketScanRoutes } from './routes/bucketscan.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
+import { nativeRoutes } from './routes/native.ts';
+import { operationsRoutes } from './routes/operations.ts';
+import { statsRoutes } from './routes/stats.ts';
+import { ErrorResponse } from './schemas.ts';
+
+export interface HttpAppDependencies {
+  /** Shared rate-limit counters when several API nodes run (REDIS_URL). */
+  redis?: Redis;
+  config: Config;
+  logger: Logger;
+  scans: ScanService;
+  engine: ScanEngine;
+  authenticator: ApiKeyAuthenticator;
+  webhookSecret(tenantId: string): Promise<string>;
+  canary?: () => Promise<boolean>;
+  /** Serves /metrics and counts HTTP answers when present. */
+  metrics?: ScanMetrics;
+}
+
+/** Builds the fastify app: the two vendor dialects, the native API, docs and operations routes. */
+export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: config.http.jsonBodyLimitBytes,
+    requestTimeout: config.http.requestTimeoutMs,
+    // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by
+    // default): a slowloris socket would live 30 s past its timeout. Sweep at a quarter of it.
+    http: {
+      connectionsCheckingInterval: Math.min(
+        5_000,
+        Math.max(250, Math.floor(config.http.headersTimeoutMs / 4)),
+      ),
+    },
+    connectionTimeout: 0,
+    keepAliveTimeout: 72_000,
+    return503OnClosing: true,
+    trustProxy: config.http.trustProxy,
+    genReqId: () => crypto.randomUUID(),
+    requestIdLogLabel: 'requestId',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  });
+  app.server.headersTimeout = config.http.headersTimeoutMs;
+
+  registerErrorHandling(app);
+  if (deps.metrics) registerMetrics(app, deps.metrics);
+  app.addSchema(ErrorResponse);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'scangate',
+        version: '0.1.0',
+        description: 'Malware scanning over HTTP: bucketAV and Bucketscan dialects plus the native API.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
+        },
+      },
+      security: [{ bearer: [] }, { apiKey: [] }],
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(
+    operationsRoutes({
+      engine: deps.engine,
+      store: deps.scans.store,
+      ...(deps.canary ? { canary: deps.canary } : {}),
+    }),
+  );
+
+  await app.register(dashboardRoutes());
+
+  const context: RouteContext = {
+    scans: deps.scans,
+    maxFileSizeBytes: config.limits.maxFileSizeBytes,
+    destinations: createAddressPolicy({ allowCidrs: config.network.allowCidrs }),
+    webhookSecret: deps.webhookSecret,
+  };
+
+  // Everything below needs an API key; it is checked before any body byte is read.
+  await app.register(async (api) => {
+    api.decorateRequest('tenant', null as unknown as Tenant);
+    api.addHook('onRequest', async (request) => {
+      request.tenant = await deps.authenticator.authenticate(request);
+    });
+    if (config.rateLimit.requestsPerMinute > 0) await registerRateLimit(api, config, deps.redis);
+    await api.register(fastifyMultipart, {
+      limits: {
+        files: 1,
+        fields: 10,
+        parts: 12,
+        fieldSize: 64 * 1024,
+        fieldNameSize: 100,
+        headerPairs: 100,
+        // One byte past the limit reaches the consumer, which refuses it: the blob store or engine decides.
+        fileSize: config.limits.maxFileSizeBytes + 1,
+      },
+      throwFileSizeLimit: false,
+    });
+    // fastify parses text/plain by default; no route takes it, so it is 415 like any other type.
+    api.removeContentTypeParser('text/plain');
+    api.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+    await api.register(bucketAvRoutes(context));
+    await api.register(bucketScanRoutes(context));
+    await api.register(nativeRoutes(context));
+    await api.register(statsRoutes(context));
+  });
+
+  return app;
+}

@@ -1,0 +1,192 @@
+import type { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { EngineStatus, ScanEngine, ScanOptions } from '../engine/engine.ts';
+import type { ScanOutcome } from '../engine/verdict.ts';
+import { isScanGateError } from '../errors.ts';
+import type { ScanResult, ScanSource } from '../jobs/model.ts';
+
+export type ScanSourceKind = ScanSource['kind'];
+export type CallbackOutcome = 'delivered' | 'retry' | 'failed' | 'error';
+
+export interface ScanMetricsOptions {
+  /** Jobs queued or running, read at scrape time. */
+  queueDepth?: () => Promise<number>;
+  /** Engine status at scrape time, for the signature age. */
+  engineStatus?: () => Promise<EngineStatus>;
+}
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/**
+ * scangate's Prometheus metrics, in a registry of their own (several services in one process —
+ * tests — never collide). Names follow `scangate_<what>_<unit>`; the observe methods are what the
+ * composition root hands to the workers, the delivery worker and the scan service as hooks.
+ */
+export class ScanMetrics {
+  readonly registry = new Registry();
+  readonly #scans: Counter<'verdict' | 'source'>;
+  readonly #scanDuration: Histogram<'source'>;
+  readonly #scannedBytes: Counter;
+  readonly #retries: Counter<'code'>;
+  readonly #engineErrors: Counter<'code'>;
+  readonly #callbackAttempts: Counter<'outcome'>;
+  readonly #callbackFailures: Counter;
+  readonly #httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly #httpDuration: Histogram<'method' | 'route'>;
+
+  constructor(options: ScanMetricsOptions = {}) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'scangate_' });
+    this.#scans = new Counter({
+      name: 'scangate_scans_total',
+      help: 'Scans finished, by verdict (clean, infected, unscannable) and source (upload, url, s3)',
+      labelNames: ['verdict', 'source'],
+      registers,
+    });
+    this.#scanDuration = new Histogram({
+      name: 'scangate_scan_duration_seconds',
+      help: 'Time from the start of a scan (download or staged read included) to its verdict',
+      labelNames: ['source'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.#scannedBytes = new Counter({
+      name: 'scangate_scanned_bytes_total',
+      help: 'Bytes streamed through the engine (verdict-cache hits excluded)',
+      registers,
+    });
+    this.#retries = new Counter({
+      name: 'scangate_scan_retries_total',
+      help: 'Scan attempts that failed and were queued again, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.#engineErrors = new Counter({
+      name: 'scangate_engine_errors_total',
+      help: 'Engine failures (clamd unreachable, timed out or answering ERROR), by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.#callbackAttempts = new Counter({
+      name: 'scangate_callback_attempts_total',
+      help: 'Callback POSTs, by outcome (delivered, retry, failed for good, error)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#callbackFailures = new Counter({
+      name: 'scangate_callback_failures_total',
+      help: 'Callbacks given up for good (receiver refused, gone, or retried past the maximum age)',
+      registers,
+    });
+    this.#httpRequests = new Counter({
+      name: 'scangate_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.#httpDuration = new Histogram({
+      name: 'scangate_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request (uploads included), by method and route pattern',
+      labelNames: ['method', 'route'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    const { queueDepth, engineStatus } = options;
+    if (queueDepth) {
+      new Gauge({
+        name: 'scangate_queue_depth',
+        help: 'Scan jobs queued or running (all tenants); NaN when the store cannot be read',
+        registers,
+        async collect() {
+          this.set(await queueDepth().catch(() => Number.NaN));
+        },
+      });
+    }
+    if (engineStatus) {
+      new Gauge({
+        name: 'scangate_signature_age_seconds',
+        help: 'Age of the loaded signature database (NaN when clamd does not report its date)',
+        registers,
+        async collect() {
+          const status = await engineStatus().catch(() => undefined);
+          const date = status?.signatureDate;
+          this.set(date ? Math.max(0, (Date.now() - date.getTime()) / 1000) : Number.NaN);
+        },
+      });
+    }
+  }
+
+  /** A verdict stored by a worker or answered by a synchronous scan. */
+  recordScan(source: ScanSourceKind, result: ScanResult, durationMs: number): void {
+    this.#scans.inc({ verdict: result.status, source });
+    this.#scanDuration.observe({ source }, durationMs / 1000);
+  }
+
+  recordRetry(error: unknown): void {
+    this.#retries.inc({ code: errorCode(error) });
+  }
+
+  recordCallbackAttempt(outcome: CallbackOutcome): void {
+    this.#callbackAttempts.inc({ outcome });
+    if (outcome === 'failed') this.#callbackFailures.inc();
+  }
+
+  recordHttpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.#httpRequests.inc({ method, route, status: String(status) });
+    this.#httpDuration.observe({ method, route }, seconds);
+  }
+
+  /** Wraps an engine so that every scan counts its bytes and every engine failure its code. */
+  meterEngine(engine: ScanEngine): ScanEngine {
+    const scannedBytes = this.#scannedBytes;
+    const engineErrors = this.#engineErrors;
+    return {
+      async scan(input: Readable, options: ScanOptions): Promise<ScanOutcome> {
+        let outcome: ScanOutcome;
+        try {
+          outcome = await engine.scan(input, options);
+        } catch (error) {
+          // A scan cancelled by its caller (client gone, lease lost, shutdown) is not an engine fault.
+          if (!options.signal?.aborted) engineErrors.inc({ code: errorCode(error) });
+          throw error;
+        }
+        scannedBytes.inc(outcome.size);
+        if (outcome.verdict.reason === 'engine_error') engineErrors.inc({ code: 'engine_error' });
+        return outcome;
+      },
+      status: () => engine.status(),
+      // Asked before every cached-verdict lookup: when clamd is down, this is where it shows first.
+      async signatureVersion(): Promise<string> {
+        try {
+          return await engine.signatureVersion();
+        } catch (error) {
+          engineErrors.inc({ code: errorCode(error) });
+          throw error;
+        }
+      },
+      close: () => engine.close(),
+    };
+  }
+}
+
+function errorCode(error: unknown): string {
+  return isScanGateError(error) ? error.code : 'unknown';
+}
+
+/**
+ * Serves GET /metrics (Prometheus text format) and counts every HTTP answer. Like /healthz it needs
+ * no API key and shows no tenant data, but it reveals traffic and load: expose it to the scraper's
+ * network only, never publicly.
+ */
+export function registerMetrics(app: FastifyInstance, metrics: ScanMetrics): void {
+  app.addHook('onResponse', async (request, reply) => {
+    // Route patterns (/v1/scans/:id), never raw URLs: label values must stay few.
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.recordHttpRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+  });
+  app.get('/metrics', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) => {
+    const body = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(body);
+  });
+}

@@ -1,0 +1,80 @@
+import { validateCallbackHeaders, validateDownloadHeaders } from '../delivery/callback-headers.ts';
+import { ScanGateError } from '../errors.ts';
+import type { CallbackTarget } from '../jobs/model.ts';
+import type { AddressPolicy } from '../sources/url/address-policy.ts';
+import { parseDestinationUrl } from '../sources/url/destination-url.ts';
+
+const MAX_CUSTOM_DATA_BYTES = 16 * 1024;
+
+function invalid(message: string, field: string): ScanGateError {
+  return new ScanGateError('invalid_request', message, { details: { field } });
+}
+
+/** Only http and https URLs, without credentials in them, are fetched or called back. */
+export function httpUrl(value: string, field: string): string {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw invalid(`${field} is not a valid URL`, field);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw invalid(`${field} must be an http or https URL`, field);
+  if (url.username || url.password) throw invalid(`${field} must not contain credentials`, field);
+  return url.href;
+}
+
+export function customData(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (Buffer.byteLength(value, 'utf8') > MAX_CUSTOM_DATA_BYTES)
+    throw invalid('custom_data exceeds 16 KB of UTF-8', 'custom_data');
+  return value;
+}
+
+export function downloadHeaders(
+  headers: Record<string, string> | undefined,
+): Record<string, string> | undefined {
+  return headers === undefined ? undefined : validateDownloadHeaders(headers);
+}
+
+export interface AsyncFields {
+  callback_url?: string;
+  callback_headers?: Record<string, string>;
+  trace_id?: string;
+  custom_data?: string;
+}
+
+export interface ValidatedAsyncFields {
+  traceId?: string;
+  callback?: CallbackTarget;
+  customData?: string;
+}
+
+/** bucketAV's rule: without a callback the result can only be polled, which needs a trace_id. */
+export function asyncFields(
+  body: AsyncFields,
+  requireTraceOrCallback: boolean,
+  destinations: AddressPolicy,
+): ValidatedAsyncFields {
+  if (requireTraceOrCallback && !body.callback_url && !body.trace_id)
+    throw invalid('trace_id is required unless callback_url is set', 'trace_id');
+  if (body.callback_headers && !body.callback_url)
+    throw invalid('callback_headers need a callback_url', 'callback_headers');
+  // Form fields skip the JSON schemas: the same bounds are checked here for every dialect.
+  if (body.trace_id !== undefined && (body.trace_id.length === 0 || body.trace_id.length > 256))
+    throw invalid('trace_id must be 1 to 256 characters', 'trace_id');
+  if (body.callback_url !== undefined && body.callback_url.length > 2048)
+    throw invalid('callback_url must be at most 2048 characters', 'callback_url');
+  const fields: ValidatedAsyncFields = {};
+  if (body.trace_id !== undefined) fields.traceId = body.trace_id;
+  const data = customData(body.custom_data);
+  if (data !== undefined) fields.customData = data;
+  if (body.callback_url) {
+    fields.callback = {
+      // A callback to a refused address could never be delivered: say so now (400), not a day later.
+      url: parseDestinationUrl(body.callback_url.trim(), destinations, 'callback_url').href,
+      headers: validateCallbackHeaders(body.callback_headers ?? {}),
+    };
+  }
+  return fields;
+}

@@ -1,0 +1,52 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ScanEngine } from '../../engine/engine.ts';
+import type { JobStore } from '../../jobs/model.ts';
+
+export interface ReadinessChecks {
+  engine: ScanEngine;
+  store: JobStore;
+  /** End-to-end proof that the engine detects: EICAR through the same scan path. */
+  canary?: () => Promise<boolean>;
+}
+
+/** Liveness and readiness for orchestrators; no API key needed, no tenant data exposed. */
+export function operationsRoutes(checks: ReadinessChecks): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+    app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+      const problems: string[] = [];
+      let engineStatus: Awaited<ReturnType<ScanEngine['status']>> | undefined;
+      try {
+        engineStatus = await checks.engine.status();
+        if (!engineStatus.addresses.some((address) => address.healthy))
+          problems.push('no clamd answers PING');
+      } catch (error) {
+        problems.push(`engine: ${(error as Error).message}`);
+      }
+      try {
+        await checks.store.ping();
+      } catch (error) {
+        problems.push(`store: ${(error as Error).message}`);
+      }
+      if (checks.canary && problems.length === 0) {
+        const detected = await checks.canary().catch(() => false);
+        if (!detected) problems.push('canary: EICAR was not detected (signatures missing?)');
+      }
+      const signatureAgeHours = engineStatus?.signatureDate
+        ? Math.round((Date.now() - engineStatus.signatureDate.getTime()) / 36e5)
+        : null;
+      return reply.code(problems.length === 0 ? 200 : 503).send({
+        status: problems.length === 0 ? 'ready' : 'not_ready',
+        problems,
+        engine: {
+          version: engineStatus?.engineVersion ?? null,
+          signature_version: engineStatus?.signatureVersion ?? null,
+          signature_age_hours: signatureAgeHours,
+          addresses: engineStatus?.addresses ?? [],
+        },
+        store: checks.store.kind,
+      });
+    });
+  };
+}

@@ -1,0 +1,74 @@
+import type { BlobStore } from '../sources/blob-store.ts';
+import type { JobStore } from './model.ts';
+
+export interface RetentionLogger {
+  info(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+}
+
+/** Deletes results once they are older than the retention period (bucketAV keeps them 24 h). */
+export class RetentionSweeper {
+  readonly #store: JobStore;
+  readonly #retentionSeconds: number;
+  readonly #intervalMs: number;
+  readonly #logger: RetentionLogger;
+  readonly #blobs: BlobStore | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** Staged blobs no unfinished job needed at the last sweep. */
+  #orphanSuspects = new Set<string>();
+
+  constructor(
+    store: JobStore,
+    retentionSeconds: number,
+    intervalMs: number,
+    logger: RetentionLogger,
+    blobs?: BlobStore,
+  ) {
+    this.#store = store;
+    this.#retentionSeconds = retentionSeconds;
+    this.#intervalMs = intervalMs;
+    this.#logger = logger;
+    this.#blobs = blobs;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.sweepOnce(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  async sweepOnce(): Promise<void> {
+    try {
+      const cutoff = new Date(Date.now() - this.#retentionSeconds * 1000);
+      const removed = await this.#store.sweepExpired(cutoff);
+      if (removed.jobs > 0 || removed.deliveries > 0) this.#logger.info(removed, 'expired results removed');
+      if (this.#blobs) await this.#sweepOrphanBlobs(this.#blobs);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'retention sweep failed; next interval retries');
+    }
+  }
+
+  /**
+   * A staged upload outlives its job only after a crash between storing the verdict and deleting
+   * the blob. A blob is deleted once two sweeps in a row found no unfinished job for it: the gap
+   * covers an upload that was staged but whose job was not yet inserted at the first look.
+   */
+  async #sweepOrphanBlobs(blobs: BlobStore): Promise<void> {
+    const keys = await blobs.list();
+    const needed = await this.#store.unfinishedJobIds(keys);
+    const suspects = new Set<string>();
+    let deleted = 0;
+    for (const key of keys) {
+      if (needed.has(key)) continue;
+      if (this.#orphanSuspects.has(key)) {
+        await blobs.delete(key);
+        deleted++;
+      } else suspects.add(key);
+    }
+    this.#orphanSuspects = suspects;
+    if (deleted > 0) this.#logger.info({ deleted }, 'orphaned staged uploads removed');
+  }
+}

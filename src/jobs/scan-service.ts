@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { type ErrorCode, ScanGateError } from '../errors.ts';
+import type { BlobStore } from '../sources/blob-store.ts';
+import { verdictForFailure } from './failure-verdict.ts';
+import type { CallbackTarget, Dialect, JobStore, ScanJob, ScanResult, ScanSource } from './model.ts';
+import { runScan, type ScanRunnerDependencies, scanStream } from './scan-runner.ts';
+
+const REQUEST_BODY_ERRORS: ReadonlySet<ErrorCode> = new Set([
+  'invalid_request',
+  'payload_too_large',
+  'empty_file',
+]);
+
+export interface SubmitRequest {
+  dialect: Dialect;
+  source: Exclude<ScanSource, { kind: 'upload' }>;
+  traceId?: string;
+  callback?: CallbackTarget;
+  customData?: string;
+}
+
+export interface UploadRequest {
+  dialect: Dialect;
+  filename?: string;
+  traceId?: string;
+  callback?: CallbackTarget;
+  customData?: string;
+}
+
+export interface ScanServiceDependencies extends ScanRunnerDependencies {
+  blobs: BlobStore;
+  /** Pending jobs one tenant may have at once (0 = unlimited). */
+  maxUnfinishedJobsPerTenant: number;
+  /** Tells local workers that a job is waiting (absent on API-only nodes). */
+  notifyWorkers?: () => void;
+  /** Observes every synchronous verdict (metrics). */
+  onScanFinished?: (source: ScanSource['kind'], result: ScanResult, durationMs: number) => void;
+}
+
+/** What the HTTP layer asks of the job system: submit, stage uploads, scan now, read results. */
+export class ScanService {
+  readonly #deps: ScanServiceDependencies;
+  /** The tail of each tenant's admission queue (only while submissions are in flight). */
+  readonly #admissions = new Map<string, Promise<void>>();
+
+  constructor(dependencies: ScanServiceDependencies) {
+    this.#deps = dependencies;
+  }
+
+  get store(): JobStore {
+    return this.#deps.store;
+  }
+
+  async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {
+    const job = await this.#admit(tenantId, () =>
+      this.#deps.store.submitJob(
+        withOptionals(
+          { id: randomUUID(), tenantId, dialect: request.dialect, source: request.source },
+          request,
+        ),
+      ),
+    );
+    this.#deps.notifyWorkers?.();
+    return job;
+  }
+
+  /** Streams an upload into the blob store, then queues it; the staged blob is removed if queueing fails. */
+  async submitUpload(tenantId: string, input: Readable, request: UploadRequest): Promise<ScanJob> {
+    await this.#checkQuota(tenantId);
+    const id = randomUUID();
+    const staged = await this.#deps.blobs.put(id, input, { maxBytes: this.#deps.maxFileSizeBytes });
+    const source: ScanSource = {
+      kind: 'upload',
+      blobKey: staged.key,
+      size: staged.size,
+      sha256: staged.sha256,
+    };
+    if (request.filename) source.filename = request.filename;
+    try {
+      // Checked again now: parallel uploads all passed the first check before any was queued.
+      const job = await this.#admit(tenantId, () =>
+        this.#deps.store.submitJob(
+          withOptionals({ id, tenantId, dialect: request.dialect, source }, request),
+        ),
+      );
+      this.#deps.notifyWorkers?.();
+      return job;
+    } catch (error) {
+      await this.#deps.blobs.delete(staged.key).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Synchronous scan: the verdict in the response. Transient failures (engine down) are thrown so the
+   * client sees 503 and can retry; a refused destination is thrown (400); every other failure is an
+   * unscannable verdict.
+   */
+  async scanSourceNow(source: ScanSource, signal: AbortSignal): Promise<ScanResult> {
+    const started = performance.now();
+    const result = await runScan(source, this.#deps, signal).catch((error) => this.#judgeSyncFailure(error));
+    this.#deps.onScanFinished?.(source.kind, result, performance.now() - started);
+    return result;
+  }
+
+  async scanStreamNow(input: Readable, signal: AbortSignal): Promise<ScanResult> {
+    const started = performance.now();
+    const result = await scanStream(input, this.#deps, signal).catch((error) => {
+      // The request body itself was refused (a second file, a malformed form): the client's error, not a verdict.
+      if (error instanceof ScanGateError && REQUEST_BODY_ERRORS.has(error.code)) throw error;
+      return this.#judgeSyncFailure(error);
+    });
+    this.#deps.onScanFinished?.('upload', result, performance.now() - started);
+    return result;
+  }
+
+  #judgeSyncFailure(error: unknown): ScanResult {
+    if (error instanceof ScanGateError && (error.retryable || error.code === 'blocked_destination'))
+      throw error;
+    const verdict = verdictForFailure(error, 0);
+    if (verdict === 'retry') throw error;
+    return verdict;
+  }
+
+  /**
+   * Quota check and insert as one step per tenant in this process: otherwise parallel submissions
+   * all count the same unfinished jobs and all pass. (Several API nodes can still overshoot by
+   * the submissions in flight at once; the store does not enforce the quota.)
+   */
+  async #admit(tenantId: string, insert: () => Promise<ScanJob>): Promise<ScanJob> {
+    if (this.#deps.maxUnfinishedJobsPerTenant <= 0) return insert();
+    const previous = this.#admissions.get(tenantId) ?? Promise.resolve();
+    const admission = previous.then(async () => {
+      await this.#checkQuota(tenantId);
+      return insert();
+    });
+    const settled = admission.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#admissions.set(tenantId, settled);
+    try {
+      return await admission;
+    } finally {
+      if (this.#admissions.get(tenantId) === settled) this.#admissions.delete(tenantId);
+    }
+  }
+
+  async #checkQuota(tenantId: string): Promise<void> {
+    const limit = this.#deps.maxUnfinishedJobsPerTenant;
+    if (limit <= 0) return;
+    const unfinished = await this.#deps.store.countUnfinishedJobs(tenantId);
+    if (unfinished >= limit) {
+      throw new ScanGateError(
+        'quota_exceeded',
+        `${unfinished} scans are still pending for this key (limit ${limit})`,
+        {
+          details: { limit },
+        },
+      );
+    }
+  }
+}
+
+function withOptionals<T extends object>(
+  base: T,
+  request: { traceId?: string; callback?: CallbackTarget; customData?: string },
+): T & { traceId?: string; callback?: CallbackTarget; customData?: string } {
+  const job: T & { traceId?: string; callback?: CallbackTarget; customData?: string } = { ...base };
+  if (request.traceId !== undefined) job.traceId = request.traceId;
+  if (request.callback !== undefined) job.callback = request.callback;
+  if (request.customData !== undefined) job.customData = request.customData;
+  return job;
+}

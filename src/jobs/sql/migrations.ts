@@ -1,0 +1,27 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * The numbered schema files of one dialect (`sql/<dialect>/NNN_name.sql`), in order. A migration is
+ * never edited once released: a change is a new file, so every database can be brought forward.
+ */
+export function loadMigrations(dialect: 'sqlite' | 'postgres'): Migration[] {
+  const directory = path.join(import.meta.dirname, dialect);
+  const migrations: Migration[] = [];
+  for (const file of readdirSync(directory)) {
+    const match = /^(\d+)_([\w-]+)\.sql$/.exec(file);
+    if (!match) continue;
+    migrations.push({
+      version: Number(match[1]),
+      name: match[2]!,
+      sql: readFileSync(path.join(directory, file), 'utf8'),
+    });
+  }
+  return migrations.sort((a, b) => a.version - b.version);
+}

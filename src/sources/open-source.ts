@@ -1,0 +1,63 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from '../config.ts';
+import type { ScanSource } from '../jobs/model.ts';
+import type { BlobStore } from './blob-store.ts';
+import { openS3Object } from './s3.ts';
+import type { OpenedSource } from './source.ts';
+import { openUrlDownload } from './url/download.ts';
+
+export interface SourceLogger {
+  warn(object: object, message?: string): void;
+}
+
+/** Opens the bytes a job names, wherever they are, as one stream. */
+export class SourceOpener {
+  readonly #blobs: BlobStore;
+  readonly #s3: S3Client;
+  readonly #config: Pick<Config, 'network' | 'limits'>;
+  readonly #logger: SourceLogger | undefined;
+  readonly #deniedEndpoints: readonly string[];
+
+  /** deniedEndpoints: scangate's own parts, refused even inside NETWORK_ALLOW_CIDRS (read at each download). */
+  constructor(
+    blobs: BlobStore,
+    s3: S3Client,
+    config: Pick<Config, 'network' | 'limits'>,
+    logger?: SourceLogger,
+    deniedEndpoints: readonly string[] = [],
+  ) {
+    this.#blobs = blobs;
+    this.#s3 = s3;
+    this.#config = config;
+    this.#logger = logger;
+    this.#deniedEndpoints = deniedEndpoints;
+  }
+
+  async open(source: ScanSource, signal: AbortSignal): Promise<OpenedSource> {
+    const maxBytes = this.#config.limits.maxFileSizeBytes;
+    switch (source.kind) {
+      case 'upload': {
+        const stream = await this.#blobs.open(source.blobKey);
+        return source.sha256
+          ? { stream, declaredSize: source.size, sha256: source.sha256 }
+          : { stream, declaredSize: source.size };
+      }
+      case 'url':
+        return openUrlDownload(source.url, source.headers ?? {}, {
+          ...this.#config.network,
+          maxBytes,
+          signal,
+          logger: this.#logger,
+          deniedEndpoints: this.#deniedEndpoints,
+        });
+      case 's3':
+        return openS3Object(
+          this.#s3,
+          source.version === undefined
+            ? { bucket: source.bucket, key: source.key }
+            : { bucket: source.bucket, key: source.key, version: source.version },
+          { maxBytes, signal },
+        );
+    }
+  }
+}

@@ -1,0 +1,10 @@
+import type { Readable } from 'node:stream';
+
+/** Bytes to scan, opened from wherever a job says they are. */
+export interface OpenedSource {
+  stream: Readable;
+  /** Size announced by the source (Content-Length, S3 ContentLength, staged size) when known. */
+  declaredSize?: number;
+  /** sha256 already known (computed while staging an upload) — lets the verdict cache answer early. */
+  sha256?: string;
+}

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { ScanGateError } from '../../src/errors.ts';
+import type { JobStore } from '../../src/jobs/model.ts';
+import { PostgresJobStore } from '../../src/jobs/store-postgres.ts';
+import { runSql, testSchema } from '../support/postgres.ts';
+import { newJob } from './contract/fixtures.ts';
+import { jobStoreContract, type StoreFixture } from './store-contract.ts';
+
+async function postgresFixture(): Promise<StoreFixture & { schema: string }> {
+  const { connectionString, schema, drop } = testSchema();
+  const opened: JobStore[] = [];
+  return {
+    schema,
+    async open() {
+      const store = new PostgresJobStore(connectionString, 4, schema);
+      opened.push(store);
+      await store.init();
+      assert.equal(store.kind, 'postgres');
+      return store;
+    },
+    async destroy() {
+      for (const store of opened) await store.close();
+      await drop();
+    },
+  };
+}
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof ScanGateError && error.code === 'store_unavailable' && error.retryable;
+}
+
+describe('PostgresJobStore contract', () => {
+  jobStoreContract(postgresFixture);
+});
+
+describe('PostgresJobStore on a server', () => {
+  let fixture: Awaited<ReturnType<typeof postgresFixture>>;
+  beforeEach(async () => {
+    fixture = await postgresFixture();
+  });
+  afterEach(() => fixture.destroy());
+
+  test('nodes starting together migrate a fresh schema once (advisory lock)', async () => {
+    const stores = await Promise.all([...Array(6)].map(() => fixture.open()));
+    await stores[0]!.init(); // and again: nothing left to do
+    const { rows } = await runSql(
+      `SELECT version FROM "${fixture.schema}".schema_migrations ORDER BY version`,
+    );
+    assert.deepEqual(
+      rows.map((row) => row.version),
+      [1],
+    );
+    await stores[5]!.submitJob(newJob());
+    assert.equal(await stores[0]!.countUnfinishedJobs(), 1);
+  });
+
+  test('an unreachable server is store_unavailable and retryable', async () => {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    const store = new PostgresJobStore('postgres://postgres@127.0.0.1:1/test', 2, fixture.schema);
+    try {
+      await assert.rejects(store.init(), isUnavailable);
+      await assert.rejects(store.ping(), isUnavailable);
+      await assert.rejects(store.submitJob(newJob()), isUnavailable);
+      await assert.rejects(store.leaseNextJob(1_000), isUnavailable);
+      await assert.rejects(store.sweepExpired(new Date()), isUnavailable);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('the lease query scans jobs_lease_idx and stays fast with 60k finished and 40k later jobs', async () => {
+    const store = await fixture.open();
+    const jobs = `"${fixture.schema}".jobs`;
+    await runSql(`INSERT INTO ${jobs} (id, tenant_id, dialect, source, state, attempts, completed_at,
+        next_attempt_at, result, result_status)
+      SELECT 'done-' || i, 'bulk', 'native', '{}', 'done', 1, now(), now(), '{"status":"clean"}', 'clean'
+      FROM generate_series(1, 60000) i`);
+    await runSql(`INSERT INTO ${jobs} (id, tenant_id, dialect, source, state, attempts, next_attempt_at)
+      SELECT 'later-' || i, 'bulk', 'native', '{}', 'queued', 1, now() + interval '1 day'
+      FROM generate_series(1, 40000) i`);
+    await runSql(`INSERT INTO ${jobs} (id, tenant_id, dialect, source, state, next_attempt_at)
+      SELECT 'due-' || i, 'bulk', 'native', '{}', 'queued', now() - interval '1 minute'
+      FROM generate_series(1, 20) i`);
+    await runSql(`ANALYZE ${jobs}`);
+    const { rows } =
+      await runSql(`EXPLAIN SELECT seq FROM ${jobs} WHERE state <> 'done' AND next_attempt_at <= now()
+      ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED`);
+    const plan = rows.map((row) => String(row['QUERY PLAN'])).join('\n');
+    assert.match(plan, /Index Scan using jobs_lease_idx/);
+    assert.doesNotMatch(plan, /Sort|Seq Scan/);
+
+    const timings: number[] = [];
+    for (let index = 0; index < 20; index++) {
+      const started = performance.now();
+      assert.ok((await store.leaseNextJob(60_000))?.job.id.startsWith('due-'));
+      timings.push(performance.now() - started);
+    }
+    timings.sort((a, b) => a - b);
+    assert.ok(timings[10]! < 10, `median lease took ${timings[10]} ms`);
+    assert.equal(await store.leaseNextJob(60_000), undefined);
+  });
+});

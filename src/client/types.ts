@@ -1,0 +1,102 @@
+/** The shapes of scangate's native API, as a client sees them (see /openapi.json). */
+
+export type ScanStatus = 'pending' | 'clean' | 'infected' | 'unscannable';
+
+export interface CallbackDeliveryView {
+  webhook_id: string;
+  url: string;
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+  delivered_at: string | null;
+}
+
+export interface NativeScan {
+  id: string;
+  trace_id: string | null;
+  status: ScanStatus;
+  /** Signature name when infected; heuristic name for limits and encrypted archives. */
+  finding: string | null;
+  /** Why the scan is unscannable: too_large, encrypted, engine_error, download_failed, … */
+  reason: string | null;
+  detail: string | null;
+  size: number | null;
+  sha256: string | null;
+  engine: string | null;
+  engine_version: string | null;
+  signature_version: string | null;
+  cached: boolean;
+  /** Seconds. */
+  download_time: number | null;
+  /** Seconds. */
+  scan_time: number | null;
+  attempts: number;
+  last_error: string | null;
+  source:
+    | { kind: 'upload'; filename: string | null }
+    | { kind: 'url'; url: string }
+    | { kind: 's3'; bucket: string; key: string; version: string | null };
+  custom_data: string | null;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  callback?: { url: string; deliveries: CallbackDeliveryView[] };
+}
+
+export interface VerdictBucket {
+  start: string;
+  clean: number;
+  infected: number;
+  unscannable: number;
+}
+
+export interface ScanStats {
+  hours: number;
+  bucket_seconds: number;
+  buckets: VerdictBucket[];
+  totals: { clean: number; infected: number; unscannable: number };
+  pending: number;
+}
+
+/** Options every submission accepts. */
+export interface SubmitOptions {
+  /** Your own ID for the scan (unique among your pending scans). */
+  traceId?: string;
+  /** Receives the result by a signed POST (Standard Webhooks). */
+  callbackUrl?: string;
+  callbackHeaders?: Record<string, string>;
+  /** Passed through to the callback; at most 16 KB of UTF-8. */
+  customData?: string;
+  signal?: AbortSignal;
+}
+
+export interface ScanFileOptions extends Omit<SubmitOptions, 'callbackHeaders'> {
+  /** Name recorded with the scan; defaults to the path's base name. */
+  filename?: string;
+  contentType?: string;
+  /** Size of a stream input, when known (sends a Content-Length and gives progress a total). */
+  size?: number;
+  /** Called as the upload advances: bytes of the file sent so far, and the total when known. */
+  onProgress?: (sentBytes: number, totalBytes: number | undefined) => void;
+}
+
+export interface ScanUrlOptions extends SubmitOptions {
+  /** Headers sent with the download (e.g. Authorization for a private URL). */
+  headers?: Record<string, string>;
+}
+
+export interface S3ObjectRef {
+  bucket: string;
+  key: string;
+  version?: string;
+}
+
+export interface WaitOptions {
+  /** Give up after this long (default 10 minutes). */
+  timeoutMs?: number;
+  /** Longest pause between polls (default 1 s); polling starts faster. */
+  intervalMs?: number;
+  signal?: AbortSignal;
+}

@@ -1,0 +1,49 @@
+export interface CallbackRetryPolicy {
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  /** A failing delivery is given up (failed) once it is this old. */
+  maxAgeSeconds: number;
+}
+
+export type RetryDecision = { action: 'retry'; retryAt: Date } | { action: 'give_up'; reason: string };
+
+/**
+ * When to try a failed callback again: exponential from the base delay, capped, with ±20 % jitter
+ * so deliveries that failed together (one receiver down) do not all return in the same instant.
+ * A Retry-After from the receiver is honoured up to the cap. Pure: the clock and dice are inputs.
+ */
+export function callbackRetryDelayMs(
+  failedAttempts: number,
+  policy: Pick<CallbackRetryPolicy, 'retryBaseDelayMs' | 'retryMaxDelayMs'>,
+  random: number,
+  retryAfterMs?: number,
+): number {
+  const exponent = Math.min(Math.max(failedAttempts, 1) - 1, 30);
+  const capped = Math.min(policy.retryBaseDelayMs * 2 ** exponent, policy.retryMaxDelayMs);
+  const jittered = capped * (0.8 + 0.4 * random);
+  const delay = Math.min(Math.max(jittered, policy.retryBaseDelayMs), policy.retryMaxDelayMs);
+  if (retryAfterMs === undefined) return Math.round(delay);
+  return Math.round(Math.max(delay, Math.min(retryAfterMs, policy.retryMaxDelayMs)));
+}
+
+/** Retry, or give up when the next try would fall past the delivery's maximum age. */
+export function nextCallbackAttempt(
+  createdAt: Date,
+  failedAttempts: number,
+  now: Date,
+  policy: CallbackRetryPolicy,
+  random: number,
+  retryAfterMs?: number,
+): RetryDecision {
+  const retryAt = new Date(
+    now.getTime() + callbackRetryDelayMs(failedAttempts, policy, random, retryAfterMs),
+  );
+  const deadline = createdAt.getTime() + policy.maxAgeSeconds * 1000;
+  if (retryAt.getTime() > deadline) {
+    return {
+      action: 'give_up',
+      reason: `still failing after ${failedAttempts} attempts and ${policy.maxAgeSeconds} s`,
+    };
+  }
+  return { action: 'retry', retryAt };
+}

@@ -1,0 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+/**
+ * The PostgreSQL every test uses: database `test` on loopback, trust auth. Each test works in a
+ * schema of its own, so test files can run in parallel against the same database.
+ */
+export const TEST_DATABASE_URL =
+  process.env.SCANGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface TestSchema {
+  connectionString: string;
+  /** A fresh name (`t_<random>`); the store under test creates it in init(). */
+  schema: string;
+  /** Drops the schema and everything in it. */
+  drop(): Promise<void>;
+}
+
+export function testSchema(): TestSchema {
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  return {
+    connectionString: TEST_DATABASE_URL,
+    schema,
+    drop: async () => {
+      await runSql(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    },
+  };
+}
+
+/** Runs one statement on its own connection (setup and cleanup outside the store under test). */
+export async function runSql(sql: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    return await client.query(sql, values);
+  } finally {
+    await client.end();
+  }
+}

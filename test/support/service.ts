@@ -1,0 +1,130 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { type RunningService, startService } from '../../src/cli/service.ts';
+import { type Config, loadConfig } from '../../src/config.ts';
+
+export const TENANT_A_KEY = 'tenant-a=key-a-0123456789abcdef';
+export const TENANT_B_KEY = 'tenant-b=key-b-0123456789abcdef';
+export const KEY_A = 'key-a-0123456789abcdef';
+export const KEY_B = 'key-b-0123456789abcdef';
+
+export interface TestService {
+  url: string;
+  config: Config;
+  service: RunningService;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export type ConfigOverrides = {
+  [K in keyof Config]?: Config[K] extends object ? Partial<Config[K]> : Config[K];
+};
+
+export function testConfig(dataDir: string, overrides: ConfigOverrides = {}): Config {
+  return loadConfig(
+    {},
+    {
+      dataDir,
+      logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
+      ...overrides,
+      http: { port: 0, ...overrides.http },
+      auth: { apiKeys: [TENANT_A_KEY, TENANT_B_KEY], ...overrides.auth },
+      jobs: {
+        pollIntervalMs: 20,
+        retryBaseDelayMs: 100,
+        retryMaxDelayMs: 1000,
+        sweepIntervalMs: 500,
+        ...overrides.jobs,
+      },
+    },
+  );
+}
+
+/** Starts the whole service in this process, on a random loopback port, with its own managed clamd. */
+export async function startTestService(
+  overrides: ConfigOverrides = {},
+  dataDir?: string,
+): Promise<TestService> {
+  const ownDir = dataDir ?? (await mkdtemp(path.join(tmpdir(), 'scangate-test-')));
+  const config = testConfig(ownDir, overrides);
+  const service = await startService(config);
+  return {
+    url: service.url!,
+    config,
+    service,
+    dataDir: ownDir,
+    async stop() {
+      await service.stop();
+      if (!dataDir) await rm(ownDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<unknown>;
+}
+
+const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+
+/**
+ * Starts `scangate serve` as a child process (for kill -9 and cluster tests); resolves once it has
+ * started (and listens, for roles with an API). `onLogLine` sees every JSON log line it prints.
+ */
+export async function spawnService(
+  env: Record<string, string>,
+  onLogLine?: (line: Record<string, unknown>) => void,
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so a test can SIGKILL the service together with its managed clamd.
+    detached: true,
+  });
+  const exited = once(child, 'exit');
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    let recent = '';
+    lines.on('line', (text) => {
+      recent = `${recent.slice(-2000)}\n${text}`;
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      onLogLine?.(parsed);
+      if (parsed.msg === 'scangate started') resolve(typeof parsed.url === 'string' ? parsed.url : '');
+    });
+    exited.then(() => reject(new Error(`scangate exited before it started: ${stderr}\n${recent}`)));
+  });
+  return { child, url, exited };
+}
+
+export function authHeaders(key: string, style: 'bearer' | 'x-api-key' = 'bearer'): Record<string, string> {
+  return style === 'bearer' ? { authorization: `Bearer ${key}` } : { 'x-api-key': key };
+}
+
+/** Polls until `check` returns a value; polling is how clients of the API learn results too. */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { eicarBytes } from '../../src/engine/eicar.ts';
+import { KEY_A, startTestService, type TestService } from '../support/service.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+export const SCREENSHOT = path.join(tmpdir(), 'scangate-dashboard.png');
+
+describe('web dashboard in headless Chromium', () => {
+  let service: TestService;
+  let browser: Browser;
+  let page: Page;
+  let files: string;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    service = await startTestService();
+    files = await mkdtemp(path.join(tmpdir(), 'scangate-web-'));
+    await writeFile(path.join(files, 'eicar.com'), eicarBytes());
+    await writeFile(path.join(files, 'report.pdf'), randomBytes(200_000));
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    // A CSP violation or a script error shows up here: the page must run clean.
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') pageErrors.push(message.text());
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await service?.stop();
+    if (files) await rm(files, { recursive: true, force: true });
+  });
+
+  test('a refused key stays on the login form', async () => {
+    await page.goto(service.url);
+    await page.locator('#login-form').waitFor();
+    await page.fill('#api-key', 'not-a-valid-key-at-all');
+    await page.click('#login-form button[type=submit]');
+    await page.locator('#login-error', { hasText: 'refused' }).waitFor();
+    assert.equal(await page.locator('#app-view').isVisible(), false);
+    // The browser's own 401 report for the refused fetch is expected; nothing else is.
+    pageErrors.length = 0;
+  });
+
+  test('sign in, drop EICAR and a clean file, watch the verdicts arrive', async () => {
+    await page.fill('#api-key', KEY_A);
+    await page.click('#login-form button[type=submit]');
+    await page.locator('#app-view').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('scangate.apiKey')), KEY_A);
+
+    await page.setInputFiles('#file-input', [path.join(files, 'eicar.com'), path.join(files, 'report.pdf')]);
+    const infected = page.locator('#uploads li[data-status="infected"]');
+    await infected.waitFor();
+    assert.match((await infected.textContent()) ?? '', /eicar\.com[\s\S]*infected[\s\S]*Eicar-Signature/);
+    await page.locator('#uploads li[data-status="clean"]', { hasText: 'report.pdf' }).waitFor();
+
+    // The recent-scans table and the chart refresh once a verdict arrives.
+    await page.locator('#scans tbody tr', { hasText: 'eicar.com' }).locator('.badge-infected').waitFor();
+    await page.locator('#chart svg rect.bar-infected').waitFor();
+    assert.match((await page.locator('#totals').textContent()) ?? '', /1\s*infected/);
+  });
+
+  test('the status filter narrows the list', async () => {
+    await page.selectOption('#status-filter', 'clean');
+    // Evaluated in the page: every listed row is clean once the filtered list has loaded.
+    await page.waitForFunction(`(() => {
+      const rows = [...document.querySelectorAll('#scans tbody tr')];
+      return rows.length > 0 && rows.every((row) => row.querySelector('.badge-clean'));
+    })()`);
+    assert.equal(await page.locator('#scans tbody tr', { hasText: 'eicar.com' }).count(), 0);
+    await page.selectOption('#status-filter', '');
+    await page.locator('#scans tbody tr', { hasText: 'eicar.com' }).waitFor();
+  });
+
+  test('engine status comes from /readyz', async () => {
+    await page.locator('#engine-pill', { hasText: 'engine ready' }).waitFor();
+    assert.match((await page.locator('#engine-version').textContent()) ?? '', /^\d+\.\d+/);
+    assert.equal(await page.locator('#store-kind').textContent(), 'sqlite');
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('signing out forgets the key', async () => {
+    await page.click('#logout');
+    await page.locator('#login-form').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('scangate.apiKey')), null);
+  });
+});

@@ -7,7 +7,7 @@ import type { EngineStatus, ScanEngine, ScanOptions } from './engine.ts';
 import { streamToClamd } from './instream.ts';
 import { type EngineLogger, silentLogger } from './logger.ts';
 import { type VerdictPolicy, verdictFromReply } from './reply-verdict.ts';
-import { type ScanOutcome, unscannable, type Verdict } from './verdict.ts';
+import { type ScanOutcome, unscannable, type Verdict, verdictCacheKey } from './verdict.ts';
 
 export interface ClamdPoolOptions extends VerdictPolicy {
   connectTimeoutMs: number;
@@ -258,10 +258,10 @@ export class ClamdPool implements ScanEngine {
   }
 
   /**
-   * The database version all healthy clamds share. Empty when they disagree (a rollout) or when clamd
-   * reports none (plain signature files): an empty version turns the verdict cache off.
+   * The engine and database version all healthy clamds share. Empty when they disagree (a rollout)
+   * or when clamd reports no database version (plain signature files): the verdict cache is off then.
    */
-  async signatureVersion(): Promise<string> {
+  async verdictCacheKey(): Promise<string> {
     if (!this.#states.some((state) => state.healthy && state.version)) await this.checkNow();
     const healthy = this.#states.filter((state) => state.healthy && state.version);
     if (healthy.length === 0) {
@@ -269,8 +269,15 @@ export class ClamdPool implements ScanEngine {
         retryable: true,
       });
     }
-    const versions = new Set(healthy.map((state) => state.version!.databaseVersion ?? ''));
-    return versions.size === 1 ? [...versions][0]! : '';
+    const keys = new Set(
+      healthy.map(({ version }) =>
+        verdictCacheKey({
+          engineVersion: version!.engineVersion,
+          signatureVersion: version!.databaseVersion ?? '',
+        }),
+      ),
+    );
+    return keys.size === 1 ? [...keys][0]! : '';
   }
 
   /** Stops health checks and aborts scans still in flight (they throw shutting_down). */

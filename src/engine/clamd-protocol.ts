@@ -4,7 +4,8 @@
  * a 4-byte big-endian integer, ended by a zero-length chunk.
  */
 
-export type ClamdCommandName = 'PING' | 'VERSION' | 'STATS' | 'INSTREAM';
+/** RELOAD asks clamd to re-read its signature database (it answers RELOADING and keeps scanning). */
+export type ClamdCommandName = 'PING' | 'VERSION' | 'STATS' | 'RELOAD' | 'INSTREAM';
 
 export function encodeCommand(name: ClamdCommandName): Buffer {
   return Buffer.from(`z${name}\0`, 'latin1');

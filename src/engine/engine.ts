@@ -38,7 +38,10 @@ export interface ScanOptions {
 export interface ScanEngine {
   scan(input: Readable, options: ScanOptions): Promise<ScanOutcome>;
   status(): Promise<EngineStatus>;
-  /** Version string used to key the verdict cache: changes whenever the signatures change. */
-  signatureVersion(): Promise<string>;
+  /**
+   * The verdict cache key a scan started now would be stored under (see verdictCacheKey): changes
+   * with the engine or the signatures; empty when they cannot be known.
+   */
+  verdictCacheKey(): Promise<string>;
   close(): Promise<void>;
 }

@@ -38,8 +38,11 @@ export function offlineSignatureLines(): { ndb: string; hdb: string } {
 }
 
 /** A CVD version derived from the signature content: a signature change changes the version. */
-export function offlineSignatureVersion(): { digest: string; cvdVersion: number } {
-  const { ndb, hdb } = offlineSignatureLines();
+export function offlineSignatureVersion(lines = offlineSignatureLines()): {
+  digest: string;
+  cvdVersion: number;
+} {
+  const { ndb, hdb } = lines;
   const digest = createHash('sha256').update(`${FORMAT}\n${ndb}${hdb}`).digest('hex');
   return { digest, cvdVersion: 100_000 + (Number.parseInt(digest.slice(0, 8), 16) % 900_000) };
 }
@@ -74,12 +77,16 @@ async function exists(file: string): Promise<boolean> {
  * Writes the offline test signature database into `dir`: packed as an unsigned `daily.cud` (so that
  * clamd's VERSION reports a database version and date), or, when sigtool fails, as plain .ndb/.hdb
  * files (clamd then reports no database version). Files are renamed into place, so a running clamd
- * never reads a half-written database.
+ * never reads a half-written database. `lines` replaces the signature set (tests of signature updates).
  */
-export async function writeOfflineSignatures(dir: string, options: { sigtool?: string } = {}): Promise<void> {
+export async function writeOfflineSignatures(
+  dir: string,
+  options: { sigtool?: string; lines?: { ndb: string; hdb: string } } = {},
+): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const { ndb, hdb } = offlineSignatureLines();
-  const { digest, cvdVersion } = offlineSignatureVersion();
+  const lines = options.lines ?? offlineSignatureLines();
+  const { ndb, hdb } = lines;
+  const { digest, cvdVersion } = offlineSignatureVersion(lines);
   const staging = await mkdtemp(path.join(dir, '.staging-'));
   try {
     await writeFile(path.join(staging, 'daily.ndb'), ndb);

@@ -39,6 +39,16 @@ export interface ScanOutcome {
   scanMs: number;
 }
 
+/**
+ * The key of the verdict cache: the engine and signature versions a verdict was reached with. Empty
+ * (cache off) when clamd reports no database version, as with plain signature files, whose changes
+ * would otherwise go unnoticed.
+ */
+export function verdictCacheKey(identity: { engineVersion: string; signatureVersion: string }): string {
+  if (!identity.engineVersion || !identity.signatureVersion) return '';
+  return `clamav/${identity.engineVersion}/${identity.signatureVersion}`;
+}
+
 export function unscannable(reason: UnscannableReason, detail?: string): Verdict {
   return detail === undefined ? { status: 'unscannable', reason } : { status: 'unscannable', reason, detail };
 }

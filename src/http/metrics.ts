@@ -157,9 +157,9 @@ export class ScanMetrics {
       },
       status: () => engine.status(),
       // Asked before every cached-verdict lookup: when clamd is down, this is where it shows first.
-      async signatureVersion(): Promise<string> {
+      async verdictCacheKey(): Promise<string> {
         try {
-          return await engine.signatureVersion();
+          return await engine.verdictCacheKey();
         } catch (error) {
           engineErrors.inc({ code: errorCode(error) });
           throw error;

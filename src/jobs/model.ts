@@ -115,7 +115,8 @@ export interface ApiKeyRecord {
 
 export interface CachedVerdict {
   sha256: string;
-  signatureVersion: string;
+  /** The engine and signature versions the verdict was reached with (engine/verdict.ts verdictCacheKey). */
+  cacheKey: string;
   result: ScanResult;
 }
 
@@ -191,7 +192,7 @@ export interface JobStore {
    */
   sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }>;
 
-  getCachedVerdict(sha256: string, signatureVersion: string): Promise<ScanResult | undefined>;
+  getCachedVerdict(sha256: string, cacheKey: string): Promise<ScanResult | undefined>;
   putCachedVerdict(entry: CachedVerdict): Promise<void>;
 
   createApiKey(record: ApiKeyRecord): Promise<void>;

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ScanEngine } from '../engine/engine.ts';
-import type { ScanOutcome } from '../engine/verdict.ts';
+import { type ScanOutcome, verdictCacheKey } from '../engine/verdict.ts';
 import type { SourceOpener } from '../sources/open-source.ts';
 import type { JobStore, ScanResult, ScanSource } from './model.ts';
 
@@ -27,11 +27,7 @@ function resultFromOutcome(outcome: ScanOutcome): ScanResult {
 
 /** Only real judgements are cached; an unscannable verdict may be different next time. */
 function cacheable(result: ScanResult): boolean {
-  return (
-    (result.status === 'clean' || result.status === 'infected') &&
-    !!result.sha256 &&
-    !!result.signatureVersion
-  );
+  return (result.status === 'clean' || result.status === 'infected') && !!result.sha256;
 }
 
 /**
@@ -46,11 +42,10 @@ export async function runScan(
 ): Promise<ScanResult> {
   const { store, engine, sources, verdictCache } = dependencies;
   const knownSha256 = source.kind === 'upload' ? source.sha256 : undefined;
-  let signatureVersion: string | undefined;
   if (verdictCache && knownSha256) {
-    signatureVersion = await engine.signatureVersion();
-    if (signatureVersion) {
-      const cached = await store.getCachedVerdict(knownSha256, signatureVersion);
+    const cacheKey = await engine.verdictCacheKey();
+    if (cacheKey) {
+      const cached = await store.getCachedVerdict(knownSha256, cacheKey);
       if (cached) return { ...cached, cached: true, downloadTimeMs: 0, scanTimeMs: 0 };
     }
   }
@@ -71,12 +66,9 @@ export async function scanStream(
     input.destroy();
   }
   const result = resultFromOutcome(outcome);
-  if (dependencies.verdictCache && cacheable(result)) {
-    await dependencies.store.putCachedVerdict({
-      sha256: result.sha256!,
-      signatureVersion: result.signatureVersion!,
-      result,
-    });
+  const cacheKey = verdictCacheKey(outcome);
+  if (dependencies.verdictCache && cacheKey && cacheable(result)) {
+    await dependencies.store.putCachedVerdict({ sha256: result.sha256!, cacheKey, result });
   }
   return result;
 }

@@ -319,10 +319,10 @@ export class PostgresJobStore implements JobStore {
     });
   }
 
-  async getCachedVerdict(sha256: string, signatureVersion: string): Promise<ScanResult | undefined> {
+  async getCachedVerdict(sha256: string, cacheKey: string): Promise<ScanResult | undefined> {
     const { rows } = await this.#db.query<{ result: ScanResult }>(
       `SELECT result FROM ${this.#t.verdictCache} WHERE sha256 = $1 AND signature_version = $2`,
-      [sha256, signatureVersion],
+      [sha256, cacheKey],
     );
     return rows[0]?.result;
   }
@@ -331,7 +331,7 @@ export class PostgresJobStore implements JobStore {
     await this.#db.query(
       `INSERT INTO ${this.#t.verdictCache} (sha256, signature_version, result) VALUES ($1, $2, $3)
        ON CONFLICT (sha256, signature_version) DO UPDATE SET result = excluded.result, created_at = now()`,
-      [entry.sha256, entry.signatureVersion, JSON.stringify(entry.result)],
+      [entry.sha256, entry.cacheKey, JSON.stringify(entry.result)],
     );
   }
 

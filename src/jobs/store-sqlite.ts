@@ -337,11 +337,11 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
-  async getCachedVerdict(sha256: string, signatureVersion: string): Promise<ScanResult | undefined> {
+  async getCachedVerdict(sha256: string, cacheKey: string): Promise<ScanResult | undefined> {
     const row = this.#db.get<{ result: string }>(
       'SELECT result FROM verdict_cache WHERE sha256 = ? AND signature_version = ?',
       sha256,
-      signatureVersion,
+      cacheKey,
     );
     return row && (JSON.parse(row.result) as ScanResult);
   }
@@ -352,7 +352,7 @@ export class SqliteJobStore implements JobStore {
        ON CONFLICT (sha256, signature_version)
        DO UPDATE SET result = excluded.result, created_at = excluded.created_at`,
       entry.sha256,
-      entry.signatureVersion,
+      entry.cacheKey,
       JSON.stringify(entry.result),
       Date.now(),
     );

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ClamdPool, type ClamdPoolOptions } from '../../src/engine/clamd-pool.ts';
+import { verdictCacheKey } from '../../src/engine/verdict.ts';
 import { ScanGateError } from '../../src/errors.ts';
 import { startTestClamd, type TestClamd } from '../support/clamd.ts';
 import { eicarBytes, randomStream } from '../support/eicar.ts';
@@ -150,7 +151,7 @@ describe('several addresses', () => {
         Array.from({ length: 6 }, () => pool.scan(randomStream(2 * MiB), { maxBytes: 4 * MiB })),
       );
       assert.ok(outcomes.every((outcome) => outcome.verdict.status === 'clean'));
-      assert.equal(await pool.signatureVersion(), outcomes[0]?.signatureVersion);
+      assert.equal(await pool.verdictCacheKey(), verdictCacheKey(outcomes[0]!));
     } finally {
       await pool.close();
     }
@@ -161,7 +162,7 @@ describe('several addresses', () => {
     try {
       await pool.start();
       await assert.rejects(pool.scan(eicar(), { maxBytes: MiB }), isRetryable('engine_unavailable'));
-      await assert.rejects(pool.signatureVersion(), isRetryable('engine_unavailable'));
+      await assert.rejects(pool.verdictCacheKey(), isRetryable('engine_unavailable'));
       assert.ok((await pool.status()).addresses.every((address) => !address.healthy));
     } finally {
       await pool.close();
@@ -257,7 +258,7 @@ test('plain signature files (sigtool fallback): EICAR found, no database version
     const outcome = await pool.scan(eicar(), { maxBytes: MiB });
     assert.equal(outcome.verdict.status, 'infected');
     assert.equal(outcome.signatureVersion, '');
-    assert.equal(await pool.signatureVersion(), '');
+    assert.equal(await pool.verdictCacheKey(), '');
     assert.equal((await pool.status()).signatureVersion, undefined);
   } finally {
     await pool.close();

@@ -135,7 +135,7 @@ describe('verdicts from a real clamd', () => {
     ]);
     assert.equal(status.signatureVersion, String(offlineSignatureVersion().cvdVersion));
     assert.ok(status.signatureDate && Math.abs(status.signatureDate.getTime() - Date.now()) < 24 * 3600_000);
-    assert.equal(await pool.signatureVersion(), status.signatureVersion);
+    assert.equal(await pool.verdictCacheKey(), `clamav/${status.engineVersion}/${status.signatureVersion}`);
   });
 });
 

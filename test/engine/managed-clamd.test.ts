@@ -58,7 +58,10 @@ describe('createEngine', () => {
       assert.equal((await runCanary(handle.engine)).ok, true);
       const status = await handle.engine.status();
       assert.equal(status.signatureVersion, String(offlineSignatureVersion().cvdVersion));
-      assert.equal(await handle.engine.signatureVersion(), status.signatureVersion);
+      assert.equal(
+        await handle.engine.verdictCacheKey(),
+        `clamav/${status.engineVersion}/${status.signatureVersion}`,
+      );
     } finally {
       await handle.close();
     }

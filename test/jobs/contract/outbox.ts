@@ -171,7 +171,7 @@ export function outboxContract(context: ContractContext): void {
     assert.equal(await store.failDelivery(failed.delivery.id, failed.leaseToken, 'gone', 410), true);
     const pendingJob = await finishedJob(store, CLEAN, {}, newDelivery());
     const queued = await store.submitJob(newJob());
-    await store.putCachedVerdict({ sha256: 'c'.repeat(64), signatureVersion: '1', result: CLEAN });
+    await store.putCachedVerdict({ sha256: 'c'.repeat(64), cacheKey: '1', result: CLEAN });
 
     assert.deepEqual(await store.sweepExpired(new Date(Date.now() - HOUR_MS)), { jobs: 0, deliveries: 0 });
     assert.ok(await store.getCachedVerdict('c'.repeat(64), '1'), 'young cache entries stay');

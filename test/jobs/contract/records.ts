@@ -23,10 +23,10 @@ export function recordsContract(context: ContractContext): void {
     const store = context.store();
     const sha = 'd'.repeat(64);
     assert.equal(await store.getCachedVerdict(sha, 'v1'), undefined);
-    await store.putCachedVerdict({ sha256: sha, signatureVersion: 'v1', result: CLEAN });
+    await store.putCachedVerdict({ sha256: sha, cacheKey: 'v1', result: CLEAN });
     assert.deepEqual(await store.getCachedVerdict(sha, 'v1'), CLEAN);
     assert.equal(await store.getCachedVerdict(sha, 'v2'), undefined, 'new signatures, no cached verdict');
-    await store.putCachedVerdict({ sha256: sha, signatureVersion: 'v1', result: INFECTED });
+    await store.putCachedVerdict({ sha256: sha, cacheKey: 'v1', result: INFECTED });
     assert.deepEqual(await store.getCachedVerdict(sha, 'v1'), INFECTED);
   });
 

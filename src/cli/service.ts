@@ -139,6 +139,14 @@ export async function startService(config: Config, logger = createLogger(config)
       { role: config.role, url: service.url, store: store.kind, blobs: blobs.kind },
       'scangate started',
     );
+    if (runsApi && config.auth.apiKeys.length === 0) {
+      const stored = await store.listApiKeys();
+      if (!stored.some((key) => !key.revokedAt)) {
+        logger.warn(
+          'no API key is configured: every request answers 401. Set API_KEYS=name=secret or run `scangate keys create <name>`',
+        );
+      }
+    }
     return service;
   } catch (error) {
     await stop();

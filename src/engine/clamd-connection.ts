@@ -122,7 +122,11 @@ export class ClamdConnection {
   async write(buffers: Buffer[], stallTimeoutMs: number): Promise<void> {
     if (this.#closedError) throw this.#closedError;
     const socket = this.#socket;
-    const flushed = socket.write(buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers));
+    // Corked writes go out as one writev: no copy of the payload into a joined buffer.
+    socket.cork();
+    let flushed = true;
+    for (const buffer of buffers) flushed = socket.write(buffer);
+    socket.uncork();
     if (flushed) {
       // Let the event loop read before we write again: clamd may have answered (refusing the
       // stream) and closed, and the write error that follows would destroy the socket unread.

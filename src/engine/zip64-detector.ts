@@ -10,6 +10,7 @@ const HEADER_PREFIX = SIZES_OFFSET + 8;
  * zip packed inside another archive is compressed and stays invisible here.
  */
 export class Zip64LocalHeaderDetector {
+  /** The last HEADER_PREFIX - 1 bytes seen: a header starting there is not complete yet. */
   #tail = Buffer.alloc(0);
   #found = false;
 
@@ -19,20 +20,32 @@ export class Zip64LocalHeaderDetector {
 
   push(chunk: Buffer): void {
     if (this.#found) return;
-    // Keep enough of the previous chunk that a header split across chunks is still seen whole.
-    const window = this.#tail.length === 0 ? chunk : Buffer.concat([this.#tail, chunk]);
-    let at = window.indexOf(LOCAL_HEADER_SIGNATURE);
-    while (at !== -1 && at + HEADER_PREFIX <= window.length) {
-      if (
-        window.readUInt32LE(at + SIZES_OFFSET) === 0xffffffff ||
-        window.readUInt32LE(at + SIZES_OFFSET + 4) === 0xffffffff
-      ) {
-        this.#found = true;
-        return;
-      }
-      at = window.indexOf(LOCAL_HEADER_SIGNATURE, at + 1);
+    // Headers that start in the tail are completed by the chunk's first bytes: look at that seam
+    // alone, so large chunks are never copied.
+    if (this.#tail.length > 0) {
+      const seam = Buffer.concat([this.#tail, chunk.subarray(0, HEADER_PREFIX - 1)]);
+      this.#found = hasZip64Header(seam, this.#tail.length);
     }
-    const keepFrom = at !== -1 ? at : Math.max(0, window.length - (LOCAL_HEADER_SIGNATURE.length - 1));
-    this.#tail = Buffer.from(window.subarray(keepFrom));
+    this.#found ||= hasZip64Header(chunk, chunk.length);
+    if (this.#found) return;
+    this.#tail =
+      chunk.length >= HEADER_PREFIX - 1
+        ? Buffer.from(chunk.subarray(chunk.length - (HEADER_PREFIX - 1)))
+        : Buffer.concat([this.#tail, chunk]).subarray(-(HEADER_PREFIX - 1));
   }
+}
+
+/** A complete Zip64 local header in `bytes` that starts before `startsBefore`. */
+function hasZip64Header(bytes: Buffer, startsBefore: number): boolean {
+  let at = bytes.indexOf(LOCAL_HEADER_SIGNATURE);
+  while (at !== -1 && at < startsBefore && at + HEADER_PREFIX <= bytes.length) {
+    if (
+      bytes.readUInt32LE(at + SIZES_OFFSET) === 0xffffffff ||
+      bytes.readUInt32LE(at + SIZES_OFFSET + 4) === 0xffffffff
+    ) {
+      return true;
+    }
+    at = bytes.indexOf(LOCAL_HEADER_SIGNATURE, at + 1);
+  }
+  return false;
 }

@@ -106,7 +106,9 @@ export class ScanService {
 
   async scanStreamNow(input: Readable, signal: AbortSignal): Promise<ScanResult> {
     const started = performance.now();
-    const result = await scanStream(input, this.#deps, signal).catch((error) => {
+    // Not written to the verdict cache: a sync stream's sha256 is known only after the scan, so sync
+    // scans never read the cache, and the write would cost every sync scan a store round trip.
+    const result = await scanStream(input, { ...this.#deps, verdictCache: false }, signal).catch((error) => {
       // The request body itself was refused (a second file, a malformed form): the client's error, not a verdict.
       if (error instanceof ScanGateError && REQUEST_BODY_ERRORS.has(error.code)) throw error;
       return this.#judgeSyncFailure(error);

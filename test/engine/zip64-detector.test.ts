@@ -26,3 +26,23 @@ test('ordinary local headers and random bytes are not Zip64', () => {
   detector.push(Buffer.alloc(4096, 0xff));
   assert.equal(detector.found, false);
 });
+
+test('a Zip64 local header is found when the stream arrives in chunks of any small size', () => {
+  const bytes = Buffer.concat([Buffer.alloc(97, 7), localHeader(120, 0xffffffff), Buffer.alloc(13)]);
+  for (let size = 1; size <= 40; size++) {
+    const detector = new Zip64LocalHeaderDetector();
+    for (let offset = 0; offset < bytes.length; offset += size)
+      detector.push(bytes.subarray(offset, offset + size));
+    assert.equal(detector.found, true, `chunks of ${size} bytes`);
+  }
+});
+
+test('a header cut off by the end of the stream is not reported', () => {
+  const detector = new Zip64LocalHeaderDetector();
+  const header = localHeader(0xffffffff, 0xffffffff);
+  detector.push(Buffer.alloc(10));
+  detector.push(header.subarray(0, 20));
+  assert.equal(detector.found, false);
+  detector.push(header.subarray(20));
+  assert.equal(detector.found, true);
+});

@@ -1,0 +1,251 @@
+import type { BenchReport } from './report.ts';
+import type { RoundResult } from './rounds.ts';
+import { round, roundRate } from './stats.ts';
+import { downloadPeakRss, ratioToRaw } from './targets.ts';
+
+const BEGIN = '<!-- bench:begin: written by `npm run bench`; edit outside these markers -->';
+const END = '<!-- bench:end -->';
+const MiB = 1024 * 1024;
+
+type Row = (string | number | null | undefined)[];
+
+function table(header: string[], rows: Row[]): string {
+  const cell = (value: Row[number]) => (value === null || value === undefined ? '–' : String(value));
+  // Numbers right-aligned, text left: a column is numeric when every filled cell parses as a number.
+  const numeric = header.map((_, column) =>
+    rows.every((row) => {
+      const value = row[column];
+      return value === null || value === undefined || value === '–' || !Number.isNaN(Number(value));
+    }),
+  );
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${numeric.map((isNumber) => (isNumber ? '---:' : '---')).join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
+  ].join('\n');
+}
+
+const mib = (bytes: number) => `${round(bytes / MiB, 1)} MiB`;
+
+function machineSection(report: BenchReport, jsonPath: string): string {
+  const { machine, settings } = report;
+  const uncommitted = machine.uncommittedSrcFiles.length
+    ? ` with ${machine.uncommittedSrcFiles.length} uncommitted files under src/ (${machine.uncommittedSrcFiles.join(', ')})`
+    : '';
+  return [
+    `Command: \`${report.command}\`, started ${report.startedAt}, took ${round(report.durationSeconds / 60, 1)} min; raw results in [${jsonPath}](${jsonPath}).`,
+    '',
+    `Machine: ${machine.cpus} × ${machine.cpuModel}, ${mib(machine.memoryBytes)} RAM, ${machine.os}, Node ${machine.node}, ${machine.clamd}. ` +
+      `1-minute load average ${round(machine.loadAverageStart)} at the start and ${round(machine.loadAverageEnd)} at the end ` +
+      '(the bench client, the service and clamd share these cores; other work on the machine shows up here). ' +
+      `Code: commit ${machine.gitCommit || 'unknown'}${uncommitted}.`,
+    '',
+    `Setup: one clamd (offline test signatures, MaxThreads ${settings.clamdMaxThreads}, restarted before every round) on a unix socket; ` +
+      `scangate as a child process (\`node src/cli/main.ts serve\`, SQLite store, WORKER_CONCURRENCY ${settings.workerConcurrency}, ` +
+      `MAX_FILE_SIZE ${mib(settings.maxFileSizeBytes)}) on 127.0.0.1. Files are random binary data whose last 16 bytes change every ` +
+      'round, so neither clamd’s MD5 cache nor the verdict cache answers any of them. raw = one unix-socket INSTREAM per file from the bench ' +
+      '(the ceiling); sync = `POST /api/v1/scan/sync/binary`; async = native multipart upload `POST /v1/scans/file`, timed from the first ' +
+      'submit until the last verdict is stored (latency per file: submit to its completed_at). MB = 10^6 bytes.',
+  ].join('\n');
+}
+
+function targetsSection(report: BenchReport): string {
+  const held = (value: boolean | null) => (value === null ? 'not judged' : value ? '**held**' : '**missed**');
+  return table(
+    ['target', 'result', 'measured'],
+    report.targets.map((target) => [target.target, held(target.held), target.measured]),
+  );
+}
+
+function roundsSection(report: BenchReport): string {
+  const sections: string[] = [];
+  for (const size of report.settings.sizes) {
+    const rounds = report.rounds.filter((candidate) => candidate.size === size.name);
+    if (rounds.length === 0) continue;
+    const rows = [...rounds]
+      .sort((a, b) => a.concurrency - b.concurrency)
+      .map((entry: RoundResult) => [
+        entry.mode,
+        entry.concurrency,
+        roundRate(entry.files / entry.seconds),
+        entry.mbPerSecond,
+        entry.latency.p50Ms,
+        entry.latency.p99Ms,
+        entry.mode === 'raw' ? '1.00' : ratioToRaw(entry, report.rounds)?.toFixed(2),
+        `${entry.cpuSeconds.clamd} / ${entry.mode === 'raw' ? '–' : entry.cpuSeconds.scangate}`,
+        Object.entries(entry.verdicts)
+          .map(([status, count]) => `${count} ${status}`)
+          .join(', '),
+      ]);
+    sections.push(
+      `### ${size.name} × ${rounds[0]!.files} files`,
+      '',
+      table(
+        [
+          'mode',
+          'concurrency',
+          'files/s',
+          'MB/s',
+          'p50 ms',
+          'p99 ms',
+          '× raw',
+          'CPU s clamd / scangate',
+          'verdicts',
+        ],
+        rows,
+      ),
+      '',
+    );
+  }
+  return sections.join('\n');
+}
+
+function downloadSection(report: BenchReport): string {
+  const download = report.download;
+  if (!download) return '';
+  const rss = download.scangateRss;
+  return [
+    `### ${mib(download.bytes)} file through a URL download`,
+    '',
+    'A native URL job (`POST /v1/scans/url`) for a file on a loopback HTTP server, on a service started for this phase; its',
+    'RSS is the VmHWM after a reset at the submit (clear_refs), cross-checked by 20 ms samples. raw = the same bytes streamed',
+    'by the bench to clamd.',
+    '',
+    table(
+      [
+        'verdict',
+        'submit → verdict s',
+        'MB/s',
+        'raw clamd s',
+        'peak RSS (VmHWM)',
+        'peak RSS (sampled)',
+        'RSS before',
+        'clamd peak RSS',
+      ],
+      [
+        [
+          download.status + (download.reason ? ` (${download.reason})` : ''),
+          download.seconds,
+          download.mbPerSecond,
+          download.raw.seconds,
+          rss.peakHwm === null ? null : mib(rss.peakHwm),
+          mib(rss.peakSampled),
+          mib(rss.before),
+          mib(download.clamdRss.peakSampled),
+        ],
+      ],
+    ),
+    '',
+    `Peak RSS judged: ${mib(downloadPeakRss(download))}` +
+      (download.previousServiceRss
+        ? `; for comparison, the service that ran the rounds above had an RSS of ${mib(download.previousServiceRss)} before it was replaced.`
+        : '.'),
+    '',
+  ].join('\n');
+}
+
+function latencySection(report: BenchReport): string {
+  const latency = report.submitLatency;
+  if (!latency) return '';
+  const row = (label: string, values: typeof latency.idle) => [
+    label,
+    values.upload.count,
+    values.upload.p50Ms,
+    values.upload.p99Ms,
+    values.url.p50Ms,
+    values.url.p99Ms,
+    values.all.p99Ms,
+    values.all.maxMs,
+  ];
+  const { backlog } = latency;
+  return [
+    '### Submit latency',
+    '',
+    `One client submits a 1 KB upload (\`POST /v1/scans/file\`) and a URL job (\`POST /v1/scans/url\`), one at a time, alternating; ` +
+      `first idle, then while ${backlog.outstandingJobs} URL jobs of ${mib(backlog.fileBytes)} (fresh bytes each) are kept outstanding. ` +
+      `During the saturated measurement (${latency.measurementSeconds} s) the queue depth never fell below ${backlog.minQueueDepth} ` +
+      `for ${latency.workers} workers (${backlog.saturated ? 'saturated throughout' : 'NOT saturated throughout'}), ` +
+      `${backlog.jobsCompletedDuringMeasurement} backlog jobs completed, clamd used ${backlog.clamdCpuShare} and scangate ` +
+      `${backlog.scangateCpuShare} CPU seconds per second.`,
+    '',
+    table(
+      [
+        'state',
+        'submits per kind',
+        'upload p50 ms',
+        'upload p99 ms',
+        'URL p50 ms',
+        'URL p99 ms',
+        'all p99 ms',
+        'all max ms',
+      ],
+      [row('idle', latency.idle), row('workers saturated', latency.saturated)],
+    ),
+    '',
+  ].join('\n');
+}
+
+function cacheSection(report: BenchReport): string {
+  const cache = report.verdictCache;
+  if (!cache) return '';
+  return [
+    '### Verdict cache: 50 % repeat workload',
+    '',
+    `${cache.files} async uploads of ${mib(cache.fileBytes)} at concurrency ${cache.concurrency}. unique: every file distinct. ` +
+      'repeat: half the submissions are byte-identical to a file submitted a few places earlier, with VERDICT_CACHE off ' +
+      '(clamd’s own MD5 cache of clean files still answers repeats quickly) and on (scangate answers from its store without a scan).',
+    '',
+    table(
+      ['run', 'files', 'distinct', 'files/s', 'MB/s', 'p50 ms', 'p99 ms', 'answered from cache', 'verdicts'],
+      cache.runs.map((run) => [
+        run.label,
+        run.files,
+        run.distinctFiles,
+        run.filesPerSecond,
+        run.mbPerSecond,
+        run.latency.p50Ms,
+        run.latency.p99Ms,
+        run.cachedVerdicts,
+        Object.entries(run.verdicts)
+          .map(([status, count]) => `${count} ${status}`)
+          .join(', '),
+      ]),
+    ),
+    '',
+    `Gain of the cache: ${cache.gainOverUnique ?? '–'}× the files/s of the all-distinct workload, ` +
+      `${cache.gainOverCacheOff ?? '–'}× the same repeat workload with VERDICT_CACHE=false.`,
+    '',
+  ].join('\n');
+}
+
+export function renderReport(report: BenchReport, jsonPath: string): string {
+  return [
+    BEGIN,
+    '## Latest results',
+    '',
+    machineSection(report, jsonPath),
+    '',
+    '### Targets',
+    '',
+    targetsSection(report),
+    '',
+    roundsSection(report),
+    downloadSection(report),
+    latencySection(report),
+    cacheSection(report),
+    END,
+  ]
+    .filter((part) => part !== undefined)
+    .join('\n');
+}
+
+/** Replaces the generated part of the Markdown file, keeping whatever was written around it. */
+export function spliceReport(existing: string | undefined, report: BenchReport, jsonPath: string): string {
+  const generated = renderReport(report, jsonPath);
+  if (existing === undefined)
+    return `# Benchmarks\n\nHow fast scangate scans, measured by \`npm run bench\` (see \`npm run bench -- --help\`).\n\n${generated}\n`;
+  const begin = existing.indexOf(BEGIN);
+  const end = existing.indexOf(END);
+  if (begin === -1 || end < begin) return `${existing.trimEnd()}\n\n${generated}\n`;
+  return existing.slice(0, begin) + generated + existing.slice(end + END.length);
+}

@@ -1,0 +1,163 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+
+/** One class of files of the matrix: `count` random files of `bytes` each. */
+export interface SizeClass {
+  name: string;
+  bytes: number;
+  count: number;
+}
+
+export type Mode = 'raw' | 'sync' | 'async';
+
+export interface BenchOptions {
+  sizes: SizeClass[];
+  concurrency: number[];
+  modes: Mode[];
+  /** Size of the single URL-download file; 0 skips that phase. */
+  downloadBytes: number;
+  /** Files of each kind in the submit-latency phase; 0 skips it. */
+  latencySubmits: number;
+  /** Files in the 50 % repeat (verdict cache) phase; 0 skips it. */
+  cacheFiles: number;
+  cacheFileBytes: number;
+  workerConcurrency: number;
+  clamdThreads: number;
+  out: string;
+  markdown: string;
+  /** Where data, clamd and the service live; removed at the end. */
+  tempRoot: string;
+  cpuProfileDir: string | undefined;
+  /** Only re-render the Markdown from the results JSON at `out` (after editing the renderer). */
+  rewriteMarkdown: boolean;
+  /** NODE_OPTIONS of the service (experiments: heap and GC flags). */
+  serviceNodeOptions: string;
+  logLevel: string;
+  /** The run gives up (and stops everything it started) after this long. */
+  timeLimitMs: number;
+  command: string;
+}
+
+/** The full matrix of the issue: file counts at --files-scale 1. */
+const FULL_SIZES: SizeClass[] = [
+  { name: '1KB', bytes: KiB, count: 5000 },
+  { name: '100KB', bytes: 100 * KiB, count: 1000 },
+  { name: '1MB', bytes: MiB, count: 200 },
+  { name: '100MB', bytes: 100 * MiB, count: 5 },
+];
+
+export const USAGE = `npm run bench -- [options]
+
+  --quick               1KB,100KB,1MB at concurrency 1,4 with a tenth of the files, a 100 MB
+                        download, a small latency and cache phase (under a minute)
+  --sizes LIST          size classes to run: 1KB,100KB,1MB,100MB (default all)
+  --concurrency LIST    client concurrencies (default 1,4,16)
+  --modes LIST          raw,sync,async (default all)
+  --files-scale N       multiply every file count by N (at least 1 file each)
+  --download-size SIZE  the URL-download file (default 1GB; 0 skips; e.g. 100MB)
+  --latency-submits N   submits of each kind while the workers are saturated (default 300; 0 skips)
+  --cache-files N       files of the 50 % repeat workload (default 1000; 0 skips)
+  --workers N           WORKER_CONCURRENCY of the service (default 4, the service default)
+  --out FILE            results JSON (default bench/results/latest.json)
+  --markdown FILE       Markdown report (default BENCHMARKS.md, or FILE.md next to --out)
+  --tmp DIR             parent of the temp dir for data, clamd and the service (default os tmpdir)
+  --cpu-prof DIR        run the service with node --cpu-prof, profiles into DIR
+  --log-level LEVEL     the service's LOG_LEVEL (default warn)
+  --service-node-options OPTS  NODE_OPTIONS for the service, e.g. "--max-semi-space-size=2"
+  --rewrite-markdown    run nothing: rewrite the Markdown from the results JSON (--out)
+  --time-limit MINUTES  give up after this long, stopping everything (default 90)
+`;
+
+export function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?$/i.exec(text.trim());
+  if (!match) throw new Error(`not a size: ${text} (examples: 1KB, 100MB, 1GB)`);
+  const unit = (match[2] ?? 'B').toUpperCase();
+  const factor = unit === 'GB' ? 1024 * MiB : unit === 'MB' ? MiB : unit === 'KB' ? KiB : 1;
+  return Math.round(Number(match[1]) * factor);
+}
+
+function list(text: string): string[] {
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+function positiveInt(text: string, name: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number, not ${text}`);
+  return value;
+}
+
+export function parseOptions(argv: string[], repoRoot: string): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      quick: { type: 'boolean' },
+      sizes: { type: 'string' },
+      concurrency: { type: 'string' },
+      modes: { type: 'string' },
+      'files-scale': { type: 'string' },
+      'download-size': { type: 'string' },
+      'latency-submits': { type: 'string' },
+      'cache-files': { type: 'string' },
+      workers: { type: 'string' },
+      out: { type: 'string' },
+      markdown: { type: 'string' },
+      tmp: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      'log-level': { type: 'string' },
+      'time-limit': { type: 'string' },
+      'service-node-options': { type: 'string' },
+      'rewrite-markdown': { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return 'help';
+  const quick = values.quick === true;
+  const scale = Number(values['files-scale'] ?? (quick ? 0.1 : 1));
+  if (!(scale > 0)) throw new Error('--files-scale must be a positive number');
+  const wanted = values.sizes ? list(values.sizes).map((name) => name.toUpperCase()) : undefined;
+  const defaultSizes = quick ? ['1KB', '100KB', '1MB'] : FULL_SIZES.map((size) => size.name);
+  const sizes = FULL_SIZES.filter((size) => (wanted ?? defaultSizes).includes(size.name)).map((size) => ({
+    ...size,
+    count: Math.max(1, Math.round(size.count * scale)),
+  }));
+  if (wanted && sizes.length !== wanted.length)
+    throw new Error(`--sizes takes ${FULL_SIZES.map((size) => size.name).join(',')}`);
+  const concurrency = list(values.concurrency ?? (quick ? '1,4' : '1,4,16')).map((text) =>
+    positiveInt(text, '--concurrency'),
+  );
+  const modes = list(values.modes ?? 'raw,sync,async') as Mode[];
+  for (const mode of modes)
+    if (!['raw', 'sync', 'async'].includes(mode)) throw new Error(`unknown mode ${mode}`);
+  const out = path.resolve(values.out ?? path.join(repoRoot, 'bench/results/latest.json'));
+  const markdown =
+    values.markdown ??
+    (values.out ? `${out.replace(/\.json$/, '')}.md` : path.join(repoRoot, 'BENCHMARKS.md'));
+  return {
+    sizes,
+    concurrency,
+    modes,
+    downloadBytes: parseSize(values['download-size'] ?? (quick ? '100MB' : '1GB')),
+    latencySubmits: positiveInt(values['latency-submits'] ?? (quick ? '60' : '300'), '--latency-submits'),
+    cacheFiles: positiveInt(values['cache-files'] ?? (quick ? '200' : '1000'), '--cache-files'),
+    cacheFileBytes: 100 * KiB,
+    workerConcurrency: positiveInt(values.workers ?? '4', '--workers'),
+    clamdThreads: 8,
+    out,
+    markdown: path.resolve(markdown),
+    tempRoot: values.tmp ?? '',
+    cpuProfileDir: values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined,
+    logLevel: values['log-level'] ?? 'warn',
+    serviceNodeOptions: values['service-node-options'] ?? '',
+    rewriteMarkdown: values['rewrite-markdown'] === true,
+    timeLimitMs: positiveInt(values['time-limit'] ?? '90', '--time-limit') * 60_000,
+    command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
+  };
+}

@@ -1,0 +1,198 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: starts its own clamd and scangate on loopback in a temp dir, measures raw clamd
+ * INSTREAM against scangate's sync and async APIs, a large URL download with the service's RSS, submit
+ * latency with the workers saturated and the verdict cache on a 50 % repeat workload; writes the
+ * results JSON and the generated part of BENCHMARKS.md. `npm run bench -- --help` lists the options.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { CLAMD_MAX_FILE_SIZE } from '../src/config.ts';
+import { BenchClamd } from './clamd.ts';
+import { startFileServer } from './file-server.ts';
+import { type BenchOptions, MiB, parseOptions, USAGE } from './options.ts';
+import {
+  BACKLOG_FILE_BYTES,
+  type Bench,
+  runDownload,
+  runMatrix,
+  runSubmitLatency,
+  runVerdictCache,
+  startBenchScangate,
+} from './phases.ts';
+import { type BenchReport, machineInfo, writeReport } from './report.ts';
+import { evaluateTargets } from './targets.ts';
+
+const REPO = path.resolve(import.meta.dirname, '..');
+
+function log(message: string): void {
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+}
+
+/** What the run started, stopped in reverse order once: at the end, on an error, on a signal, on the time limit. */
+class Teardown {
+  readonly #steps: { name: string; run: () => Promise<void> }[] = [];
+
+  add(name: string, run: () => Promise<void>): void {
+    this.#steps.push({ name, run });
+  }
+
+  #running: Promise<void> | undefined;
+
+  /** Every caller (the signal handler and the main flow's finally) waits for the same, complete teardown. */
+  run(): Promise<void> {
+    this.#running ??= this.#runSteps();
+    return this.#running;
+  }
+
+  async #runSteps(): Promise<void> {
+    for (let step = this.#steps.pop(); step; step = this.#steps.pop()) {
+      try {
+        await step.run();
+      } catch (error) {
+        // Keep stopping the rest: one failed step must not leave the others running.
+        log(`could not stop ${step.name}: ${(error as Error).message}`);
+      }
+    }
+  }
+}
+
+/** The service must accept the largest file of the run, and clamd the same (it gets the same limit). */
+function maxFileSizeFor(options: BenchOptions): number {
+  const largest = Math.max(
+    options.downloadBytes,
+    BACKLOG_FILE_BYTES,
+    ...options.sizes.map((size) => size.bytes),
+  );
+  return Math.min(CLAMD_MAX_FILE_SIZE, largest + MiB);
+}
+
+async function runBench(options: BenchOptions, teardown: Teardown, onService: (bench: Bench) => void) {
+  const startedAt = new Date();
+  await mkdir(options.tempRoot || os.tmpdir(), { recursive: true });
+  const tempDir = await mkdtemp(path.join(options.tempRoot || os.tmpdir(), 'scangate-bench-'));
+  teardown.add('the temp dir', () => rm(tempDir, { recursive: true, force: true }));
+  log(`temp dir ${tempDir}`);
+  const dataRoot = path.join(tempDir, 'data');
+  await mkdir(dataRoot, { recursive: true });
+  const maxFileSizeBytes = maxFileSizeFor(options);
+
+  const clamd = new BenchClamd({
+    dir: path.join(tempDir, 'bench-clamd'),
+    maxFileSizeBytes,
+    maxThreads: options.clamdThreads,
+  });
+  teardown.add('clamd', () => clamd.stop());
+  await clamd.start();
+  const machine = machineInfo(REPO, await clamd.version());
+  log(`${machine.clamd}; ${machine.cpus} CPUs, load average ${machine.loadAverageStart}`);
+  const files = await startFileServer(dataRoot);
+  teardown.add('the file server', () => files.close());
+
+  const partial = {
+    tempDir,
+    dataRoot,
+    clamd,
+    files,
+    apiKey: `bench-${randomBytes(16).toString('hex')}`,
+    maxFileSizeBytes,
+  };
+  const bench: Bench = {
+    ...partial,
+    options,
+    log,
+    scangate: await startBenchScangate({ ...partial, options, log }, 'main', true),
+  };
+  teardown.add('scangate', () => bench.scangate.stop());
+  onService(bench);
+  log(`scangate at ${bench.scangate.url} (pid ${bench.scangate.pid})`);
+
+  const rounds = await runMatrix(bench);
+  const submitLatency = options.latencySubmits > 0 ? await runSubmitLatency(bench) : undefined;
+  // From here on the phases run on services started for them (see runDownload).
+  const download = options.downloadBytes > 0 ? await runDownload(bench) : undefined;
+  const verdictCache = options.cacheFiles > 0 ? await runVerdictCache(bench) : undefined;
+
+  machine.loadAverageEnd = os.loadavg()[0]!;
+  const finishedAt = new Date();
+  const report: BenchReport = {
+    command: options.command,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationSeconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000),
+    machine,
+    settings: {
+      workerConcurrency: options.workerConcurrency,
+      clamdMaxThreads: options.clamdThreads,
+      maxFileSizeBytes,
+      sizes: options.sizes,
+      concurrency: options.concurrency,
+      modes: options.modes,
+    },
+    rounds,
+    targets: evaluateTargets(rounds, download, submitLatency),
+  };
+  if (download) report.download = download;
+  if (submitLatency) report.submitLatency = submitLatency;
+  if (verdictCache) report.verdictCache = verdictCache;
+  return report;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const options = parseOptions(argv, REPO);
+  if (options === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (options.rewriteMarkdown) {
+    const report = JSON.parse(await readFile(options.out, 'utf8')) as BenchReport;
+    // Judged again: the rules may have been corrected since the run (the measurements are not touched).
+    report.targets = evaluateTargets(report.rounds, report.download, report.submitLatency);
+    await writeReport(report, options.out, options.markdown);
+    log(
+      `rewrote ${path.relative(process.cwd(), options.markdown)} from ${path.relative(process.cwd(), options.out)}`,
+    );
+    return 0;
+  }
+  const teardown = new Teardown();
+  let bench: Bench | undefined;
+  // Last resort if the process ends without the teardown (it cannot wait here): no service left behind.
+  // The bench's clamd is a ManagedClamd, which takes its clamd along on exit by itself.
+  process.once('exit', () => bench?.scangate.killNow());
+  const abandon = (reason: string, code: number) => {
+    log(`${reason}: stopping everything this run started`);
+    void teardown.run().finally(() => process.exit(code));
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => abandon(signal, 130));
+  const watchdog = setTimeout(
+    () => abandon(`time limit of ${options.timeLimitMs / 60_000} min reached`, 1),
+    options.timeLimitMs,
+  );
+  try {
+    const report = await runBench(options, teardown, (started) => {
+      bench = started;
+    });
+    await writeReport(report, options.out, options.markdown);
+    for (const target of report.targets)
+      log(
+        `${target.held === null ? 'not judged' : target.held ? 'held' : 'MISSED'}: ${target.target}: ${target.measured}`,
+      );
+    log(
+      `wrote ${path.relative(process.cwd(), options.out)} and ${path.relative(process.cwd(), options.markdown)}`,
+    );
+    return 0;
+  } finally {
+    clearTimeout(watchdog);
+    await teardown.run();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { BenchReport } from '../../bench/report.ts';
+import { repeatWorkload } from '../../bench/verdict-cache.ts';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+
+describe('npm run bench on tiny inputs', () => {
+  let scratch: string;
+  let report: BenchReport;
+  let markdown: string;
+  let exitCode: number | null;
+  let output = '';
+
+  before(async () => {
+    scratch = await mkdtemp(path.join(tmpdir(), 'scangate-bench-smoke-'));
+    const child = spawn(
+      process.execPath,
+      [
+        'bench/run.ts',
+        '--sizes',
+        '1KB',
+        '--files-scale',
+        '0.002',
+        '--concurrency',
+        '1',
+        '--download-size',
+        '1MB',
+        '--latency-submits',
+        '5',
+        '--cache-files',
+        '10',
+        '--out',
+        path.join(scratch, 'r.json'),
+        '--tmp',
+        scratch,
+        '--time-limit',
+        '3',
+      ],
+      { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    [exitCode] = (await once(child, 'exit')) as [number | null];
+    if (exitCode === 0) {
+      report = JSON.parse(await readFile(path.join(scratch, 'r.json'), 'utf8')) as BenchReport;
+      markdown = await readFile(path.join(scratch, 'r.md'), 'utf8');
+    }
+  });
+  after(async () => {
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  test('runs to the end and leaves its temp dir removed', async () => {
+    assert.equal(exitCode, 0, output.slice(-4000));
+    const left = (await readdir(scratch)).filter((name) => name.startsWith('scangate-bench-'));
+    assert.deepEqual(left, []);
+  });
+
+  test('measures raw, sync and async side by side, every file clean', () => {
+    assert.deepEqual(report.rounds.map((round) => round.mode).sort(), ['async', 'raw', 'sync']);
+    for (const round of report.rounds) {
+      assert.equal(round.size, '1KB');
+      assert.equal(round.concurrency, 1);
+      assert.deepEqual(round.verdicts, { clean: round.files }, `${round.mode} verdicts`);
+      assert.ok(round.filesPerSecond > 0);
+      assert.equal(round.latency.count, round.files);
+    }
+    const async = report.rounds.find((round) => round.mode === 'async')!;
+    // Every round sends bytes never sent before: nothing may come from the verdict cache.
+    assert.equal(async.cachedVerdicts, 0);
+    assert.ok(async.submitLatency && async.submitLatency.count === async.files);
+  });
+
+  test('reports the download, the submit latency and the verdict cache', () => {
+    assert.equal(report.download?.status, 'clean');
+    assert.equal(report.download?.bytes, 1024 * 1024);
+    assert.ok(report.download.scangateRss.peakSampled > 0);
+    assert.equal(report.submitLatency?.saturated.upload.count, 5);
+    assert.equal(report.submitLatency?.saturated.url.count, 5);
+    const runs = report.verdictCache?.runs ?? [];
+    assert.deepEqual(runs.map((run) => run.label).sort(), ['repeat-cache-off', 'repeat-cache-on', 'unique']);
+    for (const run of runs) assert.deepEqual(run.verdicts, { clean: run.files }, run.label);
+    // With the cache off nothing is answered from it, whatever the timing.
+    assert.equal(runs.find((run) => run.label === 'repeat-cache-off')?.cachedVerdicts, 0);
+  });
+
+  test('judges the targets and writes them into the Markdown report', () => {
+    assert.deepEqual(report.targets.map((target) => target.id).sort(), [
+      'async-end-to-end',
+      'download-rss',
+      'submit-latency',
+      'sync-small-files',
+    ]);
+    // A 1 MB download says nothing about the 1 GB target.
+    assert.equal(report.targets.find((target) => target.id === 'download-rss')?.held, null);
+    assert.match(markdown, /<!-- bench:begin/);
+    assert.match(markdown, /\| raw \| 1 \|/);
+    assert.match(markdown, /### Verdict cache/);
+  });
+});
+
+describe('the 50 % repeat workload', () => {
+  test('holds every original twice, each repeat at least `distance` places after its original', () => {
+    const originals = Array.from({ length: 10 }, (_, index) => index);
+    const order = repeatWorkload(originals, 3);
+    assert.equal(order.length, 20);
+    for (const original of originals) {
+      const first = order.indexOf(original);
+      const second = order.lastIndexOf(original);
+      assert.notEqual(first, second);
+      assert.ok(second - first > 3, `${original} repeats after ${second - first} places`);
+    }
+  });
+});

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { defaultConfig } from '../../src/config.ts';
-import { DirectoryBlobStore } from '../../src/sources/blob-directory.ts';
+import { DirectoryBlobStore, temporaryName } from '../../src/sources/blob-directory.ts';
 import { openBlobStore } from '../../src/sources/open-blob-store.ts';
 import { blobStoreContract } from './blob-store-contract.ts';
 
@@ -51,6 +53,48 @@ describe('DirectoryBlobStore', () => {
       assert.deepEqual(await store.list(), []);
       await store.init();
       assert.deepEqual((await readdir(directory)).sort(), ['.partial-fresh-1']);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('init removes the temp files of a process that died mid-upload, not those of live ones', async () => {
+    const directory = await tempDir();
+    try {
+      const dead = spawn(process.execPath, ['-e', '0']);
+      await once(dead, 'exit');
+      const deadTemp = temporaryName('0a1b2c3d-dead', dead.pid!);
+      const liveTemp = temporaryName('0a1b2c3d-live', process.ppid);
+      const ownGhost = temporaryName('0a1b2c3d-ghost');
+      for (const name of [deadTemp, liveTemp, ownGhost]) await writeFile(path.join(directory, name), 'half');
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const store = new DirectoryBlobStore(directory);
+      await store.init();
+      const writing = store.put(
+        'inflight-key',
+        Readable.from(
+          (async function* () {
+            yield Buffer.from('first half');
+            await gate;
+            yield Buffer.from(' second half');
+          })(),
+        ),
+        { maxBytes: 1024 },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // A second store on the same directory (a restart in the same process) keeps our live upload.
+      await new DirectoryBlobStore(directory).init();
+      const names = await readdir(directory);
+      assert.ok(names.includes(liveTemp), 'a live process keeps its temp file');
+      assert.ok(!names.includes(deadTemp), 'a dead process leaves nothing behind');
+      assert.ok(!names.includes(ownGhost), 'our pid, but not an upload of ours: a previous incarnation');
+      assert.equal(names.filter((name) => name.includes('inflight-key')).length, 1);
+      release();
+      await writing;
+      assert.deepEqual(await store.list(), ['inflight-key']);
     } finally {
       await rm(directory, { recursive: true, force: true });
     }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { defaultConfig } from '../src/config.ts';
 import { clamdCommand } from '../src/engine/clamd-connection.ts';
 import { ManagedClamd } from '../src/engine/managed-clamd.ts';
 import { writeOfflineSignatures } from '../src/engine/signatures.ts';
@@ -40,6 +41,8 @@ export class BenchClamd {
       databaseDirectory: this.signatureDir,
       maxFileSizeBytes: this.#options.maxFileSizeBytes,
       maxThreads: this.#options.maxThreads,
+      // As the service's managed clamd runs by default (CLAMD_NICE), so the API answers first.
+      niceness: defaultConfig().engine.clamdNiceness,
       scanTimeoutMs: 600_000,
       restart: false,
       stopGraceMs: 5_000,

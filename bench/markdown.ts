@@ -1,3 +1,4 @@
+import { defaultConfig } from '../src/config.ts';
 import type { BenchReport } from './report.ts';
 import type { RoundResult } from './rounds.ts';
 import { round, roundRate } from './stats.ts';
@@ -40,7 +41,7 @@ function machineSection(report: BenchReport, jsonPath: string): string {
       '(the bench client, the service and clamd share these cores; other work on the machine shows up here). ' +
       `Code: commit ${machine.gitCommit || 'unknown'}${uncommitted}.`,
     '',
-    `Setup: one clamd (offline test signatures, MaxThreads ${settings.clamdMaxThreads}, restarted before every round) on a unix socket; ` +
+    `Setup: one clamd (offline test signatures, MaxThreads ${settings.clamdMaxThreads}, nice ${defaultConfig().engine.clamdNiceness} like the managed clamd, restarted before every round) on a unix socket; ` +
       `scangate as a child process (\`node src/cli/main.ts serve\`, SQLite store, WORKER_CONCURRENCY ${settings.workerConcurrency}, ` +
       `MAX_FILE_SIZE ${mib(settings.maxFileSizeBytes)}) on 127.0.0.1. Files are random binary data whose last 16 bytes change every ` +
       'round, so neither clamd’s MD5 cache nor the verdict cache answers any of them. raw = one unix-socket INSTREAM per file from the bench ' +

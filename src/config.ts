@@ -44,6 +44,7 @@ export const ConfigSchema = Type.Object({
     connectTimeoutMs: Type.Integer({ minimum: 100 }),
     healthCheckIntervalMs: Type.Integer({ minimum: 100 }),
     maxThreads: Type.Integer({ minimum: 1, maximum: 64 }),
+    clamdNiceness: Type.Integer({ minimum: 0, maximum: 19 }),
     /** What a password-protected archive becomes: clamd's AlertEncrypted treats it as a detection. */
     encryptedVerdict: Type.Union([Type.Literal('unscannable'), Type.Literal('infected')]),
     verdictCache: Type.Boolean(),
@@ -194,6 +195,12 @@ export const ENV_VARIABLES: EnvVariable[] = [
     path: 'engine.maxThreads',
     parse: 'int',
     description: 'scanner threads of the managed clamd',
+  },
+  {
+    name: 'CLAMD_NICE',
+    path: 'engine.clamdNiceness',
+    parse: 'int',
+    description: 'nice value of the managed clamd, so the API answers first when scans fill the CPU',
   },
   {
     name: 'ENCRYPTED_VERDICT',
@@ -424,6 +431,7 @@ export function defaultConfig(dataDir = path.resolve('data')): Config {
       connectTimeoutMs: 2_000,
       healthCheckIntervalMs: 2_000,
       maxThreads: 8,
+      clamdNiceness: 10,
       encryptedVerdict: 'unscannable',
       verdictCache: true,
     },

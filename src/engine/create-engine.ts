@@ -49,6 +49,7 @@ export async function createEngine(
       databaseDirectory,
       maxFileSizeBytes: config.limits.maxFileSizeBytes,
       maxThreads: config.engine.maxThreads,
+      niceness: config.engine.clamdNiceness,
       scanTimeoutMs: config.engine.scanTimeoutMs,
       extra: options.clamdOptions,
       logger,

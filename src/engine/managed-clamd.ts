@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ClamdConfOptions, clamdPaths, renderClamdConf } from './clamd-conf.ts';
@@ -18,6 +19,11 @@ export interface ManagedClamdOptions extends ClamdConfOptions {
   /** How long clamd gets to exit after SIGTERM before SIGKILL. */
   stopGraceMs?: number;
   restartDelay?: { initialMs: number; maxMs: number };
+  /**
+   * Nice value for clamd (default 0). Above 0 the API answers first when scans saturate the CPU;
+   * clamd's scanner threads inherit it, as they are created after the database is loaded.
+   */
+  niceness?: number;
 }
 
 type ManagedClamdEvents = {
@@ -81,6 +87,13 @@ export class ManagedClamd extends EventEmitter<ManagedClamdEvents> {
     });
     this.#child = child;
     this.#launchedAt = Date.now();
+    if (child.pid !== undefined && this.#options.niceness) {
+      try {
+        setPriority(child.pid, this.#options.niceness);
+      } catch (error) {
+        this.#logger.warn({ error: (error as Error).message }, 'cannot lower the priority of clamd');
+      }
+    }
     // If this process exits without stop() (an uncaught error, process.exit), take clamd along.
     const killOnExit = () => child.kill('SIGKILL');
     process.once('exit', killOnExit);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -62,6 +62,17 @@ describe('createEngine', () => {
         await handle.engine.verdictCacheKey(),
         `clamav/${status.engineVersion}/${status.signatureVersion}`,
       );
+      // Every clamd thread, scanner threads included, runs at CLAMD_NICE (default 10).
+      const threads = await readdir(`/proc/${pid}/task`);
+      assert.ok(threads.length > 1);
+      for (const thread of threads) {
+        const threadStat: string = await readFile(`/proc/${pid}/task/${thread}/stat`, 'utf8');
+        assert.equal(
+          threadStat.slice(threadStat.lastIndexOf(')') + 2).split(' ')[16],
+          '10',
+          `thread ${thread}`,
+        );
+      }
     } finally {
       await handle.close();
     }

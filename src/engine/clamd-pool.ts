@@ -261,8 +261,8 @@ export class ClamdPool implements ScanEngine {
    * The engine and database version all healthy clamds share. Empty when they disagree (a rollout)
    * or when clamd reports no database version (plain signature files): the verdict cache is off then.
    */
-  async verdictCacheKey(): Promise<string> {
-    if (!this.#states.some((state) => state.healthy && state.version)) await this.checkNow();
+  async verdictCacheKey(options: { fresh?: boolean } = {}): Promise<string> {
+    if (options.fresh || !this.#states.some((state) => state.healthy && state.version)) await this.checkNow();
     const healthy = this.#states.filter((state) => state.healthy && state.version);
     if (healthy.length === 0) {
       throw new ScanGateError('engine_unavailable', 'no healthy clamd to ask for its signature version', {

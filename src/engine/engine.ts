@@ -40,8 +40,9 @@ export interface ScanEngine {
   status(): Promise<EngineStatus>;
   /**
    * The verdict cache key a scan started now would be stored under (see verdictCacheKey): changes
-   * with the engine or the signatures; empty when they cannot be known.
+   * with the engine or the signatures; empty when they cannot be known. `fresh` asks clamd now
+   * instead of answering from the last health check (a reload may have happened since).
    */
-  verdictCacheKey(): Promise<string>;
+  verdictCacheKey(options?: { fresh?: boolean }): Promise<string>;
   close(): Promise<void>;
 }

@@ -157,9 +157,9 @@ export class ScanMetrics {
       },
       status: () => engine.status(),
       // Asked before every cached-verdict lookup: when clamd is down, this is where it shows first.
-      async verdictCacheKey(): Promise<string> {
+      async verdictCacheKey(options?: { fresh?: boolean }): Promise<string> {
         try {
-          return await engine.verdictCacheKey();
+          return await engine.verdictCacheKey(options);
         } catch (error) {
           engineErrors.inc({ code: errorCode(error) });
           throw error;

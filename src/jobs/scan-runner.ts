@@ -46,7 +46,10 @@ export async function runScan(
     const cacheKey = await engine.verdictCacheKey();
     if (cacheKey) {
       const cached = await store.getCachedVerdict(knownSha256, cacheKey);
-      if (cached) return { ...cached, cached: true, downloadTimeMs: 0, scanTimeMs: 0 };
+      // A hit skips the scan: make sure clamd has not loaded new signatures since its last health check.
+      if (cached && (await engine.verdictCacheKey({ fresh: true })) === cacheKey) {
+        return { ...cached, cached: true, downloadTimeMs: 0, scanTimeMs: 0 };
+      }
     }
   }
   const opened = await sources.open(source, signal);

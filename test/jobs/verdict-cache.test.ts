@@ -36,8 +36,9 @@ describe('verdict cache over real HTTP with a real clamd', () => {
   before(async () => {
     clamd = await startTestClamd();
     fixtures = await mkdtemp(path.join(tmpdir(), 'scangate-cache-'));
+    // Health checks far apart: a signature reload must be noticed without waiting for one.
     service = await startTestService({
-      engine: { addresses: [clamd.socketPath], healthCheckIntervalMs: 100 },
+      engine: { addresses: [clamd.socketPath], healthCheckIntervalMs: 600_000 },
     });
   });
   after(async () => {
@@ -109,15 +110,12 @@ describe('verdict cache over real HTTP with a real clamd', () => {
     await writeOfflineSignatures(path.join(clamd.dir, 'signatures'), {
       lines: { ndb: base.ndb, hdb: `${base.hdb}${md5}:${bytes.length}:Scangate.Test.NewSignature\n` },
     });
-    const reply = await clamdCommand({ kind: 'unix', path: clamd.socketPath }, 'RELOAD', {
-      connectTimeoutMs: 2000,
-      replyTimeoutMs: 2000,
-    });
-    assert.match(reply, /RELOADING/);
+    const clamdAddress = { kind: 'unix', path: clamd.socketPath } as const;
+    const timeouts = { connectTimeoutMs: 2000, replyTimeoutMs: 2000 };
+    assert.match(await clamdCommand(clamdAddress, 'RELOAD', timeouts), /RELOADING/);
     await waitFor(async () => {
-      const status = (await (await fetch(`${service.url}/readyz`)).json()) as Record<string, unknown>;
-      const version = JSON.stringify(status);
-      return version.includes(cachedClean.signature_version) ? undefined : true;
+      const version = await clamdCommand(clamdAddress, 'VERSION', timeouts);
+      return version.includes(`/${cachedClean.signature_version}/`) ? undefined : true;
     });
 
     const rescanned = await scan(bytes);

@@ -3,7 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { authHeaders, KEY_A, startTestService, type TestService } from '../support/service.ts';
+import {
+  authHeaders,
+  KEY_A,
+  startTestService,
+  submitNativeUpload,
+  type TestService,
+} from '../support/service.ts';
 
 describe('with no clamd answering, nothing is judged', () => {
   let service: TestService;
@@ -34,13 +40,7 @@ describe('with no clamd answering, nothing is judged', () => {
   });
 
   test('async uploads stay pending while the engine is down, and readiness says why', async () => {
-    const form = new FormData();
-    form.set('file', new Blob([randomBytes(1024)]), 'a.bin');
-    const submitted = await fetch(`${service.url}/v1/scans/file`, {
-      method: 'POST',
-      headers: authHeaders(KEY_A),
-      body: form,
-    });
+    const submitted = await submitNativeUpload(service.url, randomBytes(1024), { filename: 'a.bin' });
     assert.equal(submitted.status, 202);
     const { id } = (await submitted.json()) as { id: string };
     const ready = await fetch(`${service.url}/readyz`);

@@ -6,7 +6,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
-import { authHeaders, KEY_A, startTestService, type TestService, waitFor } from '../support/service.ts';
+import {
+  authHeaders,
+  KEY_A,
+  startTestService,
+  submitNativeUpload,
+  type TestService,
+  waitFor,
+} from '../support/service.ts';
 
 /** The value of one sample in Prometheus text format; labels must match exactly (any order). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -47,14 +54,7 @@ async function waitForSample(
 }
 
 async function submitUpload(service: TestService, bytes: Buffer, extra: Record<string, string> = {}) {
-  const form = new FormData();
-  for (const [name, value] of Object.entries(extra)) form.set(name, value);
-  form.set('file', new Blob([bytes]), 'f.bin');
-  const response = await fetch(`${service.url}/v1/scans/file`, {
-    method: 'POST',
-    headers: authHeaders(KEY_A),
-    body: form,
-  });
+  const response = await submitNativeUpload(service.url, bytes, { filename: 'f.bin', fields: extra });
   assert.equal(response.status, 202);
 }
 

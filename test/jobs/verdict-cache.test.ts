@@ -14,6 +14,7 @@ import {
   KEY_A,
   KEY_B,
   startTestService,
+  submitNativeUpload,
   type TestService,
   waitFor,
 } from '../support/service.ts';
@@ -48,13 +49,7 @@ describe('verdict cache over real HTTP with a real clamd', () => {
   });
 
   const scan = async (bytes: Buffer, key = KEY_A): Promise<NativeScan> => {
-    const form = new FormData();
-    form.set('file', new Blob([bytes]), 'file.bin');
-    const submitted = await fetch(`${service.url}/v1/scans/file`, {
-      method: 'POST',
-      headers: authHeaders(key),
-      body: form,
-    });
+    const submitted = await submitNativeUpload(service.url, bytes, { key });
     assert.equal(submitted.status, 202);
     const { id } = (await submitted.json()) as { id: string };
     return waitFor(async () => {

@@ -128,3 +128,19 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** `POST /v1/scans/file` with `bytes` as the file field and any extra form fields. */
+export function submitNativeUpload(
+  url: string,
+  bytes: Buffer,
+  options: { key?: string; filename?: string; fields?: Record<string, string> } = {},
+): Promise<Response> {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(options.fields ?? {})) form.set(name, value);
+  form.set('file', new Blob([bytes]), options.filename ?? 'file.bin');
+  return fetch(`${url}/v1/scans/file`, {
+    method: 'POST',
+    headers: authHeaders(options.key ?? KEY_A),
+    body: form,
+  });
+}

@@ -3,9 +3,9 @@ import { access, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Config } from '../../config.ts';
-import { parseClamdAddress } from '../../engine/clamd-address.ts';
-import { clamdCommand } from '../../engine/clamd-connection.ts';
-import { parseVersionReply } from '../../engine/clamd-version.ts';
+import { parseClamdAddress } from '../../engine/clamd/address.ts';
+import { clamdCommand } from '../../engine/clamd/connection.ts';
+import { parseVersionReply } from '../../engine/clamd/version.ts';
 import {
   chooseDatabaseDirectory,
   hasRealDatabase,

@@ -1,13 +1,13 @@
 import type { Readable } from 'node:stream';
-import { isScanGateError, ScanGateError } from '../errors.ts';
-import { type ClamdAddress, formatClamdAddress, parseClamdAddress } from './clamd-address.ts';
-import { ClamdConnection, clamdCommand } from './clamd-connection.ts';
-import { type ClamdVersion, parseVersionReply } from './clamd-version.ts';
-import type { EngineStatus, ScanEngine, ScanOptions } from './engine.ts';
+import { isScanGateError, ScanGateError } from '../../errors.ts';
+import type { EngineStatus, ScanEngine, ScanOptions } from '../engine.ts';
+import { type EngineLogger, silentLogger } from '../logger.ts';
+import { type VerdictPolicy, verdictFromReply } from '../reply-verdict.ts';
+import { type ScanOutcome, unscannable, type Verdict, verdictCacheKey } from '../verdict.ts';
+import { type ClamdAddress, formatClamdAddress, parseClamdAddress } from './address.ts';
+import { ClamdConnection, clamdCommand } from './connection.ts';
 import { streamToClamd } from './instream.ts';
-import { type EngineLogger, silentLogger } from './logger.ts';
-import { type VerdictPolicy, verdictFromReply } from './reply-verdict.ts';
-import { type ScanOutcome, unscannable, type Verdict, verdictCacheKey } from './verdict.ts';
+import { type ClamdVersion, parseVersionReply } from './version.ts';
 
 export interface ClamdPoolOptions extends VerdictPolicy {
   connectTimeoutMs: number;

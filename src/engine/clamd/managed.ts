@@ -4,10 +4,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ClamdConfOptions, clamdPaths, renderClamdConf } from './clamd-conf.ts';
-import { clamdCommand } from './clamd-connection.ts';
-import { stopLeftoverClamd } from './leftover-clamd.ts';
-import { type EngineLogger, silentLogger } from './logger.ts';
+import { type EngineLogger, silentLogger } from '../logger.ts';
+import { type ClamdConfOptions, clamdPaths, renderClamdConf } from './conf.ts';
+import { clamdCommand } from './connection.ts';
+import { stopLeftoverClamd } from './leftover.ts';
 
 export interface ManagedClamdOptions extends ClamdConfOptions {
   clamdBinary: string;

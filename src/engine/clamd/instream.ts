@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
-import { isScanGateError, ScanGateError } from '../errors.ts';
-import type { ClamdConnection } from './clamd-connection.ts';
-import { END_OF_STREAM, encodeCommand, frameChunk } from './clamd-protocol.ts';
-import { Zip64LocalHeaderDetector } from './zip64-detector.ts';
+import { isScanGateError, ScanGateError } from '../../errors.ts';
+import { Zip64LocalHeaderDetector } from '../zip64-detector.ts';
+import type { ClamdConnection } from './connection.ts';
+import { END_OF_STREAM, encodeCommand, frameChunk } from './protocol.ts';
 
 export interface InstreamOptions {
   /** Largest input accepted: reading stops at the first byte beyond it. */

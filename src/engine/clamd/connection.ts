@@ -1,7 +1,7 @@
 import net from 'node:net';
-import { ScanGateError } from '../errors.ts';
-import { type ClamdAddress, formatClamdAddress } from './clamd-address.ts';
-import { type ClamdCommandName, encodeCommand, ReplyAccumulator } from './clamd-protocol.ts';
+import { ScanGateError } from '../../errors.ts';
+import { type ClamdAddress, formatClamdAddress } from './address.ts';
+import { type ClamdCommandName, encodeCommand, ReplyAccumulator } from './protocol.ts';
 
 export interface ConnectOptions {
   connectTimeoutMs: number;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { CLAMD_MAX_FILE_SIZE } from '../config.ts';
+import { CLAMD_MAX_FILE_SIZE } from '../../config.ts';
 
 const MiB = 1024 * 1024;
 /** The clamd.conf parser caps every size option at 4 GB. */

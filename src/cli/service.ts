@@ -12,10 +12,10 @@ import type { JobStore } from '../jobs/model.ts';
 import { openJobStore } from '../jobs/open-store.ts';
 import { RetentionSweeper } from '../jobs/retention.ts';
 import { ScanService } from '../jobs/scan-service.ts';
-import { ScanWorkerPool } from '../jobs/worker.ts';
-import { openBlobStore } from '../sources/open-blob-store.ts';
-import { SourceOpener } from '../sources/open-source.ts';
+import { ScanWorkerPool } from '../jobs/scan-worker-pool.ts';
+import { openBlobStore } from '../sources/blobs/open-blob-store.ts';
 import { createS3Client } from '../sources/s3/client.ts';
+import { SourceOpener } from '../sources/source-opener.ts';
 import { infrastructureEndpoints } from './infrastructure-endpoints.ts';
 
 export interface RunningService {

@@ -1,4 +1,4 @@
-import type { BlobStore } from '../sources/blob-store.ts';
+import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import type { JobStore } from './model.ts';
 
 export interface RetentionLogger {

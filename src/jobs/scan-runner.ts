@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ScanEngine } from '../engine/engine.ts';
 import { type ScanOutcome, verdictCacheKey } from '../engine/verdict.ts';
-import type { SourceOpener } from '../sources/open-source.ts';
+import type { SourceOpener } from '../sources/source-opener.ts';
 import type { JobStore, ScanResult, ScanSource } from './model.ts';
 
 export interface ScanRunnerDependencies {

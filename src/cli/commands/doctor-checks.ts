@@ -14,7 +14,7 @@ import {
   signatureDirsFor,
 } from '../../engine/signatures.ts';
 import { openJobStore } from '../../jobs/open-store.ts';
-import { openBlobStore } from '../../sources/open-blob-store.ts';
+import { openBlobStore } from '../../sources/blobs/open-blob-store.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 

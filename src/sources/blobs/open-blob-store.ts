@@ -1,10 +1,10 @@
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Config } from '../config.ts';
-import { DirectoryBlobStore } from './blob-directory.ts';
-import { S3BlobStore } from './blob-s3.ts';
+import type { Config } from '../../config.ts';
+import { createS3Client } from '../s3/client.ts';
 import type { BlobStore } from './blob-store.ts';
-import { createS3Client } from './s3/client.ts';
+import { DirectoryBlobStore } from './directory-blob-store.ts';
+import { S3BlobStore } from './s3-blob-store.ts';
 
 /**
  * The blob store the config asks for, initialised: an S3 bucket when `blobs.s3Bucket` is set

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ScanGateError } from '../errors.ts';
+import { ScanGateError } from '../../errors.ts';
 import { assertBlobKey, isBlobKey, stagingLimit } from './blob-key.ts';
 import type { BlobStore, StagedBlob } from './blob-store.ts';
 

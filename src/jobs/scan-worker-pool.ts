@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import { callbackDeliveryFor } from '../delivery/payload.ts';
-import type { BlobStore } from '../sources/blob-store.ts';
+import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import { retryDelayMs } from './backoff.ts';
 import { verdictForFailure } from './failure-verdict.ts';
 import type { LeasedJob, ScanJob, ScanResult } from './model.ts';

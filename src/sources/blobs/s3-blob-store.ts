@@ -6,10 +6,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { isScanGateError, ScanGateError } from '../errors.ts';
+import { isScanGateError, ScanGateError } from '../../errors.ts';
+import { openS3Object } from '../s3/open-object.ts';
 import { assertBlobKey, isBlobKey, stagingLimit } from './blob-key.ts';
 import type { BlobStore, StagedBlob } from './blob-store.ts';
-import { openS3Object } from './s3/open-object.ts';
 
 /** S3's smallest part. With one part in flight, one upload holds about two parts in memory. */
 const PART_SIZE = 5 * 1024 * 1024;

@@ -87,10 +87,6 @@ export function classifyAddress(input: string, policy: AddressPolicy, port?: num
   return { allowed: opened, address: judged, range };
 }
 
-export function isAddressAllowed(input: string, policy: AddressPolicy, port?: number): boolean {
-  return classifyAddress(input, policy, port).allowed;
-}
-
 /**
  * IPv6 text in hex-only form. ipaddr.js reads "::127.0.0.1" as IPv4-mapped (::ffff:7f00:1) while
  * it is the IPv4-compatible ::7f00:1, and glibc prints addresses that way; WHATWG's serialiser

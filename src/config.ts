@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
+import { messageOf } from './errors.ts';
 
 const MiB = 1024 * 1024;
 
@@ -504,7 +505,7 @@ function parseEnvValue(variable: EnvVariable, raw: string): unknown {
       try {
         return parseSize(raw);
       } catch (error) {
-        throw new ConfigError(`${variable.name}: ${(error as Error).message}`);
+        throw new ConfigError(`${variable.name}: ${messageOf(error)}`);
       }
   }
 }
@@ -554,7 +555,7 @@ export function loadConfig(
     try {
       fileContent = JSON.parse(readFileSync(env.SCANGATE_CONFIG, 'utf8'));
     } catch (error) {
-      throw new ConfigError(`cannot read config file ${env.SCANGATE_CONFIG}: ${(error as Error).message}`);
+      throw new ConfigError(`cannot read config file ${env.SCANGATE_CONFIG}: ${messageOf(error)}`);
     }
     merged = deepMerge(merged, fileContent as Record<string, unknown>);
   }

@@ -1,5 +1,5 @@
 import { type Agent, request } from 'undici';
-import { isScanGateError } from '../errors.ts';
+import { isScanGateError, messageOf } from '../errors.ts';
 import type { NewCallbackDelivery } from '../jobs/model.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import { parseDestinationUrl } from '../sources/url/destination-url.ts';
@@ -57,8 +57,8 @@ export async function deliverCallback(
     url = parseDestinationUrl(delivery.url, policy, 'callback_url');
     clientHeaders = validateCallbackHeaders(delivery.headers);
   } catch (error) {
-    options.logger?.warn({ deliveryId: delivery.id, reason: (error as Error).message }, 'callback refused');
-    return { ok: false, final: true, error: (error as Error).message };
+    options.logger?.warn({ deliveryId: delivery.id, reason: messageOf(error) }, 'callback refused');
+    return { ok: false, final: true, error: messageOf(error) };
   }
   const agent =
     options.agent ??

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import { callbackDeliveryFor } from '../delivery/payload.ts';
+import { messageOf } from '../errors.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import { retryDelayMs } from './backoff.ts';
 import { verdictForFailure } from './failure-verdict.ts';
@@ -128,7 +129,7 @@ export class ScanWorkerPool {
             Date.now() +
               retryDelayMs(job.attempts, { baseMs: jobs.retryBaseDelayMs, maxMs: jobs.retryMaxDelayMs }),
           );
-          await store.retryJob(job.id, leaseToken, (error as Error).message ?? String(error), retryAt);
+          await store.retryJob(job.id, leaseToken, messageOf(error), retryAt);
           logger.warn({ ...log, err: error, retryAt }, 'scan attempt failed; will retry');
           this.#deps.onJobRetried?.(job, error);
           return;

@@ -13,6 +13,7 @@ import {
   SYSTEM_SIGNATURE_DIR,
   signatureDirsFor,
 } from '../../engine/signatures.ts';
+import { messageOf } from '../../errors.ts';
 import { openJobStore } from '../../jobs/open-store.ts';
 import { openBlobStore } from '../../sources/blobs/open-blob-store.ts';
 
@@ -31,10 +32,6 @@ const SIGNATURE_WARN_HOURS = 48;
 const SIGNATURE_FAIL_HOURS = 7 * 24;
 
 const SIGNATURE_FILE = /\.(cvd|cld|cud|ndb|hdb|hsb|mdb|msb|ldb|ign2|fp|sfp|yar|yara|cdb|idb|pdb|wdb)$/;
-
-function message(error: unknown): string {
-  return (error as Error).message ?? String(error);
-}
 
 /** Pure: the signature age check from a database date. */
 export function signatureAgeCheck(databaseDate: Date | undefined, now = new Date()): CheckResult {
@@ -106,7 +103,7 @@ async function configuredClamdChecks(config: Config): Promise<CheckResult[]> {
       results.push({
         name: `clamd ${text}`,
         status: 'fail',
-        detail: message(error),
+        detail: messageOf(error),
         fix: 'start clamd (systemctl start clamav-daemon) or correct CLAMD_ADDRESS; unset it to let scangate run its own clamd',
       });
     }
@@ -128,7 +125,7 @@ async function managedClamdChecks(config: Config): Promise<CheckResult[]> {
     results.push({
       name: 'clamd',
       status: 'fail',
-      detail: `managed clamd binary unusable: ${message(error)}`,
+      detail: `managed clamd binary unusable: ${messageOf(error)}`,
       fix: 'apt-get install clamav-daemon (or npm run setup), set CLAMD_BINARY, or point CLAMD_ADDRESS at a running clamd',
     });
   }
@@ -181,7 +178,7 @@ export async function storeChecks(config: Config): Promise<CheckResult[]> {
       {
         name: 'database',
         status: 'fail',
-        detail: `${where}: ${message(error)}`,
+        detail: `${where}: ${messageOf(error)}`,
         fix: config.store.databaseUrl
           ? 'check that PostgreSQL runs and DATABASE_URL (host, port, user, database) is right'
           : `make ${config.dataDir} writable by this user, or set SCANGATE_DATA_DIR`,
@@ -210,7 +207,12 @@ export async function storeChecks(config: Config): Promise<CheckResult[]> {
     return results;
   } catch (error) {
     return [
-      { name: 'database', status: 'fail', detail: `${where}: ${message(error)}`, fix: 'check the database' },
+      {
+        name: 'database',
+        status: 'fail',
+        detail: `${where}: ${messageOf(error)}`,
+        fix: 'check the database',
+      },
     ];
   } finally {
     await store.close();
@@ -238,7 +240,7 @@ export async function blobStoreCheck(config: Config): Promise<CheckResult> {
     return {
       name: 'blob store',
       status: 'fail',
-      detail: `${where}: ${message(error)}`,
+      detail: `${where}: ${messageOf(error)}`,
       fix: config.blobs.s3Bucket
         ? 'check BLOB_S3_BUCKET exists and the S3 credentials may put, get and delete objects in it'
         : `make ${where} writable by this user, or set SCANGATE_DATA_DIR`,

@@ -3,6 +3,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ScangateClient } from '../../client/client.ts';
 import { ScangateApiError } from '../../client/errors.ts';
 import type { NativeScan, SubmitOptions } from '../../client/types.ts';
+import { messageOf } from '../../errors.ts';
 import { formatBytes, ProgressBar } from './progress-bar.ts';
 import { EXIT, exitCodeForStatus, parseScanTarget, type ScanTarget } from './scan-target.ts';
 
@@ -80,9 +81,7 @@ async function runScan(targetText: string, options: ScanCommandOptions): Promise
     return options.wait ? exitCodeForStatus(scan.status) : EXIT.clean;
   } catch (error) {
     const apiError =
-      error instanceof ScangateApiError
-        ? error
-        : new ScangateApiError(0, 'cli_error', (error as Error).message ?? String(error));
+      error instanceof ScangateApiError ? error : new ScangateApiError(0, 'cli_error', messageOf(error));
     if (options.json) {
       const body = { error: { code: apiError.code, message: apiError.message, status: apiError.status } };
       process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);

@@ -4,6 +4,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { messageOf } from '../../errors.ts';
 import { type EngineLogger, silentLogger } from '../logger.ts';
 import { type ClamdConfOptions, clamdPaths, renderClamdConf } from './conf.ts';
 import { clamdCommand } from './connection.ts';
@@ -91,7 +92,7 @@ export class ManagedClamd extends EventEmitter<ManagedClamdEvents> {
       try {
         setPriority(child.pid, this.#options.niceness);
       } catch (error) {
-        this.#logger.warn({ error: (error as Error).message }, 'cannot lower the priority of clamd');
+        this.#logger.warn({ error: messageOf(error) }, 'cannot lower the priority of clamd');
       }
     }
     // If this process exits without stop() (an uncaught error, process.exit), take clamd along.
@@ -184,7 +185,7 @@ export class ManagedClamd extends EventEmitter<ManagedClamdEvents> {
         await this.#launch();
         return;
       } catch (error) {
-        this.#logger.error({ err: (error as Error).message }, 'managed clamd failed to restart');
+        this.#logger.error({ err: messageOf(error) }, 'managed clamd failed to restart');
       }
     }
   }

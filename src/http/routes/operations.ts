@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ScanEngine } from '../../engine/engine.ts';
+import { messageOf } from '../../errors.ts';
 import type { JobStore } from '../../jobs/model.ts';
 
 export interface ReadinessChecks {
@@ -22,12 +23,12 @@ export function operationsRoutes(checks: ReadinessChecks): FastifyPluginAsync {
         if (!engineStatus.addresses.some((address) => address.healthy))
           problems.push('no clamd answers PING');
       } catch (error) {
-        problems.push(`engine: ${(error as Error).message}`);
+        problems.push(`engine: ${messageOf(error)}`);
       }
       try {
         await checks.store.ping();
       } catch (error) {
-        problems.push(`store: ${(error as Error).message}`);
+        problems.push(`store: ${messageOf(error)}`);
       }
       if (checks.canary && problems.length === 0) {
         const detected = await checks.canary().catch(() => false);

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { ScanGateError } from '../../errors.ts';
+import { messageOf, ScanGateError } from '../../errors.ts';
 import { loadMigrations } from './migrations.ts';
 
 /** Node socket errors that mean the server cannot be reached (or went away mid-query). */
@@ -156,14 +156,10 @@ export function isConnectionFailure(error: unknown): boolean {
 
 function toStoreError(error: unknown): unknown {
   if (error instanceof ScanGateError || !isConnectionFailure(error)) return error;
-  return new ScanGateError(
-    'store_unavailable',
-    `PostgreSQL job store unavailable: ${(error as Error).message}`,
-    {
-      retryable: true,
-      cause: error,
-    },
-  );
+  return new ScanGateError('store_unavailable', `PostgreSQL job store unavailable: ${messageOf(error)}`, {
+    retryable: true,
+    cause: error,
+  });
 }
 
 /** PostgreSQL unique_violation on the named constraint or index. */

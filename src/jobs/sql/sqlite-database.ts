@@ -1,5 +1,5 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import { ScanGateError } from '../../errors.ts';
+import { messageOf, ScanGateError } from '../../errors.ts';
 import { loadMigrations } from './migrations.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
@@ -119,14 +119,10 @@ function mapErrors<T>(work: () => T): T {
   } catch (error) {
     const code = (error as { errcode?: unknown }).errcode;
     if (typeof code === 'number' && UNAVAILABLE_CODES.has(code & 0xff)) {
-      throw new ScanGateError(
-        'store_unavailable',
-        `SQLite job store unavailable: ${(error as Error).message}`,
-        {
-          retryable: true,
-          cause: error,
-        },
-      );
+      throw new ScanGateError('store_unavailable', `SQLite job store unavailable: ${messageOf(error)}`, {
+        retryable: true,
+        cause: error,
+      });
     }
     throw error;
   }
@@ -136,5 +132,5 @@ function mapErrors<T>(work: () => T): T {
 export function isUniqueViolation(error: unknown, columnPrefix: string): boolean {
   const code = (error as { errcode?: unknown }).errcode;
   // SQLITE_CONSTRAINT_UNIQUE (2067) or SQLITE_CONSTRAINT_PRIMARYKEY (1555)
-  return (code === 2067 || code === 1555) && (error as Error).message.includes(columnPrefix);
+  return (code === 2067 || code === 1555) && messageOf(error).includes(columnPrefix);
 }

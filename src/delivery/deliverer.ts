@@ -1,6 +1,6 @@
 import { type Agent, request } from 'undici';
 import { isScanGateError, messageOf } from '../errors.ts';
-import type { NewCallbackDelivery } from '../jobs/model.ts';
+import type { NewCallbackDelivery } from '../scan.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import { parseDestinationUrl } from '../sources/url/destination-url.ts';
 import { createPinnedAgent, type RefusalLogger, type ResolveHost } from '../sources/url/pinned-agent.ts';

@@ -1,6 +1,6 @@
 import type { Agent } from 'undici';
 import type { Config } from '../config.ts';
-import type { JobStore, LeasedDelivery } from '../jobs/model.ts';
+import type { JobStore, LeasedDelivery } from '../scan.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import { createPinnedAgent, type ResolveHost } from '../sources/url/pinned-agent.ts';
 import { type DeliveryAttemptResult, deliverCallback } from './deliverer.ts';

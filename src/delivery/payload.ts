@@ -1,4 +1,4 @@
-import type { NewCallbackDelivery, NewScanJob, ScanResult, ScanSource } from '../jobs/model.ts';
+import type { NewCallbackDelivery, NewScanJob, ScanResult, ScanSource } from '../scan.ts';
 
 /** The bucketAV callback body; the native dialect adds scan_id, reason and sha256. */
 export interface CallbackPayload {

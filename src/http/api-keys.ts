@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ScanGateError } from '../errors.ts';
-import type { JobStore } from '../jobs/model.ts';
+import type { JobStore } from '../scan.ts';
 
 export interface Tenant {
   id: string;

@@ -1,5 +1,5 @@
 import type { Static } from 'typebox';
-import type { ScanJob, ScanResult } from '../jobs/model.ts';
+import type { ScanJob, ScanResult } from '../scan.ts';
 import type { NativeScan } from './schemas.ts';
 
 export type BucketAvStatus = 'clean' | 'infected' | 'no';

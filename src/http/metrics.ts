@@ -4,7 +4,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { EngineStatus, ScanEngine, ScanOptions } from '../engine/engine.ts';
 import type { ScanOutcome } from '../engine/verdict.ts';
 import { isScanGateError } from '../errors.ts';
-import type { ScanResult, ScanSource } from '../jobs/model.ts';
+import type { ScanResult, ScanSource } from '../scan.ts';
 
 export type ScanSourceKind = ScanSource['kind'];
 export type CallbackOutcome = 'delivered' | 'retry' | 'failed' | 'error';

@@ -1,6 +1,6 @@
 import { validateCallbackHeaders, validateDownloadHeaders } from '../delivery/callback-headers.ts';
 import { ScanGateError } from '../errors.ts';
-import type { CallbackTarget } from '../jobs/model.ts';
+import type { CallbackTarget } from '../scan.ts';
 import type { AddressPolicy } from '../sources/url/address-policy.ts';
 import { parseDestinationUrl } from '../sources/url/destination-url.ts';
 

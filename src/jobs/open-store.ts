@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import type { JobStore } from './model.ts';
+import type { JobStore } from '../scan.ts';
 import { PostgresJobStore } from './store-postgres.ts';
 import { SqliteJobStore } from './store-sqlite.ts';
 

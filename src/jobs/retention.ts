@@ -1,5 +1,5 @@
+import type { JobStore } from '../scan.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
-import type { JobStore } from './model.ts';
 
 export interface RetentionLogger {
   info(object: object, message?: string): void;

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { ScanEngine } from '../engine/engine.ts';
 import { type ScanOutcome, verdictCacheKey } from '../engine/verdict.ts';
+import type { JobStore, ScanResult, ScanSource } from '../scan.ts';
 import type { SourceOpener } from '../sources/source-opener.ts';
-import type { JobStore, ScanResult, ScanSource } from './model.ts';
 
 export interface ScanRunnerDependencies {
   store: JobStore;

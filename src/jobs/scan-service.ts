@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type ErrorCode, ScanGateError } from '../errors.ts';
+import type { CallbackTarget, Dialect, JobStore, ScanJob, ScanResult, ScanSource } from '../scan.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import { verdictForFailure } from './failure-verdict.ts';
-import type { CallbackTarget, Dialect, JobStore, ScanJob, ScanResult, ScanSource } from './model.ts';
 import { runScan, type ScanRunnerDependencies, scanStream } from './scan-runner.ts';
 
 const REQUEST_BODY_ERRORS: ReadonlySet<ErrorCode> = new Set([

@@ -2,10 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import { callbackDeliveryFor } from '../delivery/payload.ts';
 import { messageOf } from '../errors.ts';
+import type { LeasedJob, ScanJob, ScanResult } from '../scan.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import { retryDelayMs } from './backoff.ts';
 import { verdictForFailure } from './failure-verdict.ts';
-import type { LeasedJob, ScanJob, ScanResult } from './model.ts';
 import { runScan, type ScanRunnerDependencies } from './scan-runner.ts';
 
 export interface WorkerLogger {

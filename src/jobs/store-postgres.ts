@@ -12,7 +12,7 @@ import type {
   ScanJob,
   ScanResult,
   VerdictCounts,
-} from './model.ts';
+} from '../scan.ts';
 import { isUniqueViolation, PostgresDatabase, type Tables } from './sql/postgres-database.ts';
 import {
   API_KEY_COLUMNS,

@@ -13,7 +13,7 @@ import type {
   ScanJob,
   ScanResult,
   VerdictCounts,
-} from './model.ts';
+} from '../scan.ts';
 import {
   API_KEY_COLUMNS,
   type ApiKeyRow,

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config.ts';
-import type { ScanSource } from '../jobs/model.ts';
+import type { ScanSource } from '../scan.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
 import { openS3Object } from './s3/index.ts';
 import type { OpenedSource } from './source.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { callbackBody, callbackDeliveryFor, webhookMessageId } from '../../src/delivery/payload.ts';
-import type { NewScanJob, ScanResult } from '../../src/jobs/model.ts';
+import type { NewScanJob, ScanResult } from '../../src/scan.ts';
 
 const job: NewScanJob = {
   id: 'job-1',

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach } from 'node:test';
-import type { JobStore } from '../../src/jobs/model.ts';
+import type { JobStore } from '../../src/scan.ts';
 import type { ContractContext } from './contract/fixtures.ts';
 import { leasingContract } from './contract/leasing.ts';
 import { outboxContract } from './contract/outbox.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { ScanGateError } from '../../src/errors.ts';
-import type { JobStore } from '../../src/jobs/model.ts';
 import { PostgresJobStore } from '../../src/jobs/store-postgres.ts';
+import type { JobStore } from '../../src/scan.ts';
 import { runSql, testSchema } from '../support/postgres.ts';
 import { newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './store-contract.ts';

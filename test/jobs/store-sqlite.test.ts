@@ -9,8 +9,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { ScanGateError } from '../../src/errors.ts';
-import type { JobStore } from '../../src/jobs/model.ts';
 import { SqliteJobStore } from '../../src/jobs/store-sqlite.ts';
+import type { JobStore } from '../../src/scan.ts';
 import { newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './store-contract.ts';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../config.ts';
 import { generateApiKey, hashApiKey } from '../../http/api-keys.ts';
-import type { ApiKeyRecord, JobStore } from '../../jobs/model.ts';
+import type { ApiKeyRecord, JobStore } from '../../scan.ts';
 
 /** Characters of a key kept for people to tell keys apart: `sg_` plus 7 of its 43 random ones. */
 const PREFIX_LENGTH = 10;

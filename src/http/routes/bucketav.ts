@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { ScanGateError } from '../../errors.ts';
-import type { ScanJob, ScanResult } from '../../jobs/model.ts';
+import type { ScanJob, ScanResult } from '../../scan.ts';
 import { bucketAvResultBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';

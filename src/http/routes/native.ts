@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
-import type { CallbackDelivery } from '../../jobs/model.ts';
+import type { CallbackDelivery } from '../../scan.ts';
 import { nativeJobBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ScanEngine } from '../../engine/engine.ts';
 import { messageOf } from '../../errors.ts';
-import type { JobStore } from '../../jobs/model.ts';
+import type { JobStore } from '../../scan.ts';
 
 export interface ReadinessChecks {
   engine: ScanEngine;

@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
-import type { VerdictCounts } from '../../jobs/model.ts';
+import type { VerdictCounts } from '../../scan.ts';
 import type { RouteContext } from '../route-context.ts';
 import { ErrorResponse } from '../schemas.ts';
 

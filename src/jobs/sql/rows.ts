@@ -11,7 +11,7 @@ import type {
   ScanJob,
   ScanResult,
   ScanSource,
-} from '../model.ts';
+} from '../../scan.ts';
 
 /**
  * Row ↔ model mapping shared by both stores. They select the same columns; SQLite hands back times

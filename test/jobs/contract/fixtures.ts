@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ScanGateError } from '../../../src/errors.ts';
-import type {
-  JobStore,
-  NewCallbackDelivery,
-  NewScanJob,
-  ScanJob,
-  ScanResult,
-} from '../../../src/jobs/model.ts';
+import type { JobStore, NewCallbackDelivery, NewScanJob, ScanJob, ScanResult } from '../../../src/scan.ts';
 
 export interface ContractContext {
   /** The store of the current test. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { retryDelayMs } from '../../../src/jobs/backoff.ts';
-import type { JobStore } from '../../../src/jobs/model.ts';
+import type { JobStore } from '../../../src/scan.ts';
 import { assertNear, CLEAN, type ContractContext, HOUR_MS, INFECTED, newJob } from './fixtures.ts';
 
 export function leasingContract(context: ContractContext): void {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { JobStore, LeasedDelivery } from '../../../src/jobs/model.ts';
+import type { JobStore, LeasedDelivery } from '../../../src/scan.ts';
 import {
   assertNear,
   CLEAN,

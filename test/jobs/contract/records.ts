@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ApiKeyRecord } from '../../../src/jobs/model.ts';
+import type { ApiKeyRecord } from '../../../src/scan.ts';
 import { CLEAN, type ContractContext, INFECTED, rejectsWithCode } from './fixtures.ts';
 
 function apiKey(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {

@@ -1,4 +1,4 @@
-import type { UnscannableReason, Verdict, VerdictStatus } from '../engine/verdict.ts';
+import type { UnscannableReason, Verdict, VerdictStatus } from './engine/verdict.ts';
 
 /** Which API a job came through: it decides the shape of its result and callback. */
 export type Dialect = 'bucketav' | 'bucketscan' | 'native';

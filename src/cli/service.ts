@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delivery-worker.ts';
+import { infrastructureEndpoints } from '../egress/infrastructure-endpoints.ts';
 import { runCanary } from '../engine/canary.ts';
 import { createEngine } from '../engine/create-engine.ts';
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
@@ -16,7 +17,6 @@ import type { JobStore } from '../scan.ts';
 import { openBlobStore } from '../sources/blobs/open-blob-store.ts';
 import { createS3Client } from '../sources/s3/client.ts';
 import { SourceOpener } from '../sources/source-opener.ts';
-import { infrastructureEndpoints } from './infrastructure-endpoints.ts';
 
 export interface RunningService {
   config: Config;

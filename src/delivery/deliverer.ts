@@ -1,11 +1,11 @@
 import { type Agent, request } from 'undici';
+import { createAddressPolicy } from '../egress/address-policy.ts';
+import { parseDestinationUrl } from '../egress/destination-url.ts';
+import { validateCallbackHeaders } from '../egress/header-rules.ts';
+import { createPinnedAgent, type RefusalLogger, type ResolveHost } from '../egress/pinned-agent.ts';
+import { parseRetryAfter } from '../egress/retry-after.ts';
 import { isScanGateError, messageOf } from '../errors.ts';
 import type { NewCallbackDelivery } from '../scan.ts';
-import { createAddressPolicy } from '../sources/url/address-policy.ts';
-import { parseDestinationUrl } from '../sources/url/destination-url.ts';
-import { createPinnedAgent, type RefusalLogger, type ResolveHost } from '../sources/url/pinned-agent.ts';
-import { parseRetryAfter } from '../sources/url/retry-after.ts';
-import { validateCallbackHeaders } from './callback-headers.ts';
 import { webhookHeaders } from './signing.ts';
 
 export interface DeliveryAttemptOptions {

@@ -1,8 +1,8 @@
 import type { Agent } from 'undici';
 import type { Config } from '../config.ts';
+import { createAddressPolicy } from '../egress/address-policy.ts';
+import { createPinnedAgent, type ResolveHost } from '../egress/pinned-agent.ts';
 import type { JobStore, LeasedDelivery } from '../scan.ts';
-import { createAddressPolicy } from '../sources/url/address-policy.ts';
-import { createPinnedAgent, type ResolveHost } from '../sources/url/pinned-agent.ts';
 import { type DeliveryAttemptResult, deliverCallback } from './deliverer.ts';
 import { nextCallbackAttempt } from './retry-schedule.ts';
 import { generateWebhookSecret } from './signing.ts';

@@ -5,9 +5,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { createAddressPolicy } from '../egress/address-policy.ts';
 import type { ScanEngine } from '../engine/engine.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
-import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerMetrics, type ScanMetrics } from './metrics.ts';

@@ -1,8 +1,8 @@
-import { validateCallbackHeaders, validateDownloadHeaders } from '../delivery/callback-headers.ts';
+import type { AddressPolicy } from '../egress/address-policy.ts';
+import { parseDestinationUrl } from '../egress/destination-url.ts';
+import { validateCallbackHeaders, validateDownloadHeaders } from '../egress/header-rules.ts';
 import { ScanGateError } from '../errors.ts';
 import type { CallbackTarget } from '../scan.ts';
-import type { AddressPolicy } from '../sources/url/address-policy.ts';
-import { parseDestinationUrl } from '../sources/url/destination-url.ts';
 
 const MAX_CUSTOM_DATA_BYTES = 16 * 1024;
 

@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
-import { validateDownloadHeaders } from '../../delivery/callback-headers.ts';
+import { type AddressPolicy, createAddressPolicy } from '../../egress/address-policy.ts';
+import { parseDestinationUrl } from '../../egress/destination-url.ts';
+import { validateDownloadHeaders } from '../../egress/header-rules.ts';
+import { createPinnedAgent, type RefusalLogger, type ResolveHost } from '../../egress/pinned-agent.ts';
+import { parseRetryAfter } from '../../egress/retry-after.ts';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
 import type { OpenedSource } from '../source.ts';
-import { type AddressPolicy, createAddressPolicy } from './address-policy.ts';
-import { parseDestinationUrl } from './destination-url.ts';
-import { createPinnedAgent, type RefusalLogger, type ResolveHost } from './pinned-agent.ts';
-import { parseRetryAfter } from './retry-after.ts';
 
 export interface UrlDownloadOptions {
   /** More bytes than this fail the stream with size_limit (config.limits.maxFileSizeBytes). */

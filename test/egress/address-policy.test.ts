@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { classifyAddress, createAddressPolicy } from '../../src/egress/address-policy.ts';
+import { parseDestinationUrl } from '../../src/egress/destination-url.ts';
 import { isScanGateError } from '../../src/errors.ts';
-import { classifyAddress, createAddressPolicy } from '../../src/sources/url/address-policy.ts';
-import { parseDestinationUrl } from '../../src/sources/url/destination-url.ts';
 
 const closed = createAddressPolicy();
 

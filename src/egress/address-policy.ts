@@ -1,6 +1,6 @@
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { ScanGateError } from '../../errors.ts';
+import { ScanGateError } from '../errors.ts';
 
 /**
  * Which addresses downloads and callbacks may reach. Deny by default: only global unicast passes,

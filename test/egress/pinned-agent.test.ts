@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
+import { createAddressPolicy } from '../../src/egress/address-policy.ts';
+import { createPinnedAgent, type ResolveHost } from '../../src/egress/pinned-agent.ts';
 import { isScanGateError } from '../../src/errors.ts';
-import { createAddressPolicy } from '../../src/sources/url/address-policy.ts';
-import { createPinnedAgent, type ResolveHost } from '../../src/sources/url/pinned-agent.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 
 // Only loopback is dialled here (127.0.0.1 opened by the allowlist), so no namespace is needed.

@@ -1,7 +1,7 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import { Agent, buildConnector } from 'undici';
-import { ScanGateError } from '../../errors.ts';
+import { ScanGateError } from '../errors.ts';
 import { type AddressPolicy, classifyAddress } from './address-policy.ts';
 
 /** Resolves a name to every address it has; tests inject one to play a hostile DNS. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { validateCallbackHeaders, validateDownloadHeaders } from '../../src/delivery/callback-headers.ts';
+import { validateCallbackHeaders, validateDownloadHeaders } from '../../src/egress/header-rules.ts';
 import { isScanGateError, type ScanGateError } from '../../src/errors.ts';
 
 function rejectsNaming(fn: () => unknown, header: string | undefined): void {

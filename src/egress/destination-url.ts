@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { ScanGateError } from '../../errors.ts';
+import { ScanGateError } from '../errors.ts';
 import { type AddressPolicy, classifyAddress } from './address-policy.ts';
 
 const MAX_URL_LENGTH = 8192;

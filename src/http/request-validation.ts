@@ -1,5 +1,5 @@
 import type { AddressPolicy } from '../egress/address-policy.ts';
-import { parseDestinationUrl } from '../egress/destination-url.ts';
+import { parseDestinationUrl, parseHttpUrl } from '../egress/destination-url.ts';
 import { validateCallbackHeaders, validateDownloadHeaders } from '../egress/header-rules.ts';
 import { ScanGateError } from '../errors.ts';
 import type { CallbackTarget } from '../scan.ts';
@@ -10,18 +10,9 @@ function invalid(message: string, field: string): ScanGateError {
   return new ScanGateError('invalid_request', message, { details: { field } });
 }
 
-/** Only http and https URLs, without credentials in them, are fetched or called back. */
+/** A download URL as submitted: the shared syntax rule (the address is judged when it is fetched). */
 export function httpUrl(value: string, field: string): string {
-  let url: URL;
-  try {
-    url = new URL(value.trim());
-  } catch {
-    throw invalid(`${field} is not a valid URL`, field);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw invalid(`${field} must be an http or https URL`, field);
-  if (url.username || url.password) throw invalid(`${field} must not contain credentials`, field);
-  return url.href;
+  return parseHttpUrl(value.trim(), field).href;
 }
 
 export function customData(value: string | undefined): string | undefined {

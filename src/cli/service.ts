@@ -55,10 +55,12 @@ export async function startService(config: Config, logger = createLogger(config)
       engineStatus: () => engineHandle.engine.status(),
     });
     const engine = metrics.meterEngine(engineHandle.engine);
-    // Filled now and completed once the API listens (its port may be chosen by the OS).
-    const deniedEndpoints = await infrastructureEndpoints(config);
+    // Known now except the API's own port when the OS picks it (PORT=0): the list is replaced, not
+    // edited, once the API listens, and every reader asks for it at use time.
+    let denied: readonly string[] = Object.freeze(await infrastructureEndpoints(config));
+    const deniedEndpoints = () => denied;
     const s3 = createS3Client(config.s3);
-    const sources = new SourceOpener(blobs, s3, config, logger, deniedEndpoints);
+    const sources = new SourceOpener({ blobs, s3, config, logger, deniedEndpoints });
     const runnerDeps = {
       store,
       engine,
@@ -70,6 +72,7 @@ export async function startService(config: Config, logger = createLogger(config)
     const runsApi = config.role !== 'worker';
 
     let workers: ScanWorkerPool | undefined;
+    let startWorkers = () => {};
     if (runsWorkers) {
       const delivery = new CallbackDeliveryWorker(store, config, logger.child({ component: 'delivery' }), {
         onAttempt: (outcome) => metrics.recordCallbackAttempt(outcome),
@@ -91,9 +94,11 @@ export async function startService(config: Config, logger = createLogger(config)
         logger,
         blobs,
       );
-      workers.start();
-      delivery.start();
-      sweeper.start();
+      startWorkers = () => {
+        workers!.start();
+        delivery.start();
+        sweeper.start();
+      };
       closers.push(async () => {
         sweeper.stop();
         await Promise.all([workers!.stop(), delivery.stop()]);
@@ -130,11 +135,13 @@ export async function startService(config: Config, logger = createLogger(config)
       const address = await http.listen({ host: config.http.host, port: config.http.port });
       const listening = http.server.address();
       if (listening && typeof listening === 'object') {
-        deniedEndpoints.push(...(await infrastructureEndpoints(config, listening.port)));
+        denied = Object.freeze(await infrastructureEndpoints(config, listening.port));
       }
       service.url = address;
       service.http = http;
     }
+    // After the API listens: the callback agent takes the final list of denied endpoints.
+    startWorkers();
     logger.info(
       { role: config.role, url: service.url, store: store.kind, blobs: blobs.kind },
       'scangate started',

@@ -1,6 +1,7 @@
 import type { Agent } from 'undici';
 import type { Config } from '../config.ts';
 import { createAddressPolicy } from '../egress/address-policy.ts';
+import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import { createPinnedAgent, type ResolveHost } from '../egress/pinned-agent.ts';
 import type { JobStore, LeasedDelivery } from '../scan.ts';
 import { type DeliveryAttemptResult, deliverCallback } from './deliverer.ts';
@@ -16,8 +17,8 @@ export interface DeliveryLogger {
 export interface CallbackDeliveryWorkerOptions {
   /** Parallel delivery loops (default 4): one slow receiver must not hold up the others. */
   concurrency?: number;
-  /** Infrastructure endpoints refused even inside allowCidrs (see AddressPolicyOptions). */
-  deniedEndpoints?: readonly string[];
+  /** Infrastructure endpoints refused even inside allowCidrs (see AddressPolicyOptions), asked at use. */
+  deniedEndpoints?: DeniedEndpoints;
   resolve?: ResolveHost;
   /** Dice for the retry jitter, in [0, 1). */
   random?: () => number;
@@ -146,7 +147,7 @@ export class CallbackDeliveryWorker {
         timeoutMs: this.#config.callbacks.timeoutMs,
         connectTimeoutMs: this.#config.network.connectTimeoutMs,
         allowCidrs: this.#config.network.allowCidrs,
-        ...(this.#options.deniedEndpoints ? { deniedEndpoints: this.#options.deniedEndpoints } : {}),
+        deniedEndpoints: this.#options.deniedEndpoints?.(),
         ...(this.#agent ? { agent: this.#agent } : {}),
         ...(this.#logger ? { logger: this.#logger } : {}),
         signal: controller.signal,
@@ -207,7 +208,7 @@ export class CallbackDeliveryWorker {
   #policy() {
     return createAddressPolicy({
       allowCidrs: this.#config.network.allowCidrs,
-      ...(this.#options.deniedEndpoints ? { deniedEndpoints: this.#options.deniedEndpoints } : {}),
+      deniedEndpoints: this.#options.deniedEndpoints?.(),
     });
   }
 }

@@ -25,6 +25,13 @@ function clamdHostPort(address: string): HostPort | undefined {
   return match ? { host: match[1]!, port: Number(match[2]) } : undefined;
 }
 
+/**
+ * scangate's own endpoints as egress must see them at this moment. The service replaces the list
+ * (it never edits one it handed out) once the API listens and its port is known, so every reader
+ * asks at use time instead of keeping a copy.
+ */
+export type DeniedEndpoints = () => readonly string[];
+
 const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 
 function localAddresses(): string[] {

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config.ts';
+import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import type { ScanSource } from '../scan.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
 import { openS3Object } from './s3/index.ts';
@@ -10,27 +11,29 @@ export interface SourceLogger {
   warn(object: object, message?: string): void;
 }
 
+export interface SourceOpenerDependencies {
+  blobs: BlobStore;
+  s3: S3Client;
+  config: Pick<Config, 'network' | 'limits'>;
+  logger?: SourceLogger;
+  /** scangate's own parts, refused even inside NETWORK_ALLOW_CIDRS (asked at each download). */
+  deniedEndpoints?: DeniedEndpoints;
+}
+
 /** Opens the bytes a job names, wherever they are, as one stream. */
 export class SourceOpener {
   readonly #blobs: BlobStore;
   readonly #s3: S3Client;
   readonly #config: Pick<Config, 'network' | 'limits'>;
   readonly #logger: SourceLogger | undefined;
-  readonly #deniedEndpoints: readonly string[];
+  readonly #deniedEndpoints: DeniedEndpoints;
 
-  /** deniedEndpoints: scangate's own parts, refused even inside NETWORK_ALLOW_CIDRS (read at each download). */
-  constructor(
-    blobs: BlobStore,
-    s3: S3Client,
-    config: Pick<Config, 'network' | 'limits'>,
-    logger?: SourceLogger,
-    deniedEndpoints: readonly string[] = [],
-  ) {
-    this.#blobs = blobs;
-    this.#s3 = s3;
-    this.#config = config;
-    this.#logger = logger;
-    this.#deniedEndpoints = deniedEndpoints;
+  constructor(deps: SourceOpenerDependencies) {
+    this.#blobs = deps.blobs;
+    this.#s3 = deps.s3;
+    this.#config = deps.config;
+    this.#logger = deps.logger;
+    this.#deniedEndpoints = deps.deniedEndpoints ?? (() => []);
   }
 
   async open(source: ScanSource, signal: AbortSignal): Promise<OpenedSource> {
@@ -48,7 +51,7 @@ export class SourceOpener {
           maxBytes,
           signal,
           logger: this.#logger,
-          deniedEndpoints: this.#deniedEndpoints,
+          deniedEndpoints: this.#deniedEndpoints(),
         });
       case 's3':
         return openS3Object(

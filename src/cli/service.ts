@@ -9,7 +9,6 @@ import { createEngine } from '../engine/create-engine.ts';
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
 import { ScanMetrics } from '../http/metrics.ts';
-import { openJobStore } from '../jobs/open-store.ts';
 import { RetentionSweeper } from '../jobs/retention.ts';
 import { ScanService } from '../jobs/scan-service.ts';
 import { ScanWorkerPool } from '../jobs/scan-worker-pool.ts';
@@ -17,6 +16,7 @@ import type { JobStore } from '../scan.ts';
 import { openBlobStore } from '../sources/blobs/open-blob-store.ts';
 import { createS3Client } from '../sources/s3/client.ts';
 import { SourceOpener } from '../sources/source-opener.ts';
+import { openJobStore } from '../store/open-store.ts';
 
 export interface RunningService {
   config: Config;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { hashApiKey } from '../../src/http/api-keys.ts';
-import { openJobStore } from '../../src/jobs/open-store.ts';
+import { openJobStore } from '../../src/store/open-store.ts';
 import { runSql, TEST_DATABASE_URL } from '../support/postgres.ts';
 import { authHeaders, startTestService, type TestService, testConfig } from '../support/service.ts';
 import { runCli } from './run-cli.ts';

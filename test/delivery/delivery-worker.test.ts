@@ -10,8 +10,8 @@ import { Webhook } from 'standardwebhooks';
 import { type Config, defaultConfig } from '../../src/config.ts';
 import { CallbackDeliveryWorker } from '../../src/delivery/delivery-worker.ts';
 import { callbackDeliveryFor } from '../../src/delivery/payload.ts';
-import { SqliteJobStore } from '../../src/jobs/store-sqlite.ts';
 import type { CallbackDelivery, JobStore } from '../../src/scan.ts';
+import { SqliteJobStore } from '../../src/store/sqlite/jobs.ts';
 import { readBody, startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 
 const TENANT = 'tenant-a';

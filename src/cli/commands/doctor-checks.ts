@@ -14,8 +14,8 @@ import {
   signatureDirsFor,
 } from '../../engine/signatures.ts';
 import { messageOf } from '../../errors.ts';
-import { openJobStore } from '../../jobs/open-store.ts';
 import { openBlobStore } from '../../sources/blobs/open-blob-store.ts';
+import { openJobStore } from '../../store/open-store.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 

@@ -33,7 +33,7 @@ export function newApiKeyRecord(tenantId: string, now = new Date()): { key: stri
 
 async function withStore<T>(work: (store: JobStore) => Promise<T>): Promise<T> {
   const config = loadConfig(process.env);
-  const { openJobStore } = await import('../../jobs/open-store.ts');
+  const { openJobStore } = await import('../../store/open-store.ts');
   const store = await openJobStore(config);
   try {
     return await work(store);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { ScanGateError } from '../../src/errors.ts';
-import { PostgresJobStore } from '../../src/jobs/store-postgres.ts';
 import type { JobStore } from '../../src/scan.ts';
+import { PostgresJobStore } from '../../src/store/postgres/jobs.ts';
 import { runSql, testSchema } from '../support/postgres.ts';
 import { newJob } from './contract/fixtures.ts';
-import { jobStoreContract, type StoreFixture } from './store-contract.ts';
+import { jobStoreContract, type StoreFixture } from './contract.ts';
 
 async function postgresFixture(): Promise<StoreFixture & { schema: string }> {
   const { connectionString, schema, drop } = testSchema();

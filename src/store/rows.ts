@@ -1,4 +1,4 @@
-import { ScanGateError } from '../../errors.ts';
+import { ScanGateError } from '../errors.ts';
 import type {
   ApiKeyRecord,
   CallbackDelivery,
@@ -11,7 +11,7 @@ import type {
   ScanJob,
   ScanResult,
   ScanSource,
-} from '../../scan.ts';
+} from '../scan.ts';
 
 /**
  * Row ↔ model mapping shared by both stores. They select the same columns; SQLite hands back times

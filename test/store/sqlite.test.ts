@@ -9,10 +9,10 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { ScanGateError } from '../../src/errors.ts';
-import { SqliteJobStore } from '../../src/jobs/store-sqlite.ts';
 import type { JobStore } from '../../src/scan.ts';
+import { SqliteJobStore } from '../../src/store/sqlite/jobs.ts';
 import { newJob } from './contract/fixtures.ts';
-import { jobStoreContract, type StoreFixture } from './store-contract.ts';
+import { jobStoreContract, type StoreFixture } from './contract.ts';
 
 async function sqliteFixture(): Promise<StoreFixture & { file: string }> {
   const directory = await mkdtemp(path.join(tmpdir(), 'scangate-store-'));

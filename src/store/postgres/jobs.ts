@@ -12,8 +12,7 @@ import type {
   ScanJob,
   ScanResult,
   VerdictCounts,
-} from '../scan.ts';
-import { isUniqueViolation, PostgresDatabase, type Tables } from './sql/postgres-database.ts';
+} from '../../scan.ts';
 import {
   API_KEY_COLUMNS,
   type ApiKeyRow,
@@ -30,7 +29,8 @@ import {
   jobFromRow,
   listLimit,
   UNFINISHED_TRACE_INDEX,
-} from './sql/rows.ts';
+} from '../rows.ts';
+import { isUniqueViolation, PostgresDatabase, type Tables } from './database.ts';
 
 /** `now() + n ms` for a numeric parameter. */
 const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;

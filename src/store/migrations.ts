@@ -8,11 +8,11 @@ export interface Migration {
 }
 
 /**
- * The numbered schema files of one dialect (`sql/<dialect>/NNN_name.sql`), in order. A migration is
+ * The numbered schema files of one dialect (`store/<dialect>/migrations/NNN_name.sql`), in order. A migration is
  * never edited once released: a change is a new file, so every database can be brought forward.
  */
 export function loadMigrations(dialect: 'sqlite' | 'postgres'): Migration[] {
-  const directory = path.join(import.meta.dirname, dialect);
+  const directory = path.join(import.meta.dirname, dialect, 'migrations');
   const migrations: Migration[] = [];
   for (const file of readdirSync(directory)) {
     const match = /^(\d+)_([\w-]+)\.sql$/.exec(file);

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { messageOf, ScanGateError } from '../../errors.ts';
-import { loadMigrations } from './migrations.ts';
+import { loadMigrations } from '../migrations.ts';
 
 /** Node socket errors that mean the server cannot be reached (or went away mid-query). */
 const NETWORK_CODES = new Set([

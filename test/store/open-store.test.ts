@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { defaultConfig } from '../../src/config.ts';
 import { ScanGateError } from '../../src/errors.ts';
-import { openJobStore, sqliteStorePath } from '../../src/jobs/open-store.ts';
+import { openJobStore, sqliteStorePath } from '../../src/store/open-store.ts';
 import { newJob } from './contract/fixtures.ts';
 
 test('without a database URL the store is SQLite in the data directory, created if missing', async () => {

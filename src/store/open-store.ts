@@ -2,8 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { JobStore } from '../scan.ts';
-import { PostgresJobStore } from './store-postgres.ts';
-import { SqliteJobStore } from './store-sqlite.ts';
+import { PostgresJobStore } from './postgres/jobs.ts';
+import { SqliteJobStore } from './sqlite/jobs.ts';
 
 /** The SQLite file of the embedded store, inside the data directory. */
 export function sqliteStorePath(dataDir: string): string {

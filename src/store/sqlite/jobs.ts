@@ -13,7 +13,7 @@ import type {
   ScanJob,
   ScanResult,
   VerdictCounts,
-} from '../scan.ts';
+} from '../../scan.ts';
 import {
   API_KEY_COLUMNS,
   type ApiKeyRow,
@@ -29,8 +29,8 @@ import {
   type JobRow,
   jobFromRow,
   listLimit,
-} from './sql/rows.ts';
-import { isUniqueViolation, SqliteDatabase } from './sql/sqlite-database.ts';
+} from '../rows.ts';
+import { isUniqueViolation, SqliteDatabase } from './database.ts';
 
 /**
  * The embedded single-node store: one SQLite file in WAL mode, one connection per store. node:sqlite

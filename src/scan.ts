@@ -51,13 +51,6 @@ export interface ScanJob extends NewScanJob {
   result?: ScanResult;
 }
 
-export interface LeasedJob {
-  job: ScanJob;
-  /** Fencing token: every later write for this attempt must present it. */
-  leaseToken: string;
-  leaseExpiresAt: Date;
-}
-
 export type DeliveryState = 'pending' | 'delivered' | 'failed';
 
 export interface NewCallbackDelivery {
@@ -79,12 +72,6 @@ export interface CallbackDelivery extends NewCallbackDelivery {
   deliveredAt?: Date;
   lastError?: string;
   lastStatusCode?: number;
-}
-
-export interface LeasedDelivery {
-  delivery: CallbackDelivery;
-  leaseToken: string;
-  leaseExpiresAt: Date;
 }
 
 export interface JobListFilter {
@@ -111,94 +98,4 @@ export interface ApiKeyRecord {
   prefix: string;
   createdAt: Date;
   revokedAt?: Date;
-}
-
-export interface CachedVerdict {
-  sha256: string;
-  /** The engine and signature versions the verdict was reached with (engine/verdict.ts verdictCacheKey). */
-  cacheKey: string;
-  result: ScanResult;
-}
-
-/**
- * The durable store behind the queue. Two implementations (SQLite, PostgreSQL) pass one contract
- * suite. Semantics: at-least-once with fencing — a job is leased with a random token and a lease
- * expiry; heartbeat, complete, retry and release all require the token and return false when the
- * lease was lost (expired and taken by another worker), so a stale worker can never overwrite a
- * newer attempt. A lease that expires puts the job back in the queue (attempt already counted).
- */
-export interface JobStore {
-  readonly kind: 'sqlite' | 'postgres';
-  /** Creates or migrates the schema. */
-  init(): Promise<void>;
-  close(): Promise<void>;
-  /** Throws ScanGateError('store_unavailable') when the database cannot be reached. */
-  ping(): Promise<void>;
-
-  /**
-   * Persists a new queued job. Throws ScanGateError('duplicate_trace_id') when the tenant already has
-   * a queued or running job with the same traceId. A finished job with the same traceId is replaced
-   * as the answer to getJobByTraceId (the newest job wins).
-   */
-  submitJob(job: NewScanJob): Promise<ScanJob>;
-  getJob(tenantId: string, jobId: string): Promise<ScanJob | undefined>;
-  getJobByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined>;
-  listJobs(tenantId: string, filter: JobListFilter): Promise<ScanJob[]>;
-  countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]>;
-  /** Jobs queued or running for this tenant (quota), or for everyone when tenantId is undefined. */
-  countUnfinishedJobs(tenantId?: string): Promise<number>;
-  /** Which of these job ids (any tenant) are queued or running: their staged uploads are still needed. */
-  unfinishedJobIds(jobIds: readonly string[]): Promise<Set<string>>;
-
-  /** Leases the oldest queued job whose nextAttemptAt has passed, or one whose lease expired. */
-  leaseNextJob(leaseMs: number): Promise<LeasedJob | undefined>;
-  extendJobLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean>;
-  /**
-   * Stores the result and, in the same transaction, the callback delivery (outbox): a crash between
-   * the two cannot lose the callback.
-   */
-  completeJob(
-    jobId: string,
-    leaseToken: string,
-    result: ScanResult,
-    delivery?: NewCallbackDelivery,
-  ): Promise<boolean>;
-  /** Puts the job back in the queue until retryAt, recording why. */
-  retryJob(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean>;
-  /** Gives a lease back without counting the attempt (graceful shutdown). */
-  releaseJob(jobId: string, leaseToken: string): Promise<boolean>;
-
-  leaseNextDelivery(leaseMs: number): Promise<LeasedDelivery | undefined>;
-  markDeliveryDelivered(deliveryId: string, leaseToken: string, statusCode: number): Promise<boolean>;
-  retryDelivery(
-    deliveryId: string,
-    leaseToken: string,
-    error: string,
-    statusCode: number | undefined,
-    retryAt: Date,
-  ): Promise<boolean>;
-  failDelivery(
-    deliveryId: string,
-    leaseToken: string,
-    error: string,
-    statusCode: number | undefined,
-  ): Promise<boolean>;
-  releaseDelivery(deliveryId: string, leaseToken: string): Promise<boolean>;
-  getDeliveriesForJob(tenantId: string, jobId: string): Promise<CallbackDelivery[]>;
-
-  /**
-   * Deletes finished jobs completed before `completedBefore` whose deliveries are no longer pending,
-   * with their deliveries; and cached verdicts older than the same instant.
-   */
-  sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }>;
-
-  getCachedVerdict(sha256: string, cacheKey: string): Promise<ScanResult | undefined>;
-  putCachedVerdict(entry: CachedVerdict): Promise<void>;
-
-  createApiKey(record: ApiKeyRecord): Promise<void>;
-  findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
-  listApiKeys(): Promise<ApiKeyRecord[]>;
-  revokeApiKey(id: string): Promise<boolean>;
-  /** One Standard Webhooks secret per tenant, created on first use and kept. */
-  getOrCreateWebhookSecret(tenantId: string, create: () => string): Promise<string>;
 }

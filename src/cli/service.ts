@@ -12,16 +12,16 @@ import { ScanMetrics } from '../http/metrics.ts';
 import { RetentionSweeper } from '../jobs/retention.ts';
 import { ScanService } from '../jobs/scan-service.ts';
 import { ScanWorkerPool } from '../jobs/scan-worker-pool.ts';
-import type { JobStore } from '../scan.ts';
 import { openBlobStore } from '../sources/blobs/open-blob-store.ts';
 import { createS3Client } from '../sources/s3/client.ts';
 import { SourceOpener } from '../sources/source-opener.ts';
-import { openJobStore } from '../store/open-store.ts';
+import type { Store } from '../store/contracts.ts';
+import { openStore } from '../store/open-store.ts';
 
 export interface RunningService {
   config: Config;
   logger: Logger;
-  store: JobStore;
+  store: Store;
   /** Where the HTTP API listens (role all or api). */
   url?: string;
   http?: FastifyInstance;
@@ -45,13 +45,13 @@ export async function startService(config: Config, logger = createLogger(config)
     }
   };
   try {
-    const store = await openJobStore(config);
+    const store = await openStore(config);
     closers.push(() => store.close());
     const blobs = await openBlobStore(config, createS3Client(config.s3));
     const engineHandle = await createEngine(config, logger);
     closers.push(() => engineHandle.close());
     const metrics = new ScanMetrics({
-      queueDepth: () => store.countUnfinishedJobs(),
+      queueDepth: () => store.jobs.countUnfinished(),
       engineStatus: () => engineHandle.engine.status(),
     });
     const engine = metrics.meterEngine(engineHandle.engine);
@@ -126,7 +126,7 @@ export async function startService(config: Config, logger = createLogger(config)
         engine,
         authenticator: new ApiKeyAuthenticator(config.auth.apiKeys, store),
         webhookSecret: (tenantId) =>
-          store.getOrCreateWebhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
+          store.keys.webhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,
         metrics,
       });
@@ -147,7 +147,7 @@ export async function startService(config: Config, logger = createLogger(config)
       'scangate started',
     );
     if (runsApi && config.auth.apiKeys.length === 0) {
-      const stored = await store.listApiKeys();
+      const stored = await store.keys.list();
       if (!stored.some((key) => !key.revokedAt)) {
         logger.warn(
           'no API key is configured: every request answers 401. Set API_KEYS=name=secret or run `scangate keys create <name>`',

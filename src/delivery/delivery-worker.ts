@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { createAddressPolicy } from '../egress/address-policy.ts';
 import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import { createPinnedAgent, type ResolveHost } from '../egress/pinned-agent.ts';
-import type { JobStore, LeasedDelivery } from '../scan.ts';
+import type { LeasedDelivery, Store } from '../store/contracts.ts';
 import { type DeliveryAttemptResult, deliverCallback } from './deliverer.ts';
 import { nextCallbackAttempt } from './retry-schedule.ts';
 import { generateWebhookSecret } from './signing.ts';
@@ -42,7 +42,7 @@ export function webhookSecretFactory(callbacks: Config['callbacks']): () => stri
  * webhook-id again, which receivers dedupe on.
  */
 export class CallbackDeliveryWorker {
-  readonly #store: JobStore;
+  readonly #store: Store;
   readonly #config: WorkerConfig;
   readonly #logger: DeliveryLogger | undefined;
   readonly #options: CallbackDeliveryWorkerOptions;
@@ -54,7 +54,7 @@ export class CallbackDeliveryWorker {
   #wakers = new Set<() => void>();
 
   constructor(
-    store: JobStore,
+    store: Store,
     config: WorkerConfig,
     logger?: DeliveryLogger,
     options: CallbackDeliveryWorkerOptions = {},
@@ -115,7 +115,7 @@ export class CallbackDeliveryWorker {
     while (!this.#stopping) {
       let leased: LeasedDelivery | undefined;
       try {
-        leased = await this.#store.leaseNextDelivery(this.#leaseMs);
+        leased = await this.#store.outbox.lease(this.#leaseMs);
       } catch (error) {
         this.#logger?.error({ err: error }, 'could not lease a callback delivery');
       }
@@ -142,7 +142,7 @@ export class CallbackDeliveryWorker {
     this.#inFlight.set(delivery.id, controller);
     const context = { deliveryId: delivery.id, jobId: delivery.jobId, attempt: delivery.attempts };
     try {
-      const secret = await this.#store.getOrCreateWebhookSecret(delivery.tenantId, this.#createSecret);
+      const secret = await this.#store.keys.webhookSecret(delivery.tenantId, this.#createSecret);
       const result = await deliverCallback(delivery, secret, {
         timeoutMs: this.#config.callbacks.timeoutMs,
         connectTimeoutMs: this.#config.network.connectTimeoutMs,
@@ -154,7 +154,7 @@ export class CallbackDeliveryWorker {
       });
       if (controller.signal.aborted) {
         // Shutting down: the attempt was cut short, so it is given back rather than counted.
-        await this.#store.releaseDelivery(delivery.id, leaseToken);
+        await this.#store.outbox.release(delivery.id, leaseToken);
         this.#logger?.info(context, 'callback attempt interrupted by shutdown; released');
         return;
       }
@@ -163,7 +163,7 @@ export class CallbackDeliveryWorker {
     } catch (error) {
       this.#logger?.error({ ...context, err: error }, 'callback delivery failed unexpectedly');
       this.#options.onAttempt?.('error');
-      await this.#store.releaseDelivery(delivery.id, leaseToken).catch(() => false);
+      await this.#store.outbox.release(delivery.id, leaseToken).catch(() => false);
     } finally {
       this.#inFlight.delete(delivery.id);
     }
@@ -179,13 +179,13 @@ export class CallbackDeliveryWorker {
     if (result.ok) {
       this.#logger?.info(log, 'callback delivered');
       this.#options.onAttempt?.('delivered');
-      return this.#store.markDeliveryDelivered(delivery.id, leaseToken, result.statusCode ?? 200);
+      return this.#store.outbox.markDelivered(delivery.id, leaseToken, result.statusCode ?? 200);
     }
     const error = result.error ?? 'callback failed';
     if (result.final) {
       this.#logger?.warn(log, 'callback failed for good');
       this.#options.onAttempt?.('failed');
-      return this.#store.failDelivery(delivery.id, leaseToken, error, result.statusCode);
+      return this.#store.outbox.fail(delivery.id, leaseToken, error, result.statusCode);
     }
     const next = nextCallbackAttempt(
       delivery.createdAt,
@@ -198,11 +198,11 @@ export class CallbackDeliveryWorker {
     if (next.action === 'give_up') {
       this.#logger?.warn({ ...log, reason: next.reason }, 'callback given up');
       this.#options.onAttempt?.('failed');
-      return this.#store.failDelivery(delivery.id, leaseToken, `${error}; ${next.reason}`, result.statusCode);
+      return this.#store.outbox.fail(delivery.id, leaseToken, `${error}; ${next.reason}`, result.statusCode);
     }
     this.#logger?.info({ ...log, retryAt: next.retryAt }, 'callback attempt failed; will retry');
     this.#options.onAttempt?.('retry');
-    return this.#store.retryDelivery(delivery.id, leaseToken, error, result.statusCode, next.retryAt);
+    return this.#store.outbox.retry(delivery.id, leaseToken, error, result.statusCode, next.retryAt);
   }
 
   #policy() {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ScanGateError } from '../errors.ts';
-import type { JobStore } from '../scan.ts';
+import type { Store } from '../store/contracts.ts';
 
 export interface Tenant {
   id: string;
@@ -50,9 +50,9 @@ function presentedKey(request: FastifyRequest): string | undefined {
  */
 export class ApiKeyAuthenticator {
   readonly #configured: ConfiguredKey[];
-  readonly #store: JobStore;
+  readonly #store: Store;
 
-  constructor(configuredKeys: string[], store: JobStore) {
+  constructor(configuredKeys: string[], store: Store) {
     this.#configured = configuredKeys.map(parseConfiguredKey);
     this.#store = store;
   }
@@ -68,7 +68,7 @@ export class ApiKeyAuthenticator {
       if (timingSafeEqual(candidate.digest, digest)) match ??= candidate.tenant;
     }
     if (match) return match;
-    const stored = await this.#store.findApiKeyByHash(hash);
+    const stored = await this.#store.keys.findByHash(hash);
     if (stored && !stored.revokedAt) return { id: stored.tenantId, keyId: stored.id };
     throw new ScanGateError('unauthorized', 'invalid API key');
   }

@@ -1,5 +1,5 @@
-import type { JobStore } from '../scan.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
+import type { Store } from '../store/contracts.ts';
 
 export interface RetentionLogger {
   info(object: object, message?: string): void;
@@ -8,7 +8,7 @@ export interface RetentionLogger {
 
 /** Deletes results once they are older than the retention period (bucketAV keeps them 24 h). */
 export class RetentionSweeper {
-  readonly #store: JobStore;
+  readonly #store: Store;
   readonly #retentionSeconds: number;
   readonly #intervalMs: number;
   readonly #logger: RetentionLogger;
@@ -18,7 +18,7 @@ export class RetentionSweeper {
   #orphanSuspects = new Set<string>();
 
   constructor(
-    store: JobStore,
+    store: Store,
     retentionSeconds: number,
     intervalMs: number,
     logger: RetentionLogger,
@@ -43,7 +43,7 @@ export class RetentionSweeper {
   async sweepOnce(): Promise<void> {
     try {
       const cutoff = new Date(Date.now() - this.#retentionSeconds * 1000);
-      const removed = await this.#store.sweepExpired(cutoff);
+      const removed = await this.#store.jobs.sweepExpired(cutoff);
       if (removed.jobs > 0 || removed.deliveries > 0) this.#logger.info(removed, 'expired results removed');
       if (this.#blobs) await this.#sweepOrphanBlobs(this.#blobs);
     } catch (error) {
@@ -58,7 +58,7 @@ export class RetentionSweeper {
    */
   async #sweepOrphanBlobs(blobs: BlobStore): Promise<void> {
     const keys = await blobs.list();
-    const needed = await this.#store.unfinishedJobIds(keys);
+    const needed = await this.#store.jobs.unfinishedIds(keys);
     const suspects = new Set<string>();
     let deleted = 0;
     for (const key of keys) {

@@ -1,11 +1,12 @@
 import type { Readable } from 'node:stream';
 import type { ScanEngine } from '../engine/engine.ts';
 import { type ScanOutcome, verdictCacheKey } from '../engine/verdict.ts';
-import type { JobStore, ScanResult, ScanSource } from '../scan.ts';
+import type { ScanResult, ScanSource } from '../scan.ts';
 import type { SourceOpener } from '../sources/source-opener.ts';
+import type { Store } from '../store/contracts.ts';
 
 export interface ScanRunnerDependencies {
-  store: JobStore;
+  store: Store;
   engine: ScanEngine;
   sources: SourceOpener;
   maxFileSizeBytes: number;
@@ -45,7 +46,7 @@ export async function runScan(
   if (verdictCache && knownSha256) {
     const cacheKey = await engine.verdictCacheKey();
     if (cacheKey) {
-      const cached = await store.getCachedVerdict(knownSha256, cacheKey);
+      const cached = await store.verdicts.get(knownSha256, cacheKey);
       // A hit skips the scan: make sure clamd has not loaded new signatures since its last health check.
       if (cached && (await engine.verdictCacheKey({ fresh: true })) === cacheKey) {
         return { ...cached, cached: true, downloadTimeMs: 0, scanTimeMs: 0 };
@@ -71,7 +72,7 @@ export async function scanStream(
   const result = resultFromOutcome(outcome);
   const cacheKey = verdictCacheKey(outcome);
   if (dependencies.verdictCache && cacheKey && cacheable(result)) {
-    await dependencies.store.putCachedVerdict({ sha256: result.sha256!, cacheKey, result });
+    await dependencies.store.verdicts.put({ sha256: result.sha256!, cacheKey, result });
   }
   return result;
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type ErrorCode, ScanGateError } from '../errors.ts';
-import type { CallbackTarget, Dialect, JobStore, ScanJob, ScanResult, ScanSource } from '../scan.ts';
+import type { CallbackTarget, Dialect, ScanJob, ScanResult, ScanSource } from '../scan.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
+import type { Store } from '../store/contracts.ts';
 import { verdictForFailure } from './failure-verdict.ts';
 import { runScan, type ScanRunnerDependencies, scanStream } from './scan-runner.ts';
 
@@ -48,13 +49,13 @@ export class ScanService {
     this.#deps = dependencies;
   }
 
-  get store(): JobStore {
+  get store(): Store {
     return this.#deps.store;
   }
 
   async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {
     const job = await this.#admit(tenantId, () =>
-      this.#deps.store.submitJob(
+      this.#deps.store.jobs.submit(
         withOptionals(
           { id: randomUUID(), tenantId, dialect: request.dialect, source: request.source },
           request,
@@ -80,7 +81,7 @@ export class ScanService {
     try {
       // Checked again now: parallel uploads all passed the first check before any was queued.
       const job = await this.#admit(tenantId, () =>
-        this.#deps.store.submitJob(
+        this.#deps.store.jobs.submit(
           withOptionals({ id, tenantId, dialect: request.dialect, source }, request),
         ),
       );
@@ -152,7 +153,7 @@ export class ScanService {
   async #checkQuota(tenantId: string): Promise<void> {
     const limit = this.#deps.maxUnfinishedJobsPerTenant;
     if (limit <= 0) return;
-    const unfinished = await this.#deps.store.countUnfinishedJobs(tenantId);
+    const unfinished = await this.#deps.store.jobs.countUnfinished(tenantId);
     if (unfinished >= limit) {
       throw new ScanGateError(
         'quota_exceeded',

@@ -2,8 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import { callbackDeliveryFor } from '../delivery/payload.ts';
 import { messageOf } from '../errors.ts';
-import type { LeasedJob, ScanJob, ScanResult } from '../scan.ts';
+import type { ScanJob, ScanResult } from '../scan.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
+import type { LeasedJob } from '../store/contracts.ts';
 import { retryDelayMs } from './backoff.ts';
 import { verdictForFailure } from './failure-verdict.ts';
 import { runScan, type ScanRunnerDependencies } from './scan-runner.ts';
@@ -83,7 +84,7 @@ export class ScanWorkerPool {
     while (!this.#stopping) {
       let leased: LeasedJob | undefined;
       try {
-        leased = await this.#deps.store.leaseNextJob(this.#deps.jobs.leaseMs);
+        leased = await this.#deps.store.jobs.lease(this.#deps.jobs.leaseMs);
       } catch (error) {
         this.#deps.logger.error({ err: error }, 'cannot lease jobs; retrying');
         await sleep(Math.max(this.#deps.jobs.pollIntervalMs, 500));
@@ -101,7 +102,7 @@ export class ScanWorkerPool {
     this.#running.set(job.id, controller);
     const heartbeat = setInterval(
       () => {
-        store.extendJobLease(job.id, leaseToken, jobs.leaseMs).then(
+        store.jobs.extendLease(job.id, leaseToken, jobs.leaseMs).then(
           (kept) => {
             if (!kept) controller.abort(new Error('lease lost to another worker'));
           },
@@ -118,7 +119,7 @@ export class ScanWorkerPool {
       } catch (error) {
         if (controller.signal.aborted) {
           if (controller.signal.reason instanceof ShutdownAbort) {
-            await store.releaseJob(job.id, leaseToken);
+            await store.jobs.release(job.id, leaseToken);
             logger.info(log, 'job released at shutdown');
           } else logger.warn({ ...log, err: error }, 'job abandoned: lease lost');
           return;
@@ -129,7 +130,7 @@ export class ScanWorkerPool {
             Date.now() +
               retryDelayMs(job.attempts, { baseMs: jobs.retryBaseDelayMs, maxMs: jobs.retryMaxDelayMs }),
           );
-          await store.retryJob(job.id, leaseToken, messageOf(error), retryAt);
+          await store.jobs.retry(job.id, leaseToken, messageOf(error), retryAt);
           logger.warn({ ...log, err: error, retryAt }, 'scan attempt failed; will retry');
           this.#deps.onJobRetried?.(job, error);
           return;
@@ -137,7 +138,7 @@ export class ScanWorkerPool {
         result = decision;
       }
       const delivery = callbackDeliveryFor(job, result);
-      const stored = await store.completeJob(job.id, leaseToken, result, delivery);
+      const stored = await store.jobs.complete(job.id, leaseToken, result, delivery);
       if (!stored) {
         logger.warn(log, 'verdict discarded: lease lost before it was stored');
         return;

@@ -1,9 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import type { JobStore } from '../scan.ts';
-import { PostgresJobStore } from './postgres/jobs.ts';
-import { SqliteJobStore } from './sqlite/jobs.ts';
+import type { Store } from './contracts.ts';
+import { PostgresStore } from './postgres/store.ts';
+import { SqliteStore } from './sqlite/store.ts';
 
 /** The SQLite file of the embedded store, inside the data directory. */
 export function sqliteStorePath(dataDir: string): string {
@@ -14,13 +14,13 @@ export function sqliteStorePath(dataDir: string): string {
  * Opens the configured store, migrated and ready: PostgreSQL when a database URL is set (several
  * nodes), otherwise SQLite in the data directory (one node).
  */
-export async function openJobStore(config: Pick<Config, 'dataDir' | 'store'>): Promise<JobStore> {
-  let store: JobStore;
+export async function openStore(config: Pick<Config, 'dataDir' | 'store'>): Promise<Store> {
+  let store: Store;
   if (config.store.databaseUrl) {
-    store = new PostgresJobStore(config.store.databaseUrl, config.store.poolSize);
+    store = new PostgresStore(config.store.databaseUrl, config.store.poolSize);
   } else {
     await mkdir(config.dataDir, { recursive: true });
-    store = new SqliteJobStore(sqliteStorePath(config.dataDir));
+    store = new SqliteStore(sqliteStorePath(config.dataDir));
   }
   try {
     await store.init();

@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { ScanGateError } from '../../src/errors.ts';
-import type { JobStore } from '../../src/scan.ts';
-import { PostgresJobStore } from '../../src/store/postgres/jobs.ts';
+import type { Store } from '../../src/store/contracts.ts';
+import { PostgresStore } from '../../src/store/postgres/store.ts';
 import { runSql, testSchema } from '../support/postgres.ts';
 import { newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './contract.ts';
 
 async function postgresFixture(): Promise<StoreFixture & { schema: string }> {
   const { connectionString, schema, drop } = testSchema();
-  const opened: JobStore[] = [];
+  const opened: Store[] = [];
   return {
     schema,
     async open() {
-      const store = new PostgresJobStore(connectionString, 4, schema);
+      const store = new PostgresStore(connectionString, 4, schema);
       opened.push(store);
       await store.init();
       assert.equal(store.kind, 'postgres');
@@ -30,11 +30,11 @@ function isUnavailable(error: unknown): boolean {
   return error instanceof ScanGateError && error.code === 'store_unavailable' && error.retryable;
 }
 
-describe('PostgresJobStore contract', () => {
+describe('PostgresStore contract', () => {
   jobStoreContract(postgresFixture);
 });
 
-describe('PostgresJobStore on a server', () => {
+describe('PostgresStore on a server', () => {
   let fixture: Awaited<ReturnType<typeof postgresFixture>>;
   beforeEach(async () => {
     fixture = await postgresFixture();
@@ -51,19 +51,19 @@ describe('PostgresJobStore on a server', () => {
       rows.map((row) => row.version),
       [1],
     );
-    await stores[5]!.submitJob(newJob());
-    assert.equal(await stores[0]!.countUnfinishedJobs(), 1);
+    await stores[5]!.jobs.submit(newJob());
+    assert.equal(await stores[0]!.jobs.countUnfinished(), 1);
   });
 
   test('an unreachable server is store_unavailable and retryable', async () => {
     // Port 1 on loopback: nothing listens, the connection is refused at once.
-    const store = new PostgresJobStore('postgres://postgres@127.0.0.1:1/test', 2, fixture.schema);
+    const store = new PostgresStore('postgres://postgres@127.0.0.1:1/test', 2, fixture.schema);
     try {
       await assert.rejects(store.init(), isUnavailable);
       await assert.rejects(store.ping(), isUnavailable);
-      await assert.rejects(store.submitJob(newJob()), isUnavailable);
-      await assert.rejects(store.leaseNextJob(1_000), isUnavailable);
-      await assert.rejects(store.sweepExpired(new Date()), isUnavailable);
+      await assert.rejects(store.jobs.submit(newJob()), isUnavailable);
+      await assert.rejects(store.jobs.lease(1_000), isUnavailable);
+      await assert.rejects(store.jobs.sweepExpired(new Date()), isUnavailable);
     } finally {
       await store.close();
     }
@@ -93,11 +93,11 @@ describe('PostgresJobStore on a server', () => {
     const timings: number[] = [];
     for (let index = 0; index < 20; index++) {
       const started = performance.now();
-      assert.ok((await store.leaseNextJob(60_000))?.job.id.startsWith('due-'));
+      assert.ok((await store.jobs.lease(60_000))?.job.id.startsWith('due-'));
       timings.push(performance.now() - started);
     }
     timings.sort((a, b) => a - b);
     assert.ok(timings[10]! < 10, `median lease took ${timings[10]} ms`);
-    assert.equal(await store.leaseNextJob(60_000), undefined);
+    assert.equal(await store.jobs.lease(60_000), undefined);
   });
 });

@@ -9,19 +9,19 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { ScanGateError } from '../../src/errors.ts';
-import type { JobStore } from '../../src/scan.ts';
-import { SqliteJobStore } from '../../src/store/sqlite/jobs.ts';
+import type { Store } from '../../src/store/contracts.ts';
+import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './contract.ts';
 
 async function sqliteFixture(): Promise<StoreFixture & { file: string }> {
   const directory = await mkdtemp(path.join(tmpdir(), 'scangate-store-'));
   const file = path.join(directory, 'scangate.db');
-  const opened: JobStore[] = [];
+  const opened: Store[] = [];
   return {
     file,
     async open() {
-      const store = new SqliteJobStore(file);
+      const store = new SqliteStore(file);
       opened.push(store);
       await store.init();
       assert.equal(store.kind, 'sqlite');
@@ -34,11 +34,11 @@ async function sqliteFixture(): Promise<StoreFixture & { file: string }> {
   };
 }
 
-describe('SqliteJobStore contract', () => {
+describe('SqliteStore contract', () => {
   jobStoreContract(sqliteFixture);
 });
 
-describe('SqliteJobStore on a file', () => {
+describe('SqliteStore on a file', () => {
   let fixture: Awaited<ReturnType<typeof sqliteFixture>>;
   beforeEach(async () => {
     fixture = await sqliteFixture();
@@ -57,14 +57,14 @@ describe('SqliteJobStore on a file', () => {
     await once(child, 'exit');
 
     const reopened = await fixture.open();
-    assert.equal(await reopened.countUnfinishedJobs('tenant-a'), 50);
-    for (const id of ids) assert.equal((await reopened.getJob('tenant-a', id))?.state, 'queued');
+    assert.equal(await reopened.jobs.countUnfinished('tenant-a'), 50);
+    for (const id of ids) assert.equal((await reopened.jobs.get('tenant-a', id))?.state, 'queued');
   });
 
   test('4 threads on one file lease and complete 400 jobs, each exactly once, with no SQLITE_BUSY', async () => {
     const store = await fixture.open();
     const submitted = new Set<string>();
-    for (let index = 0; index < 400; index++) submitted.add((await store.submitJob(newJob())).id);
+    for (let index = 0; index < 400; index++) submitted.add((await store.jobs.submit(newJob())).id);
     const workers = [0, 1, 2, 3].map(
       () =>
         new Worker(new URL('./fixtures/sqlite-leaser.ts', import.meta.url), {
@@ -130,12 +130,12 @@ describe('SqliteJobStore on a file', () => {
     const timings: number[] = [];
     for (let index = 0; index < 20; index++) {
       const started = performance.now();
-      assert.ok((await store.leaseNextJob(60_000))?.job.id.startsWith('due-'));
+      assert.ok((await store.jobs.lease(60_000))?.job.id.startsWith('due-'));
       timings.push(performance.now() - started);
     }
     timings.sort((a, b) => a - b);
     assert.ok(timings[10]! < 5, `median lease took ${timings[10]} ms`);
-    assert.equal(await store.leaseNextJob(60_000), undefined);
+    assert.equal(await store.jobs.lease(60_000), undefined);
   });
 
   test('a closed store reports store_unavailable', async () => {
@@ -145,6 +145,6 @@ describe('SqliteJobStore on a file', () => {
       store.ping(),
       (error) => error instanceof ScanGateError && error.code === 'store_unavailable',
     );
-    await assert.rejects(store.submitJob(newJob()), (error) => error instanceof ScanGateError);
+    await assert.rejects(store.jobs.submit(newJob()), (error) => error instanceof ScanGateError);
   });
 });

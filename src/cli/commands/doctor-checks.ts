@@ -15,7 +15,7 @@ import {
 } from '../../engine/signatures.ts';
 import { messageOf } from '../../errors.ts';
 import { openBlobStore } from '../../sources/blobs/open-blob-store.ts';
-import { openJobStore } from '../../store/open-store.ts';
+import { openStore } from '../../store/open-store.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -170,9 +170,9 @@ export async function storeChecks(config: Config): Promise<CheckResult[]> {
   const where = config.store.databaseUrl
     ? `PostgreSQL ${new URL(config.store.databaseUrl).host}`
     : `SQLite in ${config.dataDir}`;
-  let store: Awaited<ReturnType<typeof openJobStore>>;
+  let store: Awaited<ReturnType<typeof openStore>>;
   try {
-    store = await openJobStore(config);
+    store = await openStore(config);
   } catch (error) {
     return [
       {
@@ -188,7 +188,7 @@ export async function storeChecks(config: Config): Promise<CheckResult[]> {
   try {
     await store.ping();
     const results: CheckResult[] = [{ name: 'database', status: 'ok', detail: `${where} reachable` }];
-    const storedKeys = (await store.listApiKeys()).filter((key) => !key.revokedAt).length;
+    const storedKeys = (await store.keys.list()).filter((key) => !key.revokedAt).length;
     const keys = config.auth.apiKeys.length + storedKeys;
     results.push(
       keys > 0

@@ -99,7 +99,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const job = await scans.store.getJobByTraceId(request.tenant.id, request.query.trace_id);
+        const job = await scans.store.jobs.getByTraceId(request.tenant.id, request.query.trace_id);
         if (job?.state !== 'done' || !job.result) throw notFound('scan result');
         return bucketAvResultBody(job.result);
       },

@@ -51,7 +51,7 @@ export function bucketScanRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const job = await context.scans.store.getJob(request.tenant.id, request.params.scanId);
+        const job = await context.scans.store.jobs.get(request.tenant.id, request.params.scanId);
         if (!job) throw notFound('scan');
         return { status: 200, message: 'OK', scanId: job.id, scanResult: bucketScanResult(job) };
       },

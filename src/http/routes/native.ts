@@ -120,11 +120,11 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const job = await scans.store.getJob(request.tenant.id, request.params.id);
+        const job = await scans.store.jobs.get(request.tenant.id, request.params.id);
         if (!job) throw notFound('scan');
         const body = nativeJobBody(job);
         if (job.callback) {
-          const deliveries = await scans.store.getDeliveriesForJob(request.tenant.id, job.id);
+          const deliveries = await scans.store.outbox.listForJob(request.tenant.id, job.id);
           body.callback = { url: job.callback.url, deliveries: deliveries.map(deliveryView) };
         }
         return body;
@@ -154,7 +154,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
       },
       async (request) => {
         const { status, limit, before } = request.query;
-        const jobs = await scans.store.listJobs(request.tenant.id, {
+        const jobs = await scans.store.jobs.list(request.tenant.id, {
           limit,
           ...(status ? { status } : {}),
           ...(before ? { before: new Date(before) } : {}),

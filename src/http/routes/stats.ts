@@ -78,8 +78,8 @@ export function statsRoutes(context: RouteContext): FastifyPluginAsync {
         const since = new Date(now.getTime() - hours * 3600_000);
         const tenantId = request.tenant.id;
         const [counts, pending] = await Promise.all([
-          context.scans.store.countVerdicts(tenantId, since, bucketSeconds),
-          context.scans.store.countUnfinishedJobs(tenantId),
+          context.scans.store.jobs.countVerdicts(tenantId, since, bucketSeconds),
+          context.scans.store.jobs.countUnfinished(tenantId),
         ]);
         const buckets = verdictTimeline(counts, since, now, bucketSeconds);
         const totals = { clean: 0, infected: 0, unscannable: 0 };

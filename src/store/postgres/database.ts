@@ -81,6 +81,26 @@ export class PostgresDatabase {
     }
   }
 
+  /**
+   * The fencing update: changes one leased row only while the caller still holds its lease (same
+   * token, still in its leased state). $1 is the id, $2 the token, `values` follow from $3.
+   */
+  async updateLeased(
+    table: 'jobs' | 'deliveries',
+    id: string,
+    leaseToken: string,
+    assignments: string,
+    ...values: unknown[]
+  ): Promise<boolean> {
+    const leasedState = table === 'jobs' ? 'running' : 'pending';
+    const { rowCount } = await this.query(
+      `UPDATE ${this.tables[table]} SET ${assignments}
+       WHERE id = $1 AND lease_token = $2 AND state = '${leasedState}'`,
+      [id, leaseToken, ...values],
+    );
+    return rowCount === 1;
+  }
+
   async transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {

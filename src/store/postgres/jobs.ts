@@ -1,28 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type {
-  ApiKeyRecord,
-  CachedVerdict,
-  CallbackDelivery,
   JobListFilter,
-  JobStore,
-  LeasedDelivery,
-  LeasedJob,
   NewCallbackDelivery,
   NewScanJob,
   ScanJob,
   ScanResult,
   VerdictCounts,
 } from '../../scan.ts';
+import type { JobQueueStore, LeasedJob } from '../contracts.ts';
 import {
-  API_KEY_COLUMNS,
-  type ApiKeyRow,
-  apiKeyFromRow,
   assertStorableJob,
   bucketMilliseconds,
-  DELIVERY_COLUMNS,
-  type DeliveryRow,
-  deliveryFromRow,
-  duplicateApiKeyError,
   duplicateTraceIdError,
   JOB_COLUMNS,
   type JobRow,
@@ -30,44 +18,31 @@ import {
   listLimit,
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
-import { isUniqueViolation, PostgresDatabase, type Tables } from './database.ts';
+import { isUniqueViolation, type PostgresDatabase, type Tables } from './database.ts';
 
 /** `now() + n ms` for a numeric parameter. */
 const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;
 
 /**
- * The scale-out store: any number of API and worker nodes share one PostgreSQL database. Leases are
- * claimed with FOR UPDATE SKIP LOCKED, so concurrent workers never wait on each other's row and
- * never claim the same one. Times come from the database clock (now()), the one clock all nodes share;
- * instants passed in by callers (retryAt, since, before) are compared against it as given.
+ * The job queue on PostgreSQL, shared by any number of API and worker nodes. Leases are claimed
+ * with FOR UPDATE SKIP LOCKED, so concurrent workers never wait on each other's row and never claim
+ * the same one. Times come from the database clock (now()), the one clock all nodes share; instants
+ * passed in by callers (retryAt, since, before) are compared against it as given.
  */
-export class PostgresJobStore implements JobStore {
-  readonly kind = 'postgres' as const;
+export class PostgresJobQueue implements JobQueueStore {
   readonly #db: PostgresDatabase;
-  readonly #t: Tables;
+  readonly #tables: Tables;
 
-  constructor(connectionString: string, poolSize: number, schema = 'public') {
-    this.#db = new PostgresDatabase(connectionString, poolSize, schema);
-    this.#t = this.#db.tables;
+  constructor(db: PostgresDatabase) {
+    this.#db = db;
+    this.#tables = db.tables;
   }
 
-  async init(): Promise<void> {
-    await this.#db.migrate();
-  }
-
-  async close(): Promise<void> {
-    await this.#db.close();
-  }
-
-  async ping(): Promise<void> {
-    await this.#db.query('SELECT 1');
-  }
-
-  async submitJob(job: NewScanJob): Promise<ScanJob> {
+  async submit(job: NewScanJob): Promise<ScanJob> {
     assertStorableJob(job);
     try {
       const { rows } = await this.#db.query<JobRow>(
-        `INSERT INTO ${this.#t.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data, state,
+        `INSERT INTO ${this.#tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data, state,
            next_attempt_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
         [
@@ -87,24 +62,24 @@ export class PostgresJobStore implements JobStore {
     }
   }
 
-  async getJob(tenantId: string, jobId: string): Promise<ScanJob | undefined> {
+  async get(tenantId: string, jobId: string): Promise<ScanJob | undefined> {
     const { rows } = await this.#db.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM ${this.#t.jobs} WHERE id = $1 AND tenant_id = $2`,
+      `SELECT ${JOB_COLUMNS} FROM ${this.#tables.jobs} WHERE id = $1 AND tenant_id = $2`,
       [jobId, tenantId],
     );
     return rows[0] && jobFromRow(rows[0]);
   }
 
-  async getJobByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined> {
+  async getByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined> {
     const { rows } = await this.#db.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM ${this.#t.jobs} WHERE tenant_id = $1 AND trace_id = $2
+      `SELECT ${JOB_COLUMNS} FROM ${this.#tables.jobs} WHERE tenant_id = $1 AND trace_id = $2
        ORDER BY seq DESC LIMIT 1`,
       [tenantId, traceId],
     );
     return rows[0] && jobFromRow(rows[0]);
   }
 
-  async listJobs(tenantId: string, filter: JobListFilter): Promise<ScanJob[]> {
+  async list(tenantId: string, filter: JobListFilter): Promise<ScanJob[]> {
     const values: unknown[] = [tenantId];
     const conditions = ['tenant_id = $1'];
     if (filter.status === 'pending') conditions.push("state <> 'done'");
@@ -118,7 +93,7 @@ export class PostgresJobStore implements JobStore {
     }
     values.push(listLimit(filter));
     const { rows } = await this.#db.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM ${this.#t.jobs} WHERE ${conditions.join(' AND ')}
+      `SELECT ${JOB_COLUMNS} FROM ${this.#tables.jobs} WHERE ${conditions.join(' AND ')}
        ORDER BY created_at DESC, seq DESC LIMIT $${values.length}`,
       values,
     );
@@ -132,7 +107,7 @@ export class PostgresJobStore implements JobStore {
          count(*) FILTER (WHERE result_status = 'clean') AS clean,
          count(*) FILTER (WHERE result_status = 'infected') AS infected,
          count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable
-       FROM ${this.#t.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
+       FROM ${this.#tables.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
        GROUP BY 1 ORDER BY 1`,
       [bucketMilliseconds(bucketSeconds), tenantId, since],
     );
@@ -144,35 +119,35 @@ export class PostgresJobStore implements JobStore {
     }));
   }
 
-  async countUnfinishedJobs(tenantId?: string): Promise<number> {
+  async countUnfinished(tenantId?: string): Promise<number> {
     const { rows } =
       tenantId === undefined
         ? await this.#db.query<{ n: number }>(
-            `SELECT count(*)::integer AS n FROM ${this.#t.jobs} WHERE state <> 'done'`,
+            `SELECT count(*)::integer AS n FROM ${this.#tables.jobs} WHERE state <> 'done'`,
           )
         : await this.#db.query<{ n: number }>(
-            `SELECT count(*)::integer AS n FROM ${this.#t.jobs} WHERE tenant_id = $1 AND state <> 'done'`,
+            `SELECT count(*)::integer AS n FROM ${this.#tables.jobs} WHERE tenant_id = $1 AND state <> 'done'`,
             [tenantId],
           );
     return rows[0]!.n;
   }
 
-  async unfinishedJobIds(jobIds: readonly string[]): Promise<Set<string>> {
+  async unfinishedIds(jobIds: readonly string[]): Promise<Set<string>> {
     const { rows } = await this.#db.query<{ id: string }>(
-      `SELECT id FROM ${this.#t.jobs} WHERE id = ANY($1::text[]) AND state <> 'done'`,
+      `SELECT id FROM ${this.#tables.jobs} WHERE id = ANY($1::text[]) AND state <> 'done'`,
       [jobIds],
     );
     return new Set(rows.map((row) => row.id));
   }
 
-  async leaseNextJob(leaseMs: number): Promise<LeasedJob | undefined> {
+  async lease(leaseMs: number): Promise<LeasedJob | undefined> {
     const leaseToken = randomUUID();
     // SKIP LOCKED: a row another worker is claiming right now is passed over, not waited for; the
     // locking re-check of the WHERE clause drops rows that finished since the index was read.
     const { rows } = await this.#db.query<JobRow>(
-      `UPDATE ${this.#t.jobs} SET state = 'running', lease_token = $1, attempts = attempts + 1,
+      `UPDATE ${this.#tables.jobs} SET state = 'running', lease_token = $1, attempts = attempts + 1,
          started_at = now(), next_attempt_at = ${plusMs('$2')}
-       WHERE seq = (SELECT seq FROM ${this.#t.jobs} WHERE state <> 'done' AND next_attempt_at <= now()
+       WHERE seq = (SELECT seq FROM ${this.#tables.jobs} WHERE state <> 'done' AND next_attempt_at <= now()
                     ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING ${JOB_COLUMNS}`,
       [leaseToken, leaseMs],
@@ -182,17 +157,17 @@ export class PostgresJobStore implements JobStore {
     return { job, leaseToken, leaseExpiresAt: job.nextAttemptAt };
   }
 
-  async extendJobLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
-    return this.#updateLeased('jobs', jobId, leaseToken, `next_attempt_at = ${plusMs('$3')}`, leaseMs);
+  async extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
+    return this.#db.updateLeased('jobs', jobId, leaseToken, `next_attempt_at = ${plusMs('$3')}`, leaseMs);
   }
 
-  async completeJob(
+  async complete(
     jobId: string,
     leaseToken: string,
     result: ScanResult,
     delivery?: NewCallbackDelivery,
   ): Promise<boolean> {
-    const finish = `UPDATE ${this.#t.jobs}
+    const finish = `UPDATE ${this.#tables.jobs}
       SET state = 'done', result = $3, result_status = $4, completed_at = now(), lease_token = NULL
       WHERE id = $1 AND lease_token = $2 AND state = 'running'`;
     const values = [jobId, leaseToken, JSON.stringify(result), result.status];
@@ -200,15 +175,15 @@ export class PostgresJobStore implements JobStore {
     // One statement is one transaction: the delivery row exists exactly when the job was finished.
     const { rowCount } = await this.#db.query(
       `WITH finished AS (${finish} RETURNING id, tenant_id)
-       INSERT INTO ${this.#t.deliveries} (id, job_id, tenant_id, url, headers, body, state, next_attempt_at)
+       INSERT INTO ${this.#tables.deliveries} (id, job_id, tenant_id, url, headers, body, state, next_attempt_at)
        SELECT $5, id, tenant_id, $6, $7::jsonb, $8, 'pending', now() FROM finished`,
       [...values, delivery.id, delivery.url, JSON.stringify(delivery.headers), delivery.body],
     );
     return rowCount === 1;
   }
 
-  async retryJob(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean> {
-    return this.#updateLeased(
+  async retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean> {
+    return this.#db.updateLeased(
       'jobs',
       jobId,
       leaseToken,
@@ -218,8 +193,8 @@ export class PostgresJobStore implements JobStore {
     );
   }
 
-  async releaseJob(jobId: string, leaseToken: string): Promise<boolean> {
-    return this.#updateLeased(
+  async release(jobId: string, leaseToken: string): Promise<boolean> {
+    return this.#db.updateLeased(
       'jobs',
       jobId,
       leaseToken,
@@ -227,185 +202,19 @@ export class PostgresJobStore implements JobStore {
     );
   }
 
-  async leaseNextDelivery(leaseMs: number): Promise<LeasedDelivery | undefined> {
-    const leaseToken = randomUUID();
-    const { rows } = await this.#db.query<DeliveryRow>(
-      `UPDATE ${this.#t.deliveries} SET lease_token = $1, attempts = attempts + 1,
-         next_attempt_at = ${plusMs('$2')}
-       WHERE seq = (SELECT seq FROM ${this.#t.deliveries} WHERE state = 'pending' AND next_attempt_at <= now()
-                    ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING ${DELIVERY_COLUMNS}`,
-      [leaseToken, leaseMs],
-    );
-    if (!rows[0]) return undefined;
-    const delivery = deliveryFromRow(rows[0]);
-    return { delivery, leaseToken, leaseExpiresAt: delivery.nextAttemptAt };
-  }
-
-  async markDeliveryDelivered(deliveryId: string, leaseToken: string, statusCode: number): Promise<boolean> {
-    return this.#updateLeased(
-      'deliveries',
-      deliveryId,
-      leaseToken,
-      "state = 'delivered', lease_token = NULL, delivered_at = now(), last_status_code = $3",
-      statusCode,
-    );
-  }
-
-  async retryDelivery(
-    deliveryId: string,
-    leaseToken: string,
-    error: string,
-    statusCode: number | undefined,
-    retryAt: Date,
-  ): Promise<boolean> {
-    return this.#updateLeased(
-      'deliveries',
-      deliveryId,
-      leaseToken,
-      'lease_token = NULL, next_attempt_at = $3, last_error = $4, last_status_code = $5',
-      retryAt,
-      error,
-      statusCode ?? null,
-    );
-  }
-
-  async failDelivery(
-    deliveryId: string,
-    leaseToken: string,
-    error: string,
-    statusCode: number | undefined,
-  ): Promise<boolean> {
-    return this.#updateLeased(
-      'deliveries',
-      deliveryId,
-      leaseToken,
-      "state = 'failed', lease_token = NULL, last_error = $3, last_status_code = $4",
-      error,
-      statusCode ?? null,
-    );
-  }
-
-  async releaseDelivery(deliveryId: string, leaseToken: string): Promise<boolean> {
-    return this.#updateLeased(
-      'deliveries',
-      deliveryId,
-      leaseToken,
-      'lease_token = NULL, next_attempt_at = now(), attempts = greatest(attempts - 1, 0)',
-    );
-  }
-
-  async getDeliveriesForJob(tenantId: string, jobId: string): Promise<CallbackDelivery[]> {
-    const { rows } = await this.#db.query<DeliveryRow>(
-      `SELECT ${DELIVERY_COLUMNS} FROM ${this.#t.deliveries} WHERE job_id = $1 AND tenant_id = $2 ORDER BY seq`,
-      [jobId, tenantId],
-    );
-    return rows.map(deliveryFromRow);
-  }
-
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
-    const expiredJobIds = `SELECT id FROM ${this.#t.jobs} j WHERE j.state = 'done' AND j.completed_at < $1
-      AND NOT EXISTS (SELECT 1 FROM ${this.#t.deliveries} p WHERE p.job_id = j.id AND p.state = 'pending')`;
+    const expiredJobIds = `SELECT id FROM ${this.#tables.jobs} j WHERE j.state = 'done' AND j.completed_at < $1
+      AND NOT EXISTS (SELECT 1 FROM ${this.#tables.deliveries} p WHERE p.job_id = j.id AND p.state = 'pending')`;
     return this.#db.transaction(async (client) => {
       const deliveries = await client.query(
-        `DELETE FROM ${this.#t.deliveries} WHERE job_id IN (${expiredJobIds})`,
+        `DELETE FROM ${this.#tables.deliveries} WHERE job_id IN (${expiredJobIds})`,
         [completedBefore],
       );
-      const jobs = await client.query(`DELETE FROM ${this.#t.jobs} WHERE id IN (${expiredJobIds})`, [
+      const jobs = await client.query(`DELETE FROM ${this.#tables.jobs} WHERE id IN (${expiredJobIds})`, [
         completedBefore,
       ]);
-      await client.query(`DELETE FROM ${this.#t.verdictCache} WHERE created_at < $1`, [completedBefore]);
+      await client.query(`DELETE FROM ${this.#tables.verdictCache} WHERE created_at < $1`, [completedBefore]);
       return { jobs: jobs.rowCount ?? 0, deliveries: deliveries.rowCount ?? 0 };
     });
-  }
-
-  async getCachedVerdict(sha256: string, cacheKey: string): Promise<ScanResult | undefined> {
-    const { rows } = await this.#db.query<{ result: ScanResult }>(
-      `SELECT result FROM ${this.#t.verdictCache} WHERE sha256 = $1 AND signature_version = $2`,
-      [sha256, cacheKey],
-    );
-    return rows[0]?.result;
-  }
-
-  async putCachedVerdict(entry: CachedVerdict): Promise<void> {
-    await this.#db.query(
-      `INSERT INTO ${this.#t.verdictCache} (sha256, signature_version, result) VALUES ($1, $2, $3)
-       ON CONFLICT (sha256, signature_version) DO UPDATE SET result = excluded.result, created_at = now()`,
-      [entry.sha256, entry.cacheKey, JSON.stringify(entry.result)],
-    );
-  }
-
-  async createApiKey(record: ApiKeyRecord): Promise<void> {
-    try {
-      await this.#db.query(
-        `INSERT INTO ${this.#t.apiKeys} (id, tenant_id, key_hash, prefix, created_at, revoked_at)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [
-          record.id,
-          record.tenantId,
-          record.keyHash,
-          record.prefix,
-          record.createdAt,
-          record.revokedAt ?? null,
-        ],
-      );
-    } catch (error) {
-      if (isUniqueViolation(error)) throw duplicateApiKeyError(error);
-      throw error;
-    }
-  }
-
-  async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
-    const { rows } = await this.#db.query<ApiKeyRow>(
-      `SELECT ${API_KEY_COLUMNS} FROM ${this.#t.apiKeys} WHERE key_hash = $1`,
-      [keyHash],
-    );
-    return rows[0] && apiKeyFromRow(rows[0]);
-  }
-
-  async listApiKeys(): Promise<ApiKeyRecord[]> {
-    const { rows } = await this.#db.query<ApiKeyRow>(
-      `SELECT ${API_KEY_COLUMNS} FROM ${this.#t.apiKeys} ORDER BY created_at, id`,
-    );
-    return rows.map(apiKeyFromRow);
-  }
-
-  async revokeApiKey(id: string): Promise<boolean> {
-    const { rowCount } = await this.#db.query(
-      `UPDATE ${this.#t.apiKeys} SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`,
-      [id],
-    );
-    return (rowCount ?? 0) > 0;
-  }
-
-  async getOrCreateWebhookSecret(tenantId: string, create: () => string): Promise<string> {
-    const select = `SELECT secret FROM ${this.#t.webhookSecrets} WHERE tenant_id = $1`;
-    const existing = await this.#db.query<{ secret: string }>(select, [tenantId]);
-    if (existing.rows[0]) return existing.rows[0].secret;
-    // Another node may insert first: its secret wins and this one is dropped.
-    await this.#db.query(
-      `INSERT INTO ${this.#t.webhookSecrets} (tenant_id, secret) VALUES ($1, $2)
-       ON CONFLICT (tenant_id) DO NOTHING`,
-      [tenantId, create()],
-    );
-    const stored = await this.#db.query<{ secret: string }>(select, [tenantId]);
-    return stored.rows[0]!.secret;
-  }
-
-  /** Updates one leased row, only while the caller still holds its lease (fencing). $1 id, $2 token. */
-  async #updateLeased(
-    table: 'jobs' | 'deliveries',
-    id: string,
-    leaseToken: string,
-    assignments: string,
-    ...values: unknown[]
-  ): Promise<boolean> {
-    const leasedState = table === 'jobs' ? 'running' : 'pending';
-    const { rowCount } = await this.#db.query(
-      `UPDATE ${this.#t[table]} SET ${assignments}
-       WHERE id = $1 AND lease_token = $2 AND state = '${leasedState}'`,
-      [id, leaseToken, ...values],
-    );
-    return rowCount === 1;
   }
 }

@@ -68,6 +68,27 @@ export class SqliteDatabase {
   }
 
   /**
+   * The fencing update: changes one leased row only while the caller still holds its lease (same
+   * token, still in its leased state). True when the row was changed.
+   */
+  updateLeased(
+    table: 'jobs' | 'deliveries',
+    id: string,
+    leaseToken: string,
+    assignments: string,
+    ...values: SQLInputValue[]
+  ): boolean {
+    const leasedState = table === 'jobs' ? 'running' : 'pending';
+    const changed = this.run(
+      `UPDATE ${table} SET ${assignments} WHERE id = ? AND lease_token = ? AND state = '${leasedState}'`,
+      ...values,
+      id,
+      leaseToken,
+    );
+    return changed === 1;
+  }
+
+  /**
    * A read-then-write transaction. IMMEDIATE takes the write lock up front: a deferred transaction
    * that reads first cannot upgrade its WAL snapshot and fails with SQLITE_BUSY at once, ignoring
    * busy_timeout, when another connection wrote in between.

@@ -1,63 +1,38 @@
 import { randomUUID } from 'node:crypto';
 import type { SQLInputValue } from 'node:sqlite';
 import type {
-  ApiKeyRecord,
-  CachedVerdict,
-  CallbackDelivery,
   JobListFilter,
-  JobStore,
-  LeasedDelivery,
-  LeasedJob,
   NewCallbackDelivery,
   NewScanJob,
   ScanJob,
   ScanResult,
   VerdictCounts,
 } from '../../scan.ts';
+import type { JobQueueStore, LeasedJob } from '../contracts.ts';
 import {
-  API_KEY_COLUMNS,
-  type ApiKeyRow,
-  apiKeyFromRow,
   assertStorableJob,
   bucketMilliseconds,
-  DELIVERY_COLUMNS,
-  type DeliveryRow,
-  deliveryFromRow,
-  duplicateApiKeyError,
   duplicateTraceIdError,
   JOB_COLUMNS,
   type JobRow,
   jobFromRow,
   listLimit,
 } from '../rows.ts';
-import { isUniqueViolation, SqliteDatabase } from './database.ts';
+import { isUniqueViolation, type SqliteDatabase } from './database.ts';
 
 /**
- * The embedded single-node store: one SQLite file in WAL mode, one connection per store. node:sqlite
- * is synchronous, so the transactions of one process never interleave; other processes on the same
- * file are kept apart by SQLite's write lock. Times come from this process's clock (epoch ms).
+ * The job queue on SQLite. node:sqlite is synchronous, so the transactions of one process never
+ * interleave; other processes on the same file are kept apart by SQLite's write lock. Times come
+ * from this process's clock (epoch ms).
  */
-export class SqliteJobStore implements JobStore {
-  readonly kind = 'sqlite' as const;
+export class SqliteJobQueue implements JobQueueStore {
   readonly #db: SqliteDatabase;
 
-  constructor(path: string) {
-    this.#db = new SqliteDatabase(path);
+  constructor(db: SqliteDatabase) {
+    this.#db = db;
   }
 
-  async init(): Promise<void> {
-    this.#db.open();
-  }
-
-  async close(): Promise<void> {
-    this.#db.close();
-  }
-
-  async ping(): Promise<void> {
-    this.#db.get('SELECT 1');
-  }
-
-  async submitJob(job: NewScanJob): Promise<ScanJob> {
+  async submit(job: NewScanJob): Promise<ScanJob> {
     assertStorableJob(job);
     const now = Date.now();
     try {
@@ -82,7 +57,7 @@ export class SqliteJobStore implements JobStore {
     }
   }
 
-  async getJob(tenantId: string, jobId: string): Promise<ScanJob | undefined> {
+  async get(tenantId: string, jobId: string): Promise<ScanJob | undefined> {
     const row = this.#db.get<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND tenant_id = ?`,
       jobId,
@@ -91,7 +66,7 @@ export class SqliteJobStore implements JobStore {
     return row && jobFromRow(row);
   }
 
-  async getJobByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined> {
+  async getByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined> {
     const row = this.#db.get<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant_id = ? AND trace_id = ? ORDER BY seq DESC LIMIT 1`,
       tenantId,
@@ -100,7 +75,7 @@ export class SqliteJobStore implements JobStore {
     return row && jobFromRow(row);
   }
 
-  async listJobs(tenantId: string, filter: JobListFilter): Promise<ScanJob[]> {
+  async list(tenantId: string, filter: JobListFilter): Promise<ScanJob[]> {
     const conditions = ['tenant_id = ?'];
     const values: SQLInputValue[] = [tenantId];
     if (filter.status === 'pending') conditions.push("state <> 'done'");
@@ -141,7 +116,7 @@ export class SqliteJobStore implements JobStore {
     }));
   }
 
-  async countUnfinishedJobs(tenantId?: string): Promise<number> {
+  async countUnfinished(tenantId?: string): Promise<number> {
     const row =
       tenantId === undefined
         ? this.#db.get<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE state <> 'done'")
@@ -152,7 +127,7 @@ export class SqliteJobStore implements JobStore {
     return row!.n;
   }
 
-  async unfinishedJobIds(jobIds: readonly string[]): Promise<Set<string>> {
+  async unfinishedIds(jobIds: readonly string[]): Promise<Set<string>> {
     const unfinished = new Set<string>();
     for (const id of jobIds) {
       const row = this.#db.get<{ id: string }>("SELECT id FROM jobs WHERE id = ? AND state <> 'done'", id);
@@ -161,7 +136,7 @@ export class SqliteJobStore implements JobStore {
     return unfinished;
   }
 
-  async leaseNextJob(leaseMs: number): Promise<LeasedJob | undefined> {
+  async lease(leaseMs: number): Promise<LeasedJob | undefined> {
     const now = Date.now();
     const leaseToken = randomUUID();
     // One statement: a write statement takes SQLite's write lock (waiting on busy_timeout) before it
@@ -181,11 +156,11 @@ export class SqliteJobStore implements JobStore {
     return { job, leaseToken, leaseExpiresAt: job.nextAttemptAt };
   }
 
-  async extendJobLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
-    return this.#updateLeased('jobs', jobId, leaseToken, 'next_attempt_at = ?', Date.now() + leaseMs);
+  async extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
+    return this.#db.updateLeased('jobs', jobId, leaseToken, 'next_attempt_at = ?', Date.now() + leaseMs);
   }
 
-  async completeJob(
+  async complete(
     jobId: string,
     leaseToken: string,
     result: ScanResult,
@@ -222,8 +197,8 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
-  async retryJob(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean> {
-    return this.#updateLeased(
+  async retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean> {
+    return this.#db.updateLeased(
       'jobs',
       jobId,
       leaseToken,
@@ -233,96 +208,14 @@ export class SqliteJobStore implements JobStore {
     );
   }
 
-  async releaseJob(jobId: string, leaseToken: string): Promise<boolean> {
-    return this.#updateLeased(
+  async release(jobId: string, leaseToken: string): Promise<boolean> {
+    return this.#db.updateLeased(
       'jobs',
       jobId,
       leaseToken,
       "state = 'queued', lease_token = NULL, next_attempt_at = ?, attempts = max(attempts - 1, 0)",
       Date.now(),
     );
-  }
-
-  async leaseNextDelivery(leaseMs: number): Promise<LeasedDelivery | undefined> {
-    const now = Date.now();
-    const leaseToken = randomUUID();
-    const row = this.#db.get<DeliveryRow>(
-      `UPDATE deliveries SET lease_token = ?1, attempts = attempts + 1, next_attempt_at = ?3
-       WHERE seq = (SELECT seq FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?2
-                    ORDER BY next_attempt_at, seq LIMIT 1)
-       RETURNING ${DELIVERY_COLUMNS}`,
-      leaseToken,
-      now,
-      now + leaseMs,
-    );
-    if (!row) return undefined;
-    const delivery = deliveryFromRow(row);
-    return { delivery, leaseToken, leaseExpiresAt: delivery.nextAttemptAt };
-  }
-
-  async markDeliveryDelivered(deliveryId: string, leaseToken: string, statusCode: number): Promise<boolean> {
-    return this.#updateLeased(
-      'deliveries',
-      deliveryId,
-      leaseToken,
-      "state = 'delivered', lease_token = NULL, delivered_at = ?, last_status_code = ?",
-      Date.now(),
-      statusCode,
-    );
-  }
-
-  async retryDelivery(
-    deliveryId: string,
-    leaseToken: string,
-    error: string,
-    statusCode: number | undefined,
-    retryAt: Date,
-  ): Promise<boolean> {
-    return this.#updateLeased(
-      'deliveries',
-      deliveryId,
-      leaseToken,
-      'lease_token = NULL, next_attempt_at = ?, last_error = ?, last_status_code = ?',
-      retryAt.getTime(),
-      error,
-      statusCode ?? null,
-    );
-  }
-
-  async failDelivery(
-    deliveryId: string,
-    leaseToken: string,
-    error: string,
-    statusCode: number | undefined,
-  ): Promise<boolean> {
-    return this.#updateLeased(
-      'deliveries',
-      deliveryId,
-      leaseToken,
-      "state = 'failed', lease_token = NULL, last_error = ?, last_status_code = ?",
-      error,
-      statusCode ?? null,
-    );
-  }
-
-  async releaseDelivery(deliveryId: string, leaseToken: string): Promise<boolean> {
-    return this.#updateLeased(
-      'deliveries',
-      deliveryId,
-      leaseToken,
-      'lease_token = NULL, next_attempt_at = ?, attempts = max(attempts - 1, 0)',
-      Date.now(),
-    );
-  }
-
-  async getDeliveriesForJob(tenantId: string, jobId: string): Promise<CallbackDelivery[]> {
-    return this.#db
-      .all<DeliveryRow>(
-        `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE job_id = ? AND tenant_id = ? ORDER BY seq`,
-        jobId,
-        tenantId,
-      )
-      .map(deliveryFromRow);
   }
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
@@ -335,100 +228,5 @@ export class SqliteJobStore implements JobStore {
       this.#db.run('DELETE FROM verdict_cache WHERE created_at < ?', cutoff);
       return { jobs, deliveries };
     });
-  }
-
-  async getCachedVerdict(sha256: string, cacheKey: string): Promise<ScanResult | undefined> {
-    const row = this.#db.get<{ result: string }>(
-      'SELECT result FROM verdict_cache WHERE sha256 = ? AND signature_version = ?',
-      sha256,
-      cacheKey,
-    );
-    return row && (JSON.parse(row.result) as ScanResult);
-  }
-
-  async putCachedVerdict(entry: CachedVerdict): Promise<void> {
-    this.#db.run(
-      `INSERT INTO verdict_cache (sha256, signature_version, result, created_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (sha256, signature_version)
-       DO UPDATE SET result = excluded.result, created_at = excluded.created_at`,
-      entry.sha256,
-      entry.cacheKey,
-      JSON.stringify(entry.result),
-      Date.now(),
-    );
-  }
-
-  async createApiKey(record: ApiKeyRecord): Promise<void> {
-    try {
-      this.#db.run(
-        `INSERT INTO api_keys (id, tenant_id, key_hash, prefix, created_at, revoked_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-        record.id,
-        record.tenantId,
-        record.keyHash,
-        record.prefix,
-        record.createdAt.getTime(),
-        record.revokedAt?.getTime() ?? null,
-      );
-    } catch (error) {
-      if (isUniqueViolation(error, 'api_keys.')) throw duplicateApiKeyError(error);
-      throw error;
-    }
-  }
-
-  async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
-    const row = this.#db.get<ApiKeyRow>(
-      `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?`,
-      keyHash,
-    );
-    return row && apiKeyFromRow(row);
-  }
-
-  async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return this.#db
-      .all<ApiKeyRow>(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, id`)
-      .map(apiKeyFromRow);
-  }
-
-  async revokeApiKey(id: string): Promise<boolean> {
-    const changed = this.#db.run(
-      'UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?',
-      Date.now(),
-      id,
-    );
-    return changed > 0;
-  }
-
-  async getOrCreateWebhookSecret(tenantId: string, create: () => string): Promise<string> {
-    const select = 'SELECT secret FROM webhook_secrets WHERE tenant_id = ?';
-    const existing = this.#db.get<{ secret: string }>(select, tenantId);
-    if (existing) return existing.secret;
-    // Another process may insert first: its secret wins and this one is dropped.
-    this.#db.run(
-      `INSERT INTO webhook_secrets (tenant_id, secret, created_at) VALUES (?, ?, ?)
-       ON CONFLICT (tenant_id) DO NOTHING`,
-      tenantId,
-      create(),
-      Date.now(),
-    );
-    return this.#db.get<{ secret: string }>(select, tenantId)!.secret;
-  }
-
-  /** Updates one leased row, only while the caller still holds its lease (fencing). */
-  #updateLeased(
-    table: 'jobs' | 'deliveries',
-    id: string,
-    leaseToken: string,
-    assignments: string,
-    ...values: SQLInputValue[]
-  ): boolean {
-    const leasedState = table === 'jobs' ? 'running' : 'pending';
-    const changed = this.#db.run(
-      `UPDATE ${table} SET ${assignments} WHERE id = ? AND lease_token = ? AND state = '${leasedState}'`,
-      ...values,
-      id,
-      leaseToken,
-    );
-    return changed === 1;
   }
 }

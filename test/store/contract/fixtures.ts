@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ScanGateError } from '../../../src/errors.ts';
-import type { JobStore, NewCallbackDelivery, NewScanJob, ScanJob, ScanResult } from '../../../src/scan.ts';
+import type { NewCallbackDelivery, NewScanJob, ScanJob, ScanResult } from '../../../src/scan.ts';
+import type { Store } from '../../../src/store/contracts.ts';
 
 export interface ContractContext {
   /** The store of the current test. */
-  store(): JobStore;
+  store(): Store;
   /** Another store on the same database (another node), closed with the test's fixture. */
-  open(): Promise<JobStore>;
+  open(): Promise<Store>;
 }
 
 export const CLEAN: ScanResult = {
@@ -47,16 +48,16 @@ export function newDelivery(overrides: Partial<NewCallbackDelivery> = {}): NewCa
 
 /** Submits a job and runs it to `result` (the store must have no other eligible job). */
 export async function finishedJob(
-  store: JobStore,
+  store: Store,
   result: ScanResult,
   overrides: Partial<NewScanJob> = {},
   delivery?: NewCallbackDelivery,
 ): Promise<ScanJob> {
-  const submitted = await store.submitJob(newJob(overrides));
-  const leased = await store.leaseNextJob(60_000);
+  const submitted = await store.jobs.submit(newJob(overrides));
+  const leased = await store.jobs.lease(60_000);
   assert.equal(leased?.job.id, submitted.id, 'the finished job must be the only eligible one');
-  assert.equal(await store.completeJob(submitted.id, leased.leaseToken, result, delivery), true);
-  return (await store.getJob(submitted.tenantId, submitted.id))!;
+  assert.equal(await store.jobs.complete(submitted.id, leased.leaseToken, result, delivery), true);
+  return (await store.jobs.get(submitted.tenantId, submitted.id))!;
 }
 
 export async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {

@@ -22,53 +22,51 @@ export function recordsContract(context: ContractContext): void {
   test('verdict cache: keyed by sha256 and signature version, last write wins', async () => {
     const store = context.store();
     const sha = 'd'.repeat(64);
-    assert.equal(await store.getCachedVerdict(sha, 'v1'), undefined);
-    await store.putCachedVerdict({ sha256: sha, cacheKey: 'v1', result: CLEAN });
-    assert.deepEqual(await store.getCachedVerdict(sha, 'v1'), CLEAN);
-    assert.equal(await store.getCachedVerdict(sha, 'v2'), undefined, 'new signatures, no cached verdict');
-    await store.putCachedVerdict({ sha256: sha, cacheKey: 'v1', result: INFECTED });
-    assert.deepEqual(await store.getCachedVerdict(sha, 'v1'), INFECTED);
+    assert.equal(await store.verdicts.get(sha, 'v1'), undefined);
+    await store.verdicts.put({ sha256: sha, cacheKey: 'v1', result: CLEAN });
+    assert.deepEqual(await store.verdicts.get(sha, 'v1'), CLEAN);
+    assert.equal(await store.verdicts.get(sha, 'v2'), undefined, 'new signatures, no cached verdict');
+    await store.verdicts.put({ sha256: sha, cacheKey: 'v1', result: INFECTED });
+    assert.deepEqual(await store.verdicts.get(sha, 'v1'), INFECTED);
   });
 
   test('API keys: found by hash, listed, revoked once; a hash is unique', async () => {
     const store = context.store();
     const first = apiKey();
     const second = apiKey({ tenantId: 'tenant-b', createdAt: new Date(first.createdAt.getTime() + 1000) });
-    await store.createApiKey(first);
-    await store.createApiKey(second);
-    assert.deepEqual(await store.findApiKeyByHash(first.keyHash), first);
-    assert.equal(await store.findApiKeyByHash('0'.repeat(64)), undefined);
-    assert.deepEqual(await store.listApiKeys(), [first, second]);
-    await rejectsWithCode(store.createApiKey(apiKey({ keyHash: first.keyHash })), 'invalid_request');
+    await store.keys.create(first);
+    await store.keys.create(second);
+    assert.deepEqual(await store.keys.findByHash(first.keyHash), first);
+    assert.equal(await store.keys.findByHash('0'.repeat(64)), undefined);
+    assert.deepEqual(await store.keys.list(), [first, second]);
+    await rejectsWithCode(store.keys.create(apiKey({ keyHash: first.keyHash })), 'invalid_request');
 
     const before = Date.now();
-    assert.equal(await store.revokeApiKey(first.id), true);
-    const revokedAt = (await store.findApiKeyByHash(first.keyHash))?.revokedAt;
+    assert.equal(await store.keys.revoke(first.id), true);
+    const revokedAt = (await store.keys.findByHash(first.keyHash))?.revokedAt;
     assert.ok(revokedAt && Math.abs(revokedAt.getTime() - before) < 2_000);
-    assert.equal(await store.revokeApiKey(first.id), true, 'revoking again is harmless');
+    assert.equal(await store.keys.revoke(first.id), true, 'revoking again is harmless');
     assert.deepEqual(
-      (await store.findApiKeyByHash(first.keyHash))?.revokedAt,
+      (await store.keys.findByHash(first.keyHash))?.revokedAt,
       revokedAt,
       'first revocation kept',
     );
-    assert.equal(await store.revokeApiKey(crypto.randomUUID()), false);
-    assert.equal((await store.findApiKeyByHash(second.keyHash))?.revokedAt, undefined);
+    assert.equal(await store.keys.revoke(crypto.randomUUID()), false);
+    assert.equal((await store.keys.findByHash(second.keyHash))?.revokedAt, undefined);
   });
 
   test('webhook secret: created once per tenant even when nodes ask at the same time', async () => {
     const stores = [context.store(), ...(await Promise.all([...Array(7)].map(() => context.open())))];
     const secrets = await Promise.all(
-      stores.map((store, index) =>
-        store.getOrCreateWebhookSecret('tenant-a', () => `whsec_candidate${index}`),
-      ),
+      stores.map((store, index) => store.keys.webhookSecret('tenant-a', () => `whsec_candidate${index}`)),
     );
     assert.equal(new Set(secrets).size, 1);
     assert.match(secrets[0]!, /^whsec_candidate\d$/);
-    const again = await context.store().getOrCreateWebhookSecret('tenant-a', () => {
+    const again = await context.store().keys.webhookSecret('tenant-a', () => {
       throw new Error('must not create a second secret');
     });
     assert.equal(again, secrets[0]);
-    const other = await context.store().getOrCreateWebhookSecret('tenant-b', () => 'whsec_b');
+    const other = await context.store().keys.webhookSecret('tenant-b', () => 'whsec_b');
     assert.equal(other, 'whsec_b');
   });
 }

@@ -1,0 +1,134 @@
+import type {
+  ApiKeyRecord,
+  CallbackDelivery,
+  JobListFilter,
+  NewCallbackDelivery,
+  NewScanJob,
+  ScanJob,
+  ScanResult,
+  VerdictCounts,
+} from '../scan.ts';
+
+/*
+ * What the rest of scangate may ask of persistence: four small contracts, each implemented once per
+ * dialect (store/sqlite/*.ts, store/postgres/*.ts) and held equal by one contract suite
+ * (test/store/contract/). Nothing outside src/store/ speaks SQL.
+ *
+ * Leases are at-least-once with fencing: a job or delivery is leased with a random token and an
+ * expiry; extend, complete, retry and release all require the token and return false when the lease
+ * was lost (expired and taken by another worker), so a stale worker can never overwrite a newer
+ * attempt. A lease that expires puts the row back in the queue (the attempt already counted).
+ */
+
+export interface LeasedJob {
+  job: ScanJob;
+  /** Fencing token: every later write for this attempt must present it. */
+  leaseToken: string;
+  leaseExpiresAt: Date;
+}
+
+export interface LeasedDelivery {
+  delivery: CallbackDelivery;
+  leaseToken: string;
+  leaseExpiresAt: Date;
+}
+
+export interface CachedVerdict {
+  sha256: string;
+  /** The engine and signature versions the verdict was reached with (engine/verdict.ts verdictCacheKey). */
+  cacheKey: string;
+  result: ScanResult;
+}
+
+/** The scan queue: jobs from submit to result. */
+export interface JobQueueStore {
+  /**
+   * Persists a new queued job. Throws ScanGateError('duplicate_trace_id') when the tenant already has
+   * a queued or running job with the same traceId. A finished job with the same traceId is replaced
+   * as the answer to getByTraceId (the newest job wins).
+   */
+  submit(job: NewScanJob): Promise<ScanJob>;
+  get(tenantId: string, jobId: string): Promise<ScanJob | undefined>;
+  getByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined>;
+  list(tenantId: string, filter: JobListFilter): Promise<ScanJob[]>;
+  countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]>;
+  /** Jobs queued or running for this tenant (quota), or for everyone when tenantId is undefined. */
+  countUnfinished(tenantId?: string): Promise<number>;
+  /** Which of these job ids (any tenant) are queued or running: their staged uploads are still needed. */
+  unfinishedIds(jobIds: readonly string[]): Promise<Set<string>>;
+
+  /** Leases the oldest queued job whose nextAttemptAt has passed, or one whose lease expired. */
+  lease(leaseMs: number): Promise<LeasedJob | undefined>;
+  extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean>;
+  /**
+   * Stores the result and, in the same transaction, the callback delivery (outbox): a crash between
+   * the two cannot lose the callback.
+   */
+  complete(
+    jobId: string,
+    leaseToken: string,
+    result: ScanResult,
+    delivery?: NewCallbackDelivery,
+  ): Promise<boolean>;
+  /** Puts the job back in the queue until retryAt, recording why. */
+  retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean>;
+  /** Gives a lease back without counting the attempt (graceful shutdown). */
+  release(jobId: string, leaseToken: string): Promise<boolean>;
+
+  /**
+   * Deletes finished jobs completed before `completedBefore` whose deliveries are no longer pending,
+   * with their deliveries; and cached verdicts older than the same instant.
+   */
+  sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }>;
+}
+
+/** The callback outbox: deliveries written with their job's result, leased by the delivery workers. */
+export interface DeliveryOutbox {
+  lease(leaseMs: number): Promise<LeasedDelivery | undefined>;
+  markDelivered(deliveryId: string, leaseToken: string, statusCode: number): Promise<boolean>;
+  retry(
+    deliveryId: string,
+    leaseToken: string,
+    error: string,
+    statusCode: number | undefined,
+    retryAt: Date,
+  ): Promise<boolean>;
+  fail(
+    deliveryId: string,
+    leaseToken: string,
+    error: string,
+    statusCode: number | undefined,
+  ): Promise<boolean>;
+  release(deliveryId: string, leaseToken: string): Promise<boolean>;
+  listForJob(tenantId: string, jobId: string): Promise<CallbackDelivery[]>;
+}
+
+/** Verdicts by content hash and engine/signature versions (engine/verdict.ts verdictCacheKey). */
+export interface VerdictCache {
+  get(sha256: string, cacheKey: string): Promise<ScanResult | undefined>;
+  put(entry: CachedVerdict): Promise<void>;
+}
+
+/** API keys (hashes only) and the per-tenant webhook signing secrets. */
+export interface KeyStore {
+  create(record: ApiKeyRecord): Promise<void>;
+  findByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
+  list(): Promise<ApiKeyRecord[]>;
+  revoke(id: string): Promise<boolean>;
+  /** One Standard Webhooks secret per tenant, created on first use and kept. */
+  webhookSecret(tenantId: string, create: () => string): Promise<string>;
+}
+
+/** One opened database: the four contracts over one connection (SQLite) or pool (PostgreSQL). */
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly jobs: JobQueueStore;
+  readonly outbox: DeliveryOutbox;
+  readonly verdicts: VerdictCache;
+  readonly keys: KeyStore;
+  /** Creates or migrates the schema. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** Throws ScanGateError('store_unavailable') when the database cannot be reached. */
+  ping(): Promise<void>;
+}

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
-import { callbackDeliveryFor } from '../delivery/payload.ts';
+import { callbackDeliveryFor } from '../dialects/callback.ts';
 import { messageOf } from '../errors.ts';
 import type { ScanJob, ScanResult } from '../scan.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';

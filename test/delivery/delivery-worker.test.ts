@@ -9,7 +9,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { type Config, defaultConfig } from '../../src/config.ts';
 import { CallbackDeliveryWorker } from '../../src/delivery/delivery-worker.ts';
-import { callbackDeliveryFor } from '../../src/delivery/payload.ts';
+import { callbackDeliveryFor } from '../../src/dialects/callback.ts';
 import type { CallbackDelivery } from '../../src/scan.ts';
 import type { Store } from '../../src/store/contracts.ts';
 import { SqliteStore } from '../../src/store/sqlite/store.ts';

@@ -1,8 +1,8 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
+import { nativeJobBody } from '../../dialects/native.ts';
 import type { CallbackDelivery } from '../../scan.ts';
-import { nativeJobBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
 import type { RouteContext } from '../route-context.ts';

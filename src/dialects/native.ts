@@ -1,6 +1,6 @@
 import type { Static } from 'typebox';
+import type { NativeScan } from '../http/schemas.ts';
 import type { ScanJob, ScanResult } from '../scan.ts';
-import type { NativeScan } from './schemas.ts';
 
 export type BucketAvStatus = 'clean' | 'infected' | 'no';
 export type BucketScanResult = 'pending' | 'failed' | 'completed_clean' | 'completed_infected';

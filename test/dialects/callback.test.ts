@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { callbackBody, callbackDeliveryFor, webhookMessageId } from '../../src/delivery/payload.ts';
+import { callbackBody, callbackDeliveryFor, webhookMessageId } from '../../src/dialects/callback.ts';
 import type { NewScanJob, ScanResult } from '../../src/scan.ts';
 
 const job: NewScanJob = {

@@ -1,45 +1,18 @@
-import type { NewCallbackDelivery, NewScanJob, ScanResult, ScanSource } from '../scan.ts';
-
-/** The bucketAV callback body; the native dialect adds scan_id, reason and sha256. */
-export interface CallbackPayload {
-  status: 'clean' | 'infected' | 'no';
-  finding?: string;
-  size: number;
-  /** Seconds, as bucketAV sends them. */
-  download_time: number;
-  scan_time: number;
-  download_url: string;
-  trace_id?: string;
-  custom_data?: string;
-  scan_id?: string;
-  reason?: string;
-  sha256?: string;
-}
+import type { NewCallbackDelivery, NewScanJob, ScanResult } from '../scan.ts';
+import { bucketAvCallback } from './bucketav.ts';
+import { nativeCallback } from './native.ts';
 
 /**
- * The exact bytes POSTed to the callback URL. Built once when the result is stored: the same
- * string is signed on every attempt, so retries carry byte-identical bodies.
+ * The exact bytes POSTed to the callback URL, in the job's dialect. Built once when the result is
+ * stored: the same string is signed on every attempt, so retries carry byte-identical bodies.
  */
 export function callbackBody(
   job: Pick<NewScanJob, 'id' | 'dialect' | 'source' | 'traceId' | 'customData'>,
   result: ScanResult,
 ): string {
-  const payload: CallbackPayload = {
-    status: result.status === 'unscannable' ? 'no' : result.status,
-    ...(result.finding !== undefined && result.status === 'infected' ? { finding: result.finding } : {}),
-    size: result.size ?? 0,
-    download_time: seconds(result.downloadTimeMs),
-    scan_time: seconds(result.scanTimeMs),
-    download_url: sourceLocation(job.source),
-    ...(job.traceId !== undefined ? { trace_id: job.traceId } : {}),
-    ...(job.customData !== undefined ? { custom_data: job.customData } : {}),
-  };
-  if (job.dialect === 'native') {
-    payload.scan_id = job.id;
-    if (result.reason !== undefined) payload.reason = result.reason;
-    if (result.sha256 !== undefined) payload.sha256 = result.sha256;
-  }
-  return JSON.stringify(payload);
+  return JSON.stringify(
+    job.dialect === 'native' ? nativeCallback(job, result) : bucketAvCallback(job, result),
+  );
 }
 
 /** The outbox row for a finished job, or undefined when the job has no callback. */
@@ -59,20 +32,4 @@ export function callbackDeliveryFor(
 /** Standard Webhooks ids are signed as `{id}.{timestamp}.{body}`: no dots, nothing exotic. */
 export function webhookMessageId(jobId: string): string {
   return `msg_${jobId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
-}
-
-/** What the callback reports as download_url: the URL, s3://bucket/key, or the upload's name. */
-export function sourceLocation(source: ScanSource): string {
-  switch (source.kind) {
-    case 'url':
-      return source.url;
-    case 's3':
-      return `s3://${source.bucket}/${source.key}`;
-    case 'upload':
-      return `upload://${encodeURIComponent(source.filename ?? '')}`;
-  }
-}
-
-function seconds(milliseconds: number | undefined): number {
-  return milliseconds === undefined ? 0 : Math.round(milliseconds) / 1000;
 }

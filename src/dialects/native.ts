@@ -1,45 +1,31 @@
-import type { Static } from 'typebox';
-import type { NativeScan } from '../http/schemas.ts';
-import type { ScanJob, ScanResult } from '../scan.ts';
+import type { CallbackDeliveryView, NativeScan } from '../client/types.ts';
+import type { CallbackDelivery, NewScanJob, ScanJob, ScanResult } from '../scan.ts';
+import { type BucketAvCallback, bucketAvCallback, toSeconds } from './bucketav.ts';
 
-export type BucketAvStatus = 'clean' | 'infected' | 'no';
-export type BucketScanResult = 'pending' | 'failed' | 'completed_clean' | 'completed_infected';
+/** Everything the native dialect puts on the wire: its job view and its callback body. */
 
-/** bucketAV has one word for "could not be judged": `no`. */
-export function bucketAvStatus(result: ScanResult): BucketAvStatus {
-  return result.status === 'unscannable' ? 'no' : result.status;
+/** The native callback: bucketAV's body plus scan_id, reason and sha256. */
+export interface NativeCallback extends BucketAvCallback {
+  scan_id: string;
+  reason?: string;
+  sha256?: string;
 }
 
-export interface BucketAvResultBody {
-  status: BucketAvStatus;
-  finding?: string;
-  size?: number;
+export function nativeCallback(
+  job: Pick<NewScanJob, 'id' | 'source' | 'traceId' | 'customData'>,
+  result: ScanResult,
+): NativeCallback {
+  const payload: NativeCallback = { ...bucketAvCallback(job, result), scan_id: job.id };
+  if (result.reason !== undefined) payload.reason = result.reason;
+  if (result.sha256 !== undefined) payload.sha256 = result.sha256;
+  return payload;
 }
 
-export function bucketAvResultBody(result: ScanResult): BucketAvResultBody {
-  const body: BucketAvResultBody = { status: bucketAvStatus(result) };
-  if (result.status === 'infected' && result.finding) body.finding = result.finding;
-  if (result.size !== undefined) body.size = result.size;
-  return body;
-}
-
-export function bucketScanResult(job: ScanJob): BucketScanResult {
-  if (job.state !== 'done' || !job.result) return 'pending';
-  switch (job.result.status) {
-    case 'clean':
-      return 'completed_clean';
-    case 'infected':
-      return 'completed_infected';
-    case 'unscannable':
-      return 'failed';
-  }
-}
-
-const seconds = (ms: number | undefined): number | null => (ms === undefined ? null : Math.round(ms) / 1000);
+const seconds = (ms: number | undefined): number | null => (ms === undefined ? null : toSeconds(ms));
 const iso = (date: Date | undefined): string | null => (date ? date.toISOString() : null);
 
 /** The native API's full view of a job. */
-export function nativeJobBody(job: ScanJob): Static<typeof NativeScan> {
+export function nativeJobBody(job: ScanJob): NativeScan {
   const result = job.result;
   return {
     id: job.id,
@@ -66,7 +52,7 @@ export function nativeJobBody(job: ScanJob): Static<typeof NativeScan> {
   };
 }
 
-function sourceView(job: ScanJob): Record<string, unknown> {
+function sourceView(job: ScanJob): NativeScan['source'] {
   const source = job.source;
   switch (source.kind) {
     case 'upload':
@@ -76,4 +62,18 @@ function sourceView(job: ScanJob): Record<string, unknown> {
     case 's3':
       return { kind: 's3', bucket: source.bucket, key: source.key, version: source.version ?? null };
   }
+}
+
+/** One callback delivery as the native job view lists it. */
+export function deliveryView(delivery: CallbackDelivery): CallbackDeliveryView {
+  return {
+    webhook_id: delivery.id,
+    url: delivery.url,
+    state: delivery.state,
+    attempts: delivery.attempts,
+    last_status_code: delivery.lastStatusCode ?? null,
+    last_error: delivery.lastError ?? null,
+    next_attempt_at: delivery.state === 'pending' ? delivery.nextAttemptAt.toISOString() : null,
+    delivered_at: delivery.deliveredAt?.toISOString() ?? null,
+  };
 }

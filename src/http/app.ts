@@ -86,7 +86,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   await app.register(
     operationsRoutes({
       engine: deps.engine,
-      store: deps.scans.store,
+      store: { kind: deps.scans.storeKind, ping: () => deps.scans.pingStore() },
       ...(deps.canary ? { canary: deps.canary } : {}),
     }),
   );

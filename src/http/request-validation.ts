@@ -2,7 +2,7 @@ import type { AddressPolicy } from '../egress/address-policy.ts';
 import { parseDestinationUrl, parseHttpUrl } from '../egress/destination-url.ts';
 import { validateCallbackHeaders, validateDownloadHeaders } from '../egress/header-rules.ts';
 import { ScanGateError } from '../errors.ts';
-import type { CallbackTarget } from '../scan.ts';
+import type { CallbackTarget, ScanSource } from '../scan.ts';
 
 const MAX_CUSTOM_DATA_BYTES = 16 * 1024;
 
@@ -13,6 +13,26 @@ function invalid(message: string, field: string): ScanGateError {
 /** A download URL as submitted: the shared syntax rule (the address is judged when it is fetched). */
 export function httpUrl(value: string, field: string): string {
   return parseHttpUrl(value.trim(), field).href;
+}
+
+/** A URL source from a request: the download headers and the URL's syntax checked, in that order. */
+export function urlSource(
+  url: string,
+  headers: Record<string, string> | undefined,
+  field: string,
+): Extract<ScanSource, { kind: 'url' }> {
+  const checked = downloadHeaders(headers);
+  return { kind: 'url', url: httpUrl(url, field), ...(checked ? { headers: checked } : {}) };
+}
+
+/** An S3 source from a request body; an empty version means the current one. */
+export function s3Source(body: {
+  bucket: string;
+  key: string;
+  version?: string;
+}): Extract<ScanSource, { kind: 's3' }> {
+  const { bucket, key, version } = body;
+  return { kind: 's3', bucket, key, ...(version ? { version } : {}) };
 }
 
 export function customData(value: string | undefined): string | undefined {

@@ -1,11 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type ErrorCode, ScanGateError } from '../errors.ts';
-import type { CallbackTarget, Dialect, ScanJob, ScanResult, ScanSource } from '../scan.ts';
+import type {
+  CallbackDelivery,
+  CallbackTarget,
+  Dialect,
+  JobListFilter,
+  ScanJob,
+  ScanResult,
+  ScanSource,
+} from '../scan.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import type { Store } from '../store/contracts.ts';
 import { verdictForFailure } from './failure-verdict.ts';
 import { runScan, type ScanRunnerDependencies, scanStream } from './scan-runner.ts';
+import { bucketSecondsFor, type ScanStats, totalsOf, verdictTimeline } from './scan-stats.ts';
 
 const REQUEST_BODY_ERRORS: ReadonlySet<ErrorCode> = new Set([
   'invalid_request',
@@ -39,7 +48,7 @@ export interface ScanServiceDependencies extends ScanRunnerDependencies {
   onScanFinished?: (source: ScanSource['kind'], result: ScanResult, durationMs: number) => void;
 }
 
-/** What the HTTP layer asks of the job system: submit, stage uploads, scan now, read results. */
+/** What the HTTP layer asks of the job system: submit, stage uploads, scan now, read results and stats. */
 export class ScanService {
   readonly #deps: ScanServiceDependencies;
   /** The tail of each tenant's admission queue (only while submissions are in flight). */
@@ -49,8 +58,47 @@ export class ScanService {
     this.#deps = dependencies;
   }
 
-  get store(): Store {
-    return this.#deps.store;
+  /** Which database backs the service (readiness report). */
+  get storeKind(): Store['kind'] {
+    return this.#deps.store.kind;
+  }
+
+  /** Throws store_unavailable when the database cannot be reached. */
+  async pingStore(): Promise<void> {
+    await this.#deps.store.ping();
+  }
+
+  /** One of the tenant's scans; throws not_found when the tenant has no scan with this id. */
+  async getScan(tenantId: string, id: string): Promise<ScanJob> {
+    const job = await this.#deps.store.jobs.get(tenantId, id);
+    if (!job) throw new ScanGateError('not_found', 'scan not found');
+    return job;
+  }
+
+  /** The callback deliveries of one of the tenant's scans, oldest first. */
+  async deliveriesOf(tenantId: string, jobId: string): Promise<CallbackDelivery[]> {
+    return this.#deps.store.outbox.listForJob(tenantId, jobId);
+  }
+
+  /** The tenant's newest scan with this trace id, if any. */
+  async findByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined> {
+    return this.#deps.store.jobs.getByTraceId(tenantId, traceId);
+  }
+
+  async listScans(tenantId: string, filter: JobListFilter): Promise<ScanJob[]> {
+    return this.#deps.store.jobs.list(tenantId, filter);
+  }
+
+  /** The tenant's verdicts over the last `hours`, bucketed for a chart, and what is pending now. */
+  async stats(tenantId: string, hours: number, now = new Date()): Promise<ScanStats> {
+    const bucketSeconds = bucketSecondsFor(hours);
+    const since = new Date(now.getTime() - hours * 3600_000);
+    const [counts, pending] = await Promise.all([
+      this.#deps.store.jobs.countVerdicts(tenantId, since, bucketSeconds),
+      this.#deps.store.jobs.countUnfinished(tenantId),
+    ]);
+    const buckets = verdictTimeline(counts, since, now, bucketSeconds);
+    return { bucketSeconds, buckets, totals: totalsOf(buckets), pending };
   }
 
   async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {

@@ -2,11 +2,11 @@ import type { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import { bucketAvResultBody } from '../../dialects/native.ts';
+import { bucketAvResultBody } from '../../dialects/bucketav.ts';
 import { ScanGateError } from '../../errors.ts';
 import type { ScanJob, ScanResult } from '../../scan.ts';
 import { notFound } from '../errors.ts';
-import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
+import { asyncFields, s3Source, urlSource } from '../request-validation.ts';
 import { clientGoneSignal, type RouteContext } from '../route-context.ts';
 import {
   AsyncDownloadBody,
@@ -58,12 +58,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       { schema: { tags, summary: 'Download a URL and scan it', body: AsyncDownloadBody, response: errors } },
       async (request, reply) => {
         const body = request.body;
-        const headers = downloadHeaders(body.download_headers);
-        const source = {
-          kind: 'url' as const,
-          url: httpUrl(body.download_url, 'download_url'),
-          ...(headers ? { headers } : {}),
-        };
+        const source = urlSource(body.download_url, body.download_headers, 'download_url');
         const job = await scans.submit(request.tenant.id, {
           dialect: 'bucketav',
           source,
@@ -77,8 +72,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       '/api/v1/scan/async/s3',
       { schema: { tags, summary: 'Scan an S3 object', body: AsyncS3Body, response: errors } },
       async (request, reply) => {
-        const { bucket, key, version } = request.body;
-        const source = { kind: 's3' as const, bucket, key, ...(version ? { version } : {}) };
+        const source = s3Source(request.body);
         const job = await scans.submit(request.tenant.id, {
           dialect: 'bucketav',
           source,
@@ -99,7 +93,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const job = await scans.store.jobs.getByTraceId(request.tenant.id, request.query.trace_id);
+        const job = await scans.findByTraceId(request.tenant.id, request.query.trace_id);
         if (job?.state !== 'done' || !job.result) throw notFound('scan result');
         return bucketAvResultBody(job.result);
       },
@@ -118,12 +112,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const headers = downloadHeaders(request.body.download_headers);
-        const source = {
-          kind: 'url' as const,
-          url: httpUrl(request.body.download_url, 'download_url'),
-          ...(headers ? { headers } : {}),
-        };
+        const source = urlSource(request.body.download_url, request.body.download_headers, 'download_url');
         return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply)));
       },
     );
@@ -139,8 +128,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const { bucket, key, version } = request.body;
-        const source = { kind: 's3' as const, bucket, key, ...(version ? { version } : {}) };
+        const source = s3Source(request.body);
         return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply)));
       },
     );

@@ -1,8 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
-import { bucketScanResult } from '../../dialects/native.ts';
-import { notFound } from '../errors.ts';
+import { bucketScanResult } from '../../dialects/bucketscan.ts';
 import type { RouteContext } from '../route-context.ts';
 import { BucketScanInitiated, BucketScanStatus, ErrorResponse } from '../schemas.ts';
 import { singleFile } from '../uploads.ts';
@@ -51,8 +50,7 @@ export function bucketScanRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const job = await context.scans.store.jobs.get(request.tenant.id, request.params.scanId);
-        if (!job) throw notFound('scan');
+        const job = await context.scans.getScan(request.tenant.id, request.params.scanId);
         return { status: 200, message: 'OK', scanId: job.id, scanResult: bucketScanResult(job) };
       },
     );

@@ -1,11 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ScanEngine } from '../../engine/engine.ts';
 import { messageOf } from '../../errors.ts';
-import type { Store } from '../../store/contracts.ts';
 
 export interface ReadinessChecks {
   engine: ScanEngine;
-  store: Store;
+  store: { kind: string; ping(): Promise<void> };
   /** End-to-end proof that the engine detects: EICAR through the same scan path. */
   canary?: () => Promise<boolean>;
 }

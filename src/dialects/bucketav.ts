@@ -1,0 +1,69 @@
+import type { NewScanJob, ScanResult, ScanSource } from '../scan.ts';
+
+/** Everything bucketAV puts on the wire: its status word, its result body and its callback body. */
+
+export type BucketAvStatus = 'clean' | 'infected' | 'no';
+
+/** bucketAV has one word for "could not be judged": `no`. */
+export function bucketAvStatus(result: ScanResult): BucketAvStatus {
+  return result.status === 'unscannable' ? 'no' : result.status;
+}
+
+/** Durations travel as seconds with millisecond precision. */
+export function toSeconds(milliseconds: number): number {
+  return Math.round(milliseconds) / 1000;
+}
+
+export interface BucketAvResultBody {
+  status: BucketAvStatus;
+  finding?: string;
+  size?: number;
+}
+
+export function bucketAvResultBody(result: ScanResult): BucketAvResultBody {
+  const body: BucketAvResultBody = { status: bucketAvStatus(result) };
+  if (result.status === 'infected' && result.finding) body.finding = result.finding;
+  if (result.size !== undefined) body.size = result.size;
+  return body;
+}
+
+/** The bucketAV callback body (bucketscan sends the same; native adds to it). */
+export interface BucketAvCallback {
+  status: BucketAvStatus;
+  finding?: string;
+  size: number;
+  /** Seconds, as bucketAV sends them. */
+  download_time: number;
+  scan_time: number;
+  download_url: string;
+  trace_id?: string;
+  custom_data?: string;
+}
+
+export function bucketAvCallback(
+  job: Pick<NewScanJob, 'source' | 'traceId' | 'customData'>,
+  result: ScanResult,
+): BucketAvCallback {
+  return {
+    status: bucketAvStatus(result),
+    ...(result.finding !== undefined && result.status === 'infected' ? { finding: result.finding } : {}),
+    size: result.size ?? 0,
+    download_time: toSeconds(result.downloadTimeMs ?? 0),
+    scan_time: toSeconds(result.scanTimeMs ?? 0),
+    download_url: sourceLocation(job.source),
+    ...(job.traceId !== undefined ? { trace_id: job.traceId } : {}),
+    ...(job.customData !== undefined ? { custom_data: job.customData } : {}),
+  };
+}
+
+/** What the callback reports as download_url: the URL, s3://bucket/key, or the upload's name. */
+export function sourceLocation(source: ScanSource): string {
+  switch (source.kind) {
+    case 'url':
+      return source.url;
+    case 's3':
+      return `s3://${source.bucket}/${source.key}`;
+    case 'upload':
+      return `upload://${encodeURIComponent(source.filename ?? '')}`;
+  }
+}

@@ -124,7 +124,7 @@ export async function startService(config: Config, logger = createLogger(config)
         logger,
         scans,
         engine,
-        authenticator: new ApiKeyAuthenticator(config.auth.apiKeys, store),
+        authenticator: new ApiKeyAuthenticator(config.auth.apiKeys, store.keys),
         webhookSecret: (tenantId) =>
           store.keys.webhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import type { Config } from '../config.ts';
+import { type EngineLogger, silentLogger } from '../logger.ts';
 import type { ClamdOptionValue } from './clamd/conf.ts';
 import { ManagedClamd } from './clamd/managed.ts';
 import { ClamdPool } from './clamd/pool.ts';
 import type { ScanEngine } from './engine.ts';
-import { type EngineLogger, silentLogger } from './logger.ts';
 import {
   chooseDatabaseDirectory,
   ensureOfflineSignatures,

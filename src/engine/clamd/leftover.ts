@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EngineLogger } from '../logger.ts';
+import type { EngineLogger } from '../../logger.ts';
 
 async function procText(pid: number, file: string): Promise<string | undefined> {
   return readFile(`/proc/${pid}/${file}`, 'utf8').catch(() => undefined);

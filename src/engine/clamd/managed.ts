@@ -5,7 +5,7 @@ import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { messageOf } from '../../errors.ts';
-import { type EngineLogger, silentLogger } from '../logger.ts';
+import { type EngineLogger, silentLogger } from '../../logger.ts';
 import { type ClamdConfOptions, clamdPaths, renderClamdConf } from './conf.ts';
 import { clamdCommand } from './connection.ts';
 import { stopLeftoverClamd } from './leftover.ts';

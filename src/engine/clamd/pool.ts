@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
+import { type EngineLogger, silentLogger } from '../../logger.ts';
 import type { EngineStatus, ScanEngine, ScanOptions } from '../engine.ts';
-import { type EngineLogger, silentLogger } from '../logger.ts';
 import { type VerdictPolicy, verdictFromReply } from '../reply-verdict.ts';
 import { type ScanOutcome, unscannable, type Verdict, verdictCacheKey } from '../verdict.ts';
 import { type ClamdAddress, formatClamdAddress, parseClamdAddress } from './address.ts';

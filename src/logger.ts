@@ -1,12 +1,12 @@
-/** The part of a pino logger the engine uses; any pino logger (or child) fits. */
-export interface EngineLogger {
-  debug(details: object, message?: string): void;
-  info(details: object, message?: string): void;
-  warn(details: object, message?: string): void;
-  error(details: object, message?: string): void;
-}
+import type { BaseLogger } from 'pino';
 
-export const silentLogger: EngineLogger = {
+/**
+ * The one logger type every long-lived part takes: the part of pino's logger scangate uses, so any
+ * pino logger or child fits, and tests can pass silentLogger or a small recorder.
+ */
+export type Logger = Pick<BaseLogger, 'debug' | 'info' | 'warn' | 'error'>;
+
+export const silentLogger: Logger = {
   debug() {},
   info() {},
   warn() {},

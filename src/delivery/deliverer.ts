@@ -2,9 +2,10 @@ import { type Agent, request } from 'undici';
 import { createAddressPolicy } from '../egress/address-policy.ts';
 import { parseDestinationUrl } from '../egress/destination-url.ts';
 import { validateCallbackHeaders } from '../egress/header-rules.ts';
-import { createPinnedAgent, type RefusalLogger, type ResolveHost } from '../egress/pinned-agent.ts';
+import { createPinnedAgent, type ResolveHost } from '../egress/pinned-agent.ts';
 import { parseRetryAfter } from '../egress/retry-after.ts';
 import { isScanGateError, messageOf } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import type { NewCallbackDelivery } from '../scan.ts';
 import { webhookHeaders } from './signing.ts';
 
@@ -17,7 +18,7 @@ export interface DeliveryAttemptOptions {
   /** A pinned agent built for the same policy, reused across attempts; one is made per call otherwise. */
   agent?: Agent;
   signal?: AbortSignal;
-  logger?: RefusalLogger;
+  logger?: Logger;
   resolve?: ResolveHost;
   nowSeconds?: number;
 }

@@ -3,16 +3,11 @@ import type { Config } from '../config.ts';
 import { createAddressPolicy } from '../egress/address-policy.ts';
 import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import { createPinnedAgent, type ResolveHost } from '../egress/pinned-agent.ts';
+import type { Logger } from '../logger.ts';
 import type { LeasedDelivery, Store } from '../store/contracts.ts';
 import { type DeliveryAttemptResult, deliverCallback } from './deliverer.ts';
 import { nextCallbackAttempt } from './retry-schedule.ts';
 import { generateWebhookSecret } from './signing.ts';
-
-export interface DeliveryLogger {
-  info(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-}
 
 export interface CallbackDeliveryWorkerOptions {
   /** Parallel delivery loops (default 4): one slow receiver must not hold up the others. */
@@ -44,7 +39,7 @@ export function webhookSecretFactory(callbacks: Config['callbacks']): () => stri
 export class CallbackDeliveryWorker {
   readonly #store: Store;
   readonly #config: WorkerConfig;
-  readonly #logger: DeliveryLogger | undefined;
+  readonly #logger: Logger | undefined;
   readonly #options: CallbackDeliveryWorkerOptions;
   readonly #createSecret: () => string;
   readonly #inFlight = new Map<string, AbortController>();
@@ -56,7 +51,7 @@ export class CallbackDeliveryWorker {
   constructor(
     store: Store,
     config: WorkerConfig,
-    logger?: DeliveryLogger,
+    logger?: Logger,
     options: CallbackDeliveryWorkerOptions = {},
   ) {
     this.#store = store;

@@ -2,20 +2,16 @@ import dns from 'node:dns';
 import net from 'node:net';
 import { Agent, buildConnector } from 'undici';
 import { ScanGateError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import { type AddressPolicy, classifyAddress } from './address-policy.ts';
 
 /** Resolves a name to every address it has; tests inject one to play a hostile DNS. */
 export type ResolveHost = (hostname: string, family: number) => Promise<dns.LookupAddress[]>;
 
-/** The slice of a pino logger refusals are reported to. */
-export interface RefusalLogger {
-  warn(details: Record<string, unknown>, message: string): void;
-}
-
 export interface PinnedAgentOptions {
   policy: AddressPolicy;
   connectTimeoutMs: number;
-  logger?: RefusalLogger;
+  logger?: Logger;
   resolve?: ResolveHost;
   /** Idle keep-alive sockets live this long (undici's default is 4 s). */
   keepAliveTimeoutMs?: number;

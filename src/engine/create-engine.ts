@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import { type EngineLogger, silentLogger } from '../logger.ts';
+import { type Logger, silentLogger } from '../logger.ts';
 import type { ClamdOptionValue } from './clamd/conf.ts';
 import { ManagedClamd } from './clamd/managed.ts';
 import { ClamdPool } from './clamd/pool.ts';
@@ -33,7 +33,7 @@ export interface CreateEngineOptions {
  */
 export async function createEngine(
   config: Config,
-  logger: EngineLogger = silentLogger,
+  logger: Logger = silentLogger,
   options: CreateEngineOptions = {},
 ): Promise<EngineHandle> {
   let managed: ManagedClamd | undefined;

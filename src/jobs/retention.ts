@@ -1,29 +1,19 @@
+import type { Logger } from '../logger.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import type { Store } from '../store/contracts.ts';
-
-export interface RetentionLogger {
-  info(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-}
 
 /** Deletes results once they are older than the retention period (bucketAV keeps them 24 h). */
 export class RetentionSweeper {
   readonly #store: Store;
   readonly #retentionSeconds: number;
   readonly #intervalMs: number;
-  readonly #logger: RetentionLogger;
+  readonly #logger: Logger;
   readonly #blobs: BlobStore | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Staged blobs no unfinished job needed at the last sweep. */
   #orphanSuspects = new Set<string>();
 
-  constructor(
-    store: Store,
-    retentionSeconds: number,
-    intervalMs: number,
-    logger: RetentionLogger,
-    blobs?: BlobStore,
-  ) {
+  constructor(store: Store, retentionSeconds: number, intervalMs: number, logger: Logger, blobs?: BlobStore) {
     this.#store = store;
     this.#retentionSeconds = retentionSeconds;
     this.#intervalMs = intervalMs;

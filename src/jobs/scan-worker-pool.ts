@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import { callbackDeliveryFor } from '../dialects/callback.ts';
 import { messageOf } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import type { ScanJob, ScanResult } from '../scan.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import type { LeasedJob } from '../store/contracts.ts';
@@ -9,16 +10,10 @@ import { retryDelayMs } from './backoff.ts';
 import { verdictForFailure } from './failure-verdict.ts';
 import { runScan, type ScanRunnerDependencies } from './scan-runner.ts';
 
-export interface WorkerLogger {
-  info(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-}
-
 export interface ScanWorkerDependencies extends ScanRunnerDependencies {
   blobs: BlobStore;
   jobs: Config['jobs'];
-  logger: WorkerLogger;
+  logger: Logger;
   /** Observes every finished job (metrics). */
   onJobFinished?: (job: ScanJob, result: ScanResult, durationMs: number) => void;
   onJobRetried?: (job: ScanJob, error: unknown) => void;

@@ -1,21 +1,18 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config.ts';
 import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
+import type { Logger } from '../logger.ts';
 import type { ScanSource } from '../scan.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
 import { openS3Object } from './s3/index.ts';
 import type { OpenedSource } from './source.ts';
 import { openUrlDownload } from './url/download.ts';
 
-export interface SourceLogger {
-  warn(object: object, message?: string): void;
-}
-
 export interface SourceOpenerDependencies {
   blobs: BlobStore;
   s3: S3Client;
   config: Pick<Config, 'network' | 'limits'>;
-  logger?: SourceLogger;
+  logger?: Logger;
   /** scangate's own parts, refused even inside NETWORK_ALLOW_CIDRS (asked at each download). */
   deniedEndpoints?: DeniedEndpoints;
 }
@@ -25,7 +22,7 @@ export class SourceOpener {
   readonly #blobs: BlobStore;
   readonly #s3: S3Client;
   readonly #config: Pick<Config, 'network' | 'limits'>;
-  readonly #logger: SourceLogger | undefined;
+  readonly #logger: Logger | undefined;
   readonly #deniedEndpoints: DeniedEndpoints;
 
   constructor(deps: SourceOpenerDependencies) {

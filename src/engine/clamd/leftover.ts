@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EngineLogger } from '../../logger.ts';
+import type { Logger } from '../../logger.ts';
 
 async function procText(pid: number, file: string): Promise<string | undefined> {
   return readFile(`/proc/${pid}/${file}`, 'utf8').catch(() => undefined);
@@ -20,11 +20,7 @@ function alive(pid: number): boolean {
  * fail with "socket in use". Stops that clamd (found by its pid file and its config path) unless the
  * process that started it is still alive, in which case another scangate owns this data directory.
  */
-export async function stopLeftoverClamd(
-  pidFile: string,
-  confPath: string,
-  logger: EngineLogger,
-): Promise<void> {
+export async function stopLeftoverClamd(pidFile: string, confPath: string, logger: Logger): Promise<void> {
   const pid = Number.parseInt((await readFile(pidFile, 'utf8').catch(() => '')).trim(), 10);
   if (!(pid > 0) || !alive(pid)) return;
   const cmdline = (await procText(pid, 'cmdline'))?.split('\0') ?? [];

@@ -5,14 +5,14 @@ import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { messageOf } from '../../errors.ts';
-import { type EngineLogger, silentLogger } from '../../logger.ts';
+import { type Logger, silentLogger } from '../../logger.ts';
 import { type ClamdConfOptions, clamdPaths, renderClamdConf } from './conf.ts';
 import { clamdCommand } from './connection.ts';
 import { stopLeftoverClamd } from './leftover.ts';
 
 export interface ManagedClamdOptions extends ClamdConfOptions {
   clamdBinary: string;
-  logger?: EngineLogger | undefined;
+  logger?: Logger | undefined;
   /** Start clamd again when it dies (default true). */
   restart?: boolean;
   /** Longest wait for clamd to load its database and answer PING (a large database takes minutes). */
@@ -46,7 +46,7 @@ export class ManagedClamd extends EventEmitter<ManagedClamdEvents> {
   readonly socketPath: string;
   readonly confPath: string;
   readonly #options: ManagedClamdOptions;
-  readonly #logger: EngineLogger;
+  readonly #logger: Logger;
   #child: ChildProcess | undefined;
   #exited: Promise<unknown> = Promise.resolve();
   #launchedAt = 0;

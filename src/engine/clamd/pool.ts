@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
-import { type EngineLogger, silentLogger } from '../../logger.ts';
+import { type Logger, silentLogger } from '../../logger.ts';
 import type { EngineStatus, ScanEngine, ScanOptions } from '../engine.ts';
 import { type VerdictPolicy, verdictFromReply } from '../reply-verdict.ts';
 import { type ScanOutcome, unscannable, type Verdict, verdictCacheKey } from '../verdict.ts';
@@ -14,7 +14,7 @@ export interface ClamdPoolOptions extends VerdictPolicy {
   /** Longest wait for clamd: to take more data, and to answer once the stream has ended. */
   scanTimeoutMs: number;
   healthCheckIntervalMs: number;
-  logger?: EngineLogger | undefined;
+  logger?: Logger | undefined;
 }
 
 interface ClamdState {
@@ -36,7 +36,7 @@ interface ClamdState {
 export class ClamdPool implements ScanEngine {
   readonly #states: ClamdState[];
   readonly #options: ClamdPoolOptions;
-  readonly #logger: EngineLogger;
+  readonly #logger: Logger;
   readonly #closing = new AbortController();
   #timer: NodeJS.Timeout | undefined;
   #check: Promise<void> | undefined;

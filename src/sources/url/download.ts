@@ -3,9 +3,10 @@ import { type Dispatcher, request } from 'undici';
 import { type AddressPolicy, createAddressPolicy } from '../../egress/address-policy.ts';
 import { parseDestinationUrl } from '../../egress/destination-url.ts';
 import { validateDownloadHeaders } from '../../egress/header-rules.ts';
-import { createPinnedAgent, type RefusalLogger, type ResolveHost } from '../../egress/pinned-agent.ts';
+import { createPinnedAgent, type ResolveHost } from '../../egress/pinned-agent.ts';
 import { parseRetryAfter } from '../../egress/retry-after.ts';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
+import type { Logger } from '../../logger.ts';
 import type { OpenedSource } from '../source.ts';
 
 export interface UrlDownloadOptions {
@@ -24,7 +25,7 @@ export interface UrlDownloadOptions {
   /** Infrastructure endpoints refused even inside allowCidrs (see AddressPolicyOptions). */
   deniedEndpoints?: readonly string[];
   signal?: AbortSignal;
-  logger?: RefusalLogger | undefined;
+  logger?: Logger | undefined;
   /** Name resolution override (tests). */
   resolve?: ResolveHost;
 }

@@ -112,7 +112,7 @@ export async function startService(config: Config, logger = createLogger(config)
         blobs,
         maxUnfinishedJobsPerTenant: config.rateLimit.maxConcurrentJobsPerKey,
         onScanFinished: (source, result, durationMs) => metrics.recordScan(source, result, durationMs),
-        ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
+        notifyWorkers: workers ? () => workers.wake() : undefined,
       });
       const redis = config.rateLimit.redisUrl
         ? new Redis(config.rateLimit.redisUrl, { maxRetriesPerRequest: 2 })

@@ -50,7 +50,7 @@ export async function deliverCallback(
 ): Promise<DeliveryAttemptResult> {
   const policy = createAddressPolicy({
     allowCidrs: options.allowCidrs,
-    ...(options.deniedEndpoints ? { deniedEndpoints: options.deniedEndpoints } : {}),
+    deniedEndpoints: options.deniedEndpoints,
   });
   let url: URL;
   let clientHeaders: Record<string, string>;
@@ -66,8 +66,8 @@ export async function deliverCallback(
     createPinnedAgent({
       policy,
       connectTimeoutMs: options.connectTimeoutMs,
-      ...(options.logger ? { logger: options.logger } : {}),
-      ...(options.resolve ? { resolve: options.resolve } : {}),
+      logger: options.logger,
+      resolve: options.resolve,
     });
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;

@@ -72,8 +72,8 @@ export class CallbackDeliveryWorker {
     this.#agent = createPinnedAgent({
       policy: this.#policy(),
       connectTimeoutMs: this.#config.network.connectTimeoutMs,
-      ...(this.#logger ? { logger: this.#logger } : {}),
-      ...(this.#options.resolve ? { resolve: this.#options.resolve } : {}),
+      logger: this.#logger,
+      resolve: this.#options.resolve,
     });
     const concurrency = this.#options.concurrency ?? 4;
     for (let slot = 0; slot < concurrency; slot++) this.#loops.push(this.#loop());
@@ -143,8 +143,8 @@ export class CallbackDeliveryWorker {
         connectTimeoutMs: this.#config.network.connectTimeoutMs,
         allowCidrs: this.#config.network.allowCidrs,
         deniedEndpoints: this.#options.deniedEndpoints?.(),
-        ...(this.#agent ? { agent: this.#agent } : {}),
-        ...(this.#logger ? { logger: this.#logger } : {}),
+        agent: this.#agent,
+        logger: this.#logger,
         signal: controller.signal,
       });
       if (controller.signal.aborted) {

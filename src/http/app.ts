@@ -87,7 +87,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     operationsRoutes({
       engine: deps.engine,
       store: { kind: deps.scans.storeKind, ping: () => deps.scans.pingStore() },
-      ...(deps.canary ? { canary: deps.canary } : {}),
+      canary: deps.canary,
     }),
   );
 

@@ -103,12 +103,15 @@ export class ScanService {
 
   async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {
     const job = await this.#admit(tenantId, () =>
-      this.#deps.store.jobs.submit(
-        withOptionals(
-          { id: randomUUID(), tenantId, dialect: request.dialect, source: request.source },
-          request,
-        ),
-      ),
+      this.#deps.store.jobs.submit({
+        id: randomUUID(),
+        tenantId,
+        dialect: request.dialect,
+        source: request.source,
+        traceId: request.traceId,
+        callback: request.callback,
+        customData: request.customData,
+      }),
     );
     this.#deps.notifyWorkers?.();
     return job;
@@ -129,9 +132,15 @@ export class ScanService {
     try {
       // Checked again now: parallel uploads all passed the first check before any was queued.
       const job = await this.#admit(tenantId, () =>
-        this.#deps.store.jobs.submit(
-          withOptionals({ id, tenantId, dialect: request.dialect, source }, request),
-        ),
+        this.#deps.store.jobs.submit({
+          id,
+          tenantId,
+          dialect: request.dialect,
+          source,
+          traceId: request.traceId,
+          callback: request.callback,
+          customData: request.customData,
+        }),
       );
       this.#deps.notifyWorkers?.();
       return job;
@@ -212,15 +221,4 @@ export class ScanService {
       );
     }
   }
-}
-
-function withOptionals<T extends object>(
-  base: T,
-  request: { traceId?: string; callback?: CallbackTarget; customData?: string },
-): T & { traceId?: string; callback?: CallbackTarget; customData?: string } {
-  const job: T & { traceId?: string; callback?: CallbackTarget; customData?: string } = { ...base };
-  if (request.traceId !== undefined) job.traceId = request.traceId;
-  if (request.callback !== undefined) job.callback = request.callback;
-  if (request.customData !== undefined) job.customData = request.customData;
-  return job;
 }

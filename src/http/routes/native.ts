@@ -134,8 +134,8 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         const { status, limit, before } = request.query;
         const jobs = await scans.listScans(request.tenant.id, {
           limit,
-          ...(status ? { status } : {}),
-          ...(before ? { before: new Date(before) } : {}),
+          status,
+          before: before ? new Date(before) : undefined,
         });
         return { scans: jobs.map(nativeJobBody) };
       },

@@ -47,15 +47,15 @@ export async function openUrlDownload(
 ): Promise<OpenedSource> {
   const policy = createAddressPolicy({
     allowCidrs: options.allowCidrs,
-    ...(options.deniedEndpoints ? { deniedEndpoints: options.deniedEndpoints } : {}),
+    deniedEndpoints: options.deniedEndpoints,
   });
   let current = parseDestinationUrl(url, policy, 'download_url');
   let hopHeaders = validateDownloadHeaders(headers);
   const agent = createPinnedAgent({
     policy,
     connectTimeoutMs: options.connectTimeoutMs,
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.resolve ? { resolve: options.resolve } : {}),
+    logger: options.logger,
+    resolve: options.resolve,
   });
   const deadline = new AbortController();
   const timer = setTimeout(

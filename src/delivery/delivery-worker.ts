@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import { createAddressPolicy } from '../egress/address-policy.ts';
 import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import { createPinnedAgent, type ResolveHost } from '../egress/pinned-agent.ts';
+import { LeaseLoop } from '../lease-loop.ts';
 import type { Logger } from '../logger.ts';
 import type { LeasedDelivery, Store } from '../store/contracts.ts';
 import { type DeliveryAttemptResult, deliverCallback } from './deliverer.ts';
@@ -43,10 +44,8 @@ export class CallbackDeliveryWorker {
   readonly #options: CallbackDeliveryWorkerOptions;
   readonly #createSecret: () => string;
   readonly #inFlight = new Map<string, AbortController>();
+  readonly #loop: LeaseLoop<LeasedDelivery>;
   #agent: Agent | undefined;
-  #loops: Promise<void>[] = [];
-  #stopping = false;
-  #wakers = new Set<() => void>();
 
   constructor(
     store: Store,
@@ -59,6 +58,14 @@ export class CallbackDeliveryWorker {
     this.#logger = logger;
     this.#options = options;
     this.#createSecret = webhookSecretFactory(config.callbacks);
+    this.#loop = new LeaseLoop({
+      concurrency: options.concurrency ?? 4,
+      pollIntervalMs: config.jobs.pollIntervalMs,
+      leaseErrorDelayMs: config.jobs.pollIntervalMs,
+      lease: () => this.#store.outbox.lease(this.#leaseMs),
+      handle: (leased) => this.#attempt(leased),
+      onLeaseError: (error) => this.#logger?.error({ err: error }, 'could not lease a callback delivery'),
+    });
   }
 
   /** Lease long enough for one attempt (connect + timeout) with room to record the outcome. */
@@ -67,21 +74,19 @@ export class CallbackDeliveryWorker {
   }
 
   start(): void {
-    if (this.#loops.length > 0) return;
-    this.#stopping = false;
+    if (this.#agent) return;
     this.#agent = createPinnedAgent({
       policy: this.#policy(),
       connectTimeoutMs: this.#config.network.connectTimeoutMs,
       logger: this.#logger,
       resolve: this.#options.resolve,
     });
-    const concurrency = this.#options.concurrency ?? 4;
-    for (let slot = 0; slot < concurrency; slot++) this.#loops.push(this.#loop());
+    this.#loop.start();
   }
 
   /** Looks for due deliveries now instead of at the next poll (a job just finished). */
   wake(): void {
-    for (const wake of this.#wakers) wake();
+    this.#loop.wake();
   }
 
   /**
@@ -89,47 +94,11 @@ export class CallbackDeliveryWorker {
    * gives their leases back so another worker (or the next start) delivers them at once.
    */
   async stop(graceMs = this.#config.jobs.shutdownGraceMs): Promise<void> {
-    this.#stopping = true;
-    this.wake();
-    const loops = Promise.all(this.#loops);
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'grace_over'>((resolve) => {
-      timer = setTimeout(() => resolve('grace_over'), graceMs);
-    });
-    if ((await Promise.race([loops, graceOver])) === 'grace_over') {
+    await this.#loop.stop(graceMs, () => {
       for (const controller of this.#inFlight.values()) controller.abort();
-      await loops;
-    }
-    clearTimeout(timer);
-    this.#loops = [];
+    });
     await this.#agent?.destroy().catch(() => {});
     this.#agent = undefined;
-  }
-
-  async #loop(): Promise<void> {
-    while (!this.#stopping) {
-      let leased: LeasedDelivery | undefined;
-      try {
-        leased = await this.#store.outbox.lease(this.#leaseMs);
-      } catch (error) {
-        this.#logger?.error({ err: error }, 'could not lease a callback delivery');
-      }
-      if (leased) await this.#attempt(leased);
-      else await this.#idle();
-    }
-  }
-
-  #idle(): Promise<void> {
-    if (this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.#config.jobs.pollIntervalMs);
-      this.#wakers.add(done);
-    });
   }
 
   async #attempt({ delivery, leaseToken }: LeasedDelivery): Promise<void> {

@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import { callbackDeliveryFor } from '../dialects/callback.ts';
 import { messageOf } from '../errors.ts';
+import { LeaseLoop } from '../lease-loop.ts';
 import type { Logger } from '../logger.ts';
 import type { ScanJob, ScanResult } from '../scan.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
@@ -33,12 +33,19 @@ class ShutdownAbort extends Error {
 export class ScanWorkerPool {
   readonly #deps: ScanWorkerDependencies;
   readonly #running = new Map<string, AbortController>();
-  #loops: Promise<void>[] = [];
-  #stopping = false;
-  #wakeUp: (() => void) | undefined;
+  readonly #loop: LeaseLoop<LeasedJob>;
 
   constructor(dependencies: ScanWorkerDependencies) {
     this.#deps = dependencies;
+    const { jobs, store, logger } = dependencies;
+    this.#loop = new LeaseLoop({
+      concurrency: jobs.workerConcurrency,
+      pollIntervalMs: jobs.pollIntervalMs,
+      leaseErrorDelayMs: Math.max(jobs.pollIntervalMs, 500),
+      lease: () => store.jobs.lease(jobs.leaseMs),
+      handle: (leased) => this.#process(leased),
+      onLeaseError: (error) => logger.error({ err: error }, 'cannot lease jobs; retrying'),
+    });
   }
 
   get activeJobs(): number {
@@ -46,48 +53,19 @@ export class ScanWorkerPool {
   }
 
   start(): void {
-    for (let slot = 0; slot < this.#deps.jobs.workerConcurrency; slot++) this.#loops.push(this.#loop());
+    this.#loop.start();
   }
 
   /** Called after a submit in this process so an idle worker starts without waiting for its poll. */
   wake(): void {
-    this.#wakeUp?.();
+    this.#loop.wake();
   }
 
   /** Stops leasing; running jobs get `graceMs` to finish, then are aborted and released. */
   async stop(graceMs = this.#deps.jobs.shutdownGraceMs): Promise<void> {
-    this.#stopping = true;
-    this.wake();
-    const finished = Promise.all(this.#loops);
-    const timer = sleep(graceMs, 'timeout' as const, { ref: false });
-    if ((await Promise.race([finished.then(() => 'done' as const), timer])) === 'timeout') {
+    await this.#loop.stop(graceMs, () => {
       for (const controller of this.#running.values()) controller.abort(new ShutdownAbort('shutting down'));
-      await finished;
-    }
-  }
-
-  async #idle(): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#wakeUp = resolve;
-    const timer = setTimeout(resolve, this.#deps.jobs.pollIntervalMs);
-    await promise;
-    clearTimeout(timer);
-    if (this.#wakeUp === resolve) this.#wakeUp = undefined;
-  }
-
-  async #loop(): Promise<void> {
-    while (!this.#stopping) {
-      let leased: LeasedJob | undefined;
-      try {
-        leased = await this.#deps.store.jobs.lease(this.#deps.jobs.leaseMs);
-      } catch (error) {
-        this.#deps.logger.error({ err: error }, 'cannot lease jobs; retrying');
-        await sleep(Math.max(this.#deps.jobs.pollIntervalMs, 500));
-        continue;
-      }
-      if (leased) await this.#process(leased);
-      else await this.#idle();
-    }
+    });
   }
 
   async #process({ job, leaseToken }: LeasedJob): Promise<void> {

@@ -12,6 +12,7 @@ import { ScanMetrics } from '../http/metrics.ts';
 import { RetentionSweeper } from '../jobs/retention.ts';
 import { ScanService } from '../jobs/scan-service.ts';
 import { ScanWorkerPool } from '../jobs/scan-worker-pool.ts';
+import { ScanEvents } from '../scan-events.ts';
 import { openBlobStore } from '../sources/blobs/open-blob-store.ts';
 import { createS3Client } from '../sources/s3/client.ts';
 import { SourceOpener } from '../sources/source-opener.ts';
@@ -55,6 +56,8 @@ export async function startService(config: Config, logger = createLogger(config)
       engineStatus: () => engineHandle.engine.status(),
     });
     const engine = metrics.meterEngine(engineHandle.engine);
+    const events = new ScanEvents();
+    metrics.observe(events);
     // Known now except the API's own port when the OS picks it (PORT=0): the list is replaced, not
     // edited, once the API listens, and every reader asks for it at use time.
     let denied: readonly string[] = Object.freeze(await infrastructureEndpoints(config));
@@ -75,17 +78,16 @@ export async function startService(config: Config, logger = createLogger(config)
     let startWorkers = () => {};
     if (runsWorkers) {
       const delivery = new CallbackDeliveryWorker(store, config, logger.child({ component: 'delivery' }), {
-        onAttempt: (outcome) => metrics.recordCallbackAttempt(outcome),
+        events,
         deniedEndpoints,
       });
+      events.on('callback:queued', () => delivery.wake());
       workers = new ScanWorkerPool({
         ...runnerDeps,
         blobs,
         jobs: config.jobs,
         logger: logger.child({ component: 'worker' }),
-        onJobFinished: (job, result, durationMs) => metrics.recordScan(job.source.kind, result, durationMs),
-        onJobRetried: (_job, error) => metrics.recordRetry(error),
-        onCallbackQueued: () => delivery.wake(),
+        events,
       });
       const sweeper = new RetentionSweeper(
         store,
@@ -111,7 +113,7 @@ export async function startService(config: Config, logger = createLogger(config)
         ...runnerDeps,
         blobs,
         maxUnfinishedJobsPerTenant: config.rateLimit.maxConcurrentJobsPerKey,
-        onScanFinished: (source, result, durationMs) => metrics.recordScan(source, result, durationMs),
+        events,
         notifyWorkers: workers ? () => workers.wake() : undefined,
       });
       const redis = config.rateLimit.redisUrl

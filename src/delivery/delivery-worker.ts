@@ -5,6 +5,7 @@ import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import { createPinnedAgent, type ResolveHost } from '../egress/pinned-agent.ts';
 import { LeaseLoop } from '../lease-loop.ts';
 import type { Logger } from '../logger.ts';
+import type { ScanEvents } from '../scan-events.ts';
 import type { LeasedDelivery, Store } from '../store/contracts.ts';
 import { type DeliveryAttemptResult, deliverCallback } from './deliverer.ts';
 import { nextCallbackAttempt } from './retry-schedule.ts';
@@ -18,8 +19,8 @@ export interface CallbackDeliveryWorkerOptions {
   resolve?: ResolveHost;
   /** Dice for the retry jitter, in [0, 1). */
   random?: () => number;
-  /** Observes every recorded attempt (metrics): delivered, retry, failed for good, or error. */
-  onAttempt?: (outcome: 'delivered' | 'retry' | 'failed' | 'error') => void;
+  /** Told of every recorded attempt (callback:attempt): delivered, retry, failed for good, or error. */
+  events?: ScanEvents;
 }
 
 type WorkerConfig = Pick<Config, 'callbacks' | 'network' | 'jobs'>;
@@ -126,7 +127,7 @@ export class CallbackDeliveryWorker {
       if (!recorded) this.#logger?.warn(context, 'callback lease lost before its outcome was recorded');
     } catch (error) {
       this.#logger?.error({ ...context, err: error }, 'callback delivery failed unexpectedly');
-      this.#options.onAttempt?.('error');
+      this.#options.events?.emit('callback:attempt', { outcome: 'error' });
       await this.#store.outbox.release(delivery.id, leaseToken).catch(() => false);
     } finally {
       this.#inFlight.delete(delivery.id);
@@ -142,13 +143,13 @@ export class CallbackDeliveryWorker {
     const log = { ...context, statusCode: result.statusCode, error: result.error };
     if (result.ok) {
       this.#logger?.info(log, 'callback delivered');
-      this.#options.onAttempt?.('delivered');
+      this.#options.events?.emit('callback:attempt', { outcome: 'delivered' });
       return this.#store.outbox.markDelivered(delivery.id, leaseToken, result.statusCode ?? 200);
     }
     const error = result.error ?? 'callback failed';
     if (result.final) {
       this.#logger?.warn(log, 'callback failed for good');
-      this.#options.onAttempt?.('failed');
+      this.#options.events?.emit('callback:attempt', { outcome: 'failed' });
       return this.#store.outbox.fail(delivery.id, leaseToken, error, result.statusCode);
     }
     const next = nextCallbackAttempt(
@@ -161,11 +162,11 @@ export class CallbackDeliveryWorker {
     );
     if (next.action === 'give_up') {
       this.#logger?.warn({ ...log, reason: next.reason }, 'callback given up');
-      this.#options.onAttempt?.('failed');
+      this.#options.events?.emit('callback:attempt', { outcome: 'failed' });
       return this.#store.outbox.fail(delivery.id, leaseToken, `${error}; ${next.reason}`, result.statusCode);
     }
     this.#logger?.info({ ...log, retryAt: next.retryAt }, 'callback attempt failed; will retry');
-    this.#options.onAttempt?.('retry');
+    this.#options.events?.emit('callback:attempt', { outcome: 'retry' });
     return this.#store.outbox.retry(delivery.id, leaseToken, error, result.statusCode, next.retryAt);
   }
 

@@ -10,6 +10,7 @@ import type {
   ScanResult,
   ScanSource,
 } from '../scan.ts';
+import type { ScanEvents } from '../scan-events.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import type { Store } from '../store/contracts.ts';
 import { verdictForFailure } from './failure-verdict.ts';
@@ -44,8 +45,8 @@ export interface ScanServiceDependencies extends ScanRunnerDependencies {
   maxUnfinishedJobsPerTenant: number;
   /** Tells local workers that a job is waiting (absent on API-only nodes). */
   notifyWorkers?: () => void;
-  /** Observes every synchronous verdict (metrics). */
-  onScanFinished?: (source: ScanSource['kind'], result: ScanResult, durationMs: number) => void;
+  /** Told of every synchronous verdict (scan:finished). */
+  events?: ScanEvents;
 }
 
 /** What the HTTP layer asks of the job system: submit, stage uploads, scan now, read results and stats. */
@@ -158,7 +159,11 @@ export class ScanService {
   async scanSourceNow(source: ScanSource, signal: AbortSignal): Promise<ScanResult> {
     const started = performance.now();
     const result = await runScan(source, this.#deps, signal).catch((error) => this.#judgeSyncFailure(error));
-    this.#deps.onScanFinished?.(source.kind, result, performance.now() - started);
+    this.#deps.events?.emit('scan:finished', {
+      source: source.kind,
+      result,
+      durationMs: performance.now() - started,
+    });
     return result;
   }
 
@@ -171,7 +176,11 @@ export class ScanService {
       if (error instanceof ScanGateError && REQUEST_BODY_ERRORS.has(error.code)) throw error;
       return this.#judgeSyncFailure(error);
     });
-    this.#deps.onScanFinished?.('upload', result, performance.now() - started);
+    this.#deps.events?.emit('scan:finished', {
+      source: 'upload',
+      result,
+      durationMs: performance.now() - started,
+    });
     return result;
   }
 

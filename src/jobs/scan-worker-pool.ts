@@ -3,7 +3,8 @@ import { callbackDeliveryFor } from '../dialects/callback.ts';
 import { messageOf } from '../errors.ts';
 import { LeaseLoop } from '../lease-loop.ts';
 import type { Logger } from '../logger.ts';
-import type { ScanJob, ScanResult } from '../scan.ts';
+import type { ScanResult } from '../scan.ts';
+import type { ScanEvents } from '../scan-events.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import type { LeasedJob } from '../store/contracts.ts';
 import { retryDelayMs } from './backoff.ts';
@@ -14,11 +15,8 @@ export interface ScanWorkerDependencies extends ScanRunnerDependencies {
   blobs: BlobStore;
   jobs: Config['jobs'];
   logger: Logger;
-  /** Observes every finished job (metrics). */
-  onJobFinished?: (job: ScanJob, result: ScanResult, durationMs: number) => void;
-  onJobRetried?: (job: ScanJob, error: unknown) => void;
-  /** A callback was stored with the verdict: local delivery can start now instead of at its next poll. */
-  onCallbackQueued?: () => void;
+  /** Told of every finished job, retry and stored callback (scan:finished, scan:retried, callback:queued). */
+  events?: ScanEvents;
 }
 
 class ShutdownAbort extends Error {
@@ -105,7 +103,7 @@ export class ScanWorkerPool {
           );
           await store.jobs.retry(job.id, leaseToken, messageOf(error), retryAt);
           logger.warn({ ...log, err: error, retryAt }, 'scan attempt failed; will retry');
-          this.#deps.onJobRetried?.(job, error);
+          this.#deps.events?.emit('scan:retried', { jobId: job.id, error });
           return;
         }
         result = decision;
@@ -116,12 +114,16 @@ export class ScanWorkerPool {
         logger.warn(log, 'verdict discarded: lease lost before it was stored');
         return;
       }
-      if (delivery) this.#deps.onCallbackQueued?.();
+      if (delivery) this.#deps.events?.emit('callback:queued', { jobId: job.id });
       logger.info(
         { ...log, status: result.status, finding: result.finding, reason: result.reason },
         'scan finished',
       );
-      this.#deps.onJobFinished?.(job, result, performance.now() - started);
+      this.#deps.events?.emit('scan:finished', {
+        source: job.source.kind,
+        result,
+        durationMs: performance.now() - started,
+      });
       if (job.source.kind === 'upload') await this.#deleteStagedUpload(job.source.blobKey, job.id);
     } catch (error) {
       logger.error(

@@ -77,7 +77,10 @@ export async function startService(config: Config, logger = createLogger(config)
     let workers: ScanWorkerPool | undefined;
     let startWorkers = () => {};
     if (runsWorkers) {
-      const delivery = new CallbackDeliveryWorker(store, config, logger.child({ component: 'delivery' }), {
+      const delivery = new CallbackDeliveryWorker({
+        store,
+        config,
+        logger: logger.child({ component: 'delivery' }),
         events,
         deniedEndpoints,
       });
@@ -89,13 +92,13 @@ export async function startService(config: Config, logger = createLogger(config)
         logger: logger.child({ component: 'worker' }),
         events,
       });
-      const sweeper = new RetentionSweeper(
-        store,
-        config.jobs.resultRetentionSeconds,
-        config.jobs.sweepIntervalMs,
+      const sweeper = new RetentionSweeper({
+        jobs: store.jobs,
+        retentionSeconds: config.jobs.resultRetentionSeconds,
+        intervalMs: config.jobs.sweepIntervalMs,
         logger,
         blobs,
-      );
+      });
       startWorkers = () => {
         workers!.start();
         delivery.start();

@@ -11,7 +11,10 @@ import { type DeliveryAttemptResult, deliverCallback } from './deliverer.ts';
 import { nextCallbackAttempt } from './retry-schedule.ts';
 import { generateWebhookSecret } from './signing.ts';
 
-export interface CallbackDeliveryWorkerOptions {
+export interface CallbackDeliveryWorkerDependencies {
+  store: Store;
+  config: WorkerConfig;
+  logger?: Logger;
   /** Parallel delivery loops (default 4): one slow receiver must not hold up the others. */
   concurrency?: number;
   /** Infrastructure endpoints refused even inside allowCidrs (see AddressPolicyOptions), asked at use. */
@@ -42,25 +45,21 @@ export class CallbackDeliveryWorker {
   readonly #store: Store;
   readonly #config: WorkerConfig;
   readonly #logger: Logger | undefined;
-  readonly #options: CallbackDeliveryWorkerOptions;
+  readonly #options: CallbackDeliveryWorkerDependencies;
   readonly #createSecret: () => string;
   readonly #inFlight = new Map<string, AbortController>();
   readonly #loop: LeaseLoop<LeasedDelivery>;
   #agent: Agent | undefined;
 
-  constructor(
-    store: Store,
-    config: WorkerConfig,
-    logger?: Logger,
-    options: CallbackDeliveryWorkerOptions = {},
-  ) {
+  constructor(deps: CallbackDeliveryWorkerDependencies) {
+    const { store, config, logger } = deps;
     this.#store = store;
     this.#config = config;
     this.#logger = logger;
-    this.#options = options;
+    this.#options = deps;
     this.#createSecret = webhookSecretFactory(config.callbacks);
     this.#loop = new LeaseLoop({
-      concurrency: options.concurrency ?? 4,
+      concurrency: deps.concurrency ?? 4,
       pollIntervalMs: config.jobs.pollIntervalMs,
       leaseErrorDelayMs: config.jobs.pollIntervalMs,
       lease: () => this.#store.outbox.lease(this.#leaseMs),

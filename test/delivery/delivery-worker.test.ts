@@ -122,7 +122,7 @@ describe('CallbackDeliveryWorker over the SQLite store', () => {
 
   async function start(file: string, config = workerConfig()) {
     const { store, events } = observed(await openStore(file));
-    const worker = new CallbackDeliveryWorker(store, config);
+    const worker = new CallbackDeliveryWorker({ store, config });
     cleanups.push(async () => {
       await worker.stop(0);
       await store.close();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { verifyWebhook } from '../../src/delivery/signing.ts';
+import { verifyWebhook } from '../../src/webhook-signing.ts';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 
 /** The bytes of soak input number `n`: distinct per n, so clamd's and scangate's caches rarely answer. */

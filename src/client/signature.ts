@@ -1,4 +1,4 @@
-import { verifyWebhook } from '../delivery/signing.ts';
+import { verifyWebhook } from '../webhook-signing.ts';
 
 export type CallbackHeaders = Headers | Record<string, string | string[] | undefined>;
 

@@ -7,7 +7,7 @@ import { parseRetryAfter } from '../egress/retry-after.ts';
 import { isScanGateError, messageOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { NewCallbackDelivery } from '../scan.ts';
-import { webhookHeaders } from './signing.ts';
+import { webhookHeaders } from '../webhook-signing.ts';
 
 export interface DeliveryAttemptOptions {
   /** One attempt, connect to last response byte (config.callbacks.timeoutMs). */

@@ -7,9 +7,9 @@ import { LeaseLoop } from '../lease-loop.ts';
 import type { Logger } from '../logger.ts';
 import type { ScanEvents } from '../scan-events.ts';
 import type { LeasedDelivery, Store } from '../store/contracts.ts';
+import { generateWebhookSecret } from '../webhook-signing.ts';
 import { type DeliveryAttemptResult, deliverCallback } from './deliverer.ts';
 import { nextCallbackAttempt } from './retry-schedule.ts';
-import { generateWebhookSecret } from './signing.ts';
 
 export interface CallbackDeliveryWorkerDependencies {
   store: Store;

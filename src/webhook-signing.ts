@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ScanGateError } from '../errors.ts';
+import { ScanGateError } from './errors.ts';
 
 /**
  * Standard Webhooks 1.0 signatures: `v1,<base64 HMAC-SHA256(secret, "{id}.{timestamp}.{body}")>`

@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import {
-  generateWebhookSecret,
-  signWebhook,
-  verifyWebhook,
-  webhookHeaders,
-} from '../../src/delivery/signing.ts';
+import { generateWebhookSecret, signWebhook, verifyWebhook, webhookHeaders } from '../src/webhook-signing.ts';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const MSG_ID = 'msg_p5jXN8AQM9LWM0D4loKWxJek';

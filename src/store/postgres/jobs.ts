@@ -18,7 +18,7 @@ import {
   listLimit,
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
-import { isUniqueViolation, type PostgresDatabase, type Tables } from './database.ts';
+import { isUniqueViolation, type PostgresDatabase } from './database.ts';
 
 /** `now() + n ms` for a numeric parameter. */
 const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;
@@ -31,18 +31,16 @@ const plusMs = (parameter: string) => `now() + ${parameter}::double precision * 
  */
 export class PostgresJobQueue implements JobQueueStore {
   readonly #db: PostgresDatabase;
-  readonly #tables: Tables;
 
   constructor(db: PostgresDatabase) {
     this.#db = db;
-    this.#tables = db.tables;
   }
 
   async submit(job: NewScanJob): Promise<ScanJob> {
     assertStorableJob(job);
     try {
       const { rows } = await this.#db.query<JobRow>(
-        `INSERT INTO ${this.#tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data, state,
+        `INSERT INTO ${this.#db.tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data, state,
            next_attempt_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
         [
@@ -64,7 +62,7 @@ export class PostgresJobQueue implements JobQueueStore {
 
   async get(tenantId: string, jobId: string): Promise<ScanJob | undefined> {
     const { rows } = await this.#db.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM ${this.#tables.jobs} WHERE id = $1 AND tenant_id = $2`,
+      `SELECT ${JOB_COLUMNS} FROM ${this.#db.tables.jobs} WHERE id = $1 AND tenant_id = $2`,
       [jobId, tenantId],
     );
     return rows[0] && jobFromRow(rows[0]);
@@ -72,7 +70,7 @@ export class PostgresJobQueue implements JobQueueStore {
 
   async getByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined> {
     const { rows } = await this.#db.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM ${this.#tables.jobs} WHERE tenant_id = $1 AND trace_id = $2
+      `SELECT ${JOB_COLUMNS} FROM ${this.#db.tables.jobs} WHERE tenant_id = $1 AND trace_id = $2
        ORDER BY seq DESC LIMIT 1`,
       [tenantId, traceId],
     );
@@ -93,7 +91,7 @@ export class PostgresJobQueue implements JobQueueStore {
     }
     values.push(listLimit(filter));
     const { rows } = await this.#db.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM ${this.#tables.jobs} WHERE ${conditions.join(' AND ')}
+      `SELECT ${JOB_COLUMNS} FROM ${this.#db.tables.jobs} WHERE ${conditions.join(' AND ')}
        ORDER BY created_at DESC, seq DESC LIMIT $${values.length}`,
       values,
     );
@@ -107,7 +105,7 @@ export class PostgresJobQueue implements JobQueueStore {
          count(*) FILTER (WHERE result_status = 'clean') AS clean,
          count(*) FILTER (WHERE result_status = 'infected') AS infected,
          count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable
-       FROM ${this.#tables.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
+       FROM ${this.#db.tables.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
        GROUP BY 1 ORDER BY 1`,
       [bucketMilliseconds(bucketSeconds), tenantId, since],
     );
@@ -123,10 +121,10 @@ export class PostgresJobQueue implements JobQueueStore {
     const { rows } =
       tenantId === undefined
         ? await this.#db.query<{ n: number }>(
-            `SELECT count(*)::integer AS n FROM ${this.#tables.jobs} WHERE state <> 'done'`,
+            `SELECT count(*)::integer AS n FROM ${this.#db.tables.jobs} WHERE state <> 'done'`,
           )
         : await this.#db.query<{ n: number }>(
-            `SELECT count(*)::integer AS n FROM ${this.#tables.jobs} WHERE tenant_id = $1 AND state <> 'done'`,
+            `SELECT count(*)::integer AS n FROM ${this.#db.tables.jobs} WHERE tenant_id = $1 AND state <> 'done'`,
             [tenantId],
           );
     return rows[0]!.n;
@@ -134,7 +132,7 @@ export class PostgresJobQueue implements JobQueueStore {
 
   async unfinishedIds(jobIds: readonly string[]): Promise<Set<string>> {
     const { rows } = await this.#db.query<{ id: string }>(
-      `SELECT id FROM ${this.#tables.jobs} WHERE id = ANY($1::text[]) AND state <> 'done'`,
+      `SELECT id FROM ${this.#db.tables.jobs} WHERE id = ANY($1::text[]) AND state <> 'done'`,
       [jobIds],
     );
     return new Set(rows.map((row) => row.id));
@@ -145,9 +143,9 @@ export class PostgresJobQueue implements JobQueueStore {
     // SKIP LOCKED: a row another worker is claiming right now is passed over, not waited for; the
     // locking re-check of the WHERE clause drops rows that finished since the index was read.
     const { rows } = await this.#db.query<JobRow>(
-      `UPDATE ${this.#tables.jobs} SET state = 'running', lease_token = $1, attempts = attempts + 1,
+      `UPDATE ${this.#db.tables.jobs} SET state = 'running', lease_token = $1, attempts = attempts + 1,
          started_at = now(), next_attempt_at = ${plusMs('$2')}
-       WHERE seq = (SELECT seq FROM ${this.#tables.jobs} WHERE state <> 'done' AND next_attempt_at <= now()
+       WHERE seq = (SELECT seq FROM ${this.#db.tables.jobs} WHERE state <> 'done' AND next_attempt_at <= now()
                     ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING ${JOB_COLUMNS}`,
       [leaseToken, leaseMs],
@@ -167,7 +165,7 @@ export class PostgresJobQueue implements JobQueueStore {
     result: ScanResult,
     delivery?: NewCallbackDelivery,
   ): Promise<boolean> {
-    const finish = `UPDATE ${this.#tables.jobs}
+    const finish = `UPDATE ${this.#db.tables.jobs}
       SET state = 'done', result = $3, result_status = $4, completed_at = now(), lease_token = NULL
       WHERE id = $1 AND lease_token = $2 AND state = 'running'`;
     const values = [jobId, leaseToken, JSON.stringify(result), result.status];
@@ -175,7 +173,7 @@ export class PostgresJobQueue implements JobQueueStore {
     // One statement is one transaction: the delivery row exists exactly when the job was finished.
     const { rowCount } = await this.#db.query(
       `WITH finished AS (${finish} RETURNING id, tenant_id)
-       INSERT INTO ${this.#tables.deliveries} (id, job_id, tenant_id, url, headers, body, state, next_attempt_at)
+       INSERT INTO ${this.#db.tables.deliveries} (id, job_id, tenant_id, url, headers, body, state, next_attempt_at)
        SELECT $5, id, tenant_id, $6, $7::jsonb, $8, 'pending', now() FROM finished`,
       [...values, delivery.id, delivery.url, JSON.stringify(delivery.headers), delivery.body],
     );
@@ -203,17 +201,19 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
-    const expiredJobIds = `SELECT id FROM ${this.#tables.jobs} j WHERE j.state = 'done' AND j.completed_at < $1
-      AND NOT EXISTS (SELECT 1 FROM ${this.#tables.deliveries} p WHERE p.job_id = j.id AND p.state = 'pending')`;
+    const expiredJobIds = `SELECT id FROM ${this.#db.tables.jobs} j WHERE j.state = 'done' AND j.completed_at < $1
+      AND NOT EXISTS (SELECT 1 FROM ${this.#db.tables.deliveries} p WHERE p.job_id = j.id AND p.state = 'pending')`;
     return this.#db.transaction(async (client) => {
       const deliveries = await client.query(
-        `DELETE FROM ${this.#tables.deliveries} WHERE job_id IN (${expiredJobIds})`,
+        `DELETE FROM ${this.#db.tables.deliveries} WHERE job_id IN (${expiredJobIds})`,
         [completedBefore],
       );
-      const jobs = await client.query(`DELETE FROM ${this.#tables.jobs} WHERE id IN (${expiredJobIds})`, [
+      const jobs = await client.query(`DELETE FROM ${this.#db.tables.jobs} WHERE id IN (${expiredJobIds})`, [
         completedBefore,
       ]);
-      await client.query(`DELETE FROM ${this.#tables.verdictCache} WHERE created_at < $1`, [completedBefore]);
+      await client.query(`DELETE FROM ${this.#db.tables.verdictCache} WHERE created_at < $1`, [
+        completedBefore,
+      ]);
       return { jobs: jobs.rowCount ?? 0, deliveries: deliveries.rowCount ?? 0 };
     });
   }

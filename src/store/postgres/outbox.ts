@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { CallbackDelivery } from '../../scan.ts';
 import type { DeliveryOutbox, LeasedDelivery } from '../contracts.ts';
 import { DELIVERY_COLUMNS, type DeliveryRow, deliveryFromRow } from '../rows.ts';
-import type { PostgresDatabase, Tables } from './database.ts';
+import type { PostgresDatabase } from './database.ts';
 
 /** `now() + n ms` for a numeric parameter. */
 const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;
@@ -10,19 +10,17 @@ const plusMs = (parameter: string) => `now() + ${parameter}::double precision * 
 /** The callback outbox on PostgreSQL: rows written by PostgresJobQueue.complete, leased here. */
 export class PostgresDeliveryOutbox implements DeliveryOutbox {
   readonly #db: PostgresDatabase;
-  readonly #tables: Tables;
 
   constructor(db: PostgresDatabase) {
     this.#db = db;
-    this.#tables = db.tables;
   }
 
   async lease(leaseMs: number): Promise<LeasedDelivery | undefined> {
     const leaseToken = randomUUID();
     const { rows } = await this.#db.query<DeliveryRow>(
-      `UPDATE ${this.#tables.deliveries} SET lease_token = $1, attempts = attempts + 1,
+      `UPDATE ${this.#db.tables.deliveries} SET lease_token = $1, attempts = attempts + 1,
          next_attempt_at = ${plusMs('$2')}
-       WHERE seq = (SELECT seq FROM ${this.#tables.deliveries} WHERE state = 'pending' AND next_attempt_at <= now()
+       WHERE seq = (SELECT seq FROM ${this.#db.tables.deliveries} WHERE state = 'pending' AND next_attempt_at <= now()
                     ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING ${DELIVERY_COLUMNS}`,
       [leaseToken, leaseMs],
@@ -87,7 +85,7 @@ export class PostgresDeliveryOutbox implements DeliveryOutbox {
 
   async listForJob(tenantId: string, jobId: string): Promise<CallbackDelivery[]> {
     const { rows } = await this.#db.query<DeliveryRow>(
-      `SELECT ${DELIVERY_COLUMNS} FROM ${this.#tables.deliveries} WHERE job_id = $1 AND tenant_id = $2 ORDER BY seq`,
+      `SELECT ${DELIVERY_COLUMNS} FROM ${this.#db.tables.deliveries} WHERE job_id = $1 AND tenant_id = $2 ORDER BY seq`,
       [jobId, tenantId],
     );
     return rows.map(deliveryFromRow);

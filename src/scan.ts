@@ -1,5 +1,11 @@
 import type { UnscannableReason, Verdict, VerdictStatus } from './engine/verdict.ts';
 
+/*
+ * The domain types every folder may import: what a scan job is, where its bytes come from, what it
+ * produced, and the records kept beside it (callback deliveries, API keys). How they are stored is
+ * store/'s business (store/contracts.ts); how they look on the wire is dialects/'.
+ */
+
 /** Which API a job came through: it decides the shape of its result and callback. */
 export type Dialect = 'bucketav' | 'bucketscan' | 'native';
 

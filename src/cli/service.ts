@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delivery-worker.ts';
 import { runCanary } from '../engine/canary.ts';
 import { createEngine } from '../engine/create-engine.ts';
-import { SignatureLifecycle } from '../engine/signature-lifecycle.ts';
+import { SignatureLifecycle, type SignatureReporter } from '../engine/signature-lifecycle.ts';
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
 import { ScanMetrics } from '../http/metrics.ts';
@@ -23,6 +23,8 @@ export interface RunningService {
   config: Config;
   logger: Logger;
   store: JobStore;
+  /** The signature source of the engine (a SignatureLifecycle for the managed clamd). */
+  signatures: SignatureReporter;
   /** Where the HTTP API listens (role all or api). */
   url?: string;
   http?: FastifyInstance;
@@ -106,7 +108,7 @@ export async function startService(config: Config, logger = createLogger(config)
       });
     }
 
-    const service: RunningService = { config, logger, store, stop };
+    const service: RunningService = { config, logger, store, signatures: engineHandle.signatures, stop };
     if (runsApi) {
       const scans = new ScanService({
         ...runnerDeps,

@@ -96,6 +96,8 @@ export async function createEngine(
     clamd: managed,
     freshclam,
     watchIntervalMs: options.signatureWatchIntervalMs,
+    // Scans may go to clamd the moment its database is active, not a health-check interval later.
+    onDatabaseActive: () => pool.checkNow(),
     logger,
   });
   logger.info({ databaseDirectory, signatures: plan.source }, 'starting managed clamd');

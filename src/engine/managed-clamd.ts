@@ -59,6 +59,8 @@ export class ManagedClamd extends EventEmitter<ManagedClamdEvents> {
   #restartDelayMs: number;
   readonly #stopRestarts = new AbortController();
   readonly #output: string[] = [];
+  /** clamd says why a reload failed one line before it says that it failed. */
+  #reloadError: string | undefined;
 
   constructor(options: ManagedClamdOptions) {
     super();
@@ -135,8 +137,11 @@ export class ManagedClamd extends EventEmitter<ManagedClamdEvents> {
     // scanning on the old database meanwhile, and keeps that one if the new one fails to load).
     if (/^Reading databases from /.test(text)) this.emit('reloading');
     else if (/^Activating the newly loaded database/.test(text)) this.emit('reloaded');
-    else if (/Database reload failed|reload_th: Database load failed/.test(text))
-      this.emit('reload-failed', text);
+    else if (/reload_th: Database load failed/.test(text)) this.#reloadError = text;
+    else if (/Database reload failed/.test(text)) {
+      this.emit('reload-failed', this.#reloadError ?? text);
+      this.#reloadError = undefined;
+    }
     if (/ERROR/.test(text)) this.#logger.error({ clamd: text }, 'clamd');
     else if (/WARNING/.test(text)) this.#logger.warn({ clamd: text }, 'clamd');
     else this.#logger.debug({ clamd: text }, 'clamd');

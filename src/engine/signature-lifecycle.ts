@@ -54,6 +54,8 @@ export interface SignatureLifecycleOptions {
   freshclam?: ManagedFreshclam | undefined;
   /** How often the directory is looked at for changes made by someone else (system freshclam, operator). */
   watchIntervalMs?: number;
+  /** Awaited after clamd started or activated a new database, before anyone is told (the pool's health check). */
+  onDatabaseActive?: () => Promise<void>;
   /** Longest wait for clamd to finish a reload (a full database takes tens of seconds). */
   reloadTimeoutMs?: number;
   logger?: EngineLogger | undefined;
@@ -182,6 +184,7 @@ export class SignatureLifecycle extends EventEmitter<LifecycleEvents> implements
     await finished;
     listening.abort();
     await this.#adopting;
+    await this.#options.onDatabaseActive?.();
   }
 
   async #startClamd(tag: string, fileCount: number): Promise<void> {
@@ -191,6 +194,7 @@ export class SignatureLifecycle extends EventEmitter<LifecycleEvents> implements
       this.#waitingFor = undefined;
       this.#activeTag = tag;
       this.#lastGoodTag = tag;
+      await this.#options.onDatabaseActive?.();
       this.#recordReload('loaded', `clamd started with ${fileCount} database files`);
     } catch (error) {
       const message = (error as Error).message;
@@ -223,8 +227,19 @@ export class SignatureLifecycle extends EventEmitter<LifecycleEvents> implements
     if (update.outcome === 'failed')
       this.#logger.error(details, 'signature update failed: the last good database stays loaded');
     else this.#logger.info(details, 'signature update finished');
-    this.emit('update', update);
     if (update.outcome === 'updated') await this.checkNow();
+    // After the reload, so that whoever waits for an update sees its database active.
+    this.emit('update', update);
+  }
+
+  /** Runs freshclam now (not at the end of the interval) and resolves with its outcome, reload included. */
+  async updateNow(): Promise<SignatureUpdate> {
+    if (!this.#options.freshclam)
+      throw new Error(`signatures come from ${this.#options.source}, not from scangate's freshclam`);
+    const next = once(this, 'update');
+    this.#options.freshclam.runSoon();
+    const [update] = await next;
+    return update;
   }
 
   #recordReload(outcome: SignatureReload['outcome'], detail: string): void {

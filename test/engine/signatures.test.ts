@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { defaultConfig } from '../../src/config.ts';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import {
   ensureOfflineSignatures,

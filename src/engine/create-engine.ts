@@ -105,6 +105,21 @@ export async function createEngine(
     ...poolOptions,
     databaseTag: () => lifecycle.databaseTag(),
   });
+  // Which database clamd now has, as clamd's VERSION says (the log line operators look for).
+  lifecycle.on('reload', (reload) => {
+    if (reload.outcome === 'failed') return;
+    void pool.status().then((status) => {
+      const builtAt = status.signatureDate;
+      logger.info(
+        {
+          signatureVersion: status.signatureVersion ?? null,
+          builtAt: builtAt?.toISOString() ?? null,
+          ageSeconds: builtAt ? Math.round((Date.now() - builtAt.getTime()) / 1000) : null,
+        },
+        'signature database in use',
+      );
+    });
+  });
   try {
     await lifecycle.start();
     await pool.start();
@@ -116,7 +131,6 @@ export async function createEngine(
   // After a restart the health check would notice within an interval; tell the pool at once.
   managed.on('ready', () => void pool.checkNow());
   managed.on('exit', () => void pool.checkNow());
-  lifecycle.on('reload', () => void pool.checkNow());
   return {
     engine: pool,
     managed,

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { eicarBytes } from '../../src/engine/eicar.ts';
+import { startHttpServer } from '../support/http-servers.ts';
 import { waitFor } from '../support/service.ts';
 
 const run = promisify(execFile);
@@ -176,5 +177,73 @@ describe('container image', { skip }, () => {
     const { stdout: logs } = await podman(['logs', name]);
     assert.match(logs, /"msg":"shutting down"/);
     assert.match(logs, /"signal":"SIGTERM"/);
+  });
+
+  test('its own freshclam fills an empty volume, and clamd starts on what it downloaded', async () => {
+    // A private mirror on loopback serving one custom database (an EICAR body signature of its own
+    // name), every official database excluded: freshclam as the image runs it, without the internet.
+    const ndb = `Scangate.Image.Eicar:0:*:${eicarBytes().toString('hex')}\n`;
+    const mirror = await startHttpServer((request, response) => {
+      if (request.url === '/x.ndb') response.end(ndb);
+      else response.writeHead(404).end();
+    });
+    const freshclamName = `${name}-freshclam`;
+    try {
+      const port = await freePort();
+      const limit = await hardLimit('Max open files');
+      const processes = await hardLimit('Max processes');
+      await podman([
+        'run',
+        '--detach',
+        '--name',
+        freshclamName,
+        '--runtime',
+        'runc',
+        '--ulimit',
+        `nofile=${limit}:${limit}`,
+        '--ulimit',
+        `nproc=${processes}:${processes}`,
+        '--network',
+        'host',
+        '--env',
+        'HOST=127.0.0.1',
+        '--env',
+        `PORT=${port}`,
+        '--env',
+        `API_KEYS=ops=${KEY}`,
+        '--env',
+        `FRESHCLAM_PRIVATE_MIRRORS=${mirror.origin}`,
+        '--env',
+        `FRESHCLAM_CUSTOM_URLS=${mirror.origin}/x.ndb`,
+        '--env',
+        'FRESHCLAM_EXCLUDE_DATABASES=main,daily,bytecode',
+        IMAGE,
+      ]);
+      const ready = await waitFor(
+        async () => {
+          const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+          return response?.status === 200
+            ? ((await response.json()) as { signatures: { source: string; test: boolean } })
+            : undefined;
+        },
+        180_000,
+        500,
+      );
+      // No SIGNATURES given: auto picks scangate's freshclam, since the image has no system database.
+      assert.equal(ready.signatures.source, 'freshclam');
+      assert.equal(ready.signatures.test, false);
+      assert.ok(mirror.requests.some((request) => request.url === '/x.ndb'));
+      const scanned = await fetch(`http://127.0.0.1:${port}/api/v1/scan/sync/binary`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/octet-stream' },
+        body: eicarBytes(),
+      });
+      const body = (await scanned.json()) as { status: string; finding?: string };
+      assert.equal(body.status, 'infected');
+      assert.match(body.finding ?? '', /^Scangate\.Image\.Eicar/);
+    } finally {
+      await podman(['rm', '--force', '--volumes', freshclamName]).catch(() => undefined);
+      await mirror.close();
+    }
   });
 });

@@ -13,8 +13,8 @@ export const CLAMD_MAX_FILE_SIZE = 2 * 1024 * MiB - 3;
  * Every option is declared once, here: its type and bounds, its `default`, the environment
  * variable that sets it (`env`), and what it means (`description`). The defaults (defaultConfig),
  * the list of environment variables (ENV_VARIABLES) and the README's configuration table
- * (scripts/config-table.ts) are all derived from this schema. `parse: 'size'` marks the options
- * written as sizes (512M, 1G); every other option is read by its type.
+ * (scripts/config-table.ts) are all derived from this schema. `parse` marks the options written as
+ * sizes (512M, 1G) or durations (30m, 7d); every other option is read by its type.
  */
 
 const Role = Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], {
@@ -22,6 +22,21 @@ const Role = Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal(
   env: 'SCANGATE_ROLE',
   description: 'all | api | worker',
 });
+
+/**
+ * Where the managed clamd's signatures come from: `freshclam` run by scangate, a `system` directory
+ * someone else keeps current, or the offline `test` database (EICAR and ClamAV's test files only:
+ * never for production, so only when asked). `auto`: system when it holds a database, else freshclam.
+ */
+const SignatureMode = Type.Union(
+  [Type.Literal('auto'), Type.Literal('freshclam'), Type.Literal('system'), Type.Literal('test')],
+  {
+    default: 'auto',
+    env: 'SIGNATURES',
+    description:
+      'auto | freshclam | system | test: where the managed clamd gets signatures (test: offline test database, never for production)',
+  },
+);
 
 /** A group of options: its defaults come from its members. */
 const group = <T extends Record<string, TSchema>>(properties: T) => Type.Object(properties, { default: {} });
@@ -152,6 +167,59 @@ export const ConfigSchema = Type.Object({
       default: true,
       env: 'VERDICT_CACHE',
       description: 'reuse verdicts for identical bytes and signatures',
+    }),
+  }),
+  signatures: group({
+    mode: SignatureMode,
+    /** Readiness fails when the loaded database (clamd's VERSION date) is older than this. */
+    maxAgeSeconds: Type.Integer({
+      minimum: 60,
+      default: 7 * 24 * 3600,
+      env: 'MAX_SIGNATURE_AGE',
+      parse: 'duration',
+      description: 'not ready when the loaded database is older (e.g. 7d, 36h; seconds)',
+    }),
+    freshclamBinary: Type.String({
+      minLength: 1,
+      default: '/usr/bin/freshclam',
+      env: 'FRESHCLAM_BINARY',
+      description: 'freshclam executable for SIGNATURES=freshclam',
+    }),
+    /** freshclam's DatabaseMirror / PrivateMirror lines; empty uses database.clamav.net. */
+    mirrors: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'FRESHCLAM_MIRRORS',
+      description: 'DatabaseMirror hosts (empty: database.clamav.net)',
+    }),
+    privateMirrors: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'FRESHCLAM_PRIVATE_MIRRORS',
+      description: 'PrivateMirror URLs (your own mirror; replaces the official ones)',
+    }),
+    /** http://[user:password@]host:port of an HTTP proxy for freshclam; empty: direct. */
+    proxy: Type.String({
+      default: '',
+      env: 'FRESHCLAM_PROXY',
+      description: 'http://[user:password@]host:port proxy for freshclam',
+    }),
+    /** Extra databases (DatabaseCustomURL), e.g. https://example.org/extra.ndb. */
+    customUrls: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'FRESHCLAM_CUSTOM_URLS',
+      description: 'extra databases to download (DatabaseCustomURL)',
+    }),
+    /** Official databases not to download (ExcludeDatabase), e.g. bytecode. */
+    excludeDatabases: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'FRESHCLAM_EXCLUDE_DATABASES',
+      description: 'official databases not to download (ExcludeDatabase: main, daily, bytecode)',
+    }),
+    updateIntervalSeconds: Type.Integer({
+      minimum: 60,
+      default: 3600,
+      env: 'FRESHCLAM_INTERVAL',
+      parse: 'duration',
+      description: 'time between freshclam runs (e.g. 1h; seconds)',
     }),
   }),
   store: group({
@@ -367,7 +435,7 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>;
 export type Role = Static<typeof Role>;
 
-type Parser = 'string' | 'int' | 'bool' | 'list' | 'size';
+type Parser = 'string' | 'int' | 'bool' | 'list' | 'size' | 'duration';
 interface EnvVariable {
   name: string;
   path: string;
@@ -379,7 +447,7 @@ interface OptionSchema {
   type?: unknown;
   properties?: Record<string, OptionSchema>;
   env?: string;
-  parse?: 'size';
+  parse?: 'size' | 'duration';
   description?: string;
 }
 
@@ -435,6 +503,15 @@ export function parseSize(text: string): number {
   return Number(match[1]) * (SIZE_UNITS[match[2]!.toUpperCase()] ?? 1);
 }
 
+const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 24 * 3600 };
+
+/** Seconds from `604800`, `90s`, `30m`, `12h` or `7d`. */
+export function parseDuration(text: string): number {
+  const match = /^\s*(\d+)\s*([smhd]?)\s*$/i.exec(text);
+  if (!match) throw new ConfigError(`"${text}" is not a duration (examples: 3600, 30m, 12h, 7d)`);
+  return Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]!;
+}
+
 function parseEnvValue(variable: EnvVariable, raw: string): unknown {
   switch (variable.parse) {
     case 'string':
@@ -457,6 +534,12 @@ function parseEnvValue(variable: EnvVariable, raw: string): unknown {
     case 'size':
       try {
         return parseSize(raw);
+      } catch (error) {
+        throw new ConfigError(`${variable.name}: ${messageOf(error)}`);
+      }
+    case 'duration':
+      try {
+        return parseDuration(raw);
       } catch (error) {
         throw new ConfigError(`${variable.name}: ${messageOf(error)}`);
       }
@@ -514,7 +597,7 @@ export function loadConfig(
   }
   const fromEnv: Record<string, unknown> = {};
   for (const variable of ENV_VARIABLES) {
-    const raw = env[variable.name];
+    const raw = envValue(env, variable.name);
     if (raw !== undefined && raw !== '') setPath(fromEnv, variable.path, parseEnvValue(variable, raw));
   }
   merged = deepMerge(deepMerge(merged, fromEnv), overrides);
@@ -527,6 +610,22 @@ export function loadConfig(
   return config;
 }
 
+/**
+ * `NAME`, or the content of the file named by `NAME_FILE` (Docker and Kubernetes secrets are files):
+ * one trailing newline is dropped. Setting both is an error, never a silent choice.
+ */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file === undefined || file === '') return env[name];
+  if (env[name] !== undefined && env[name] !== '')
+    throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new ConfigError(`${name}_FILE: cannot read ${file}: ${messageOf(error)}`);
+  }
+}
+
 function crossFieldProblems(config: Config): string[] {
   const problems: string[] = [];
   if (config.jobs.retryMaxDelayMs < config.jobs.retryBaseDelayMs)
@@ -537,6 +636,8 @@ function crossFieldProblems(config: Config): string[] {
     problems.push(`role "${config.role}" needs a shared database: set DATABASE_URL`);
   if (config.callbacks.signingSecret && !config.callbacks.signingSecret.startsWith('whsec_'))
     problems.push('callbacks.signingSecret must be a Standard Webhooks secret (whsec_<base64>)');
+  if (config.signatures.proxy && !/^https?:\/\/[^/]+:\d+\/?$/.test(config.signatures.proxy))
+    problems.push('signatures.proxy must look like http://[user:password@]host:port');
   for (const cidr of config.network.allowCidrs) {
     if (!/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(cidr)) problems.push(`network.allowCidrs: "${cidr}" is not a CIDR`);
     if (/^(0\.0\.0\.0|::)\/0$/.test(cidr))

@@ -6,6 +6,7 @@ import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delive
 import { infrastructureEndpoints } from '../egress/infrastructure-endpoints.ts';
 import { runCanary } from '../engine/canary.ts';
 import { createEngine } from '../engine/create-engine.ts';
+import { SignatureLifecycle, type SignatureReporter } from '../engine/signature-lifecycle.ts';
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
 import { ScanMetrics } from '../http/metrics.ts';
@@ -23,6 +24,8 @@ export interface RunningService {
   config: Config;
   logger: Logger;
   store: Store;
+  /** The signature source of the engine (a SignatureLifecycle for the managed clamd). */
+  signatures: SignatureReporter;
   /** Where the HTTP API listens (role all or api). */
   url?: string;
   http?: FastifyInstance;
@@ -54,7 +57,12 @@ export async function startService(config: Config, logger = createLogger(config)
     const metrics = new ScanMetrics({
       queueDepth: () => store.jobs.countUnfinished(),
       engineStatus: () => engineHandle.engine.status(),
+      signatures: () => engineHandle.signatures.status(),
     });
+    if (engineHandle.signatures instanceof SignatureLifecycle) {
+      engineHandle.signatures.on('update', (update) => metrics.recordSignatureUpdate(update));
+      engineHandle.signatures.on('reload', (reload) => metrics.recordSignatureReload(reload));
+    }
     const engine = metrics.meterEngine(engineHandle.engine);
     const events = new ScanEvents();
     metrics.observe(events);
@@ -110,7 +118,7 @@ export async function startService(config: Config, logger = createLogger(config)
       });
     }
 
-    const service: RunningService = { config, logger, store, stop };
+    const service: RunningService = { config, logger, store, signatures: engineHandle.signatures, stop };
     if (runsApi) {
       const scans = new ScanService({
         ...runnerDeps,
@@ -133,6 +141,7 @@ export async function startService(config: Config, logger = createLogger(config)
         webhookSecret: (tenantId) =>
           store.keys.webhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,
+        signatures: engineHandle.signatures,
         metrics,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { createAddressPolicy } from '../egress/address-policy.ts';
 import type { ScanEngine } from '../engine/engine.ts';
+import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
 import { registerErrorHandling } from './errors.ts';
@@ -31,6 +32,7 @@ export interface HttpAppDependencies {
   authenticator: ApiKeyAuthenticator;
   webhookSecret(tenantId: string): Promise<string>;
   canary?: () => Promise<boolean>;
+  signatures?: SignatureReporter;
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
 }
@@ -88,6 +90,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       engine: deps.engine,
       store: { kind: deps.scans.storeKind, ping: () => deps.scans.pingStore() },
       canary: deps.canary,
+      signatures: deps.signatures,
+      maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
     }),
   );
 

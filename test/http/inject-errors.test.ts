@@ -44,6 +44,7 @@ const CLIENT_NATIVE_SCAN_KEYS = {
   engine: true,
   engine_version: true,
   signature_version: true,
+  signature_database: true,
   cached: true,
   download_time: true,
   scan_time: true,

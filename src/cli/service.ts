@@ -5,6 +5,11 @@ import type { Config } from '../config.ts';
 import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delivery-worker.ts';
 import { runCanary } from '../engine/canary.ts';
 import { createEngine } from '../engine/create-engine.ts';
+import {
+  type FormatSelfTestReport,
+  logFormatSelfTest,
+  runFormatSelfTest,
+} from '../engine/format-self-test.ts';
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
 import { ScanMetrics } from '../http/metrics.ts';
@@ -55,6 +60,16 @@ export async function startService(config: Config, logger = createLogger(config)
       engineStatus: () => engineHandle.engine.status(),
     });
     const engine = metrics.meterEngine(engineHandle.engine);
+    // Which containers this clamd can open, asked of clamd itself; in the background, as it takes a
+    // second and readiness does not wait for it (the verdict rules do not depend on it).
+    let formatReport: FormatSelfTestReport | undefined;
+    void runFormatSelfTest(engineHandle.engine).then(
+      (report) => {
+        formatReport = report;
+        logFormatSelfTest(logger, report);
+      },
+      (error: unknown) => logger.error({ err: error }, 'format self-test failed'),
+    );
     // Filled now and completed once the API listens (its port may be chosen by the OS).
     const deniedEndpoints = await infrastructureEndpoints(config);
     const s3 = createS3Client(config.s3);
@@ -123,6 +138,7 @@ export async function startService(config: Config, logger = createLogger(config)
         webhookSecret: (tenantId) =>
           store.getOrCreateWebhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,
+        formatSelfTest: () => formatReport,
         metrics,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.

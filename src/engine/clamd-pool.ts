@@ -15,6 +15,12 @@ export interface ClamdPoolOptions extends VerdictPolicy {
   scanTimeoutMs: number;
   healthCheckIntervalMs: number;
   logger?: EngineLogger | undefined;
+  /**
+   * Identifies the signature files scangate ships and loaded into this clamd (see
+   * shipped-signatures.ts). Appended to clamd's database version, so that a verdict reached
+   * without a newer shipped signature is not answered from the verdict cache after an upgrade.
+   */
+  shippedSignaturesId?: string | undefined;
 }
 
 interface ClamdState {
@@ -159,7 +165,7 @@ export class ClamdPool implements ScanEngine {
     const identity = {
       engine: 'clamav' as const,
       engineVersion: version.engineVersion,
-      signatureVersion: version.databaseVersion ?? '',
+      signatureVersion: this.#signatureVersion(version),
     };
     state.inFlight++;
     try {
@@ -217,6 +223,13 @@ export class ClamdPool implements ScanEngine {
     }
   }
 
+  /** clamd's database version plus the shipped signatures' id; empty when clamd reports none. */
+  #signatureVersion(version: ClamdVersion): string {
+    if (!version.databaseVersion) return '';
+    const shipped = this.#options.shippedSignaturesId;
+    return shipped ? `${version.databaseVersion}+scangate.${shipped}` : version.databaseVersion;
+  }
+
   async #answersPing(state: ClamdState): Promise<boolean> {
     const timeoutMs = Math.min(this.#options.connectTimeoutMs, 1000);
     try {
@@ -245,13 +258,14 @@ export class ClamdPool implements ScanEngine {
         ...(state.version ? { engineVersion: state.version.engineVersion } : {}),
         ...(state.version?.databaseVersion === undefined
           ? {}
-          : { signatureVersion: state.version.databaseVersion }),
+          : { signatureVersion: this.#signatureVersion(state.version) }),
         inFlight: state.inFlight,
       })),
     };
     if (reference) {
       status.engineVersion = reference.engineVersion;
-      if (reference.databaseVersion !== undefined) status.signatureVersion = reference.databaseVersion;
+      if (reference.databaseVersion !== undefined)
+        status.signatureVersion = this.#signatureVersion(reference);
       if (reference.databaseDate !== undefined) status.signatureDate = reference.databaseDate;
     }
     return status;
@@ -273,7 +287,7 @@ export class ClamdPool implements ScanEngine {
       healthy.map(({ version }) =>
         verdictCacheKey({
           engineVersion: version!.engineVersion,
-          signatureVersion: version!.databaseVersion ?? '',
+          signatureVersion: this.#signatureVersion(version!),
         }),
       ),
     );
@@ -290,7 +304,11 @@ export class ClamdPool implements ScanEngine {
   }
 }
 
-/** clamd answers OK for a Zip64 zip it did not look inside: that OK is not a clean verdict. */
+/**
+ * clamd answers OK for a Zip64 zip it did not look inside: that OK is not a clean verdict. The
+ * shipped Zip64 signature (unsupported-formats.ts) catches this at every depth; this check of the
+ * outer bytes stays for a clamd run by the operator without scangate's signature files.
+ */
 function failClosedOnZip64(verdict: Verdict, zip64LocalHeader: boolean): Verdict {
   if (verdict.status !== 'clean' || !zip64LocalHeader) return verdict;
   return unscannable('unsupported_format', 'zip with Zip64 local headers: clamd skips their members');

@@ -5,6 +5,7 @@ import { ClamdPool } from './clamd-pool.ts';
 import type { ScanEngine } from './engine.ts';
 import { type EngineLogger, silentLogger } from './logger.ts';
 import { ManagedClamd } from './managed-clamd.ts';
+import { databaseDirectoryWithShippedSignatures, shippedSignaturesDigest } from './shipped-signatures.ts';
 import {
   chooseDatabaseDirectory,
   ensureOfflineSignatures,
@@ -38,11 +39,18 @@ export async function createEngine(
 ): Promise<EngineHandle> {
   let managed: ManagedClamd | undefined;
   let addresses = config.engine.addresses;
+  let shippedSignaturesId: string | undefined;
   if (addresses.length === 0) {
-    const databaseDirectory = chooseDatabaseDirectory(signatureDirsFor(config));
-    if (databaseDirectory === offlineSignatureDir(config) && !hasRealDatabase(databaseDirectory)) {
-      await ensureOfflineSignatures(databaseDirectory);
+    const chosenDirectory = chooseDatabaseDirectory(signatureDirsFor(config));
+    if (chosenDirectory === offlineSignatureDir(config) && !hasRealDatabase(chosenDirectory)) {
+      await ensureOfflineSignatures(chosenDirectory);
     }
+    // scangate's own signature files (blind formats, …) load next to whichever database was chosen.
+    const databaseDirectory = await databaseDirectoryWithShippedSignatures(chosenDirectory, {
+      ownedRoot: config.dataDir,
+      linkedDir: path.join(config.dataDir, 'clamd-database'),
+    });
+    shippedSignaturesId = shippedSignaturesDigest();
     managed = new ManagedClamd({
       dir: path.join(config.dataDir, 'clamd'),
       clamdBinary: config.engine.clamdBinary,
@@ -63,6 +71,7 @@ export async function createEngine(
     scanTimeoutMs: config.engine.scanTimeoutMs,
     healthCheckIntervalMs: config.engine.healthCheckIntervalMs,
     encryptedVerdict: config.engine.encryptedVerdict,
+    shippedSignaturesId,
     logger,
   });
   await pool.start();

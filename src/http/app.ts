@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ScanEngine } from '../engine/engine.ts';
+import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
@@ -31,6 +32,8 @@ export interface HttpAppDependencies {
   authenticator: ApiKeyAuthenticator;
   webhookSecret(tenantId: string): Promise<string>;
   canary?: () => Promise<boolean>;
+  /** The container-format self-test's report, once it has run. */
+  formatSelfTest?: () => FormatSelfTestReport | undefined;
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
 }
@@ -88,6 +91,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       engine: deps.engine,
       store: deps.scans.store,
       ...(deps.canary ? { canary: deps.canary } : {}),
+      ...(deps.formatSelfTest ? { formatSelfTest: deps.formatSelfTest } : {}),
     }),
   );
 

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ScanEngine } from '../../engine/engine.ts';
+import { type FormatSelfTestReport, summarizeFormatSelfTest } from '../../engine/format-self-test.ts';
 import type { JobStore } from '../../jobs/model.ts';
 
 export interface ReadinessChecks {
@@ -7,6 +8,7 @@ export interface ReadinessChecks {
   store: JobStore;
   /** End-to-end proof that the engine detects: EICAR through the same scan path. */
   canary?: () => Promise<boolean>;
+  formatSelfTest?: () => FormatSelfTestReport | undefined;
 }
 
 /** Liveness and readiness for orchestrators; no API key needed, no tenant data exposed. */
@@ -46,7 +48,24 @@ export function operationsRoutes(checks: ReadinessChecks): FastifyPluginAsync {
           addresses: engineStatus?.addresses ?? [],
         },
         store: checks.store.kind,
+        formats: formatsView(checks.formatSelfTest?.()),
       });
     });
+  };
+}
+
+/** Which containers clamd reads, which scangate reports unscannable, and which pass unread. */
+function formatsView(report: FormatSelfTestReport | undefined) {
+  if (!report) return { status: 'pending' };
+  const summary = summarizeFormatSelfTest(report);
+  return {
+    status: report.probeDetected && summary.blind.length === 0 ? 'ok' : 'blind_formats',
+    shipped_signatures_loaded: report.probeDetected,
+    readable: summary.readable,
+    unsupported: summary.unsupported,
+    blind: summary.blind,
+    not_produced: summary.not_produced,
+    errors: summary.error,
+    tested_at: report.finishedAt,
   };
 }

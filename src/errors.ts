@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'size_limit'
   | 'download_failed'
   | 'download_timeout'
+  | 'unsupported_encoding'
   | 'access_denied'
   | 'object_not_found'
   // engine failures

@@ -16,6 +16,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   size_limit: 413,
   download_failed: 502,
   download_timeout: 504,
+  unsupported_encoding: 502,
   access_denied: 403,
   object_not_found: 404,
   engine_unavailable: 503,

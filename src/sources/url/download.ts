@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
 import { validateDownloadHeaders } from '../../delivery/callback-headers.ts';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
+import { decodeContent, parseContentEncoding } from '../content-encoding.ts';
 import type { OpenedSource } from '../source.ts';
 import { type AddressPolicy, createAddressPolicy } from './address-policy.ts';
 import { parseDestinationUrl } from './destination-url.ts';
@@ -35,9 +36,10 @@ const DISCARD_LIMIT_BYTES = 64 * 1024;
 
 /**
  * Opens a URL as a byte stream, SSRF-safe: every hop dials only addresses the policy allows
- * (pinned-agent.ts). The body is streamed as it arrives — never decoded (accept-encoding:
- * identity), never buffered whole — and fails with size_limit past maxBytes and with a retryable
- * download_failed when it ends before its Content-Length.
+ * (pinned-agent.ts). The body is streamed as it arrives, never buffered whole; a Content-Encoding
+ * the server applied anyway is undone (content-encoding.ts). It fails with size_limit past
+ * maxBytes (wire or decoded bytes) and with a retryable download_failed when it ends before its
+ * Content-Length.
  */
 export async function openUrlDownload(
   url: string,
@@ -81,7 +83,8 @@ export async function openUrlDownload(
       const response = await request(current, {
         dispatcher: agent,
         method: 'GET',
-        // identity: we scan the bytes as served; a decoder would be an unbounded amplifier.
+        // identity: ask for the bytes as stored. A server that encodes anyway is decoded with the
+        // size limit applied to the decoded bytes (content-encoding.ts).
         headers: { ...hopHeaders, 'accept-encoding': 'identity' },
         signal,
         headersTimeout: options.headersTimeoutMs,
@@ -112,13 +115,18 @@ export async function openUrlDownload(
           { details: { declaredSize, maxBytes: options.maxBytes } },
         );
       }
+      // Checked before reading: bytes in a coding we cannot undo are unscannable, not scanned encoded.
+      const codings = parseContentEncoding(response.headers['content-encoding']);
       // Readable.from pulls from the generator only as the consumer reads: backpressure reaches
       // the socket, and errors leave here already mapped to ScanGateError codes.
-      const stream = Readable.from(limitedBody(response.body, declaredSize, options.maxBytes, mapError), {
+      const body = Readable.from(limitedBody(response.body, declaredSize, options.maxBytes, mapError), {
         objectMode: false,
       });
+      // A server that ignores `accept-encoding: identity`: scan what it encoded, not the encoding.
+      const stream = codings.length > 0 ? decodeContent(body, codings, options.maxBytes) : body;
       stream.once('close', release);
-      return declaredSize === undefined ? { stream } : { stream, declaredSize };
+      if (codings.length > 0) body.once('close', release);
+      return declaredSize === undefined || codings.length > 0 ? { stream } : { stream, declaredSize };
     }
   } catch (error) {
     release();

@@ -228,7 +228,47 @@ describe('openUrlDownload against real local servers', () => {
       response.once('close', () => clearInterval(timer));
     });
     const opened = await openUrlDownload(`${main.origin}/trickle`, {}, options({ downloadTimeoutMs: 300 }));
-    await assert.rejects(drain(opened.stream), scanGateError('download_timeout', true));
+    // Final: another attempt at the same server would hold a worker as long again.
+    await assert.rejects(drain(opened.stream), scanGateError('download_timeout', false));
+  });
+
+  test('a body slower than the throughput floor fails for good, long before the deadline', async () => {
+    routes.set('/drip', (_request, response) => {
+      response.writeHead(200, { 'content-length': '100000' });
+      const timer = setInterval(() => response.write('x'), 20);
+      response.once('close', () => clearInterval(timer));
+    });
+    const opened = await openUrlDownload(
+      `${main.origin}/drip`,
+      {},
+      options({ minBytesPerSecond: 1000, minRateWindowMs: 400, downloadTimeoutMs: 60_000 }),
+    );
+    await assert.rejects(drain(opened.stream), (error: unknown) => {
+      scanGateError('download_timeout', false)(error);
+      assert.match((error as Error).message, /slower than 1000 bytes\/s/);
+      return true;
+    });
+  });
+
+  test('a body above the throughput floor is read whole', async () => {
+    routes.set('/steady', (_request, response) => {
+      response.writeHead(200, { 'content-length': String(40 * 1024) });
+      let sent = 0;
+      const timer = setInterval(() => {
+        response.write(Buffer.alloc(1024, 0x61));
+        sent += 1024;
+        if (sent >= 40 * 1024) {
+          clearInterval(timer);
+          response.end();
+        }
+      }, 10);
+    });
+    const opened = await openUrlDownload(
+      `${main.origin}/steady`,
+      {},
+      options({ minBytesPerSecond: 10_000, minRateWindowMs: 100 }),
+    );
+    assert.equal((await drain(opened.stream)).length, 40 * 1024);
   });
 
   test('follows redirects up to the limit, then fails for good', async () => {

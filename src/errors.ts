@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'empty_file'
   | 'rate_limited'
   | 'quota_exceeded'
+  | 'request_timeout'
+  | 'headers_too_large'
   // source failures
   | 'blocked_destination'
   | 'size_limit'

@@ -139,6 +139,7 @@ export async function startService(config: Config, logger = createLogger(config)
           store.getOrCreateWebhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,
         formatSelfTest: () => formatReport,
+        deniedEndpoints,
         metrics,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.

@@ -8,7 +8,7 @@ import { constants, crc32, deflateRawSync, gzipSync, zstdCompressSync } from 'no
 /**
  * Wraps bytes in the container formats this machine can produce: the ones Node writes itself
  * (zip, Zip64 zip, gzip, zstd, tar, a RAR-marked file) and the ones an installed tool writes
- * (bzip2, xz, 7z, cab, arj, lz4, lzip). Used by the format self-test at start and by the tests.
+ * (bzip2, xz, 7z, cab, arj, lz4, lzip, lzop). Used by the format self-test at start and by the tests.
  */
 export interface ContainerFormat {
   name: string;
@@ -135,12 +135,12 @@ export const CONTAINER_FORMATS: readonly ContainerFormat[] = [
   {
     name: 'bzip2',
     wrap: (content, name) =>
-      withTool(content, name, 'out.bz2', (input) => ['sh', ['-c', `bzip2 -c "${input}" > out.bz2`]]),
+      withTool(content, name, 'out.bz2', (input) => ['sh', ['-c', 'bzip2 -c < "$1" > out.bz2', 'sh', input]]),
   },
   {
     name: 'xz',
     wrap: (content, name) =>
-      withTool(content, name, 'out.xz', (input) => ['sh', ['-c', `xz -c "${input}" > out.xz`]]),
+      withTool(content, name, 'out.xz', (input) => ['sh', ['-c', 'xz -c < "$1" > out.xz', 'sh', input]]),
   },
   {
     name: '7z',
@@ -171,6 +171,11 @@ export const CONTAINER_FORMATS: readonly ContainerFormat[] = [
   {
     name: 'lzip',
     wrap: (content, name) =>
-      withTool(content, name, 'out.lz', (input) => ['sh', ['-c', `lzip -c "${input}" > out.lz`]]),
+      withTool(content, name, 'out.lz', (input) => ['sh', ['-c', 'lzip -c < "$1" > out.lz', 'sh', input]]),
+  },
+  {
+    name: 'lzop',
+    wrap: (content, name) =>
+      withTool(content, name, 'out.lzo', (input, out) => ['lzop', ['-q', '-o', out, input]]),
   },
 ];

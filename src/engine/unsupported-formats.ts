@@ -67,12 +67,12 @@ export const UNSUPPORTED_FORMATS: readonly UnsupportedFormat[] = [
   {
     name: 'Lzip',
     patterns: [{ offset: '0', hex: '4c5a495001' }],
-    why: 'lzip is not among the formats libclamav 1.4 unpacks (not produced here: no lzip tool)',
+    why: 'lzip files are not decompressed',
   },
   {
     name: 'LZO',
     patterns: [{ offset: '0', hex: '894c5a4f000d0a1a0a' }],
-    why: 'lzop files are not among the formats libclamav 1.4 unpacks (not produced here)',
+    why: 'lzop files are not decompressed',
   },
   {
     name: 'WIM',

@@ -111,7 +111,12 @@ async function configuredClamdChecks(config: Config): Promise<CheckResult[]> {
       });
     }
   }
-  if (anyReachable) results.push(signatureAgeCheck(databaseDate));
+  if (anyReachable) {
+    results.push(signatureAgeCheck(databaseDate));
+    // Which containers this clamd opens, and whether scangate's signatures for the rest are loaded.
+    const { configuredFormatCheck } = await import('./format-check.ts');
+    results.push(await configuredFormatCheck(config));
+  }
   return results;
 }
 

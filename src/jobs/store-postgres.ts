@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type {
   ApiKeyRecord,
   CachedVerdict,
@@ -199,6 +199,8 @@ export class PostgresJobStore implements JobStore {
                     ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING ${JOB_COLUMNS}`,
       [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0],
+      // Named per schema: the statement text names this store's tables.
+      `lease-next-job-${createHash('sha256').update(this.#t.jobs).digest('hex').slice(0, 12)}`,
     );
     if (!rows[0]) return undefined;
     const job = jobFromRow(rows[0]);

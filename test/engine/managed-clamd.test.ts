@@ -12,6 +12,7 @@ import { parseClamdAddress } from '../../src/engine/clamd-address.ts';
 import { clamdCommand } from '../../src/engine/clamd-connection.ts';
 import { createEngine } from '../../src/engine/create-engine.ts';
 import { ManagedClamd } from '../../src/engine/managed-clamd.ts';
+import { shippedSignaturesDigest } from '../../src/engine/shipped-signatures.ts';
 import { offlineSignatureVersion, writeOfflineSignatures } from '../../src/engine/signatures.ts';
 import { engineTestConfig, startTestClamd } from '../support/clamd.ts';
 import { eicarBytes } from '../support/eicar.ts';
@@ -57,7 +58,11 @@ describe('createEngine', () => {
       assert.match(outcome.verdict.finding ?? '', /^Eicar/);
       assert.equal((await runCanary(handle.engine)).ok, true);
       const status = await handle.engine.status();
-      assert.equal(status.signatureVersion, String(offlineSignatureVersion().cvdVersion));
+      // The database version, plus the id of scangate's own shipped signature files.
+      assert.equal(
+        status.signatureVersion,
+        `${offlineSignatureVersion().cvdVersion}+scangate.${shippedSignaturesDigest()}`,
+      );
       assert.equal(
         await handle.engine.verdictCacheKey(),
         `clamav/${status.engineVersion}/${status.signatureVersion}`,

@@ -10,6 +10,7 @@ import {
   logFormatSelfTest,
   runFormatSelfTest,
 } from '../engine/format-self-test.ts';
+import { SignatureLifecycle, type SignatureReporter } from '../engine/signature-lifecycle.ts';
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
 import { ScanMetrics } from '../http/metrics.ts';
@@ -27,6 +28,8 @@ export interface RunningService {
   config: Config;
   logger: Logger;
   store: JobStore;
+  /** The signature source of the engine (a SignatureLifecycle for the managed clamd). */
+  signatures: SignatureReporter;
   /** Where the HTTP API listens (role all or api). */
   url?: string;
   http?: FastifyInstance;
@@ -58,18 +61,33 @@ export async function startService(config: Config, logger = createLogger(config)
     const metrics = new ScanMetrics({
       queueDepth: () => store.countUnfinishedJobs(),
       engineStatus: () => engineHandle.engine.status(),
+      signatures: () => engineHandle.signatures.status(),
     });
+    if (engineHandle.signatures instanceof SignatureLifecycle) {
+      engineHandle.signatures.on('update', (update) => metrics.recordSignatureUpdate(update));
+      engineHandle.signatures.on('reload', (reload) => metrics.recordSignatureReload(reload));
+    }
     const engine = metrics.meterEngine(engineHandle.engine);
     // Which containers this clamd can open, asked of clamd itself; in the background, as it takes a
     // second and readiness does not wait for it (the verdict rules do not depend on it).
+    // Until clamd answers (a managed freshclam may still be fetching the first database), try again.
     let formatReport: FormatSelfTestReport | undefined;
-    void runFormatSelfTest(engineHandle.engine).then(
-      (report) => {
-        formatReport = report;
-        logFormatSelfTest(logger, report);
-      },
-      (error: unknown) => logger.error({ err: error }, 'format self-test failed'),
-    );
+    let formatRetry: NodeJS.Timeout | undefined;
+    const testFormats = (): void => {
+      void runFormatSelfTest(engineHandle.engine).then(
+        (report) => {
+          if (report.engineUnavailable) {
+            formatRetry = setTimeout(testFormats, 30_000).unref();
+            return;
+          }
+          formatReport = report;
+          logFormatSelfTest(logger, report);
+        },
+        (error: unknown) => logger.error({ err: error }, 'format self-test failed'),
+      );
+    };
+    testFormats();
+    closers.push(async () => clearTimeout(formatRetry));
     // Filled now and completed once the API listens (its port may be chosen by the OS).
     const deniedEndpoints = await infrastructureEndpoints(config);
     const s3 = createS3Client(config.s3);
@@ -115,7 +133,7 @@ export async function startService(config: Config, logger = createLogger(config)
       });
     }
 
-    const service: RunningService = { config, logger, store, stop };
+    const service: RunningService = { config, logger, store, signatures: engineHandle.signatures, stop };
     if (runsApi) {
       const scans = new ScanService({
         ...runnerDeps,
@@ -140,6 +158,7 @@ export async function startService(config: Config, logger = createLogger(config)
         canary: async () => (await runCanary(engineHandle.engine)).ok,
         formatSelfTest: () => formatReport,
         deniedEndpoints,
+        signatures: engineHandle.signatures,
         metrics,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.

@@ -15,12 +15,10 @@ export interface ClamdPoolOptions extends VerdictPolicy {
   scanTimeoutMs: number;
   healthCheckIntervalMs: number;
   logger?: EngineLogger | undefined;
-  /**
-   * Identifies the signature files scangate ships and loaded into this clamd (see
-   * shipped-signatures.ts). Appended to clamd's database version, so that a verdict reached
-   * without a newer shipped signature is not answered from the verdict cache after an upgrade.
-   */
-  shippedSignaturesId?: string | undefined;
+  /** Stamped on every outcome: `clamav`, or `scangate-test` for the offline test database. */
+  databaseName?: string;
+  /** The active database generation of a managed clamd (see SignatureReporter.databaseTag). */
+  databaseTag?: () => string | null | undefined;
 }
 
 interface ClamdState {
@@ -165,7 +163,8 @@ export class ClamdPool implements ScanEngine {
     const identity = {
       engine: 'clamav' as const,
       engineVersion: version.engineVersion,
-      signatureVersion: this.#signatureVersion(version),
+      signatureVersion: version.databaseVersion ?? '',
+      ...this.#databaseIdentity(),
     };
     state.inFlight++;
     try {
@@ -223,11 +222,12 @@ export class ClamdPool implements ScanEngine {
     }
   }
 
-  /** clamd's database version plus the shipped signatures' id; empty when clamd reports none. */
-  #signatureVersion(version: ClamdVersion): string {
-    if (!version.databaseVersion) return '';
-    const shipped = this.#options.shippedSignaturesId;
-    return shipped ? `${version.databaseVersion}+scangate.${shipped}` : version.databaseVersion;
+  #databaseIdentity(): { signatureDatabase?: string; databaseTag?: string | null } {
+    const identity: { signatureDatabase?: string; databaseTag?: string | null } = {};
+    if (this.#options.databaseName) identity.signatureDatabase = this.#options.databaseName;
+    const tag = this.#options.databaseTag?.();
+    if (tag !== undefined) identity.databaseTag = tag;
+    return identity;
   }
 
   async #answersPing(state: ClamdState): Promise<boolean> {
@@ -258,14 +258,13 @@ export class ClamdPool implements ScanEngine {
         ...(state.version ? { engineVersion: state.version.engineVersion } : {}),
         ...(state.version?.databaseVersion === undefined
           ? {}
-          : { signatureVersion: this.#signatureVersion(state.version) }),
+          : { signatureVersion: state.version.databaseVersion }),
         inFlight: state.inFlight,
       })),
     };
     if (reference) {
       status.engineVersion = reference.engineVersion;
-      if (reference.databaseVersion !== undefined)
-        status.signatureVersion = this.#signatureVersion(reference);
+      if (reference.databaseVersion !== undefined) status.signatureVersion = reference.databaseVersion;
       if (reference.databaseDate !== undefined) status.signatureDate = reference.databaseDate;
     }
     return status;
@@ -283,11 +282,13 @@ export class ClamdPool implements ScanEngine {
         retryable: true,
       });
     }
+    const databaseTag = this.#options.databaseTag?.();
     const keys = new Set(
       healthy.map(({ version }) =>
         verdictCacheKey({
           engineVersion: version!.engineVersion,
-          signatureVersion: this.#signatureVersion(version!),
+          signatureVersion: version!.databaseVersion ?? '',
+          databaseTag,
         }),
       ),
     );
@@ -304,11 +305,7 @@ export class ClamdPool implements ScanEngine {
   }
 }
 
-/**
- * clamd answers OK for a Zip64 zip it did not look inside: that OK is not a clean verdict. The
- * shipped Zip64 signature (unsupported-formats.ts) catches this at every depth; this check of the
- * outer bytes stays for a clamd run by the operator without scangate's signature files.
- */
+/** clamd answers OK for a Zip64 zip it did not look inside: that OK is not a clean verdict. */
 function failClosedOnZip64(verdict: Verdict, zip64LocalHeader: boolean): Verdict {
   if (verdict.status !== 'clean' || !zip64LocalHeader) return verdict;
   return unscannable('unsupported_format', 'zip with Zip64 local headers: clamd skips their members');

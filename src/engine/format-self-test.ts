@@ -16,6 +16,8 @@ export type FormatSupport = 'readable' | 'unsupported' | 'blind' | 'not_produced
 export interface FormatSelfTestReport {
   /** The bare probe was found: scangate's shipped signatures are loaded in this clamd. */
   probeDetected: boolean;
+  /** The bare probe could not be scanned at all (no clamd answering yet): the report says nothing. */
+  engineUnavailable: boolean;
   formats: { format: string; support: FormatSupport; detail?: string }[];
   durationMs: number;
   finishedAt: string;
@@ -38,10 +40,12 @@ export async function runFormatSelfTest(
   const bare = await judge(engine, probe);
   const report: FormatSelfTestReport = {
     probeDetected: bare.support === 'readable',
+    engineUnavailable: bare.support === 'error' && bare.thrown === true,
     formats: [],
     durationMs: 0,
     finishedAt: '',
   };
+  if (report.engineUnavailable) return report;
   for (const format of formats) {
     let wrapped: Buffer | undefined;
     try {
@@ -58,7 +62,10 @@ export async function runFormatSelfTest(
       report.formats.push({ format: format.name, support: 'not_produced', detail: 'no tool here writes it' });
       continue;
     }
-    report.formats.push({ format: format.name, ...(await judge(engine, wrapped)) });
+    const { support, detail } = await judge(engine, wrapped);
+    report.formats.push(
+      detail === undefined ? { format: format.name, support } : { format: format.name, support, detail },
+    );
   }
   report.durationMs = Math.round(performance.now() - started);
   report.finishedAt = new Date().toISOString();
@@ -68,7 +75,7 @@ export async function runFormatSelfTest(
 async function judge(
   engine: ScanEngine,
   bytes: Buffer,
-): Promise<{ support: FormatSupport; detail?: string }> {
+): Promise<{ support: FormatSupport; detail?: string; thrown?: boolean }> {
   try {
     const { verdict } = await engine.scan(Readable.from([bytes]), { maxBytes: bytes.length });
     const finding = verdict.finding ?? '';
@@ -80,7 +87,7 @@ async function judge(
     if (verdict.status === 'clean') return { support: 'blind' };
     return { support: 'error', detail: `${verdict.status} ${verdict.reason ?? finding}`.trim() };
   } catch (error) {
-    return { support: 'error', detail: messageOf(error) };
+    return { support: 'error', detail: messageOf(error), thrown: true };
   }
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatProbeSignature } from './format-probe.ts';
 import { unsupportedFormatSignatures } from './unsupported-formats.ts';
@@ -16,10 +16,16 @@ export interface ShippedSignatureFile {
 }
 
 export function shippedSignatureFiles(): ShippedSignatureFile[] {
+  const [formats, probe] = shippedSignatureFileNames() as [string, string];
   return [
-    { name: 'scangate-unsupported-formats.ndb', content: unsupportedFormatSignatures() },
-    { name: 'scangate-format-probe.hdb', content: formatProbeSignature() },
+    { name: formats, content: unsupportedFormatSignatures() },
+    { name: probe, content: formatProbeSignature() },
   ];
+}
+
+/** The file names alone (cheap: no signature text is built). */
+export function shippedSignatureFileNames(): string[] {
+  return ['scangate-unsupported-formats.ndb', 'scangate-format-probe.hdb'];
 }
 
 /** Changes whenever a shipped file changes: part of the verdict-cache key (see ClamdPool). */
@@ -33,50 +39,11 @@ export function shippedSignaturesDigest(files = shippedSignatureFiles()): string
 export async function writeShippedSignatures(dir: string, files = shippedSignatureFiles()): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const file of files) {
+    // An unchanged file is left alone: its modification time is part of directory fingerprints.
+    const current = await readFile(path.join(dir, file.name), 'utf8').catch(() => undefined);
+    if (current === file.content) continue;
     const partial = path.join(dir, `.${file.name}.partial-${process.pid}`);
     await writeFile(partial, file.content);
     await rename(partial, path.join(dir, file.name));
-  }
-}
-
-/**
- * The DatabaseDirectory for a managed clamd, holding the shipped files. clamd takes a single
- * directory: when scangate owns the chosen one (under its data directory) the files are written
- * into it; otherwise (the system's freshclam directory) `linkedDir` is filled with a symlink to
- * each database file there plus the shipped files, so the official files stay where freshclam
- * updates them (clamd follows the links, and a replaced file is seen by its SelfCheck/RELOAD).
- */
-export async function databaseDirectoryWithShippedSignatures(
-  chosenDir: string,
-  options: { ownedRoot: string; linkedDir: string; files?: ShippedSignatureFile[] },
-): Promise<string> {
-  const files = options.files ?? shippedSignatureFiles();
-  const relative = path.relative(path.resolve(options.ownedRoot), path.resolve(chosenDir));
-  if (!relative.startsWith('..') && !path.isAbsolute(relative)) {
-    await writeShippedSignatures(chosenDir, files);
-    return chosenDir;
-  }
-  const shipped = new Set(files.map((file) => file.name));
-  await mkdir(options.linkedDir, { recursive: true });
-  for (const name of await readdir(options.linkedDir)) {
-    const entry = path.join(options.linkedDir, name);
-    if ((await lstat(entry)).isSymbolicLink() || !shipped.has(name)) await rm(entry, { force: true });
-  }
-  for (const name of await readdir(chosenDir)) {
-    if (shipped.has(name) || name.startsWith('.')) continue;
-    const target = path.join(path.resolve(chosenDir), name);
-    if (!(await lstat(target)).isFile() && !(await isLinkToFile(target))) continue;
-    await symlink(target, path.join(options.linkedDir, name));
-  }
-  await writeShippedSignatures(options.linkedDir, files);
-  return options.linkedDir;
-}
-
-async function isLinkToFile(entry: string): Promise<boolean> {
-  try {
-    await readlink(entry);
-    return true;
-  } catch {
-    return false;
   }
 }

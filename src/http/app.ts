@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ScanEngine } from '../engine/engine.ts';
 import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
+import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
@@ -37,6 +38,7 @@ export interface HttpAppDependencies {
   canary?: () => Promise<boolean>;
   /** The container-format self-test's report, once it has run. */
   formatSelfTest?: () => FormatSelfTestReport | undefined;
+  signatures?: SignatureReporter;
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
   /**
@@ -108,6 +110,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
           () => true,
           () => false,
         ),
+      ...(deps.signatures ? { signatures: deps.signatures } : {}),
+      maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
     }),
   );
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,12 +13,10 @@ import {
   tarOfMembers,
   zipOf,
 } from '../../src/engine/container-samples.ts';
+import { databaseFiles } from '../../src/engine/database-directory.ts';
 import { formatProbeBytes } from '../../src/engine/format-probe.ts';
 import { runFormatSelfTest, summarizeFormatSelfTest } from '../../src/engine/format-self-test.ts';
-import {
-  databaseDirectoryWithShippedSignatures,
-  shippedSignatureFiles,
-} from '../../src/engine/shipped-signatures.ts';
+import { shippedSignatureFiles, writeShippedSignatures } from '../../src/engine/shipped-signatures.ts';
 import { unsupportedFormatOf } from '../../src/engine/unsupported-formats.ts';
 import type { Verdict } from '../../src/engine/verdict.ts';
 import { startTestClamd, type TestClamd } from '../support/clamd.ts';
@@ -120,46 +118,27 @@ describe('formats clamd cannot read are unscannable at any depth', () => {
   });
 });
 
-describe('shipped signature files load next to any database', () => {
-  test('a directory scangate owns gets the files written into it', async () => {
-    const root = await mkdtemp(path.join(os.tmpdir(), 'scangate-shipped-'));
+describe('shipped signature files', () => {
+  test('are written once and left alone when unchanged (their mtime feeds directory fingerprints)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'scangate-shipped-'));
     try {
-      const owned = path.join(root, 'signatures');
-      const chosen = await databaseDirectoryWithShippedSignatures(owned, {
-        ownedRoot: root,
-        linkedDir: path.join(root, 'linked'),
-      });
-      assert.equal(chosen, owned);
-      for (const file of shippedSignatureFiles()) {
-        assert.equal(await readFile(path.join(owned, file.name), 'utf8'), file.content);
-      }
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  });
-
-  test('a foreign directory is linked file by file, next to the shipped files', async () => {
-    const root = await mkdtemp(path.join(os.tmpdir(), 'scangate-shipped-'));
-    try {
-      const system = path.join(root, 'system');
-      await mkdir(system);
-      await writeFile(path.join(system, 'main.cvd'), 'official');
-      await writeFile(path.join(system, 'daily.cld'), 'official');
-      const data = path.join(root, 'data');
-      const linkedDir = path.join(data, 'clamd-database');
-      await mkdir(linkedDir, { recursive: true });
-      await writeFile(path.join(linkedDir, 'stale.ndb'), 'left from an older version');
-      const chosen = await databaseDirectoryWithShippedSignatures(system, { ownedRoot: data, linkedDir });
-      assert.equal(chosen, linkedDir);
-      const names = (await readdir(linkedDir)).sort();
-      assert.deepEqual(
-        names,
-        ['daily.cld', 'main.cvd', ...shippedSignatureFiles().map((file) => file.name)].sort(),
+      await writeShippedSignatures(dir);
+      const before = await Promise.all(
+        shippedSignatureFiles().map((file) => stat(path.join(dir, file.name))),
       );
-      assert.equal(await readlink(path.join(linkedDir, 'main.cvd')), path.join(system, 'main.cvd'));
-      assert.deepEqual(await readdir(system), ['daily.cld', 'main.cvd'].sort());
+      await writeShippedSignatures(dir);
+      const after = await Promise.all(shippedSignatureFiles().map((file) => stat(path.join(dir, file.name))));
+      assert.deepEqual(
+        after.map((info) => info.mtimeMs),
+        before.map((info) => info.mtimeMs),
+      );
+      for (const file of shippedSignatureFiles()) {
+        assert.equal(await readFile(path.join(dir, file.name), 'utf8'), file.content);
+      }
+      // Alone they are no database: clamd must not start on them, nor a directory look loaded.
+      assert.deepEqual(await databaseFiles(dir), []);
     } finally {
-      await rm(root, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -110,9 +110,7 @@ describe('verdict cache over real HTTP with a real clamd', () => {
     assert.match(await clamdCommand(clamdAddress, 'RELOAD', timeouts), /RELOADING/);
     await waitFor(async () => {
       const version = await clamdCommand(clamdAddress, 'VERSION', timeouts);
-      // signature_version is clamd's database version + the id of scangate's shipped files.
-      const database = cachedClean.signature_version.split('+')[0];
-      return version.includes(`/${database}/`) ? undefined : true;
+      return version.includes(`/${cachedClean.signature_version}/`) ? undefined : true;
     });
 
     const rescanned = await scan(bytes);

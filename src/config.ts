@@ -281,6 +281,14 @@ export const ConfigSchema = Type.Object({
       env: 'WORKER_CONCURRENCY',
       description: 'jobs scanned at once per worker process',
     }),
+    /** Jobs of one tenant running at once across all workers on the store (0 = no limit). */
+    maxRunningPerTenant: Type.Integer({
+      minimum: 0,
+      default: 0,
+      env: 'MAX_RUNNING_JOBS_PER_TENANT',
+      description:
+        "jobs of one tenant scanning at once across all workers (0 = no limit; others' jobs take the rest)",
+    }),
     leaseMs: Type.Integer({
       minimum: 1000,
       default: 30_000,
@@ -361,6 +369,19 @@ export const ConfigSchema = Type.Object({
       default: 30 * 60_000,
       env: 'DOWNLOAD_TIMEOUT_MS',
       description: 'whole download deadline',
+    }),
+    /** Slowest average download rate accepted over each minRateWindowMs (0 = no floor). */
+    minBytesPerSecond: Type.Integer({
+      minimum: 0,
+      default: 10 * 1024,
+      env: 'DOWNLOAD_MIN_BYTES_PER_SECOND',
+      description: 'slowest average download rate accepted (0 = off); slower is a final download_timeout',
+    }),
+    minRateWindowMs: Type.Integer({
+      minimum: 100,
+      default: 30_000,
+      env: 'DOWNLOAD_MIN_RATE_WINDOW_MS',
+      description: 'window the minimum download rate is averaged over',
     }),
     maxRedirects: Type.Integer({
       minimum: 0,

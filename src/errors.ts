@@ -13,11 +13,14 @@ export type ErrorCode =
   | 'empty_file'
   | 'rate_limited'
   | 'quota_exceeded'
+  | 'request_timeout'
+  | 'headers_too_large'
   // source failures
   | 'blocked_destination'
   | 'size_limit'
   | 'download_failed'
   | 'download_timeout'
+  | 'unsupported_encoding'
   | 'access_denied'
   | 'object_not_found'
   // engine failures

@@ -6,6 +6,11 @@ import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delive
 import { infrastructureEndpoints } from '../egress/infrastructure-endpoints.ts';
 import { runCanary } from '../engine/canary.ts';
 import { createEngine } from '../engine/create-engine.ts';
+import {
+  type FormatSelfTestReport,
+  logFormatSelfTest,
+  runFormatSelfTest,
+} from '../engine/format-self-test.ts';
 import { SignatureLifecycle, type SignatureReporter } from '../engine/signature-lifecycle.ts';
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
@@ -70,6 +75,26 @@ export async function startService(config: Config, logger = createLogger(config)
     // edited, once the API listens, and every reader asks for it at use time.
     let denied: readonly string[] = Object.freeze(await infrastructureEndpoints(config));
     const deniedEndpoints = () => denied;
+    // Which containers this clamd can open, asked of clamd itself; in the background, as it takes a
+    // second and readiness does not wait for it (the verdict rules do not depend on it).
+    // Until clamd answers (a managed freshclam may still be fetching the first database), try again.
+    let formatReport: FormatSelfTestReport | undefined;
+    let formatRetry: NodeJS.Timeout | undefined;
+    const testFormats = (): void => {
+      void runFormatSelfTest(engineHandle.engine).then(
+        (report) => {
+          if (report.engineUnavailable) {
+            formatRetry = setTimeout(testFormats, 30_000).unref();
+            return;
+          }
+          formatReport = report;
+          logFormatSelfTest(logger, report);
+        },
+        (error: unknown) => logger.error({ err: error }, 'format self-test failed'),
+      );
+    };
+    testFormats();
+    closers.push(async () => clearTimeout(formatRetry));
     const s3 = createS3Client(config.s3);
     const sources = new SourceOpener({ blobs, s3, config, logger, deniedEndpoints });
     const runnerDeps = {
@@ -141,6 +166,8 @@ export async function startService(config: Config, logger = createLogger(config)
         webhookSecret: (tenantId) =>
           store.keys.webhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,
+        formatSelfTest: () => formatReport,
+        deniedEndpoints,
         signatures: engineHandle.signatures,
         metrics,
       });

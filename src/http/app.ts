@@ -6,13 +6,18 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { createAddressPolicy } from '../egress/address-policy.ts';
+import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import type { ScanEngine } from '../engine/engine.ts';
+import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
 import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
+import { buildValidatorsWithStrictBodies } from './body-validation.ts';
+import { clientErrorHandler } from './client-errors.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerMetrics, type ScanMetrics } from './metrics.ts';
 import { registerRateLimit } from './rate-limit.ts';
+import { serializeRequest } from './request-log.ts';
 import type { RouteContext } from './route-context.ts';
 import { bucketAvRoutes } from './routes/bucketav.ts';
 import { bucketScanRoutes } from './routes/bucketscan.ts';
@@ -32,16 +37,25 @@ export interface HttpAppDependencies {
   authenticator: ApiKeyAuthenticator;
   webhookSecret(tenantId: string): Promise<string>;
   canary?: () => Promise<boolean>;
+  /** The container-format self-test's report, once it has run. */
+  formatSelfTest?: () => FormatSelfTestReport | undefined;
   signatures?: SignatureReporter;
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
+  /**
+   * scangate's own endpoints (API port, clamd, databases), refused to callback URLs at submit like
+   * the downloads and deliveries refuse them. Asked at each check: the list is replaced (with the API
+   * port) once the API listens.
+   */
+  deniedEndpoints?: DeniedEndpoints;
 }
 
 /** Builds the fastify app: the two vendor dialects, the native API, docs and operations routes. */
 export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Request logs carry the URL: secret-looking query parameters (an API key) are redacted.
+    loggerInstance: deps.logger.child({}, { serializers: { req: serializeRequest } }) as FastifyBaseLogger,
     bodyLimit: config.http.jsonBodyLimitBytes,
     requestTimeout: config.http.requestTimeoutMs,
     // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by
@@ -57,8 +71,10 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     return503OnClosing: true,
     trustProxy: config.http.trustProxy,
     genReqId: () => crypto.randomUUID(),
+    clientErrorHandler,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    schemaController: { compilersFactory: { buildValidator: buildValidatorsWithStrictBodies() } },
   });
   app.server.headersTimeout = config.http.headersTimeoutMs;
 
@@ -90,6 +106,12 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       engine: deps.engine,
       store: { kind: deps.scans.storeKind, ping: () => deps.scans.pingStore() },
       canary: deps.canary,
+      formatSelfTest: deps.formatSelfTest,
+      isAuthenticated: (request) =>
+        deps.authenticator.authenticate(request).then(
+          () => true,
+          () => false,
+        ),
       signatures: deps.signatures,
       maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
     }),
@@ -97,10 +119,27 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
 
   await app.register(dashboardRoutes());
 
+  const deniedEndpoints = deps.deniedEndpoints ?? (() => []);
+  // The policy is rebuilt only when the list is replaced (once, when the API listens).
+  let destinationsFor = deniedEndpoints();
+  let destinations = createAddressPolicy({
+    allowCidrs: config.network.allowCidrs,
+    deniedEndpoints: destinationsFor,
+  });
+  const currentDestinations = () => {
+    const denied = deniedEndpoints();
+    if (denied !== destinationsFor) {
+      destinations = createAddressPolicy({ allowCidrs: config.network.allowCidrs, deniedEndpoints: denied });
+      destinationsFor = denied;
+    }
+    return destinations;
+  };
   const context: RouteContext = {
     scans: deps.scans,
     maxFileSizeBytes: config.limits.maxFileSizeBytes,
-    destinations: createAddressPolicy({ allowCidrs: config.network.allowCidrs }),
+    get destinations() {
+      return currentDestinations();
+    },
     webhookSecret: deps.webhookSecret,
   };
 

@@ -40,7 +40,7 @@ export class ScanWorkerPool {
       concurrency: jobs.workerConcurrency,
       pollIntervalMs: jobs.pollIntervalMs,
       leaseErrorDelayMs: Math.max(jobs.pollIntervalMs, 500),
-      lease: () => store.jobs.lease(jobs.leaseMs),
+      lease: () => store.jobs.lease(jobs.leaseMs, { maxRunningPerTenant: jobs.maxRunningPerTenant }),
       handle: (leased) => this.#process(leased),
       onLeaseError: (error) => logger.error({ err: error }, 'cannot lease jobs; retrying'),
     });

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'download_timeout'
   | 'access_denied'
   | 'object_not_found'
+  | 's3_not_configured'
   // engine failures
   | 'engine_unavailable'
   | 'engine_error'
@@ -27,6 +28,7 @@ export type ErrorCode =
   // service state
   | 'store_unavailable'
   | 'shutting_down'
+  | 'invalid_tls_certificate'
   | 'internal_error';
 
 export class ScanGateError extends Error {

@@ -4,7 +4,8 @@ import type { NewCallbackDelivery, NewScanJob, ScanResult, ScanSource } from '..
 export interface CallbackPayload {
   status: 'clean' | 'infected' | 'no';
   finding?: string;
-  size: number;
+  /** Absent when the bytes were never read (a failed download): never an invented 0. */
+  size?: number;
   /** Seconds, as bucketAV sends them. */
   download_time: number;
   scan_time: number;
@@ -27,7 +28,7 @@ export function callbackBody(
   const payload: CallbackPayload = {
     status: result.status === 'unscannable' ? 'no' : result.status,
     ...(result.finding !== undefined && result.status === 'infected' ? { finding: result.finding } : {}),
-    size: result.size ?? 0,
+    ...(result.size !== undefined ? { size: result.size } : {}),
     download_time: seconds(result.downloadTimeMs),
     scan_time: seconds(result.scanTimeMs),
     download_url: sourceLocation(job.source),

@@ -20,6 +20,7 @@ import { nativeRoutes } from './routes/native.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { ErrorResponse } from './schemas.ts';
+import { loadTlsOptions } from './tls.ts';
 
 export interface HttpAppDependencies {
   /** Shared rate-limit counters when several API nodes run (REDIS_URL). */
@@ -38,27 +39,37 @@ export interface HttpAppDependencies {
 /** Builds the fastify app: the two vendor dialects, the native API, docs and operations routes. */
 export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
-  const app = Fastify({
+  const tls = loadTlsOptions(config.http);
+  const common = {
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: config.http.jsonBodyLimitBytes,
     requestTimeout: config.http.requestTimeoutMs,
-    // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by
-    // default): a slowloris socket would live 30 s past its timeout. Sweep at a quarter of it.
-    http: {
-      connectionsCheckingInterval: Math.min(
-        5_000,
-        Math.max(250, Math.floor(config.http.headersTimeoutMs / 4)),
-      ),
-    },
-    connectionTimeout: 0,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
     trustProxy: config.http.trustProxy,
+    // A vendor SDK configured with a trailing-slash host asks for `//v1/scan/…`.
+    routerOptions: { ignoreDuplicateSlashes: true },
     genReqId: () => crypto.randomUUID(),
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
-  });
-  app.server.headersTimeout = config.http.headersTimeoutMs;
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' as const, useDefaults: true } },
+  };
+  // With a certificate: HTTPS, HTTP/2 and HTTP/1.1 on one port (ALPN), as the vendors' examples use.
+  // The HTTP/2 server has no headersTimeout; an idle connection is closed after connectionTimeout.
+  const app = (tls
+    ? Fastify({ ...common, http2: true, https: tls, connectionTimeout: config.http.headersTimeoutMs * 4 })
+    : Fastify({
+        ...common,
+        // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by
+        // default): a slowloris socket would live 30 s past its timeout. Sweep at a quarter of it.
+        http: {
+          connectionsCheckingInterval: Math.min(
+            5_000,
+            Math.max(250, Math.floor(config.http.headersTimeoutMs / 4)),
+          ),
+        },
+        connectionTimeout: 0,
+      })) as unknown as FastifyInstance;
+  if (!tls) app.server.headersTimeout = config.http.headersTimeoutMs;
 
   registerErrorHandling(app);
   if (deps.metrics) registerMetrics(app, deps.metrics);
@@ -96,6 +107,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   const context: RouteContext = {
     scans: deps.scans,
     maxFileSizeBytes: config.limits.maxFileSizeBytes,
+    publicUrl: config.http.publicUrl,
     destinations: createAddressPolicy({ allowCidrs: config.network.allowCidrs }),
     webhookSecret: deps.webhookSecret,
   };

@@ -7,6 +7,9 @@ import { createInterface } from 'node:readline';
 import { type RunningService, startService } from '../../src/cli/service.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 
+// The AWS SDK's default credential chain ends at the EC2 metadata address: no test may ever dial it.
+process.env.AWS_EC2_METADATA_DISABLED = 'true';
+
 export const TENANT_A_KEY = 'tenant-a=key-a-0123456789abcdef';
 export const TENANT_B_KEY = 'tenant-b=key-b-0123456789abcdef';
 export const KEY_A = 'key-a-0123456789abcdef';

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { bucketScanResult } from '../dialects.ts';
 import { notFound } from '../errors.ts';
+import { answerExactJsonContentType } from '../exact-json-content-type.ts';
 import type { RouteContext } from '../route-context.ts';
 import { BucketScanInitiated, BucketScanStatus, ErrorResponse } from '../schemas.ts';
 import { singleFile } from '../uploads.ts';
@@ -13,6 +14,7 @@ const tags = ['Bucketscan'];
 export function bucketScanRoutes(context: RouteContext): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+    answerExactJsonContentType(plugin);
 
     app.post(
       '/api/v1/scans/initiate',

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { loadCallbackSigningKeys } from '../delivery/callback-signing-keys.ts';
 import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delivery-worker.ts';
 import { runCanary } from '../engine/canary.ts';
 import { createEngine } from '../engine/create-engine.ts';
@@ -47,6 +48,7 @@ export async function startService(config: Config, logger = createLogger(config)
   try {
     const store = await openJobStore(config);
     closers.push(() => store.close());
+    const callbackKeys = await loadCallbackSigningKeys(config.callbacks, store);
     const blobs = await openBlobStore(config, createS3Client(config.s3));
     const engineHandle = await createEngine(config, logger);
     closers.push(() => engineHandle.close());
@@ -74,6 +76,7 @@ export async function startService(config: Config, logger = createLogger(config)
       const delivery = new CallbackDeliveryWorker(store, config, logger.child({ component: 'delivery' }), {
         onAttempt: (outcome) => metrics.recordCallbackAttempt(outcome),
         deniedEndpoints,
+        attachmentAvKey: callbackKeys.privateKey,
       });
       workers = new ScanWorkerPool({
         ...runnerDeps,
@@ -124,6 +127,7 @@ export async function startService(config: Config, logger = createLogger(config)
           store.getOrCreateWebhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,
         metrics,
+        callbackPublicKeys: callbackKeys.published,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.
       closers.push(() => http.close());

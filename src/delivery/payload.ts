@@ -12,6 +12,8 @@ export interface CallbackPayload {
   download_url: string;
   trace_id?: string;
   custom_data?: string;
+  /** The type told by the content (attachmentAV's name for it); absent for text and unknowns. */
+  realfiletype?: string;
   scan_id?: string;
   reason?: string;
   sha256?: string;
@@ -34,6 +36,7 @@ export function callbackBody(
     download_url: sourceLocation(job.source),
     ...(job.traceId !== undefined ? { trace_id: job.traceId } : {}),
     ...(job.customData !== undefined ? { custom_data: job.customData } : {}),
+    ...(result.fileType ? { realfiletype: result.fileType.ext } : {}),
   };
   if (job.dialect === 'native') {
     payload.scan_id = job.id;

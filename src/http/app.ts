@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import type { PublishedPublicKey } from '../delivery/attachmentav-signing.ts';
 import type { ScanEngine } from '../engine/engine.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
@@ -13,8 +14,10 @@ import { registerErrorHandling } from './errors.ts';
 import { registerMetrics, type ScanMetrics } from './metrics.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import type { RouteContext } from './route-context.ts';
+import { attachmentAvRoutes } from './routes/attachmentav.ts';
 import { bucketAvRoutes } from './routes/bucketav.ts';
 import { bucketScanRoutes } from './routes/bucketscan.ts';
+import { callbackPublicKeyRoutes } from './routes/callback-public-keys.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { nativeRoutes } from './routes/native.ts';
 import { operationsRoutes } from './routes/operations.ts';
@@ -32,11 +35,13 @@ export interface HttpAppDependencies {
   authenticator: ApiKeyAuthenticator;
   webhookSecret(tenantId: string): Promise<string>;
   canary?: () => Promise<boolean>;
+  /** Keys verifying attachmentAV callback signatures, published without an API key. */
+  callbackPublicKeys?: readonly PublishedPublicKey[];
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
 }
 
-/** Builds the fastify app: the two vendor dialects, the native API, docs and operations routes. */
+/** Builds the fastify app: the three vendor dialects, the native API, docs and operations routes. */
 export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
   const tls = loadTlsOptions(config.http);
@@ -80,7 +85,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       info: {
         title: 'scangate',
         version: '0.1.0',
-        description: 'Malware scanning over HTTP: bucketAV and Bucketscan dialects plus the native API.',
+        description:
+          'Malware scanning over HTTP: bucketAV, attachmentAV and Bucketscan dialects plus the native API.',
       },
       components: {
         securitySchemes: {
@@ -103,6 +109,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   );
 
   await app.register(dashboardRoutes());
+  if (deps.callbackPublicKeys) await app.register(callbackPublicKeyRoutes(deps.callbackPublicKeys));
 
   const context: RouteContext = {
     scans: deps.scans,
@@ -136,6 +143,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     api.removeContentTypeParser('text/plain');
     api.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
     await api.register(bucketAvRoutes(context));
+    await api.register(attachmentAvRoutes(context));
     await api.register(bucketScanRoutes(context));
     await api.register(nativeRoutes(context));
     await api.register(statsRoutes(context));

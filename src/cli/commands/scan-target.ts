@@ -1,4 +1,4 @@
-import type { S3ObjectRef } from '../../client/types.ts';
+import type { S3ObjectRef } from 'scangate/client';
 
 export type ScanTarget =
   | { kind: 'file'; path: string }

@@ -1,8 +1,6 @@
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { ScangateClient } from '../../client/client.ts';
-import { ScangateApiError } from '../../client/errors.ts';
-import type { NativeScan, SubmitOptions } from '../../client/types.ts';
+import { type NativeScan, ScangateApiError, ScangateClient, type SubmitOptions } from 'scangate/client';
 import { formatBytes, ProgressBar } from './progress-bar.ts';
 import { EXIT, exitCodeForStatus, parseScanTarget, type ScanTarget } from './scan-target.ts';
 

@@ -28,6 +28,8 @@ export interface NativeScan {
   engine_version: string | null;
   signature_version: string | null;
   cached: boolean;
+  /** The type told by the content (magic numbers), whatever the file name says; null for text and unknowns. */
+  file_type: { ext: string; mime: string } | null;
   /** Seconds. */
   download_time: number | null;
   /** Seconds. */

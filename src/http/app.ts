@@ -12,6 +12,7 @@ import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerMetrics, type ScanMetrics } from './metrics.ts';
+import { completeOpenApi } from './openapi.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import type { RouteContext } from './route-context.ts';
 import { attachmentAvRoutes } from './routes/attachmentav.ts';
@@ -96,6 +97,10 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       },
       security: [{ bearer: [] }, { apiKey: [] }],
     },
+    transformObject: (documents) =>
+      completeOpenApi('openapiObject' in documents ? documents.openapiObject : documents.swaggerObject, {
+        publicUrl: config.http.publicUrl,
+      }),
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -200,7 +200,8 @@ export function completeOpenApi<T extends object>(document: T, options: { public
     ...(doc.info as Json),
     license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
   };
-  const components = (doc.components ??= {}) as Json & { schemas?: Json; responses?: Json };
+  doc.components ??= {};
+  const components = doc.components as Json & { schemas?: Json; responses?: Json };
   // fastify-swagger lists the shared error schema as an unused `def-N`; it is declared once, by name.
   for (const [name, schema] of Object.entries(components.schemas ?? {})) {
     if ((schema as Json).title === 'Error') delete components.schemas![name];
@@ -221,7 +222,8 @@ export function completeOpenApi<T extends object>(document: T, options: { public
       operation.operationId ??= derivedOperationId(method, path, operation.tags?.[0]);
       const upload = uploadBodyFor(path);
       if (upload && !operation.requestBody) operation.requestBody = upload;
-      const responses = (operation.responses ??= {});
+      operation.responses ??= {};
+      const responses = operation.responses;
       if (/\/scan\/async\/(download|s3)$/.test(path)) {
         responses['201'] ??= ACCEPTED_WITH_LOCATION;
         responses['204'] ??= ACCEPTED_WITH_CALLBACK;

@@ -147,7 +147,7 @@ export async function startService(config: Config, logger = createLogger(config)
       const stored = await store.listApiKeys();
       if (!stored.some((key) => !key.revokedAt)) {
         logger.warn(
-          'no API key is configured: every request answers 401. Set API_KEYS=name=secret or run `scangate keys create <name>`',
+          'no API key is configured: every request answers 401. Set API_KEYS=name=secret or run `scangate keys create --tenant NAME`',
         );
       }
     }

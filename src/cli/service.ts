@@ -17,6 +17,7 @@ import { ScanWorkerPool } from '../jobs/worker.ts';
 import { openBlobStore } from '../sources/open-blob-store.ts';
 import { SourceOpener } from '../sources/open-source.ts';
 import { createS3Client } from '../sources/s3/client.ts';
+import { SCANGATE_VERSION } from '../version.ts';
 import { infrastructureEndpoints } from './infrastructure-endpoints.ts';
 
 export interface RunningService {
@@ -52,9 +53,12 @@ export async function startService(config: Config, logger = createLogger(config)
     const blobs = await openBlobStore(config, createS3Client(config.s3));
     const engineHandle = await createEngine(config, logger);
     closers.push(() => engineHandle.close());
+    let workers: ScanWorkerPool | undefined;
     const metrics = new ScanMetrics({
       queueDepth: () => store.countUnfinishedJobs(),
       engineStatus: () => engineHandle.engine.status(),
+      jobsInFlight: () => workers?.activeJobs ?? 0,
+      build: { version: SCANGATE_VERSION, role: config.role },
     });
     const engine = metrics.meterEngine(engineHandle.engine);
     // Filled now and completed once the API listens (its port may be chosen by the OS).
@@ -71,7 +75,6 @@ export async function startService(config: Config, logger = createLogger(config)
     const runsWorkers = config.role !== 'api';
     const runsApi = config.role !== 'worker';
 
-    let workers: ScanWorkerPool | undefined;
     if (runsWorkers) {
       const delivery = new CallbackDeliveryWorker(store, config, logger.child({ component: 'delivery' }), {
         onAttempt: (outcome) => metrics.recordCallbackAttempt(outcome),
@@ -139,8 +142,9 @@ export async function startService(config: Config, logger = createLogger(config)
       service.url = address;
       service.http = http;
     }
+    // (role is in every line already: the logger's base.)
     logger.info(
-      { role: config.role, url: service.url, store: store.kind, blobs: blobs.kind },
+      { url: service.url, store: store.kind, blobs: blobs.kind, version: SCANGATE_VERSION },
       'scangate started',
     );
     if (runsApi && config.auth.apiKeys.length === 0) {

@@ -14,6 +14,7 @@ import { registerErrorHandling } from './errors.ts';
 import { registerMetrics, type ScanMetrics } from './metrics.ts';
 import { completeOpenApi } from './openapi.ts';
 import { registerRateLimit } from './rate-limit.ts';
+import { echoRequestId, requestIdFor } from './request-id.ts';
 import type { RouteContext } from './route-context.ts';
 import { attachmentAvRoutes } from './routes/attachmentav.ts';
 import { bucketAvRoutes } from './routes/bucketav.ts';
@@ -55,7 +56,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     trustProxy: config.http.trustProxy,
     // A vendor SDK configured with a trailing-slash host asks for `//v1/scan/…`.
     routerOptions: { ignoreDuplicateSlashes: true },
-    genReqId: () => crypto.randomUUID(),
+    genReqId: requestIdFor,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' as const, useDefaults: true } },
   };
@@ -78,6 +79,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   if (!tls) app.server.headersTimeout = config.http.headersTimeoutMs;
 
   registerErrorHandling(app);
+  echoRequestId(app);
   if (deps.metrics) registerMetrics(app, deps.metrics);
   app.addSchema(ErrorResponse);
 

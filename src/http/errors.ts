@@ -67,7 +67,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const body = toErrorBody(error);
     const status = statusForCode(body.code);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code: body.code, msg: body.message }, 'request refused');
+    else request.log.info({ code: body.code, reason: body.message }, 'request refused');
     if (body.code === 'rate_limited' && !reply.hasHeader('retry-after')) reply.header('retry-after', '60');
     // Pending jobs finish within seconds to minutes; a client told nothing would retry at once.
     if (body.code === 'quota_exceeded' && !reply.hasHeader('retry-after')) reply.header('retry-after', '5');

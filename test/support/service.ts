@@ -82,6 +82,7 @@ const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 export async function spawnService(
   env: Record<string, string>,
   onLogLine?: (line: Record<string, unknown>) => void,
+  onRawLine?: (text: string) => void,
 ): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [CLI, 'serve'], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
@@ -99,6 +100,7 @@ export async function spawnService(
     let recent = '';
     lines.on('line', (text) => {
       recent = `${recent.slice(-2000)}\n${text}`;
+      onRawLine?.(text);
       let parsed: Record<string, unknown>;
       try {
         parsed = JSON.parse(text) as Record<string, unknown>;

@@ -8,6 +8,7 @@ import type { FailedDelivery, ScanJob } from '../../jobs/model.ts';
 import { bucketAvResultBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
 import { answerExactJsonContentType } from '../exact-json-content-type.ts';
+import { logSubmitted } from '../request-id.ts';
 import { asyncFields } from '../request-validation.ts';
 import { clientGoneSignal, type RouteContext } from '../route-context.ts';
 import {
@@ -146,6 +147,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
           source: urlSourceFrom(request.body),
           ...asyncFields(request.body, true, context.destinations),
         });
+        logSubmitted(request, job);
         return accepted(request, reply, job);
       },
     );
@@ -167,6 +169,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
           source: s3SourceFrom(request.body),
           ...asyncFields(request.body, true, context.destinations),
         });
+        logSubmitted(request, job);
         return accepted(request, reply, job);
       },
     );

@@ -8,6 +8,7 @@ import { bucketAvResultBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
 import { answerExactJsonContentType } from '../exact-json-content-type.ts';
 import { absoluteUrl } from '../public-url.ts';
+import { logSubmitted } from '../request-id.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
 import { clientGoneSignal, type RouteContext } from '../route-context.ts';
 import {
@@ -85,6 +86,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
           source,
           ...asyncFields(body, true, context.destinations),
         });
+        logSubmitted(request, job);
         return accepted(request, reply, job);
       },
     );
@@ -100,6 +102,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
           source,
           ...asyncFields(request.body, true, context.destinations),
         });
+        logSubmitted(request, job);
         return accepted(request, reply, job);
       },
     );

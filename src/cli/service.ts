@@ -9,6 +9,7 @@ import { createEngine } from '../engine/create-engine.ts';
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
 import { ScanMetrics } from '../http/metrics.ts';
+import { buildOperationsApp } from '../http/operations-app.ts';
 import type { JobStore } from '../jobs/model.ts';
 import { openJobStore } from '../jobs/open-store.ts';
 import { RetentionSweeper } from '../jobs/retention.ts';
@@ -143,6 +144,19 @@ export async function startService(config: Config, logger = createLogger(config)
       service.http = http;
     }
     // (role is in every line already: the logger's base.)
+    if (!runsApi) {
+      // A worker serves no API, but answers probes and scrapes on PORT.
+      const operations = await buildOperationsApp({
+        logger,
+        engine,
+        store,
+        metrics,
+        canary: async () => (await runCanary(engineHandle.engine)).ok,
+      });
+      closers.push(() => operations.close());
+      service.url = await operations.listen({ host: config.http.host, port: config.http.port });
+      service.http = operations;
+    }
     logger.info(
       { url: service.url, store: store.kind, blobs: blobs.kind, version: SCANGATE_VERSION },
       'scangate started',

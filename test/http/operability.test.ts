@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eicarBytes } from '../../src/engine/eicar.ts';
+import { runSql, TEST_DATABASE_URL } from '../support/postgres.ts';
 import {
   authHeaders,
   KEY_A,
@@ -142,5 +144,43 @@ describe('logs, request ids and metrics of a running service', () => {
       assert.doesNotThrow(() => JSON.parse(line), line);
       assert.deepEqual(duplicateKeys(line), [], line);
     }
+  });
+});
+
+describe('a worker-only process', () => {
+  const database = `scangate_ops_${randomBytes(4).toString('hex')}`;
+  let dataDir: string;
+  let worker: ServiceProcess;
+
+  before(async () => {
+    await runSql(`CREATE DATABASE ${database}`);
+    dataDir = await mkdtemp(path.join(tmpdir(), 'scangate-ops-worker-'));
+    worker = await spawnService({
+      SCANGATE_ROLE: 'worker',
+      SCANGATE_DATA_DIR: dataDir,
+      DATABASE_URL: TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`),
+    });
+  });
+
+  after(async () => {
+    worker.child.kill('SIGTERM');
+    await worker.exited;
+    await rm(dataDir, { recursive: true, force: true });
+    await runSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  });
+
+  test('serves /healthz, /readyz and /metrics on its port, and no API', async () => {
+    assert.match(worker.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal((await fetch(`${worker.url}/healthz`)).status, 200);
+    const ready = await waitFor(async () => {
+      const response = await fetch(`${worker.url}/readyz`);
+      return response.status === 200 ? ((await response.json()) as { store: string }) : undefined;
+    });
+    assert.equal(ready.store, 'postgres');
+    const metrics = await (await fetch(`${worker.url}/metrics`)).text();
+    assert.match(metrics, /^scangate_build_info\{[^}]*role="worker"\} 1$/m);
+    assert.match(metrics, /^scangate_jobs_in_flight 0$/m);
+    const api = await fetch(`${worker.url}/api/v1/test`, { headers: authHeaders(KEY_A) });
+    assert.equal(api.status, 404);
   });
 });

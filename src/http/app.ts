@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { PublishedPublicKey } from '../delivery/attachmentav-signing.ts';
 import type { ScanEngine } from '../engine/engine.ts';
+import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
@@ -39,6 +40,7 @@ export interface HttpAppDependencies {
   canary?: () => Promise<boolean>;
   /** Keys verifying attachmentAV callback signatures, published without an API key. */
   callbackPublicKeys?: readonly PublishedPublicKey[];
+  signatures?: SignatureReporter;
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
 }
@@ -112,6 +114,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       engine: deps.engine,
       store: deps.scans.store,
       ...(deps.canary ? { canary: deps.canary } : {}),
+      ...(deps.signatures ? { signatures: deps.signatures } : {}),
+      maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
     }),
   );
 

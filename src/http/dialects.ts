@@ -56,6 +56,7 @@ export function nativeJobBody(job: ScanJob): Static<typeof NativeScan> {
     engine: result?.engine ?? null,
     engine_version: result?.engineVersion ?? null,
     signature_version: result?.signatureVersion ?? null,
+    signature_database: result?.signatureDatabase ?? null,
     cached: result?.cached ?? false,
     file_type: result?.fileType ? { ext: result.fileType.ext, mime: result.fileType.mime } : null,
     download_time: seconds(result?.downloadTimeMs),

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { EngineStatus, ScanEngine, ScanOptions } from '../engine/engine.ts';
+import type { SignatureReload, SignatureStatus, SignatureUpdate } from '../engine/signature-lifecycle.ts';
 import type { ScanOutcome } from '../engine/verdict.ts';
 import { isScanGateError } from '../errors.ts';
 import type { ScanResult, ScanSource } from '../jobs/model.ts';
@@ -18,6 +19,8 @@ export interface ScanMetricsOptions {
   jobsInFlight?: () => number;
   /** Labels of scangate_build_info. */
   build?: { version: string; role: string };
+  /** Signature source and lifecycle, read at scrape time. */
+  signatures?: () => SignatureStatus;
 }
 
 /** Failures of the engine itself; a refused or broken input (two files in a form) is the client's. */
@@ -40,6 +43,8 @@ export class ScanMetrics {
   readonly #callbackAttempts: Counter<'outcome'>;
   readonly #httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly #httpDuration: Histogram<'method' | 'route'>;
+  readonly #signatureUpdates: Counter<'outcome'>;
+  readonly #signatureReloads: Counter<'outcome'>;
 
   constructor(options: ScanMetricsOptions = {}) {
     const registers = [this.registry];
@@ -94,7 +99,19 @@ export class ScanMetrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
-    const { queueDepth, engineStatus, jobsInFlight, build } = options;
+    this.#signatureUpdates = new Counter({
+      name: 'scangate_signature_updates_total',
+      help: 'freshclam runs by outcome (updated, up_to_date, failed: the last good database stays)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#signatureReloads = new Counter({
+      name: 'scangate_signature_reloads_total',
+      help: 'Databases clamd activated (loaded, reloaded) or refused (failed: it keeps the previous one)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    const { queueDepth, engineStatus, signatures, jobsInFlight, build } = options;
     if (build) {
       new Gauge({
         name: 'scangate_build_info',
@@ -126,12 +143,21 @@ export class ScanMetrics {
     if (engineStatus) {
       new Gauge({
         name: 'scangate_signature_age_seconds',
-        help: 'Age of the loaded signature database (NaN when clamd does not report its date)',
+        help: "Age in seconds of the newest loaded signature database, from clamd's VERSION (NaN when it reports no date)",
         registers,
         async collect() {
           const status = await engineStatus().catch(() => undefined);
           const date = status?.signatureDate;
-          this.set(date ? Math.max(0, (Date.now() - date.getTime()) / 1000) : Number.NaN);
+          this.set(date ? Math.max(0, Math.round((Date.now() - date.getTime()) / 1000)) : Number.NaN);
+        },
+      });
+      new Gauge({
+        name: 'scangate_signature_version',
+        help: "Version of the loaded daily database, from clamd's VERSION (NaN when it reports none)",
+        registers,
+        async collect() {
+          const version = (await engineStatus().catch(() => undefined))?.signatureVersion;
+          this.set(version ? Number(version) : Number.NaN);
         },
       });
       new Gauge({
@@ -147,12 +173,48 @@ export class ScanMetrics {
         },
       });
     }
+    if (signatures) {
+      new Gauge({
+        name: 'scangate_signatures_test',
+        help: '1 when the offline test database is in use (SIGNATURES=test: EICAR and ClamAV test files only)',
+        registers,
+        collect() {
+          this.set(signatures().test ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: 'scangate_signature_database_loaded',
+        help: '1 when the managed clamd has a database loaded, 0 while it waits for one (NaN: external clamd)',
+        registers,
+        collect() {
+          const loaded = signatures().databaseLoaded;
+          this.set(loaded === undefined ? Number.NaN : loaded ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: 'scangate_signature_last_success_timestamp_seconds',
+        help: 'Unix time of the last successful freshclam run (NaN when none yet)',
+        registers,
+        collect() {
+          const at = signatures().lastSuccessfulUpdateAt;
+          this.set(at ? Math.round(at.getTime() / 1000) : Number.NaN);
+        },
+      });
+    }
   }
 
   /** A verdict stored by a worker or answered by a synchronous scan. */
   recordScan(source: ScanSourceKind, result: ScanResult, durationMs: number): void {
     this.#scans.inc({ verdict: result.status, source });
     this.#scanDuration.observe({ source }, durationMs / 1000);
+  }
+
+  recordSignatureUpdate(update: SignatureUpdate): void {
+    this.#signatureUpdates.inc({ outcome: update.outcome });
+  }
+
+  recordSignatureReload(reload: SignatureReload): void {
+    this.#signatureReloads.inc({ outcome: reload.outcome });
   }
 
   recordRetry(error: unknown): void {

@@ -27,6 +27,8 @@ export interface NativeScan {
   engine: string | null;
   engine_version: string | null;
   signature_version: string | null;
+  /** `clamav`, or `scangate-test` when the offline test database judged it. */
+  signature_database: string | null;
   cached: boolean;
   /** The type told by the content (magic numbers), whatever the file name says; null for text and unknowns. */
   file_type: { ext: string; mime: string } | null;

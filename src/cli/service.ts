@@ -161,6 +161,8 @@ export async function startService(config: Config, logger = createLogger(config)
         store,
         metrics,
         canary: async () => (await runCanary(engineHandle.engine)).ok,
+        signatures: engineHandle.signatures,
+        maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
       });
       closers.push(() => operations.close());
       service.url = await operations.listen({ host: config.http.host, port: config.http.port });

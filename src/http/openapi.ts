@@ -146,6 +146,11 @@ const READINESS_RESPONSE = {
           problems: { type: 'array', items: { type: 'string' } },
           engine: { type: 'object', additionalProperties: true },
           store: { type: 'string', enum: ['sqlite', 'postgres'] },
+          signatures: {
+            type: 'object',
+            additionalProperties: true,
+            description: 'where the signatures come from, their age and the last update',
+          },
         },
       },
     },

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { ScanEngine } from '../engine/engine.ts';
+import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
 import type { JobStore } from '../jobs/model.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerMetrics, type ScanMetrics } from './metrics.ts';
@@ -13,6 +14,8 @@ export interface OperationsAppDependencies {
   store: JobStore;
   metrics: ScanMetrics;
   canary?: () => Promise<boolean>;
+  signatures?: SignatureReporter;
+  maxSignatureAgeSeconds: number;
 }
 
 /**
@@ -33,6 +36,8 @@ export async function buildOperationsApp(deps: OperationsAppDependencies): Promi
       engine: deps.engine,
       store: deps.store,
       ...(deps.canary ? { canary: deps.canary } : {}),
+      ...(deps.signatures ? { signatures: deps.signatures } : {}),
+      maxSignatureAgeSeconds: deps.maxSignatureAgeSeconds,
     }),
   );
   return app;

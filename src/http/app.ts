@@ -7,15 +7,19 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { PublishedPublicKey } from '../delivery/attachmentav-signing.ts';
 import type { ScanEngine } from '../engine/engine.ts';
+import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
 import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
+import { buildValidatorsWithStrictBodies } from './body-validation.ts';
+import { clientErrorHandler } from './client-errors.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerMetrics, type ScanMetrics } from './metrics.ts';
 import { completeOpenApi } from './openapi.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import { echoRequestId, requestIdFor } from './request-id.ts';
+import { serializeRequest } from './request-log.ts';
 import type { RouteContext } from './route-context.ts';
 import { attachmentAvRoutes } from './routes/attachmentav.ts';
 import { bucketAvRoutes } from './routes/bucketav.ts';
@@ -40,9 +44,16 @@ export interface HttpAppDependencies {
   canary?: () => Promise<boolean>;
   /** Keys verifying attachmentAV callback signatures, published without an API key. */
   callbackPublicKeys?: readonly PublishedPublicKey[];
+  /** The container-format self-test's report, once it has run. */
+  formatSelfTest?: () => FormatSelfTestReport | undefined;
   signatures?: SignatureReporter;
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
+  /**
+   * scangate's own endpoints (API port, clamd, databases), refused to callback URLs at submit like
+   * the downloads and deliveries refuse them. Read at each check: the API port is added once it listens.
+   */
+  deniedEndpoints?: readonly string[];
 }
 
 /** Builds the fastify app: the three vendor dialects, the native API, docs and operations routes. */
@@ -50,7 +61,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   const { config } = deps;
   const tls = loadTlsOptions(config.http);
   const common = {
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Request logs carry the URL: secret-looking query parameters (an API key) are redacted.
+    loggerInstance: deps.logger.child({}, { serializers: { req: serializeRequest } }) as FastifyBaseLogger,
     bodyLimit: config.http.jsonBodyLimitBytes,
     requestTimeout: config.http.requestTimeoutMs,
     keepAliveTimeout: 72_000,
@@ -60,7 +72,9 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     routerOptions: { ignoreDuplicateSlashes: true },
     genReqId: requestIdFor,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    clientErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' as const, useDefaults: true } },
+    schemaController: { compilersFactory: { buildValidator: buildValidatorsWithStrictBodies() } },
   };
   // With a certificate: HTTPS, HTTP/2 and HTTP/1.1 on one port (ALPN), as the vendors' examples use.
   // The HTTP/2 server has no headersTimeout; an idle connection is closed after connectionTimeout.
@@ -114,6 +128,12 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       engine: deps.engine,
       store: deps.scans.store,
       ...(deps.canary ? { canary: deps.canary } : {}),
+      ...(deps.formatSelfTest ? { formatSelfTest: deps.formatSelfTest } : {}),
+      isAuthenticated: (request) =>
+        deps.authenticator.authenticate(request).then(
+          () => true,
+          () => false,
+        ),
       ...(deps.signatures ? { signatures: deps.signatures } : {}),
       maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
     }),
@@ -122,11 +142,23 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   await app.register(dashboardRoutes());
   if (deps.callbackPublicKeys) await app.register(callbackPublicKeyRoutes(deps.callbackPublicKeys));
 
+  const deniedEndpoints = deps.deniedEndpoints ?? [];
+  let destinations = createAddressPolicy({ allowCidrs: config.network.allowCidrs, deniedEndpoints });
+  let destinationsFor = deniedEndpoints.length;
+  const currentDestinations = () => {
+    if (deniedEndpoints.length !== destinationsFor) {
+      destinations = createAddressPolicy({ allowCidrs: config.network.allowCidrs, deniedEndpoints });
+      destinationsFor = deniedEndpoints.length;
+    }
+    return destinations;
+  };
   const context: RouteContext = {
     scans: deps.scans,
     maxFileSizeBytes: config.limits.maxFileSizeBytes,
     publicUrl: config.http.publicUrl,
-    destinations: createAddressPolicy({ allowCidrs: config.network.allowCidrs }),
+    get destinations() {
+      return currentDestinations();
+    },
     webhookSecret: deps.webhookSecret,
   };
 

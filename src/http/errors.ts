@@ -12,10 +12,13 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   empty_file: 400,
   rate_limited: 429,
   quota_exceeded: 429,
+  request_timeout: 408,
+  headers_too_large: 431,
   blocked_destination: 400,
   size_limit: 413,
   download_failed: 502,
   download_timeout: 504,
+  unsupported_encoding: 502,
   access_denied: 403,
   object_not_found: 404,
   // The operator's setting is missing, not the client's request: the same request works once it is set.

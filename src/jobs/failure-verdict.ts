@@ -12,6 +12,7 @@ const FINAL_REASON: Partial<Record<ErrorCode, UnscannableReason>> = {
   s3_not_configured: 'access_denied',
   download_failed: 'download_failed',
   download_timeout: 'download_timeout',
+  unsupported_encoding: 'unsupported_format',
   empty_file: 'download_failed',
 };
 

@@ -151,6 +151,11 @@ const READINESS_RESPONSE = {
             additionalProperties: true,
             description: 'where the signatures come from, their age and the last update',
           },
+          formats: {
+            type: 'object',
+            additionalProperties: true,
+            description: 'the container-format self-test (shown to a caller with an API key)',
+          },
         },
       },
     },

@@ -12,6 +12,9 @@ const REQUEST_BODY_ERRORS: ReadonlySet<ErrorCode> = new Set([
   'empty_file',
 ]);
 
+/** Sync failures answered as errors rather than as a `no` verdict: the request or server setup is at fault. */
+const SYNC_REFUSALS: ReadonlySet<ErrorCode> = new Set(['blocked_destination', 's3_not_configured']);
+
 export interface SubmitRequest {
   dialect: Dialect;
   source: Exclude<ScanSource, { kind: 'upload' }>;
@@ -53,6 +56,7 @@ export class ScanService {
   }
 
   async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {
+    if (request.source.kind === 's3') await this.#deps.sources.assertS3Configured();
     const job = await this.#admit(tenantId, () =>
       this.#deps.store.submitJob(
         withOptionals(
@@ -118,8 +122,7 @@ export class ScanService {
   }
 
   #judgeSyncFailure(error: unknown): ScanResult {
-    if (error instanceof ScanGateError && (error.retryable || error.code === 'blocked_destination'))
-      throw error;
+    if (error instanceof ScanGateError && (error.retryable || SYNC_REFUSALS.has(error.code))) throw error;
     const verdict = verdictForFailure(error, 0);
     if (verdict === 'retry') throw error;
     return verdict;

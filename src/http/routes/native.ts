@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import type { CallbackDelivery } from '../../jobs/model.ts';
 import { nativeJobBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
+import { logSubmitted } from '../request-id.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
 import type { RouteContext } from '../route-context.ts';
 import { ErrorResponse, NativeS3Body, NativeScan, NativeUrlBody } from '../schemas.ts';
@@ -57,6 +58,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
           filename: upload.filename,
           ...fields,
         });
+        logSubmitted(request, job);
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
       },
     );
@@ -83,6 +85,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
           source,
           ...asyncFields(request.body, false, context.destinations),
         });
+        logSubmitted(request, job);
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
       },
     );
@@ -105,6 +108,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
           source,
           ...asyncFields(request.body, false, context.destinations),
         });
+        logSubmitted(request, job);
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
       },
     );

@@ -94,8 +94,22 @@ export const ConfigSchema = Type.Object({
     trustProxy: Type.Boolean({
       default: false,
       env: 'HTTP_TRUST_PROXY',
-      description: 'trust X-Forwarded-For',
+      description: 'trust X-Forwarded-For, -Proto and -Host',
     }),
+    /** Base of the absolute URLs scangate hands out (Location); empty derives it from the request. */
+    publicUrl: Type.String({
+      default: '',
+      env: 'PUBLIC_URL',
+      description:
+        'base of absolute URLs handed out (e.g. https://scan.example.com); empty uses the request Host',
+    }),
+    /** PEM certificate chain and key: when both are set the API serves HTTPS with HTTP/2 and HTTP/1.1 (ALPN). */
+    tlsCertFile: Type.String({
+      default: '',
+      env: 'TLS_CERT_FILE',
+      description: 'PEM certificate chain: with TLS_KEY_FILE serves HTTPS, HTTP/2 and HTTP/1.1',
+    }),
+    tlsKeyFile: Type.String({ default: '', env: 'TLS_KEY_FILE', description: 'PEM private key' }),
   }),
   limits: group({
     maxFileSizeBytes: Type.Integer({
@@ -423,6 +437,18 @@ export const ConfigSchema = Type.Object({
       env: 'CALLBACK_SIGNING_SECRET',
       description: 'whsec_… default signing secret',
     }),
+    /** PEM RSA private key for attachmentAV-style callback signatures; empty keeps one in the store. */
+    rsaPrivateKeyFile: Type.String({
+      default: '',
+      env: 'CALLBACK_RSA_KEY_FILE',
+      description: 'PEM RSA key signing attachmentAV callbacks; empty: one generated and kept in the store',
+    }),
+    /** Public keys (PEM files) still published after a rotation, so receivers can verify late callbacks. */
+    rsaPreviousPublicKeyFiles: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'CALLBACK_RSA_PREVIOUS_PUBLIC_KEYS',
+      description: 'PEM public keys still published after a rotation',
+    }),
   }),
   auth: group({
     /** Plain keys, or tenant=key pairs; kept in memory only as SHA-256 digests. */
@@ -657,6 +683,10 @@ function crossFieldProblems(config: Config): string[] {
     problems.push(`role "${config.role}" needs a shared database: set DATABASE_URL`);
   if (config.callbacks.signingSecret && !config.callbacks.signingSecret.startsWith('whsec_'))
     problems.push('callbacks.signingSecret must be a Standard Webhooks secret (whsec_<base64>)');
+  if (config.http.publicUrl && !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(config.http.publicUrl))
+    problems.push('http.publicUrl must be an http(s) URL without query or fragment (PUBLIC_URL)');
+  if (!config.http.tlsCertFile !== !config.http.tlsKeyFile)
+    problems.push('TLS needs both http.tlsCertFile and http.tlsKeyFile (TLS_CERT_FILE, TLS_KEY_FILE)');
   if (config.signatures.proxy && !/^https?:\/\/[^/]+:\d+\/?$/.test(config.signatures.proxy))
     problems.push('signatures.proxy must look like http://[user:password@]host:port');
   for (const cidr of config.network.allowCidrs) {

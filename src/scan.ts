@@ -1,3 +1,4 @@
+import type { DetectedFileType } from './engine/file-type-sniffer.ts';
 import type { UnscannableReason, Verdict, VerdictStatus } from './engine/verdict.ts';
 
 /*
@@ -7,7 +8,7 @@ import type { UnscannableReason, Verdict, VerdictStatus } from './engine/verdict
  */
 
 /** Which API a job came through: it decides the shape of its result and callback. */
-export type Dialect = 'bucketav' | 'bucketscan' | 'native';
+export type Dialect = 'bucketav' | 'attachmentav' | 'bucketscan' | 'native';
 
 export type ScanSource =
   | { kind: 'upload'; blobKey: string; filename?: string; size: number; sha256?: string }
@@ -44,6 +45,8 @@ export interface ScanResult extends Verdict {
   scanTimeMs?: number;
   /** True when the verdict came from the verdict cache (same bytes, same signatures). */
   cached?: boolean;
+  /** The type told by the content (magic numbers), whatever the name says; absent for text and unknowns. */
+  fileType?: DetectedFileType;
 }
 
 export type JobState = 'queued' | 'running' | 'done';
@@ -80,6 +83,19 @@ export interface CallbackDelivery extends NewCallbackDelivery {
   deliveredAt?: Date;
   lastError?: string;
   lastStatusCode?: number;
+}
+
+/** A callback that failed for good, with what its job scanned (for attachmentAV's failure list). */
+export interface FailedDelivery extends CallbackDelivery {
+  /** When the last attempt failed and the delivery was given up. */
+  failedAt: Date;
+  source: ScanSource;
+}
+
+export interface FailedDeliveryPage {
+  deliveries: FailedDelivery[];
+  /** Opaque: pass it back to get the next (older) page; absent on the last page. */
+  nextCursor?: string;
 }
 
 export interface JobListFilter {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { loadCallbackSigningKeys } from '../delivery/callback-signing-keys.ts';
 import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delivery-worker.ts';
 import { infrastructureEndpoints } from '../egress/infrastructure-endpoints.ts';
 import { runCanary } from '../engine/canary.ts';
@@ -15,6 +16,7 @@ import { SignatureLifecycle, type SignatureReporter } from '../engine/signature-
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
 import { ScanMetrics } from '../http/metrics.ts';
+import { buildOperationsApp } from '../http/operations-app.ts';
 import { RetentionSweeper } from '../jobs/retention.ts';
 import { ScanService } from '../jobs/scan-service.ts';
 import { ScanWorkerPool } from '../jobs/scan-worker-pool.ts';
@@ -24,6 +26,7 @@ import { createS3Client } from '../sources/s3/client.ts';
 import { SourceOpener } from '../sources/source-opener.ts';
 import type { Store } from '../store/contracts.ts';
 import { openStore } from '../store/open-store.ts';
+import { SCANGATE_VERSION } from '../version.ts';
 
 export interface RunningService {
   config: Config;
@@ -56,12 +59,16 @@ export async function startService(config: Config, logger = createLogger(config)
   try {
     const store = await openStore(config);
     closers.push(() => store.close());
+    const callbackKeys = await loadCallbackSigningKeys(config.callbacks, store.keys);
     const blobs = await openBlobStore(config, createS3Client(config.s3));
     const engineHandle = await createEngine(config, logger);
     closers.push(() => engineHandle.close());
+    let workers: ScanWorkerPool | undefined;
     const metrics = new ScanMetrics({
       queueDepth: () => store.jobs.countUnfinished(),
       engineStatus: () => engineHandle.engine.status(),
+      jobsInFlight: () => workers?.activeJobs ?? 0,
+      build: { version: SCANGATE_VERSION, role: config.role },
       signatures: () => engineHandle.signatures.status(),
     });
     if (engineHandle.signatures instanceof SignatureLifecycle) {
@@ -107,7 +114,6 @@ export async function startService(config: Config, logger = createLogger(config)
     const runsWorkers = config.role !== 'api';
     const runsApi = config.role !== 'worker';
 
-    let workers: ScanWorkerPool | undefined;
     let startWorkers = () => {};
     if (runsWorkers) {
       const delivery = new CallbackDeliveryWorker({
@@ -116,6 +122,7 @@ export async function startService(config: Config, logger = createLogger(config)
         logger: logger.child({ component: 'delivery' }),
         events,
         deniedEndpoints,
+        attachmentAvKey: callbackKeys.privateKey,
       });
       events.on('callback:queued', () => delivery.wake());
       workers = new ScanWorkerPool({
@@ -170,6 +177,7 @@ export async function startService(config: Config, logger = createLogger(config)
         deniedEndpoints,
         signatures: engineHandle.signatures,
         metrics,
+        callbackPublicKeys: callbackKeys.published,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.
       closers.push(() => http.close());
@@ -181,17 +189,38 @@ export async function startService(config: Config, logger = createLogger(config)
       service.url = address;
       service.http = http;
     }
-    // After the API listens: the callback agent takes the final list of denied endpoints.
+    // (role is in every line already: the logger's base.)
+    if (!runsApi) {
+      // A worker serves no API, but answers probes and scrapes on PORT.
+      const operations = await buildOperationsApp({
+        logger,
+        engine,
+        store: { kind: store.kind, ping: () => store.ping() },
+        metrics,
+        canary: async () => (await runCanary(engineHandle.engine)).ok,
+        signatures: engineHandle.signatures,
+        maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
+      });
+      closers.push(() => operations.close());
+      service.url = await operations.listen({ host: config.http.host, port: config.http.port });
+      const listening = operations.server.address();
+      if (listening && typeof listening === 'object') {
+        denied = Object.freeze(await infrastructureEndpoints(config, listening.port));
+      }
+      service.http = operations;
+    }
+    // After the API (or the operations endpoint) listens: the callback agent takes the final list of
+    // denied endpoints.
     startWorkers();
     logger.info(
-      { role: config.role, url: service.url, store: store.kind, blobs: blobs.kind },
+      { url: service.url, store: store.kind, blobs: blobs.kind, version: SCANGATE_VERSION },
       'scangate started',
     );
     if (runsApi && config.auth.apiKeys.length === 0) {
       const stored = await store.keys.list();
       if (!stored.some((key) => !key.revokedAt)) {
         logger.warn(
-          'no API key is configured: every request answers 401. Set API_KEYS=name=secret or run `scangate keys create <name>`',
+          'no API key is configured: every request answers 401. Set API_KEYS=name=secret or run `scangate keys create --tenant NAME`',
         );
       }
     }

@@ -1,4 +1,6 @@
+import type { KeyObject } from 'node:crypto';
 import { type Agent, request } from 'undici';
+import { attachmentAvHeaders } from '../attachmentav-signing.ts';
 import { createAddressPolicy } from '../egress/address-policy.ts';
 import { parseDestinationUrl } from '../egress/destination-url.ts';
 import { validateCallbackHeaders } from '../egress/header-rules.ts';
@@ -21,6 +23,8 @@ export interface DeliveryAttemptOptions {
   logger?: Logger;
   resolve?: ResolveHost;
   nowSeconds?: number;
+  /** Also sign the attachmentAV way (x-timestamp, x-signature), for jobs of that dialect. */
+  attachmentAv?: { privateKey: KeyObject; tenantId: string };
 }
 
 export interface DeliveryAttemptResult {
@@ -80,6 +84,15 @@ export async function deliverCallback(
         'content-type': 'application/json',
         'user-agent': USER_AGENT,
         ...webhookHeaders(secret, delivery.id, delivery.body, options.nowSeconds),
+        ...(options.attachmentAv
+          ? attachmentAvHeaders(
+              options.attachmentAv.privateKey,
+              options.attachmentAv.tenantId,
+              delivery.url,
+              delivery.body,
+              options.nowSeconds,
+            )
+          : {}),
       },
       body: delivery.body,
       signal,

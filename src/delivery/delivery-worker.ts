@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { Agent } from 'undici';
 import type { Config } from '../config.ts';
 import { createAddressPolicy } from '../egress/address-policy.ts';
@@ -24,6 +25,8 @@ export interface CallbackDeliveryWorkerDependencies {
   random?: () => number;
   /** Told of every recorded attempt (callback:attempt): delivered, retry, failed for good, or error. */
   events?: ScanEvents;
+  /** Signs callbacks of attachmentAV jobs with this RSA key (see attachmentav-signing.ts). */
+  attachmentAvKey?: KeyObject;
 }
 
 type WorkerConfig = Pick<Config, 'callbacks' | 'network' | 'jobs'>;
@@ -107,7 +110,9 @@ export class CallbackDeliveryWorker {
     const context = { deliveryId: delivery.id, jobId: delivery.jobId, attempt: delivery.attempts };
     try {
       const secret = await this.#store.keys.webhookSecret(delivery.tenantId, this.#createSecret);
+      const attachmentAv = await this.#attachmentAvSigning(delivery);
       const result = await deliverCallback(delivery, secret, {
+        attachmentAv,
         timeoutMs: this.#config.callbacks.timeoutMs,
         connectTimeoutMs: this.#config.network.connectTimeoutMs,
         allowCidrs: this.#config.network.allowCidrs,
@@ -131,6 +136,16 @@ export class CallbackDeliveryWorker {
     } finally {
       this.#inFlight.delete(delivery.id);
     }
+  }
+
+  /** The job's dialect decides the extra signature; the job outlives its pending deliveries (retention). */
+  async #attachmentAvSigning(
+    delivery: LeasedDelivery['delivery'],
+  ): Promise<{ privateKey: KeyObject; tenantId: string } | undefined> {
+    const privateKey = this.#options.attachmentAvKey;
+    if (!privateKey) return undefined;
+    const job = await this.#store.jobs.get(delivery.tenantId, delivery.jobId);
+    return job?.dialect === 'attachmentav' ? { privateKey, tenantId: delivery.tenantId } : undefined;
   }
 
   #record(

@@ -18,12 +18,15 @@ export interface BucketAvResultBody {
   status: BucketAvStatus;
   finding?: string;
   size?: number;
+  /** attachmentAV's field, served by both vendor dialects: the type told by the content. */
+  realfiletype?: string;
 }
 
 export function bucketAvResultBody(result: ScanResult): BucketAvResultBody {
   const body: BucketAvResultBody = { status: bucketAvStatus(result) };
   if (result.status === 'infected' && result.finding) body.finding = result.finding;
   if (result.size !== undefined) body.size = result.size;
+  if (result.fileType) body.realfiletype = result.fileType.ext;
   return body;
 }
 
@@ -31,13 +34,16 @@ export function bucketAvResultBody(result: ScanResult): BucketAvResultBody {
 export interface BucketAvCallback {
   status: BucketAvStatus;
   finding?: string;
-  size: number;
+  /** Absent when the bytes were never read (a failed download): never an invented 0. */
+  size?: number;
   /** Seconds, as bucketAV sends them. */
   download_time: number;
   scan_time: number;
   download_url: string;
   trace_id?: string;
   custom_data?: string;
+  /** The type told by the content (attachmentAV's name for it); absent for text and unknowns. */
+  realfiletype?: string;
 }
 
 export function bucketAvCallback(
@@ -47,12 +53,13 @@ export function bucketAvCallback(
   return {
     status: bucketAvStatus(result),
     ...(result.finding !== undefined && result.status === 'infected' ? { finding: result.finding } : {}),
-    size: result.size ?? 0,
+    ...(result.size !== undefined ? { size: result.size } : {}),
     download_time: toSeconds(result.downloadTimeMs ?? 0),
     scan_time: toSeconds(result.scanTimeMs ?? 0),
     download_url: sourceLocation(job.source),
     ...(job.traceId !== undefined ? { trace_id: job.traceId } : {}),
     ...(job.customData !== undefined ? { custom_data: job.customData } : {}),
+    ...(result.fileType ? { realfiletype: result.fileType.ext } : {}),
   };
 }
 

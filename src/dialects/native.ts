@@ -1,4 +1,4 @@
-import type { CallbackDeliveryView, NativeScan } from '../client/types.ts';
+import type { CallbackDeliveryView, NativeScan } from 'scangate/client';
 import type { CallbackDelivery, NewScanJob, ScanJob, ScanResult } from '../scan.ts';
 import { type BucketAvCallback, bucketAvCallback, toSeconds } from './bucketav.ts';
 
@@ -41,6 +41,7 @@ export function nativeJobBody(job: ScanJob): NativeScan {
     signature_version: result?.signatureVersion ?? null,
     signature_database: result?.signatureDatabase ?? null,
     cached: result?.cached ?? false,
+    file_type: result?.fileType ? { ext: result.fileType.ext, mime: result.fileType.mime } : null,
     download_time: seconds(result?.downloadTimeMs),
     scan_time: seconds(result?.scanTimeMs),
     attempts: job.attempts,

@@ -5,6 +5,7 @@ import type {
   CallbackDelivery,
   CallbackTarget,
   Dialect,
+  FailedDeliveryPage,
   JobListFilter,
   ScanJob,
   ScanResult,
@@ -22,6 +23,9 @@ const REQUEST_BODY_ERRORS: ReadonlySet<ErrorCode> = new Set([
   'payload_too_large',
   'empty_file',
 ]);
+
+/** Sync failures answered as errors rather than as a `no` verdict: the request or server setup is at fault. */
+const SYNC_REFUSALS: ReadonlySet<ErrorCode> = new Set(['blocked_destination', 's3_not_configured']);
 
 export interface SubmitRequest {
   dialect: Dialect;
@@ -81,6 +85,16 @@ export class ScanService {
     return this.#deps.store.outbox.listForJob(tenantId, jobId);
   }
 
+  /** The tenant's callbacks to `callbackUrl` that failed for good, newest first, a page at a time. */
+  async failedCallbacks(
+    tenantId: string,
+    callbackUrl: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<FailedDeliveryPage> {
+    return this.#deps.store.outbox.listFailed(tenantId, callbackUrl, limit, cursor);
+  }
+
   /** The tenant's newest scan with this trace id, if any. */
   async findByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined> {
     return this.#deps.store.jobs.getByTraceId(tenantId, traceId);
@@ -103,6 +117,7 @@ export class ScanService {
   }
 
   async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {
+    if (request.source.kind === 's3') await this.#deps.sources.assertS3Configured();
     const job = await this.#admit(tenantId, () =>
       this.#deps.store.jobs.submit({
         id: randomUUID(),
@@ -185,8 +200,7 @@ export class ScanService {
   }
 
   #judgeSyncFailure(error: unknown): ScanResult {
-    if (error instanceof ScanGateError && (error.retryable || error.code === 'blocked_destination'))
-      throw error;
+    if (error instanceof ScanGateError && (error.retryable || SYNC_REFUSALS.has(error.code))) throw error;
     const verdict = verdictForFailure(error, 0);
     if (verdict === 'retry') throw error;
     return verdict;

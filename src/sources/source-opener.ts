@@ -4,6 +4,7 @@ import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import type { Logger } from '../logger.ts';
 import type { ScanSource } from '../scan.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
+import { s3NotConfigured } from './s3/errors.ts';
 import { openS3Object } from './s3/index.ts';
 import type { OpenedSource } from './source.ts';
 import { openUrlDownload } from './url/download.ts';
@@ -31,6 +32,18 @@ export class SourceOpener {
     this.#config = deps.config;
     this.#logger = deps.logger;
     this.#deniedEndpoints = deps.deniedEndpoints ?? (() => []);
+  }
+
+  /**
+   * Refuses S3 sources at submit when no credentials can be found (no S3_ACCESS_KEY_ID, nothing in
+   * the SDK's default chain), instead of queueing a job that can only fail.
+   */
+  async assertS3Configured(): Promise<void> {
+    try {
+      await this.#s3.config.credentials();
+    } catch (error) {
+      throw s3NotConfigured(error);
+    }
   }
 
   async open(source: ScanSource, signal: AbortSignal): Promise<OpenedSource> {

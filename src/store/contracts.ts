@@ -1,6 +1,7 @@
 import type {
   ApiKeyRecord,
   CallbackDelivery,
+  FailedDeliveryPage,
   JobListFilter,
   NewCallbackDelivery,
   NewScanJob,
@@ -111,6 +112,13 @@ export interface DeliveryOutbox {
   ): Promise<boolean>;
   release(deliveryId: string, leaseToken: string): Promise<boolean>;
   listForJob(tenantId: string, jobId: string): Promise<CallbackDelivery[]>;
+  /** The tenant's deliveries to `callbackUrl` that failed for good, newest first. */
+  listFailed(
+    tenantId: string,
+    callbackUrl: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<FailedDeliveryPage>;
 }
 
 /** Verdicts by content hash and engine/signature versions (engine/verdict.ts verdictCacheKey). */

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { NativeScan } from '../../src/client/types.ts';
+import type { NativeScan } from 'scangate/client';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import { authHeaders, KEY_A, startTestService, type TestService, waitFor } from '../support/service.ts';

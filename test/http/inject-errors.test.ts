@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import type { NativeScan } from '../../src/client/types.ts';
+import type { NativeScan } from 'scangate/client';
 import type { ScanEngine } from '../../src/engine/engine.ts';
 import { ScanGateError } from '../../src/errors.ts';
 import { ApiKeyAuthenticator } from '../../src/http/api-keys.ts';
@@ -46,6 +46,7 @@ const CLIENT_NATIVE_SCAN_KEYS = {
   signature_version: true,
   signature_database: true,
   cached: true,
+  file_type: true,
   download_time: true,
   scan_time: true,
   attempts: true,

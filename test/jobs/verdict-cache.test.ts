@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { NativeScan } from '../../src/client/types.ts';
+import type { NativeScan } from 'scangate/client';
 import { clamdCommand } from '../../src/engine/clamd/connection.ts';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { offlineSignatureLines, writeOfflineSignatures } from '../../src/engine/signatures.ts';

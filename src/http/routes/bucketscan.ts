@@ -2,6 +2,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { bucketScanResult } from '../../dialects/bucketscan.ts';
+import { answerExactJsonContentType } from '../exact-json-content-type.ts';
+import { logSubmitted } from '../request-id.ts';
 import type { RouteContext } from '../route-context.ts';
 import { BucketScanInitiated, BucketScanStatus, ErrorResponse } from '../schemas.ts';
 import { singleFile } from '../uploads.ts';
@@ -12,6 +14,7 @@ const tags = ['Bucketscan'];
 export function bucketScanRoutes(context: RouteContext): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+    answerExactJsonContentType(plugin);
 
     app.post(
       '/api/v1/scans/initiate',
@@ -35,6 +38,7 @@ export function bucketScanRoutes(context: RouteContext): FastifyPluginAsync {
           dialect: 'bucketscan',
           filename: upload.filename,
         });
+        logSubmitted(request, job);
         return { status: 200, message: `Successfully uploaded ${upload.filename}!`, scanId: job.id };
       },
     );

@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { deliveryView, nativeJobBody } from '../../dialects/native.ts';
+import { logSubmitted } from '../request-id.ts';
 import { asyncFields, s3Source, urlSource } from '../request-validation.ts';
 import type { RouteContext } from '../route-context.ts';
 import { ErrorResponse, NativeS3Body, NativeScan, NativeUrlBody } from '../schemas.ts';
@@ -42,6 +43,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
           filename: upload.filename,
           ...fields,
         });
+        logSubmitted(request, job);
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
       },
     );
@@ -63,6 +65,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
           source,
           ...asyncFields(request.body, false, context.destinations),
         });
+        logSubmitted(request, job);
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
       },
     );
@@ -84,6 +87,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
           source,
           ...asyncFields(request.body, false, context.destinations),
         });
+        logSubmitted(request, job);
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
       },
     );

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { CallbackDelivery } from '../../scan.ts';
+import type { CallbackDelivery, FailedDeliveryPage } from '../../scan.ts';
 import type { DeliveryOutbox, LeasedDelivery } from '../contracts.ts';
-import { DELIVERY_COLUMNS, type DeliveryRow, deliveryFromRow } from '../rows.ts';
+import {
+  DELIVERY_COLUMNS,
+  type DeliveryRow,
+  deliveryFromRow,
+  type FailedDeliveryRow,
+  failedDeliveryPage,
+  parseDeliveryCursor,
+} from '../rows.ts';
 import type { PostgresDatabase } from './database.ts';
 
 /** `now() + n ms` for a numeric parameter. */
@@ -68,7 +75,8 @@ export class PostgresDeliveryOutbox implements DeliveryOutbox {
       'deliveries',
       deliveryId,
       leaseToken,
-      "state = 'failed', lease_token = NULL, last_error = $3, last_status_code = $4",
+      // A failed row is never leased again, so next_attempt_at is free to record when it failed.
+      "state = 'failed', lease_token = NULL, next_attempt_at = now(), last_error = $3, last_status_code = $4",
       error,
       statusCode ?? null,
     );
@@ -89,5 +97,25 @@ export class PostgresDeliveryOutbox implements DeliveryOutbox {
       [jobId, tenantId],
     );
     return rows.map(deliveryFromRow);
+  }
+
+  async listFailed(
+    tenantId: string,
+    callbackUrl: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<FailedDeliveryPage> {
+    const before = parseDeliveryCursor(cursor) ?? Number.MAX_SAFE_INTEGER;
+    const columns = DELIVERY_COLUMNS.split(', ')
+      .map((column) => `d.${column}`)
+      .join(', ');
+    const { deliveries, jobs } = this.#db.tables;
+    const { rows } = await this.#db.query<FailedDeliveryRow>(
+      `SELECT d.seq, ${columns}, j.source FROM ${deliveries} d JOIN ${jobs} j ON j.id = d.job_id
+       WHERE d.tenant_id = $1 AND d.url = $2 AND d.state = 'failed' AND d.seq < $3
+       ORDER BY d.seq DESC LIMIT $4`,
+      [tenantId, callbackUrl, before, limit + 1],
+    );
+    return failedDeliveryPage(rows, limit);
   }
 }

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { CallbackDelivery } from '../../scan.ts';
+import type { CallbackDelivery, FailedDeliveryPage } from '../../scan.ts';
 import type { DeliveryOutbox, LeasedDelivery } from '../contracts.ts';
-import { DELIVERY_COLUMNS, type DeliveryRow, deliveryFromRow } from '../rows.ts';
+import {
+  DELIVERY_COLUMNS,
+  type DeliveryRow,
+  deliveryFromRow,
+  type FailedDeliveryRow,
+  failedDeliveryPage,
+  parseDeliveryCursor,
+} from '../rows.ts';
 import type { SqliteDatabase } from './database.ts';
 
 /** The callback outbox on SQLite: rows written by SqliteJobQueue.complete, leased here. */
@@ -64,11 +71,13 @@ export class SqliteDeliveryOutbox implements DeliveryOutbox {
     error: string,
     statusCode: number | undefined,
   ): Promise<boolean> {
+    // A failed row is never leased again, so next_attempt_at is free to record when it failed.
     return this.#db.updateLeased(
       'deliveries',
       deliveryId,
       leaseToken,
-      "state = 'failed', lease_token = NULL, last_error = ?, last_status_code = ?",
+      "state = 'failed', lease_token = NULL, next_attempt_at = ?, last_error = ?, last_status_code = ?",
+      Date.now(),
       error,
       statusCode ?? null,
     );
@@ -92,5 +101,27 @@ export class SqliteDeliveryOutbox implements DeliveryOutbox {
         tenantId,
       )
       .map(deliveryFromRow);
+  }
+
+  async listFailed(
+    tenantId: string,
+    callbackUrl: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<FailedDeliveryPage> {
+    const before = parseDeliveryCursor(cursor) ?? Number.MAX_SAFE_INTEGER;
+    const columns = DELIVERY_COLUMNS.split(', ')
+      .map((column) => `d.${column}`)
+      .join(', ');
+    const rows = this.#db.all<FailedDeliveryRow>(
+      `SELECT d.seq, ${columns}, j.source FROM deliveries d JOIN jobs j ON j.id = d.job_id
+       WHERE d.tenant_id = ? AND d.url = ? AND d.state = 'failed' AND d.seq < ?
+       ORDER BY d.seq DESC LIMIT ?`,
+      tenantId,
+      callbackUrl,
+      before,
+      limit + 1,
+    );
+    return failedDeliveryPage(rows, limit);
   }
 }

@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'empty_file'
   | 'rate_limited'
   | 'quota_exceeded'
+  | 'bucket_not_granted'
+  | 'scan_not_running'
   // source failures
   | 'blocked_destination'
   | 'size_limit'

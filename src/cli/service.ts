@@ -16,6 +16,7 @@ import { ScanWorkerPool } from '../jobs/worker.ts';
 import { openBlobStore } from '../sources/open-blob-store.ts';
 import { SourceOpener } from '../sources/open-source.ts';
 import { createS3Client } from '../sources/s3/client.ts';
+import { startBucketScanning } from './bucket-scanning.ts';
 import { infrastructureEndpoints } from './infrastructure-endpoints.ts';
 
 export interface RunningService {
@@ -100,6 +101,12 @@ export async function startService(config: Config, logger = createLogger(config)
       });
     }
 
+    const bucketScanning = await startBucketScanning(config, store, logger, {
+      runWalker: runsWorkers,
+      ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
+    });
+    closers.push(() => bucketScanning.close());
+
     const service: RunningService = { config, logger, store, stop };
     if (runsApi) {
       const scans = new ScanService({
@@ -124,6 +131,7 @@ export async function startService(config: Config, logger = createLogger(config)
           store.getOrCreateWebhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,
         metrics,
+        bucketScans: bucketScanning.service,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.
       closers.push(() => http.close());

@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ScanEngine } from '../engine/engine.ts';
+import type { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
@@ -14,6 +15,7 @@ import { registerMetrics, type ScanMetrics } from './metrics.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import type { RouteContext } from './route-context.ts';
 import { bucketAvRoutes } from './routes/bucketav.ts';
+import { bucketRoutes } from './routes/buckets.ts';
 import { bucketScanRoutes } from './routes/bucketscan.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { nativeRoutes } from './routes/native.ts';
@@ -33,6 +35,8 @@ export interface HttpAppDependencies {
   canary?: () => Promise<boolean>;
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
+  /** Bucket scans, watches and S3 event notifications (/v1/buckets/*). */
+  bucketScans?: BucketScanService;
 }
 
 /** Builds the fastify app: the two vendor dialects, the native API, docs and operations routes. */
@@ -98,6 +102,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     maxFileSizeBytes: config.limits.maxFileSizeBytes,
     destinations: createAddressPolicy({ allowCidrs: config.network.allowCidrs }),
     webhookSecret: deps.webhookSecret,
+    ...(deps.bucketScans ? { bucketScans: deps.bucketScans } : {}),
   };
 
   // Everything below needs an API key; it is checked before any body byte is read.
@@ -127,6 +132,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     await api.register(bucketScanRoutes(context));
     await api.register(nativeRoutes(context));
     await api.register(statsRoutes(context));
+    if (deps.bucketScans) await api.register(bucketRoutes(deps.bucketScans));
   });
 
   return app;

@@ -8,6 +8,7 @@ import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts'
 import type { RouteContext } from '../route-context.ts';
 import { ErrorResponse, NativeS3Body, NativeScan, NativeUrlBody } from '../schemas.ts';
 import { singleFile } from '../uploads.ts';
+import { bucketObjectView } from './buckets.ts';
 
 const tags = ['native'];
 const submitErrors = {
@@ -126,6 +127,10 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         if (job.callback) {
           const deliveries = await scans.store.getDeliveriesForJob(request.tenant.id, job.id);
           body.callback = { url: job.callback.url, deliveries: deliveries.map(deliveryView) };
+        }
+        if (job.source.kind === 's3' && context.bucketScans) {
+          const object = await context.bucketScans.objectForJob(request.tenant.id, job.id);
+          if (object) body.bucket_object = bucketObjectView(object);
         }
         return body;
       },

@@ -59,7 +59,7 @@ const WatchBody = Type.Object(
   {
     bucket: BucketName,
     prefix: Type.Optional(Prefix),
-    interval_seconds: Type.Integer({ minimum: 5, maximum: 86_400 }),
+    interval_seconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
     actions: Type.Optional(ActionsBody),
   },
   { additionalProperties: false },

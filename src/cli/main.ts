@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config.ts';
+import { registerBucketCommands } from './commands/bucket.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerKeysCommands } from './commands/keys.ts';
 import { registerScanCommand } from './commands/scan.ts';
@@ -45,6 +46,7 @@ program
 registerScanCommand(program);
 registerKeysCommands(program);
 registerDoctorCommand(program);
+registerBucketCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError) console.error(error.message);

@@ -38,6 +38,8 @@ export async function startBucketScanning(
         window: config.buckets.window,
         leaseMs: config.jobs.leaseMs,
         idleMs: Math.max(config.jobs.pollIntervalMs * 5, 100),
+        retentionMs: config.jobs.resultRetentionSeconds * 1000,
+        sweepIntervalMs: config.jobs.sweepIntervalMs,
       },
       logger: logger.child({ component: 'bucket-walker' }),
       ...(options.notifyWorkers ? { notifyWorkers: options.notifyWorkers } : {}),

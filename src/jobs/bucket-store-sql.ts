@@ -540,6 +540,24 @@ export class SqlBucketScanStore implements BucketScanStore {
     return row && objectFromRow(row);
   }
 
+  async sweepExpired(before: Date): Promise<{ scans: number; objects: number }> {
+    const cutoff = before.getTime();
+    return this.#sql.transaction(async (session) => {
+      const ended = `SELECT id FROM ${this.#t.scans} WHERE state <> 'running' AND finished_at < ?`;
+      let objects = await session.run(`DELETE FROM ${this.#t.objects} WHERE scan_id IN (${ended})`, [cutoff]);
+      const scans = await session.run(
+        `DELETE FROM ${this.#t.scans} WHERE state <> 'running' AND finished_at < ?`,
+        [cutoff],
+      );
+      objects += await session.run(
+        `DELETE FROM ${this.#t.objects} WHERE state = 'settled' AND settled_at < ?
+           AND scan_id IN (SELECT id FROM ${this.#t.scans} WHERE origin <> 'scan')`,
+        [cutoff],
+      );
+      return { scans, objects };
+    });
+  }
+
   async getTenantActions(tenantId: string): Promise<BucketActions | undefined> {
     const row = await this.#sql.get<{ actions: string }>(
       `SELECT actions FROM ${this.#t.settings} WHERE tenant_id = ?`,

@@ -261,6 +261,23 @@ describe('bucket scans against s3rver', () => {
     assert.equal(later.state, 'cancelled');
   });
 
+  test('since: only objects modified at or after it are scanned', async () => {
+    const prefix = 'dated/';
+    await putObject(client, BUCKET, `${prefix}old.txt`, randomBytes(10));
+    const later = await api<BucketScanBody>(service.url, 'POST', '/v1/buckets/scans', {
+      bucket: BUCKET,
+      prefix,
+      since: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    assert.deepEqual((await waitForBucketScan(service.url, later.body.id)).listed, 0);
+    const earlier = await api<BucketScanBody>(service.url, 'POST', '/v1/buckets/scans', {
+      bucket: BUCKET,
+      prefix,
+      since: new Date(Date.now() - 3_600_000).toISOString(),
+    });
+    assert.deepEqual((await waitForBucketScan(service.url, earlier.body.id)).listed, 1);
+  });
+
   test('a bucket that does not exist fails the scan with the reason', async () => {
     const grantedButMissing = await startTestService({
       s3: s3.config,

@@ -278,6 +278,34 @@ export function bucketStoreContract(createFixture: () => Promise<BucketStoreFixt
     assert.equal(next.since?.getTime(), highWater.getTime() - 1_000);
   });
 
+  test('retention deletes ended scans with their objects, and old settled objects of inboxes', async () => {
+    const ended = await fixture.buckets.createScan(newScan());
+    const token = await listedAndSubmitted(ended.id, ['in/a']);
+    await completeAll();
+    const [ready] = await fixture.buckets.objectsToSettle(ended.id, 10);
+    await fixture.buckets.settleObject(ended.id, token, ready!.object.seq, {
+      outcome: 'clean',
+      actions: [],
+      size: 1,
+    });
+    assert.ok(await fixture.buckets.finishScan(ended.id, token, 'done'));
+    const running = await fixture.buckets.createScan(newScan());
+    const inbox = await fixture.buckets.eventInbox('tenant-a', 'photos', () => newScan({ origin: 'events' }));
+    await fixture.buckets.recordSightings(inbox.id, [sighting('in/e')]);
+
+    assert.deepEqual(await fixture.buckets.sweepExpired(new Date(Date.now() - 60_000)), {
+      scans: 0,
+      objects: 0,
+    });
+    assert.deepEqual(await fixture.buckets.sweepExpired(new Date(Date.now() + 60_000)), {
+      scans: 1,
+      objects: 1,
+    });
+    assert.equal(await fixture.buckets.getScan('tenant-a', ended.id), undefined);
+    assert.ok(await fixture.buckets.getScan('tenant-a', running.id));
+    assert.equal(await fixture.buckets.countOutstanding(inbox.id), 1, 'unsettled inbox objects stay');
+  });
+
   test('tenant default actions are stored per tenant', async () => {
     assert.equal(await fixture.buckets.getTenantActions('tenant-a'), undefined);
     await fixture.buckets.putTenantActions('tenant-a', { tag: 'bucketav', infected: 'delete' });

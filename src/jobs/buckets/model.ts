@@ -198,6 +198,12 @@ export interface BucketScanStore {
   /** The bucket object a scan job belongs to (its actions for the native API). */
   objectForJob(tenantId: string, jobId: string): Promise<BucketObject | undefined>;
 
+  /**
+   * Retention: deletes scans that ended before `before` with their objects, and the settled objects
+   * of event inboxes and watches settled before it (their counters stay).
+   */
+  sweepExpired(before: Date): Promise<{ scans: number; objects: number }>;
+
   getTenantActions(tenantId: string): Promise<BucketActions | undefined>;
   putTenantActions(tenantId: string, actions: BucketActions): Promise<void>;
 }

@@ -53,7 +53,14 @@ export async function settleObject(ready: ObjectToSettle, context: SettleContext
     });
 
   if (!result) {
-    await settle('failed', [note('skip', false, 'job_missing: the scan job no longer exists', object.jobId)]);
+    // Swept by retention while the scan was paused, or deleted: scanned again rather than lost.
+    await rescanOrFail(
+      ready,
+      context,
+      object.etag,
+      object.versionId,
+      'job_missing: its scan job no longer exists',
+    );
     return;
   }
   const ref: ObjectRef = { bucket: scan.bucket, key: object.key };
@@ -119,7 +126,7 @@ async function rescanOrFail(
       outcome: 'failed',
       actions: [
         ...object.actions,
-        note('skip', false, `object_unstable: ${why} ${object.scanAttempts} times`, object.jobId),
+        note('skip', false, `object_unstable: ${why}, after ${object.scanAttempts} scans`, object.jobId),
       ],
       size: object.size,
     });
@@ -127,7 +134,12 @@ async function rescanOrFail(
   }
   const next: { jobId: string; etag?: string; versionId?: string; action: BucketActionRecord } = {
     jobId: randomUUID(),
-    action: note('rescan', true, `${why} (ETag ${object.etag ?? '?'} → ${etag ?? '?'})`, object.jobId),
+    action: note(
+      'rescan',
+      true,
+      etag === object.etag ? why : `${why} (ETag ${object.etag ?? '?'} → ${etag ?? '?'})`,
+      object.jobId,
+    ),
   };
   if (etag) next.etag = etag;
   if (versionId) next.versionId = versionId;

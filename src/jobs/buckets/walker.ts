@@ -21,6 +21,9 @@ export interface BucketWalkerSettings {
   maxScansPerObject: number;
   /** A watch lists objects modified since the newest seen minus this much. */
   watchMarginMs: number;
+  /** Ended scans and settled inbox/watch objects are deleted this long after (RESULT_RETENTION_SECONDS). */
+  retentionMs: number;
+  sweepIntervalMs: number;
 }
 
 export const DEFAULT_WALKER_SETTINGS: BucketWalkerSettings = {
@@ -31,6 +34,8 @@ export const DEFAULT_WALKER_SETTINGS: BucketWalkerSettings = {
   settleConcurrency: 8,
   maxScansPerObject: 3,
   watchMarginMs: 5 * 60_000,
+  retentionMs: 24 * 3_600_000,
+  sweepIntervalMs: 60_000,
 };
 
 export interface BucketWalkerDependencies {
@@ -97,7 +102,14 @@ export class BucketScanWalker {
 
   async #run(): Promise<void> {
     const { buckets, settings, logger } = this.#deps;
+    let nextSweep = Date.now();
     while (!this.#stopping) {
+      if (Date.now() >= nextSweep) {
+        nextSweep = Date.now() + settings.sweepIntervalMs;
+        await buckets
+          .sweepExpired(new Date(Date.now() - settings.retentionMs))
+          .catch((error: unknown) => logger.warn({ err: error }, 'bucket scan retention sweep failed'));
+      }
       let leased: LeasedBucketScan | undefined;
       try {
         leased = await buckets.leaseScan(settings.leaseMs);
@@ -209,7 +221,10 @@ export class BucketScanWalker {
           settled++;
         }
       });
-      await Promise.all(workers);
+      // Every worker finishes before the step ends (and the lease is given back): none may still be
+      // acting on an object another step could pick up. The first failure is reported after.
+      const failure = (await Promise.allSettled(workers)).find((outcome) => outcome.status === 'rejected');
+      if (failure) throw failure.reason;
       if (ready.length < settings.settleConcurrency * 4) break;
     }
     return settled;

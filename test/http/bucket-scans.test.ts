@@ -261,6 +261,83 @@ describe('bucket scans against s3rver', () => {
     assert.equal(later.state, 'cancelled');
   });
 
+  test('a versioned bucket: each current version is scanned and acted on as that version, nothing else', async () => {
+    const prefix = 'versioned/';
+    const etagA = await putObject(client, BUCKET, `${prefix}a.txt`, randomBytes(50));
+    const etagBad = await putObject(client, BUCKET, `${prefix}bad.com`, eicarBytes());
+    const at = new Date().toISOString();
+    const version = (key: string, id: string, latest: boolean, etag: string) =>
+      `<Version><Key>${key}</Key><VersionId>${id}</VersionId><IsLatest>${latest}</IsLatest><LastModified>${at}</LastModified><ETag>"${etag}"</ETag><Size>50</Size><StorageClass>STANDARD</StorageClass></Version>`;
+    // s3rver has no versioning: the bucket's versioning state and its version listing are answered
+    // here as S3 would; reads and tag writes then carry the listed version ids (recorded requests).
+    const listing =
+      '<?xml version="1.0" encoding="UTF-8"?><ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+      `<Name>${BUCKET}</Name><Prefix>${prefix}</Prefix><KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker><MaxKeys>2</MaxKeys><IsTruncated>false</IsTruncated>` +
+      version(`${prefix}a.txt`, 'v-a2', true, etagA) +
+      version(`${prefix}a.txt`, 'v-a1', false, 'old') +
+      version(`${prefix}bad.com`, 'v-b1', true, etagBad) +
+      `<DeleteMarker><Key>${prefix}gone.txt</Key><VersionId>d-1</VersionId><IsLatest>true</IsLatest><LastModified>${at}</LastModified></DeleteMarker>` +
+      version(`${prefix}gone.txt`, 'v-g1', false, 'gone') +
+      '</ListVersionsResult>';
+    const xml = (response: import('node:http').ServerResponse, body: string) => {
+      response.writeHead(200, {
+        'content-type': 'application/xml',
+        'content-length': Buffer.byteLength(body),
+      });
+      response.end(body);
+    };
+    const remove = s3.intercept((request, response) => {
+      const url = request.url ?? '';
+      if (request.method !== 'GET' || !url.startsWith(`/${BUCKET}`)) return false;
+      if (/[?&]versioning/.test(url)) {
+        xml(
+          response,
+          '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>',
+        );
+        return true;
+      }
+      if (/[?&]versions/.test(url)) {
+        xml(response, listing);
+        return true;
+      }
+      return false;
+    });
+    const seen = s3.requests.length;
+    try {
+      const started = await api<BucketScanBody>(service.url, 'POST', '/v1/buckets/scans', {
+        bucket: BUCKET,
+        prefix,
+      });
+      const done = await waitForBucketScan(service.url, started.body.id);
+      assert.deepEqual([done.listed, done.clean, done.infected], [2, 1, 1]);
+      const objects = await objectsOf(service.url, started.body.id);
+      assert.deepEqual([...objects.keys()].sort(), [`${prefix}a.txt`, `${prefix}bad.com`]);
+      const sent = s3.requests.slice(seen).map((request) => `${request.method} ${request.url}`);
+      const aKey = `/${BUCKET}/${prefix}a.txt`;
+      assert.ok(
+        sent.some(
+          (line) =>
+            line.startsWith(`GET ${aKey}?`) && line.includes('versionId=v-a2') && !line.includes('tagging'),
+        ),
+        'the job read version v-a2',
+      );
+      assert.ok(
+        sent.some(
+          (line) =>
+            line.startsWith(`PUT ${aKey}?`) && line.includes('tagging') && line.includes('versionId=v-a2'),
+        ),
+        'and tagged that version',
+      );
+      assert.ok(
+        !sent.some((line) => line.includes('v-a1') || line.includes('v-g1')),
+        'noncurrent versions are left alone',
+      );
+      assert.equal((await tagsOf(client, BUCKET, `${prefix}bad.com`))['scangate-status'], 'infected');
+    } finally {
+      remove();
+    }
+  });
+
   test('since: only objects modified at or after it are scanned', async () => {
     const prefix = 'dated/';
     await putObject(client, BUCKET, `${prefix}old.txt`, randomBytes(10));

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
-import { classifyS3Error } from '../../sources/s3/errors.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { ScanGateError } from '../../errors.ts';
 import type { JobStore } from '../model.ts';
 import type { WorkerLogger } from '../worker.ts';
+import { type ListedEntry, type ListedPage, listPage } from './listing.ts';
 import type { BucketObject, BucketScan, BucketScanStore, LeasedBucketScan, SightedObject } from './model.ts';
 import type { ObjectActions } from './object-actions.ts';
 import { settleObject } from './settle.ts';
 
 export interface BucketWalkerSettings {
-  /** Objects per ListObjectsV2 page (S3's maximum is 1000). */
+  /** Objects per listing page (S3's maximum is 1000). */
   pageSize: number;
   /** Objects of one scan listed but not settled at most: the listing waits for the scans to catch up. */
   window: number;
@@ -50,19 +51,17 @@ export interface BucketWalkerDependencies {
 }
 
 /** What one sighting of a listed object is, per scan kind: a watch sees unchanged objects again. */
-function listedSighting(
-  scan: BucketScan,
-  key: string,
-  etag: string | undefined,
-  size: number,
-): SightedObject {
+function listedSighting(scan: BucketScan, entry: ListedEntry): SightedObject {
+  // A versioned scan pins each job to the version listed; a watch tells changed objects by version or ETag.
+  const identity = entry.versionId ?? entry.etag ?? '';
   const sighting: SightedObject = {
-    key,
-    size,
-    dedupeKey: scan.origin === 'watch' ? JSON.stringify([key, etag ?? '']) : key,
+    key: entry.key,
+    size: entry.size,
+    dedupeKey: scan.origin === 'watch' ? JSON.stringify([entry.key, identity]) : entry.key,
     jobId: randomUUID(),
   };
-  if (etag) sighting.etag = etag;
+  if (entry.etag) sighting.etag = entry.etag;
+  if (entry.versionId) sighting.versionId = entry.versionId;
   return sighting;
 }
 
@@ -232,18 +231,15 @@ export class BucketScanWalker {
 
   async #listPage(scan: BucketScan, leaseToken: string): Promise<void> {
     const { buckets, s3, settings, logger } = this.#deps;
-    let page: ListObjectsV2CommandOutput;
+    let page: ListedPage;
     try {
-      page = await s3.send(
-        new ListObjectsV2Command({
-          Bucket: scan.bucket,
-          Prefix: scan.prefix || undefined,
-          MaxKeys: settings.pageSize,
-          ContinuationToken: scan.cursor,
-        }),
+      page = await listPage(
+        s3,
+        { bucket: scan.bucket, prefix: scan.prefix, cursor: scan.cursor },
+        settings.pageSize,
       );
     } catch (error) {
-      const classified = classifyS3Error(error, { bucket: scan.bucket, key: scan.prefix });
+      const classified = error as ScanGateError;
       if (classified.retryable) throw classified;
       logger.warn(
         { bucketScanId: scan.id, err: classified },
@@ -255,20 +251,18 @@ export class BucketScanWalker {
     const since = scan.since?.getTime();
     let highWater: Date | undefined;
     const sightings: SightedObject[] = [];
-    for (const entry of page.Contents ?? []) {
-      if (entry.Key === undefined) continue;
-      const modified = entry.LastModified;
+    for (const entry of page.entries) {
+      const modified = entry.lastModified;
       if (modified && (!highWater || modified > highWater)) highWater = modified;
       if (since !== undefined && modified && modified.getTime() < since) continue;
       // A "folder" placeholder (key ending in / with no bytes) is not a file anyone uploaded.
-      if (entry.Key.endsWith('/') && (entry.Size ?? 0) === 0) continue;
-      sightings.push(listedSighting(scan, entry.Key, entry.ETag?.replaceAll('"', ''), entry.Size ?? 0));
+      if (entry.key.endsWith('/') && entry.size === 0) continue;
+      sightings.push(listedSighting(scan, entry));
     }
-    const cursor = page.IsTruncated ? page.NextContinuationToken : undefined;
     const next: { cursor?: string; listingDone: boolean; highWater?: Date } = {
-      listingDone: cursor === undefined,
+      listingDone: page.cursor === undefined,
     };
-    if (cursor) next.cursor = cursor;
+    if (page.cursor) next.cursor = page.cursor;
     if (highWater) next.highWater = highWater;
     if (!(await buckets.recordPage(scan.id, leaseToken, sightings, next))) return;
     // Submitted now rather than at the next step: the page's jobs start while the next page is listed.

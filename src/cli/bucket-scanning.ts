@@ -10,6 +10,7 @@ import { createS3Client } from '../sources/s3/client.ts';
 
 export interface BucketScanning {
   service: BucketScanService;
+  grants: BucketGrants;
   /** Present where scan workers run. */
   walker?: BucketScanWalker;
   close(): Promise<void>;
@@ -54,6 +55,7 @@ export async function startBucketScanning(
   });
   return {
     service,
+    grants,
     ...(walker ? { walker } : {}),
     async close() {
       await walker?.stop();

@@ -115,6 +115,7 @@ export async function startService(config: Config, logger = createLogger(config)
         maxUnfinishedJobsPerTenant: config.rateLimit.maxConcurrentJobsPerKey,
         onScanFinished: (source, result, durationMs) => metrics.recordScan(source, result, durationMs),
         ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
+        ...(config.buckets.grants.length > 0 ? { bucketGrants: bucketScanning.grants } : {}),
       });
       const redis = config.rateLimit.redisUrl
         ? new Redis(config.rateLimit.redisUrl, { maxRetriesPerRequest: 2 })

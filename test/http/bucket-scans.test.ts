@@ -198,6 +198,31 @@ describe('bucket scans against s3rver', () => {
       actions: { quarantine: `s3://${QUARANTINE}/other-prefix/` },
     });
     assert.equal(quarantineElsewhere.status, 403);
+    // With BUCKET_GRANTS set, single-object S3 scans are held to the same grants.
+    const single = await api<{ code: string }>(service.url, 'POST', '/v1/scans/s3', {
+      bucket: FORBIDDEN,
+      key: 'k',
+    });
+    assert.equal(single.status, 403);
+    assert.equal(single.body.code, 'bucket_not_granted');
+    const syncBucketAv = await api<{ code: string }>(
+      service.url,
+      'POST',
+      '/api/v1/scan/sync/s3',
+      { bucket: BUCKET, key: 'k' },
+      KEY_B,
+    );
+    assert.equal(syncBucketAv.status, 403);
+    const asyncBucketAv = await api<{ code: string }>(service.url, 'POST', '/api/v1/scan/async/s3', {
+      bucket: FORBIDDEN,
+      key: 'k',
+      trace_id: 't-1',
+    });
+    assert.equal(asyncBucketAv.status, 403);
+    assert.equal(
+      (await api(service.url, 'POST', '/v1/scans/s3', { bucket: BUCKET, key: 'x/none' })).status,
+      202,
+    );
     const started = await api<BucketScanBody>(service.url, 'POST', '/v1/buckets/scans', {
       bucket: BUCKET,
       prefix: 'x/',

@@ -2,13 +2,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { CallbackDelivery } from '../../jobs/model.ts';
+import { bucketObjectView } from '../bucket-views.ts';
 import { nativeJobBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
 import type { RouteContext } from '../route-context.ts';
 import { ErrorResponse, NativeS3Body, NativeScan, NativeUrlBody } from '../schemas.ts';
 import { singleFile } from '../uploads.ts';
-import { bucketObjectView } from './buckets.ts';
 
 const tags = ['native'];
 const submitErrors = {

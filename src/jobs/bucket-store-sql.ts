@@ -453,10 +453,19 @@ export class SqlBucketScanStore implements BucketScanStore {
   }
 
   async putTenantActions(tenantId: string, actions: BucketActions): Promise<void> {
-    await this.#sql.run(
-      `INSERT INTO ${this.#t.settings} (tenant_id, actions, updated_at) VALUES (?, ?, ?)
-       ON CONFLICT (tenant_id) DO UPDATE SET actions = excluded.actions, updated_at = excluded.updated_at`,
-      [tenantId, JSON.stringify(actions), Date.now()],
-    );
+    const now = Date.now();
+    await this.#sql.transaction(async (session) => {
+      await session.run(
+        `INSERT INTO ${this.#t.settings} (tenant_id, actions, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (tenant_id) DO UPDATE SET actions = excluded.actions, updated_at = excluded.updated_at`,
+        [tenantId, JSON.stringify(actions), now],
+      );
+      // Event inboxes have no actions of their own: they follow the tenant's defaults from now on.
+      await session.run(
+        `UPDATE ${this.#t.scans} SET actions = ?, updated_at = ?
+         WHERE tenant_id = ? AND origin = 'events' AND state = 'running'`,
+        [JSON.stringify(actions), now, tenantId],
+      );
+    });
   }
 }

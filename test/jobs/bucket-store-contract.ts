@@ -316,4 +316,19 @@ export function bucketStoreContract(createFixture: () => Promise<BucketStoreFixt
     });
     assert.equal(await fixture.buckets.getTenantActions('tenant-b'), undefined);
   });
+
+  test("an event inbox follows its tenant's default actions as they change", async () => {
+    const inbox = await fixture.buckets.eventInbox('tenant-a', 'photos', () => newScan({ origin: 'events' }));
+    const scan = await fixture.buckets.createScan(newScan());
+    await fixture.buckets.putTenantActions('tenant-a', { tag: 'bucketav', infected: 'delete' });
+    assert.deepEqual((await fixture.buckets.getScan('tenant-a', inbox.id))?.actions, {
+      tag: 'bucketav',
+      infected: 'delete',
+    });
+    assert.deepEqual(
+      (await fixture.buckets.getScan('tenant-a', scan.id))?.actions,
+      scan.actions,
+      'a scan keeps its own',
+    );
+  });
 }

@@ -160,16 +160,21 @@ export class SqlBucketScanStore implements BucketScanStore {
 
   async leaseScan(leaseMs: number): Promise<LeasedBucketScan | undefined> {
     const now = Date.now();
+    // A read first: the walker asks every few hundred ms, and with no scan due a write statement
+    // would still take SQLite's write lock from the job store each time.
+    const due = await this.#sql.get<{ id: string }>(
+      `SELECT id FROM ${this.#t.scans} WHERE state = 'running' AND lease_expires_at <= ?
+       ORDER BY lease_expires_at, id LIMIT 1`,
+      [now],
+    );
+    if (!due) return undefined;
     const leaseToken = randomUUID();
-    // The lease condition is repeated outside the subquery: under PostgreSQL's READ COMMITTED a
-    // concurrent claimer re-checks it against the row it waited for, and finds the lease taken.
+    // Claimed only if still free: another walker that read the same row gets nothing back.
     const row = await this.#sql.get<ScanRow>(
       `UPDATE ${this.#t.scans} SET lease_token = ?, lease_expires_at = ?
-       WHERE id = (SELECT id FROM ${this.#t.scans} WHERE state = 'running' AND lease_expires_at <= ?
-                   ORDER BY lease_expires_at, id LIMIT 1)
-         AND state = 'running' AND lease_expires_at <= ?
+       WHERE id = ? AND state = 'running' AND lease_expires_at <= ?
        RETURNING ${SCAN_COLUMNS}`,
-      [leaseToken, now + leaseMs, now, now],
+      [leaseToken, now + leaseMs, due.id, now],
     );
     return row && { scan: scanFromRow(row), leaseToken };
   }

@@ -95,7 +95,9 @@ describe('bucket scans page in headless Chromium', () => {
     );
     assert.equal(await exists(client, 'web-bucket', 'site/payload.com'), false);
     await page.selectOption('#objects-filter', 'infected');
-    await page.waitForFunction(`document.querySelectorAll('#bucket-objects tbody tr').length === 1`);
+    // Waited for through locators: a string predicate would be evaluated, and the page's CSP forbids eval.
+    await page.locator('#bucket-objects tbody tr', { hasText: 'page-0.html' }).waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#bucket-objects tbody tr').count(), 1);
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   });
 

@@ -109,6 +109,8 @@ async function main(): Promise<void> {
       dataDir: path.join(dir, 'data'),
       env: {
         LOG_LEVEL: 'warn',
+        // The offline test database, as the main bench runs it.
+        SIGNATURES: 'test',
         API_KEYS: `bench=${KEY}`,
         S3_ENDPOINT: s3.endpoint,
         S3_FORCE_PATH_STYLE: 'true',

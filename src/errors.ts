@@ -15,11 +15,14 @@ export type ErrorCode =
   | 'quota_exceeded'
   | 'bucket_not_granted'
   | 'scan_not_running'
+  | 'request_timeout'
+  | 'headers_too_large'
   // source failures
   | 'blocked_destination'
   | 'size_limit'
   | 'download_failed'
   | 'download_timeout'
+  | 'unsupported_encoding'
   | 'access_denied'
   | 'object_not_found'
   // engine failures

@@ -33,6 +33,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src
+# The CLI's client (`scangate scan`), imported as scangate/client from its TypeScript source.
+COPY packages/client/src ./packages/client/src
 ENV NODE_ENV=production \
     SCANGATE_DATA_DIR=/var/lib/scangate \
     HOST=0.0.0.0 \

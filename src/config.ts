@@ -43,6 +43,11 @@ export const ConfigSchema = Type.Object({
     requestTimeoutMs: Type.Integer({ minimum: 1000 }),
     jsonBodyLimitBytes: Type.Integer({ minimum: 1024 }),
     trustProxy: Type.Boolean(),
+    /** Base of the absolute URLs scangate hands out (Location); empty derives it from the request. */
+    publicUrl: Type.String(),
+    /** PEM certificate chain and key: when both are set the API serves HTTPS with HTTP/2 and HTTP/1.1 (ALPN). */
+    tlsCertFile: Type.String(),
+    tlsKeyFile: Type.String(),
   }),
   limits: Type.Object({
     maxFileSizeBytes: Type.Integer({ minimum: 1, maximum: CLAMD_MAX_FILE_SIZE }),
@@ -127,6 +132,10 @@ export const ConfigSchema = Type.Object({
     retryMaxDelayMs: Type.Integer({ minimum: 10 }),
     /** Secret for Standard Webhooks signatures when an API key has none of its own (whsec_…). */
     signingSecret: Type.String(),
+    /** PEM RSA private key for attachmentAV-style callback signatures; empty keeps one in the store. */
+    rsaPrivateKeyFile: Type.String(),
+    /** Public keys (PEM files) still published after a rotation, so receivers can verify late callbacks. */
+    rsaPreviousPublicKeyFiles: Type.Array(Type.String({ minLength: 1 })),
   }),
   auth: Type.Object({
     /** Plain keys, or tenant=key pairs; kept in memory only as SHA-256 digests. */
@@ -186,7 +195,26 @@ export const ENV_VARIABLES: EnvVariable[] = [
     parse: 'size',
     description: 'largest JSON body',
   },
-  { name: 'HTTP_TRUST_PROXY', path: 'http.trustProxy', parse: 'bool', description: 'trust X-Forwarded-For' },
+  {
+    name: 'HTTP_TRUST_PROXY',
+    path: 'http.trustProxy',
+    parse: 'bool',
+    description: 'trust X-Forwarded-For, -Proto and -Host',
+  },
+  {
+    name: 'PUBLIC_URL',
+    path: 'http.publicUrl',
+    parse: 'string',
+    description:
+      'base of absolute URLs handed out (e.g. https://scan.example.com); empty uses the request Host',
+  },
+  {
+    name: 'TLS_CERT_FILE',
+    path: 'http.tlsCertFile',
+    parse: 'string',
+    description: 'PEM certificate chain: with TLS_KEY_FILE serves HTTPS, HTTP/2 and HTTP/1.1',
+  },
+  { name: 'TLS_KEY_FILE', path: 'http.tlsKeyFile', parse: 'string', description: 'PEM private key' },
   {
     name: 'MAX_FILE_SIZE',
     path: 'limits.maxFileSizeBytes',
@@ -497,6 +525,18 @@ export const ENV_VARIABLES: EnvVariable[] = [
     description: 'whsec_… default signing secret',
   },
   {
+    name: 'CALLBACK_RSA_KEY_FILE',
+    path: 'callbacks.rsaPrivateKeyFile',
+    parse: 'string',
+    description: 'PEM RSA key signing attachmentAV callbacks; empty: one generated and kept in the store',
+  },
+  {
+    name: 'CALLBACK_RSA_PREVIOUS_PUBLIC_KEYS',
+    path: 'callbacks.rsaPreviousPublicKeyFiles',
+    parse: 'list',
+    description: 'PEM public keys still published after a rotation',
+  },
+  {
     name: 'API_KEYS',
     path: 'auth.apiKeys',
     parse: 'list',
@@ -553,6 +593,9 @@ export function defaultConfig(dataDir = path.resolve('data')): Config {
       requestTimeoutMs: 30 * 60_000,
       jsonBodyLimitBytes: 64 * 1024,
       trustProxy: false,
+      publicUrl: '',
+      tlsCertFile: '',
+      tlsKeyFile: '',
     },
     limits: { maxFileSizeBytes: 1024 * MiB },
     engine: {
@@ -609,6 +652,8 @@ export function defaultConfig(dataDir = path.resolve('data')): Config {
       retryBaseDelayMs: 5_000,
       retryMaxDelayMs: 2 * 3600_000,
       signingSecret: '',
+      rsaPrivateKeyFile: '',
+      rsaPreviousPublicKeyFiles: [],
     },
     auth: { apiKeys: [] },
     buckets: { grants: [], pageSize: 1000, window: 2000 },
@@ -761,6 +806,10 @@ function crossFieldProblems(config: Config): string[] {
     problems.push(`role "${config.role}" needs a shared database: set DATABASE_URL`);
   if (config.callbacks.signingSecret && !config.callbacks.signingSecret.startsWith('whsec_'))
     problems.push('callbacks.signingSecret must be a Standard Webhooks secret (whsec_<base64>)');
+  if (config.http.publicUrl && !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(config.http.publicUrl))
+    problems.push('http.publicUrl must be an http(s) URL without query or fragment (PUBLIC_URL)');
+  if (!config.http.tlsCertFile !== !config.http.tlsKeyFile)
+    problems.push('TLS needs both http.tlsCertFile and http.tlsKeyFile (TLS_CERT_FILE, TLS_KEY_FILE)');
   if (config.signatures.proxy && !/^https?:\/\/[^/]+:\d+\/?$/.test(config.signatures.proxy))
     problems.push('signatures.proxy must look like http://[user:password@]host:port');
   for (const cidr of config.network.allowCidrs) {

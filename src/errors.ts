@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'unsupported_encoding'
   | 'access_denied'
   | 'object_not_found'
+  | 's3_not_configured'
   // engine failures
   | 'engine_unavailable'
   | 'engine_error'
@@ -32,6 +33,7 @@ export type ErrorCode =
   // service state
   | 'store_unavailable'
   | 'shutting_down'
+  | 'invalid_tls_certificate'
   | 'internal_error';
 
 export class ScanGateError extends Error {

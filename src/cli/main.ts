@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config.ts';
+import { SCANGATE_VERSION } from '../version.ts';
 import { registerBucketCommands } from './commands/bucket.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerKeysCommands } from './commands/keys.ts';
 import { registerScanCommand } from './commands/scan.ts';
 
-const program = new Command('scangate').description(
-  'Self-hostable malware scanning over HTTP, backed by ClamAV',
-);
+const program = new Command('scangate')
+  .description('Self-hostable malware scanning over HTTP, backed by ClamAV')
+  .version(SCANGATE_VERSION, '-V, --version', 'print the scangate version');
 
 async function serve(role: string | undefined): Promise<void> {
   const config = loadConfig(process.env, role ? { role } : {});

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { loadCallbackSigningKeys } from '../delivery/callback-signing-keys.ts';
 import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delivery-worker.ts';
 import { runCanary } from '../engine/canary.ts';
 import { createEngine } from '../engine/create-engine.ts';
@@ -14,6 +15,7 @@ import { SignatureLifecycle, type SignatureReporter } from '../engine/signature-
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
 import { ScanMetrics } from '../http/metrics.ts';
+import { buildOperationsApp } from '../http/operations-app.ts';
 import type { JobStore } from '../jobs/model.ts';
 import { openJobStore } from '../jobs/open-store.ts';
 import { RetentionSweeper } from '../jobs/retention.ts';
@@ -22,6 +24,7 @@ import { ScanWorkerPool } from '../jobs/worker.ts';
 import { openBlobStore } from '../sources/open-blob-store.ts';
 import { SourceOpener } from '../sources/open-source.ts';
 import { createS3Client } from '../sources/s3/client.ts';
+import { SCANGATE_VERSION } from '../version.ts';
 import { startBucketScanning } from './bucket-scanning.ts';
 import { infrastructureEndpoints } from './infrastructure-endpoints.ts';
 
@@ -56,12 +59,16 @@ export async function startService(config: Config, logger = createLogger(config)
   try {
     const store = await openJobStore(config);
     closers.push(() => store.close());
+    const callbackKeys = await loadCallbackSigningKeys(config.callbacks, store);
     const blobs = await openBlobStore(config, createS3Client(config.s3));
     const engineHandle = await createEngine(config, logger);
     closers.push(() => engineHandle.close());
+    let workers: ScanWorkerPool | undefined;
     const metrics = new ScanMetrics({
       queueDepth: () => store.countUnfinishedJobs(),
       engineStatus: () => engineHandle.engine.status(),
+      jobsInFlight: () => workers?.activeJobs ?? 0,
+      build: { version: SCANGATE_VERSION, role: config.role },
       signatures: () => engineHandle.signatures.status(),
     });
     if (engineHandle.signatures instanceof SignatureLifecycle) {
@@ -103,11 +110,11 @@ export async function startService(config: Config, logger = createLogger(config)
     const runsWorkers = config.role !== 'api';
     const runsApi = config.role !== 'worker';
 
-    let workers: ScanWorkerPool | undefined;
     if (runsWorkers) {
       const delivery = new CallbackDeliveryWorker(store, config, logger.child({ component: 'delivery' }), {
         onAttempt: (outcome) => metrics.recordCallbackAttempt(outcome),
         deniedEndpoints,
+        attachmentAvKey: callbackKeys.privateKey,
       });
       workers = new ScanWorkerPool({
         ...runnerDeps,
@@ -168,6 +175,7 @@ export async function startService(config: Config, logger = createLogger(config)
         deniedEndpoints,
         signatures: engineHandle.signatures,
         metrics,
+        callbackPublicKeys: callbackKeys.published,
         bucketScans: bucketScanning.service,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.
@@ -180,15 +188,31 @@ export async function startService(config: Config, logger = createLogger(config)
       service.url = address;
       service.http = http;
     }
+    // (role is in every line already: the logger's base.)
+    if (!runsApi) {
+      // A worker serves no API, but answers probes and scrapes on PORT.
+      const operations = await buildOperationsApp({
+        logger,
+        engine,
+        store,
+        metrics,
+        canary: async () => (await runCanary(engineHandle.engine)).ok,
+        signatures: engineHandle.signatures,
+        maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
+      });
+      closers.push(() => operations.close());
+      service.url = await operations.listen({ host: config.http.host, port: config.http.port });
+      service.http = operations;
+    }
     logger.info(
-      { role: config.role, url: service.url, store: store.kind, blobs: blobs.kind },
+      { url: service.url, store: store.kind, blobs: blobs.kind, version: SCANGATE_VERSION },
       'scangate started',
     );
     if (runsApi && config.auth.apiKeys.length === 0) {
       const stored = await store.listApiKeys();
       if (!stored.some((key) => !key.revokedAt)) {
         logger.warn(
-          'no API key is configured: every request answers 401. Set API_KEYS=name=secret or run `scangate keys create <name>`',
+          'no API key is configured: every request answers 401. Set API_KEYS=name=secret or run `scangate keys create --tenant NAME`',
         );
       }
     }

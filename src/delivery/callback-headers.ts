@@ -26,7 +26,12 @@ const HOP_AND_FRAMING = [
 const HOP_AND_FRAMING_PREFIXES = ['proxy-', 'x-forwarded-'];
 
 /** Callbacks: we own the body, its signature and our identity as the sender. */
-const CALLBACK_DENIED = new Set([...HOP_AND_FRAMING, 'content-type', 'content-encoding', 'user-agent']);
+const CALLBACK_DENIED = new Set([...HOP_AND_FRAMING, 'content-encoding', 'user-agent']);
+/**
+ * bucketAV: "Content-Type and Content-Length are always added and cannot be changed". Clients of
+ * the vendor send them anyway, so they are dropped (our values win) rather than refused.
+ */
+const CALLBACK_IGNORED = new Set(['content-type', 'content-length']);
 const CALLBACK_DENIED_PREFIXES = [...HOP_AND_FRAMING_PREFIXES, 'webhook-'];
 
 /** Downloads: we need every byte as stored, undecoded. */
@@ -38,7 +43,13 @@ const DOWNLOAD_DENIED_PREFIXES = HOP_AND_FRAMING_PREFIXES;
  * copy (names and values trimmed) or throws invalid_request naming the offending header.
  */
 export function validateCallbackHeaders(headers: unknown): Record<string, string> {
-  return validateHeaders(headers, 'callback_headers', CALLBACK_DENIED, CALLBACK_DENIED_PREFIXES);
+  return validateHeaders(
+    headers,
+    'callback_headers',
+    CALLBACK_DENIED,
+    CALLBACK_DENIED_PREFIXES,
+    CALLBACK_IGNORED,
+  );
 }
 
 /** Same for `download_headers`, with the smaller deny list a GET needs. */
@@ -51,6 +62,7 @@ function validateHeaders(
   field: string,
   denied: ReadonlySet<string>,
   deniedPrefixes: readonly string[],
+  ignored: ReadonlySet<string> = new Set(),
 ): Record<string, string> {
   if (headers === undefined || headers === null) return {};
   if (typeof headers !== 'object' || Array.isArray(headers)) {
@@ -66,6 +78,7 @@ function validateHeaders(
     const name = rawName.trim();
     const lower = name.toLowerCase();
     if (!TOKEN.test(name)) throw invalid(field, rawName, `${field}: "${rawName}" is not a valid header name`);
+    if (ignored.has(lower)) continue;
     if (denied.has(lower) || deniedPrefixes.some((prefix) => lower.startsWith(prefix))) {
       throw invalid(field, name, `${field}: header "${name}" cannot be set by the client`);
     }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { type Agent, request } from 'undici';
 import { isScanGateError } from '../errors.ts';
 import type { NewCallbackDelivery } from '../jobs/model.ts';
@@ -5,6 +6,7 @@ import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import { parseDestinationUrl } from '../sources/url/destination-url.ts';
 import { createPinnedAgent, type RefusalLogger, type ResolveHost } from '../sources/url/pinned-agent.ts';
 import { parseRetryAfter } from '../sources/url/retry-after.ts';
+import { attachmentAvHeaders } from './attachmentav-signing.ts';
 import { validateCallbackHeaders } from './callback-headers.ts';
 import { webhookHeaders } from './signing.ts';
 
@@ -20,6 +22,8 @@ export interface DeliveryAttemptOptions {
   logger?: RefusalLogger;
   resolve?: ResolveHost;
   nowSeconds?: number;
+  /** Also sign the attachmentAV way (x-timestamp, x-signature), for jobs of that dialect. */
+  attachmentAv?: { privateKey: KeyObject; tenantId: string };
 }
 
 export interface DeliveryAttemptResult {
@@ -79,6 +83,15 @@ export async function deliverCallback(
         'content-type': 'application/json',
         'user-agent': USER_AGENT,
         ...webhookHeaders(secret, delivery.id, delivery.body, options.nowSeconds),
+        ...(options.attachmentAv
+          ? attachmentAvHeaders(
+              options.attachmentAv.privateKey,
+              options.attachmentAv.tenantId,
+              delivery.url,
+              delivery.body,
+              options.nowSeconds,
+            )
+          : {}),
       },
       body: delivery.body,
       signal,

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { Agent } from 'undici';
 import type { Config } from '../config.ts';
 import type { JobStore, LeasedDelivery } from '../jobs/model.ts';
@@ -21,6 +22,8 @@ export interface CallbackDeliveryWorkerOptions {
   resolve?: ResolveHost;
   /** Dice for the retry jitter, in [0, 1). */
   random?: () => number;
+  /** Signs callbacks of attachmentAV jobs with this RSA key (see attachmentav-signing.ts). */
+  attachmentAvKey?: KeyObject;
   /** Observes every recorded attempt (metrics): delivered, retry, failed for good, or error. */
   onAttempt?: (outcome: 'delivered' | 'retry' | 'failed' | 'error') => void;
 }
@@ -142,7 +145,9 @@ export class CallbackDeliveryWorker {
     const context = { deliveryId: delivery.id, jobId: delivery.jobId, attempt: delivery.attempts };
     try {
       const secret = await this.#store.getOrCreateWebhookSecret(delivery.tenantId, this.#createSecret);
+      const attachmentAv = await this.#attachmentAvSigning(delivery);
       const result = await deliverCallback(delivery, secret, {
+        ...(attachmentAv ? { attachmentAv } : {}),
         timeoutMs: this.#config.callbacks.timeoutMs,
         connectTimeoutMs: this.#config.network.connectTimeoutMs,
         allowCidrs: this.#config.network.allowCidrs,
@@ -166,6 +171,16 @@ export class CallbackDeliveryWorker {
     } finally {
       this.#inFlight.delete(delivery.id);
     }
+  }
+
+  /** The job's dialect decides the extra signature; the job outlives its pending deliveries (retention). */
+  async #attachmentAvSigning(
+    delivery: LeasedDelivery['delivery'],
+  ): Promise<{ privateKey: KeyObject; tenantId: string } | undefined> {
+    const privateKey = this.#options.attachmentAvKey;
+    if (!privateKey) return undefined;
+    const job = await this.#store.getJob(delivery.tenantId, delivery.jobId);
+    return job?.dialect === 'attachmentav' ? { privateKey, tenantId: delivery.tenantId } : undefined;
   }
 
   #record(

@@ -4,13 +4,16 @@ import type { NewCallbackDelivery, NewScanJob, ScanResult, ScanSource } from '..
 export interface CallbackPayload {
   status: 'clean' | 'infected' | 'no';
   finding?: string;
-  size: number;
+  /** Absent when the bytes were never read (a failed download): never an invented 0. */
+  size?: number;
   /** Seconds, as bucketAV sends them. */
   download_time: number;
   scan_time: number;
   download_url: string;
   trace_id?: string;
   custom_data?: string;
+  /** The type told by the content (attachmentAV's name for it); absent for text and unknowns. */
+  realfiletype?: string;
   scan_id?: string;
   reason?: string;
   sha256?: string;
@@ -27,12 +30,13 @@ export function callbackBody(
   const payload: CallbackPayload = {
     status: result.status === 'unscannable' ? 'no' : result.status,
     ...(result.finding !== undefined && result.status === 'infected' ? { finding: result.finding } : {}),
-    size: result.size ?? 0,
+    ...(result.size !== undefined ? { size: result.size } : {}),
     download_time: seconds(result.downloadTimeMs),
     scan_time: seconds(result.scanTimeMs),
     download_url: sourceLocation(job.source),
     ...(job.traceId !== undefined ? { trace_id: job.traceId } : {}),
     ...(job.customData !== undefined ? { custom_data: job.customData } : {}),
+    ...(result.fileType ? { realfiletype: result.fileType.ext } : {}),
   };
   if (job.dialect === 'native') {
     payload.scan_id = job.id;

@@ -26,6 +26,11 @@ export interface ScanOptions {
    * `too_large` without waiting for clamd's own limit (whose reply is usually lost to EPIPE).
    */
   maxBytes: number;
+  /**
+   * Sees every chunk just before it goes to clamd: a tee of the one read, for whoever needs the
+   * same bytes (the content-type sniffer) without a second read of the source.
+   */
+  observeChunk?: (chunk: Buffer) => void;
 }
 
 /**

@@ -14,6 +14,7 @@ export interface InstreamOptions {
   /** How long clamd may take to answer once the last byte is sent. */
   replyTimeoutMs: number;
   signal?: AbortSignal | undefined;
+  observeChunk?: ((chunk: Buffer) => void) | undefined;
 }
 
 export type InstreamResult =
@@ -71,6 +72,7 @@ export async function streamToClamd(
       }
       hash.update(data);
       zip64.push(data);
+      options.observeChunk?.(data);
       if (!(await writeFrames(connection, frameChunk(data), stallTimeoutMs))) {
         refusedEarly = true;
         break;

@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import type { PublishedPublicKey } from '../delivery/attachmentav-signing.ts';
 import type { ScanEngine } from '../engine/engine.ts';
 import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
 import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
@@ -16,17 +17,22 @@ import { buildValidatorsWithStrictBodies } from './body-validation.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerMetrics, type ScanMetrics } from './metrics.ts';
+import { completeOpenApi } from './openapi.ts';
 import { registerRateLimit } from './rate-limit.ts';
+import { echoRequestId, requestIdFor } from './request-id.ts';
 import { serializeRequest } from './request-log.ts';
 import type { RouteContext } from './route-context.ts';
+import { attachmentAvRoutes } from './routes/attachmentav.ts';
 import { bucketAvRoutes } from './routes/bucketav.ts';
 import { bucketRoutes } from './routes/buckets.ts';
 import { bucketScanRoutes } from './routes/bucketscan.ts';
+import { callbackPublicKeyRoutes } from './routes/callback-public-keys.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { nativeRoutes } from './routes/native.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { ErrorResponse } from './schemas.ts';
+import { loadTlsOptions } from './tls.ts';
 
 export interface HttpAppDependencies {
   /** Shared rate-limit counters when several API nodes run (REDIS_URL). */
@@ -38,6 +44,8 @@ export interface HttpAppDependencies {
   authenticator: ApiKeyAuthenticator;
   webhookSecret(tenantId: string): Promise<string>;
   canary?: () => Promise<boolean>;
+  /** Keys verifying attachmentAV callback signatures, published without an API key. */
+  callbackPublicKeys?: readonly PublishedPublicKey[];
   /** The container-format self-test's report, once it has run. */
   formatSelfTest?: () => FormatSelfTestReport | undefined;
   signatures?: SignatureReporter;
@@ -52,35 +60,46 @@ export interface HttpAppDependencies {
   deniedEndpoints?: readonly string[];
 }
 
-/** Builds the fastify app: the two vendor dialects, the native API, docs and operations routes. */
+/** Builds the fastify app: the three vendor dialects, the native API, docs and operations routes. */
 export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
-  const app = Fastify({
+  const tls = loadTlsOptions(config.http);
+  const common = {
     // Request logs carry the URL: secret-looking query parameters (an API key) are redacted.
     loggerInstance: deps.logger.child({}, { serializers: { req: serializeRequest } }) as FastifyBaseLogger,
     bodyLimit: config.http.jsonBodyLimitBytes,
     requestTimeout: config.http.requestTimeoutMs,
-    // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by
-    // default): a slowloris socket would live 30 s past its timeout. Sweep at a quarter of it.
-    http: {
-      connectionsCheckingInterval: Math.min(
-        5_000,
-        Math.max(250, Math.floor(config.http.headersTimeoutMs / 4)),
-      ),
-    },
-    connectionTimeout: 0,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
     trustProxy: config.http.trustProxy,
-    genReqId: () => crypto.randomUUID(),
-    clientErrorHandler,
+    // A vendor SDK configured with a trailing-slash host asks for `//v1/scan/…`.
+    routerOptions: { ignoreDuplicateSlashes: true },
+    genReqId: requestIdFor,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    clientErrorHandler,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' as const, useDefaults: true } },
     schemaController: { compilersFactory: { buildValidator: buildValidatorsWithStrictBodies() } },
-  });
-  app.server.headersTimeout = config.http.headersTimeoutMs;
+  };
+  // With a certificate: HTTPS, HTTP/2 and HTTP/1.1 on one port (ALPN), as the vendors' examples use.
+  // The HTTP/2 server has no headersTimeout; an idle connection is closed after connectionTimeout.
+  const app = (tls
+    ? Fastify({ ...common, http2: true, https: tls, connectionTimeout: config.http.headersTimeoutMs * 4 })
+    : Fastify({
+        ...common,
+        // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by
+        // default): a slowloris socket would live 30 s past its timeout. Sweep at a quarter of it.
+        http: {
+          connectionsCheckingInterval: Math.min(
+            5_000,
+            Math.max(250, Math.floor(config.http.headersTimeoutMs / 4)),
+          ),
+        },
+        connectionTimeout: 0,
+      })) as unknown as FastifyInstance;
+  if (!tls) app.server.headersTimeout = config.http.headersTimeoutMs;
 
   registerErrorHandling(app);
+  echoRequestId(app);
   if (deps.metrics) registerMetrics(app, deps.metrics);
   app.addSchema(ErrorResponse);
 
@@ -89,7 +108,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       info: {
         title: 'scangate',
         version: '0.1.0',
-        description: 'Malware scanning over HTTP: bucketAV and Bucketscan dialects plus the native API.',
+        description:
+          'Malware scanning over HTTP: bucketAV, attachmentAV and Bucketscan dialects plus the native API.',
       },
       components: {
         securitySchemes: {
@@ -99,6 +119,10 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       },
       security: [{ bearer: [] }, { apiKey: [] }],
     },
+    transformObject: (documents) =>
+      completeOpenApi('openapiObject' in documents ? documents.openapiObject : documents.swaggerObject, {
+        publicUrl: config.http.publicUrl,
+      }),
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -120,6 +144,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   );
 
   await app.register(dashboardRoutes());
+  if (deps.callbackPublicKeys) await app.register(callbackPublicKeyRoutes(deps.callbackPublicKeys));
 
   const deniedEndpoints = deps.deniedEndpoints ?? [];
   let destinations = createAddressPolicy({ allowCidrs: config.network.allowCidrs, deniedEndpoints });
@@ -134,6 +159,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   const context: RouteContext = {
     scans: deps.scans,
     maxFileSizeBytes: config.limits.maxFileSizeBytes,
+    publicUrl: config.http.publicUrl,
     get destinations() {
       return currentDestinations();
     },
@@ -165,6 +191,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     api.removeContentTypeParser('text/plain');
     api.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
     await api.register(bucketAvRoutes(context));
+    await api.register(attachmentAvRoutes(context));
     await api.register(bucketScanRoutes(context));
     await api.register(nativeRoutes(context));
     await api.register(statsRoutes(context));

@@ -14,12 +14,15 @@ export interface BucketAvResultBody {
   status: BucketAvStatus;
   finding?: string;
   size?: number;
+  /** attachmentAV's field, served by both vendor dialects: the type told by the content. */
+  realfiletype?: string;
 }
 
 export function bucketAvResultBody(result: ScanResult): BucketAvResultBody {
   const body: BucketAvResultBody = { status: bucketAvStatus(result) };
   if (result.status === 'infected' && result.finding) body.finding = result.finding;
   if (result.size !== undefined) body.size = result.size;
+  if (result.fileType) body.realfiletype = result.fileType.ext;
   return body;
 }
 
@@ -55,6 +58,7 @@ export function nativeJobBody(job: ScanJob): Static<typeof NativeScan> {
     signature_version: result?.signatureVersion ?? null,
     signature_database: result?.signatureDatabase ?? null,
     cached: result?.cached ?? false,
+    file_type: result?.fileType ? { ext: result.fileType.ext, mime: result.fileType.mime } : null,
     download_time: seconds(result?.downloadTimeMs),
     scan_time: seconds(result?.scanTimeMs),
     attempts: job.attempts,

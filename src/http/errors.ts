@@ -23,11 +23,14 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   unsupported_encoding: 502,
   access_denied: 403,
   object_not_found: 404,
+  // The operator's setting is missing, not the client's request: the same request works once it is set.
+  s3_not_configured: 503,
   engine_unavailable: 503,
   engine_error: 503,
   engine_timeout: 503,
   store_unavailable: 503,
   shutting_down: 503,
+  invalid_tls_certificate: 500,
   internal_error: 500,
 };
 
@@ -69,12 +72,13 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const body = toErrorBody(error);
     const status = statusForCode(body.code);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code: body.code, msg: body.message }, 'request refused');
+    else request.log.info({ code: body.code, reason: body.message }, 'request refused');
     if (body.code === 'rate_limited' && !reply.hasHeader('retry-after')) reply.header('retry-after', '60');
     // Pending jobs finish within seconds to minutes; a client told nothing would retry at once.
     if (body.code === 'quota_exceeded' && !reply.hasHeader('retry-after')) reply.header('retry-after', '5');
     // The rest of an oversized body is never read: closing is cheaper than draining it.
-    if (status === 413) reply.header('connection', 'close');
+    // (HTTP/2 has no Connection header: the stream is reset instead.)
+    if (status === 413 && request.raw.httpVersionMajor < 2) reply.header('connection', 'close');
     reply.code(status).send(body);
   });
 }

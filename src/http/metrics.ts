@@ -13,11 +13,18 @@ export type CallbackOutcome = 'delivered' | 'retry' | 'failed' | 'error';
 export interface ScanMetricsOptions {
   /** Jobs queued or running, read at scrape time. */
   queueDepth?: () => Promise<number>;
-  /** Engine status at scrape time, for the signature age. */
+  /** Engine status at scrape time, for the signature age and each clamd's health. */
   engineStatus?: () => Promise<EngineStatus>;
+  /** Scan jobs this process is working on now (workers only). */
+  jobsInFlight?: () => number;
+  /** Labels of scangate_build_info. */
+  build?: { version: string; role: string };
   /** Signature source and lifecycle, read at scrape time. */
   signatures?: () => SignatureStatus;
 }
+
+/** Failures of the engine itself; a refused or broken input (two files in a form) is the client's. */
+const ENGINE_ERROR_CODES = new Set(['engine_unavailable', 'engine_error', 'engine_timeout']);
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -34,7 +41,6 @@ export class ScanMetrics {
   readonly #retries: Counter<'code'>;
   readonly #engineErrors: Counter<'code'>;
   readonly #callbackAttempts: Counter<'outcome'>;
-  readonly #callbackFailures: Counter;
   readonly #httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly #httpDuration: Histogram<'method' | 'route'>;
   readonly #signatureUpdates: Counter<'outcome'>;
@@ -42,7 +48,8 @@ export class ScanMetrics {
 
   constructor(options: ScanMetricsOptions = {}) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'scangate_' });
+    // The standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes…) dashboards expect.
+    collectDefaultMetrics({ register: this.registry });
     this.#scans = new Counter({
       name: 'scangate_scans_total',
       help: 'Scans finished, by verdict (clean, infected, unscannable) and source (upload, url, s3)',
@@ -75,13 +82,8 @@ export class ScanMetrics {
     });
     this.#callbackAttempts = new Counter({
       name: 'scangate_callback_attempts_total',
-      help: 'Callback POSTs, by outcome (delivered, retry, failed for good, error)',
+      help: 'Callback POSTs, by outcome (delivered, retry, failed: given up for good, error)',
       labelNames: ['outcome'],
-      registers,
-    });
-    this.#callbackFailures = new Counter({
-      name: 'scangate_callback_failures_total',
-      help: 'Callbacks given up for good (receiver refused, gone, or retried past the maximum age)',
       registers,
     });
     this.#httpRequests = new Counter({
@@ -109,7 +111,25 @@ export class ScanMetrics {
       labelNames: ['outcome'],
       registers,
     });
-    const { queueDepth, engineStatus, signatures } = options;
+    const { queueDepth, engineStatus, signatures, jobsInFlight, build } = options;
+    if (build) {
+      new Gauge({
+        name: 'scangate_build_info',
+        help: 'Always 1; the labels say which scangate runs here',
+        labelNames: ['version', 'node_version', 'role'],
+        registers,
+      }).set({ version: build.version, node_version: process.versions.node, role: build.role }, 1);
+    }
+    if (jobsInFlight) {
+      new Gauge({
+        name: 'scangate_jobs_in_flight',
+        help: 'Scan jobs this process is scanning now',
+        registers,
+        collect() {
+          this.set(jobsInFlight());
+        },
+      });
+    }
     if (queueDepth) {
       new Gauge({
         name: 'scangate_queue_depth',
@@ -138,6 +158,18 @@ export class ScanMetrics {
         async collect() {
           const version = (await engineStatus().catch(() => undefined))?.signatureVersion;
           this.set(version ? Number(version) : Number.NaN);
+        },
+      });
+      new Gauge({
+        name: 'scangate_clamd_up',
+        help: 'Whether each clamd answered its last PING (1) or not (0)',
+        labelNames: ['address'],
+        registers,
+        async collect() {
+          const status = await engineStatus().catch(() => undefined);
+          this.reset();
+          for (const address of status?.addresses ?? [])
+            this.set({ address: address.address }, address.healthy ? 1 : 0);
         },
       });
     }
@@ -191,7 +223,6 @@ export class ScanMetrics {
 
   recordCallbackAttempt(outcome: CallbackOutcome): void {
     this.#callbackAttempts.inc({ outcome });
-    if (outcome === 'failed') this.#callbackFailures.inc();
   }
 
   recordHttpRequest(method: string, route: string, status: number, seconds: number): void {
@@ -210,7 +241,8 @@ export class ScanMetrics {
           outcome = await engine.scan(input, options);
         } catch (error) {
           // A scan cancelled by its caller (client gone, lease lost, shutdown) is not an engine fault.
-          if (!options.signal?.aborted) engineErrors.inc({ code: errorCode(error) });
+          const code = errorCode(error);
+          if (!options.signal?.aborted && ENGINE_ERROR_CODES.has(code)) engineErrors.inc({ code });
           throw error;
         }
         scannedBytes.inc(outcome.size);

@@ -14,6 +14,8 @@ declare module 'fastify' {
 export interface RouteContext {
   scans: ScanService;
   maxFileSizeBytes: number;
+  /** PUBLIC_URL: base of the absolute URLs handed out; empty derives it from each request. */
+  publicUrl: string;
   /** The SSRF policy callback URLs are checked against at submit. */
   destinations: AddressPolicy;
   /** The tenant's Standard Webhooks secret, created on first use. */

@@ -57,6 +57,11 @@ export const BucketAvResult = Type.Object({
   status: Type.Union([Type.Literal('clean'), Type.Literal('infected'), Type.Literal('no')]),
   finding: Type.Optional(Type.String()),
   size: Type.Optional(Type.Integer()),
+  realfiletype: Type.Optional(
+    Type.String({
+      description: 'file type told by the content (e.g. pdf, zip, exe), whatever the name says',
+    }),
+  ),
 });
 
 export const BucketScanInitiated = Type.Object({
@@ -103,6 +108,12 @@ export const NativeScan = Type.Object({
     }),
   ),
   cached: Type.Boolean(),
+  file_type: Nullable(
+    Type.Object(
+      { ext: Type.String(), mime: Type.String() },
+      { description: 'type told by the content (magic numbers); null for text and unknown formats' },
+    ),
+  ),
   download_time: Nullable(Type.Number({ description: 'seconds' })),
   scan_time: Nullable(Type.Number({ description: 'seconds' })),
   attempts: Type.Integer(),

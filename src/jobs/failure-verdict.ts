@@ -9,6 +9,7 @@ const FINAL_REASON: Partial<Record<ErrorCode, UnscannableReason>> = {
   payload_too_large: 'too_large',
   object_not_found: 'not_found',
   access_denied: 'access_denied',
+  s3_not_configured: 'access_denied',
   download_failed: 'download_failed',
   download_timeout: 'download_timeout',
   unsupported_encoding: 'unsupported_format',

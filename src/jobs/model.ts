@@ -1,7 +1,8 @@
+import type { DetectedFileType } from '../engine/file-type-sniffer.ts';
 import type { UnscannableReason, Verdict, VerdictStatus } from '../engine/verdict.ts';
 
 /** Which API a job came through: it decides the shape of its result and callback. */
-export type Dialect = 'bucketav' | 'bucketscan' | 'native';
+export type Dialect = 'bucketav' | 'attachmentav' | 'bucketscan' | 'native';
 
 export type ScanSource =
   | { kind: 'upload'; blobKey: string; filename?: string; size: number; sha256?: string }
@@ -38,6 +39,8 @@ export interface ScanResult extends Verdict {
   scanTimeMs?: number;
   /** True when the verdict came from the verdict cache (same bytes, same signatures). */
   cached?: boolean;
+  /** The type told by the content (magic numbers), whatever the name says; absent for text and unknowns. */
+  fileType?: DetectedFileType;
 }
 
 export type JobState = 'queued' | 'running' | 'done';
@@ -86,6 +89,19 @@ export interface CallbackDelivery extends NewCallbackDelivery {
   deliveredAt?: Date;
   lastError?: string;
   lastStatusCode?: number;
+}
+
+/** A callback that failed for good, with what its job scanned (for attachmentAV's failure list). */
+export interface FailedDelivery extends CallbackDelivery {
+  /** When the last attempt failed and the delivery was given up. */
+  failedAt: Date;
+  source: ScanSource;
+}
+
+export interface FailedDeliveryPage {
+  deliveries: FailedDelivery[];
+  /** Opaque: pass it back to get the next (older) page; absent on the last page. */
+  nextCursor?: string;
 }
 
 export interface LeasedDelivery {
@@ -197,6 +213,13 @@ export interface JobStore {
   ): Promise<boolean>;
   releaseDelivery(deliveryId: string, leaseToken: string): Promise<boolean>;
   getDeliveriesForJob(tenantId: string, jobId: string): Promise<CallbackDelivery[]>;
+  /** The tenant's deliveries to `callbackUrl` that failed for good, newest first. */
+  listFailedDeliveries(
+    tenantId: string,
+    callbackUrl: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<FailedDeliveryPage>;
 
   /**
    * Deletes finished jobs completed before `completedBefore` whose deliveries are no longer pending,

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ScanEngine } from '../engine/engine.ts';
+import { FileTypeSniffer } from '../engine/file-type-sniffer.ts';
 import { type ScanOutcome, verdictCacheKey } from '../engine/verdict.ts';
 import type { SourceOpener } from '../sources/open-source.ts';
 import type { JobStore, ScanResult, ScanSource } from './model.ts';
@@ -64,12 +65,19 @@ export async function scanStream(
   signal: AbortSignal,
 ): Promise<ScanResult> {
   let outcome: ScanOutcome;
+  const sniffer = new FileTypeSniffer();
   try {
-    outcome = await dependencies.engine.scan(input, { signal, maxBytes: dependencies.maxFileSizeBytes });
+    outcome = await dependencies.engine.scan(input, {
+      signal,
+      maxBytes: dependencies.maxFileSizeBytes,
+      observeChunk: sniffer.observe,
+    });
   } finally {
     input.destroy();
   }
   const result = resultFromOutcome(outcome);
+  const fileType = await sniffer.detect();
+  if (fileType) result.fileType = fileType;
   const cacheKey = verdictCacheKey(outcome);
   if (dependencies.verdictCache && cacheKey && cacheable(result)) {
     await dependencies.store.putCachedVerdict({ sha256: result.sha256!, cacheKey, result });

@@ -13,6 +13,9 @@ const REQUEST_BODY_ERRORS: ReadonlySet<ErrorCode> = new Set([
   'empty_file',
 ]);
 
+/** Sync failures answered as errors rather than as a `no` verdict: the request or server setup is at fault. */
+const SYNC_REFUSALS: ReadonlySet<ErrorCode> = new Set(['blocked_destination', 's3_not_configured']);
+
 export interface SubmitRequest {
   dialect: Dialect;
   source: Exclude<ScanSource, { kind: 'upload' }>;
@@ -57,6 +60,7 @@ export class ScanService {
 
   async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {
     this.checkGranted(tenantId, request.source);
+    if (request.source.kind === 's3') await this.#deps.sources.assertS3Configured();
     const job = await this.#admit(tenantId, () =>
       this.#deps.store.submitJob(
         withOptionals(
@@ -127,8 +131,7 @@ export class ScanService {
   }
 
   #judgeSyncFailure(error: unknown): ScanResult {
-    if (error instanceof ScanGateError && (error.retryable || error.code === 'blocked_destination'))
-      throw error;
+    if (error instanceof ScanGateError && (error.retryable || SYNC_REFUSALS.has(error.code))) throw error;
     const verdict = verdictForFailure(error, 0);
     if (verdict === 'retry') throw error;
     return verdict;

@@ -3,6 +3,7 @@ import type {
   ApiKeyRecord,
   CachedVerdict,
   CallbackDelivery,
+  FailedDeliveryPage,
   JobListFilter,
   JobStore,
   LeasedDelivery,
@@ -26,10 +27,13 @@ import {
   deliveryFromRow,
   duplicateApiKeyError,
   duplicateTraceIdError,
+  type FailedDeliveryRow,
+  failedDeliveryPage,
   JOB_COLUMNS,
   type JobRow,
   jobFromRow,
   listLimit,
+  parseDeliveryCursor,
   UNFINISHED_TRACE_INDEX,
 } from './sql/rows.ts';
 
@@ -305,7 +309,8 @@ export class PostgresJobStore implements JobStore {
       'deliveries',
       deliveryId,
       leaseToken,
-      "state = 'failed', lease_token = NULL, last_error = $3, last_status_code = $4",
+      // A failed row is never leased again, so next_attempt_at is free to record when it failed.
+      "state = 'failed', lease_token = NULL, next_attempt_at = now(), last_error = $3, last_status_code = $4",
       error,
       statusCode ?? null,
     );
@@ -326,6 +331,25 @@ export class PostgresJobStore implements JobStore {
       [jobId, tenantId],
     );
     return rows.map(deliveryFromRow);
+  }
+
+  async listFailedDeliveries(
+    tenantId: string,
+    callbackUrl: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<FailedDeliveryPage> {
+    const before = parseDeliveryCursor(cursor) ?? Number.MAX_SAFE_INTEGER;
+    const columns = DELIVERY_COLUMNS.split(', ')
+      .map((column) => `d.${column}`)
+      .join(', ');
+    const { rows } = await this.#db.query<FailedDeliveryRow>(
+      `SELECT d.seq, ${columns}, j.source FROM ${this.#t.deliveries} d JOIN ${this.#t.jobs} j ON j.id = d.job_id
+       WHERE d.tenant_id = $1 AND d.url = $2 AND d.state = 'failed' AND d.seq < $3
+       ORDER BY d.seq DESC LIMIT $4`,
+      [tenantId, callbackUrl, before, limit + 1],
+    );
+    return failedDeliveryPage(rows, limit);
   }
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {

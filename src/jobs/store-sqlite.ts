@@ -4,6 +4,7 @@ import type {
   ApiKeyRecord,
   CachedVerdict,
   CallbackDelivery,
+  FailedDeliveryPage,
   JobListFilter,
   JobStore,
   LeasedDelivery,
@@ -26,10 +27,13 @@ import {
   deliveryFromRow,
   duplicateApiKeyError,
   duplicateTraceIdError,
+  type FailedDeliveryRow,
+  failedDeliveryPage,
   JOB_COLUMNS,
   type JobRow,
   jobFromRow,
   listLimit,
+  parseDeliveryCursor,
 } from './sql/rows.ts';
 import { isUniqueViolation, SqliteDatabase } from './sql/sqlite-database.ts';
 
@@ -322,7 +326,9 @@ export class SqliteJobStore implements JobStore {
       'deliveries',
       deliveryId,
       leaseToken,
-      "state = 'failed', lease_token = NULL, last_error = ?, last_status_code = ?",
+      // A failed row is never leased again, so next_attempt_at is free to record when it failed.
+      "state = 'failed', lease_token = NULL, next_attempt_at = ?, last_error = ?, last_status_code = ?",
+      Date.now(),
       error,
       statusCode ?? null,
     );
@@ -346,6 +352,28 @@ export class SqliteJobStore implements JobStore {
         tenantId,
       )
       .map(deliveryFromRow);
+  }
+
+  async listFailedDeliveries(
+    tenantId: string,
+    callbackUrl: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<FailedDeliveryPage> {
+    const before = parseDeliveryCursor(cursor) ?? Number.MAX_SAFE_INTEGER;
+    const columns = DELIVERY_COLUMNS.split(', ')
+      .map((column) => `d.${column}`)
+      .join(', ');
+    const rows = this.#db.all<FailedDeliveryRow>(
+      `SELECT d.seq, ${columns}, j.source FROM deliveries d JOIN jobs j ON j.id = d.job_id
+       WHERE d.tenant_id = ? AND d.url = ? AND d.state = 'failed' AND d.seq < ?
+       ORDER BY d.seq DESC LIMIT ?`,
+      tenantId,
+      callbackUrl,
+      before,
+      limit + 1,
+    );
+    return failedDeliveryPage(rows, limit);
   }
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {

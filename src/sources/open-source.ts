@@ -2,6 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config.ts';
 import type { ScanSource } from '../jobs/model.ts';
 import type { BlobStore } from './blob-store.ts';
+import { s3NotConfigured } from './s3/errors.ts';
 import { openS3Object } from './s3.ts';
 import type { OpenedSource } from './source.ts';
 import { openUrlDownload } from './url/download.ts';
@@ -31,6 +32,18 @@ export class SourceOpener {
     this.#config = config;
     this.#logger = logger;
     this.#deniedEndpoints = deniedEndpoints;
+  }
+
+  /**
+   * Refuses S3 sources at submit when no credentials can be found (no S3_ACCESS_KEY_ID, nothing in
+   * the SDK's default chain), instead of queueing a job that can only fail.
+   */
+  async assertS3Configured(): Promise<void> {
+    try {
+      await this.#s3.config.credentials();
+    } catch (error) {
+      throw s3NotConfigured(error);
+    }
   }
 
   async open(source: ScanSource, signal: AbortSignal): Promise<OpenedSource> {

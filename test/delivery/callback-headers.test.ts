@@ -26,8 +26,6 @@ describe('validateCallbackHeaders', () => {
 
   const denied = [
     'Host',
-    'content-length',
-    'Content-Type',
     'TRANSFER-ENCODING',
     'Connection',
     'Keep-Alive',
@@ -51,6 +49,13 @@ describe('validateCallbackHeaders', () => {
       rejectsNaming(() => validateCallbackHeaders({ [`  ${name.toLowerCase()} `]: 'x' }), name.toLowerCase());
     });
   }
+
+  test('ignores Content-Type and Content-Length, which scangate always sets (bucketAV: "cannot be changed")', () => {
+    assert.deepEqual(
+      validateCallbackHeaders({ 'Content-Type': 'text/plain', ' content-length ': '5', 'X-Keep': 'yes' }),
+      { 'X-Keep': 'yes' },
+    );
+  });
 
   test('refuses header injection and control characters in values', () => {
     for (const value of ['b\r\nHost: evil', 'b\nX: y', 'b\0', 'b\r\n', 'caf\u00e9', '\u2028']) {

@@ -46,6 +46,17 @@ test('unscannable is "no"; s3 sources report s3://bucket/key; optional fields ar
   });
 });
 
+test('a failed job whose bytes were never read carries no size, not an invented 0', () => {
+  const body = JSON.parse(
+    callbackBody(
+      { id: 'j', dialect: 'bucketav', source: { kind: 'url', url: 'https://files.example/x' } },
+      { status: 'unscannable', reason: 'download_failed', detail: 'HTTP 404' },
+    ),
+  );
+  assert.equal(body.status, 'no');
+  assert.equal('size' in body, false);
+});
+
 test('native dialect adds scan_id, reason and sha256', () => {
   const body = JSON.parse(
     callbackBody(

@@ -13,7 +13,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
-import type { NativeScan } from '../../src/client/types.ts';
+import type { NativeScan } from 'scangate/client';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import {

@@ -66,7 +66,10 @@ describe('bucketAV dialect over real HTTP with a real clamd', () => {
       trace_id: traceId,
     });
     assert.equal(submitted.status, 201);
-    assert.equal(submitted.headers.get('location'), `/api/v1/scan/async/result?trace_id=${traceId}`);
+    assert.equal(
+      submitted.headers.get('location'),
+      `${service.url}/api/v1/scan/async/result?trace_id=${traceId}`,
+    );
     assert.equal(await submitted.text(), '');
     const result = await pollResult(traceId);
     assert.equal(result.status, 'infected');
@@ -125,14 +128,15 @@ describe('bucketAV dialect over real HTTP with a real clamd', () => {
     }
   });
 
-  test('async s3 is accepted and validated', async () => {
+  test('async s3 is validated, and refused while this server has no S3 credentials', async () => {
     const traceId = randomUUID();
     const accepted = await post('/api/v1/scan/async/s3', {
       bucket: 'uploads',
       key: 'a/b.pdf',
       trace_id: traceId,
     });
-    assert.equal(accepted.status, 201);
+    assert.equal(accepted.status, 503);
+    assert.equal(((await accepted.json()) as { code: string }).code, 's3_not_configured');
     const invalid = await post('/api/v1/scan/async/s3', { bucket: 'uploads', trace_id: traceId });
     assert.equal(invalid.status, 400);
     assert.equal(((await invalid.json()) as { code: string }).code, 'invalid_request');

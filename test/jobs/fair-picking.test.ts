@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import type { NativeScan } from '../../src/client/types.ts';
+import type { NativeScan } from 'scangate/client';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import {

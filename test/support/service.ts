@@ -7,6 +7,9 @@ import { createInterface } from 'node:readline';
 import { type RunningService, startService } from '../../src/cli/service.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 
+// The AWS SDK's default credential chain ends at the EC2 metadata address: no test may ever dial it.
+process.env.AWS_EC2_METADATA_DISABLED = 'true';
+
 export const TENANT_A_KEY = 'tenant-a=key-a-0123456789abcdef';
 export const TENANT_B_KEY = 'tenant-b=key-b-0123456789abcdef';
 export const KEY_A = 'key-a-0123456789abcdef';
@@ -81,6 +84,7 @@ const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 export async function spawnService(
   env: Record<string, string>,
   onLogLine?: (line: Record<string, unknown>) => void,
+  onRawLine?: (text: string) => void,
 ): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [CLI, 'serve'], {
     env: {
@@ -105,6 +109,7 @@ export async function spawnService(
     let recent = '';
     lines.on('line', (text) => {
       recent = `${recent.slice(-2000)}\n${text}`;
+      onRawLine?.(text);
       let parsed: Record<string, unknown>;
       try {
         parsed = JSON.parse(text) as Record<string, unknown>;

@@ -1,4 +1,4 @@
-import type { S3ObjectRef } from '../../client/types.ts';
+import { type S3ObjectRef, ScangateApiError } from 'scangate/client';
 
 export type ScanTarget =
   | { kind: 'file'; path: string }
@@ -17,6 +17,14 @@ export function parseScanTarget(target: string, s3Version?: string): ScanTarget 
     if (s3Version) object.version = s3Version;
     return { kind: 's3', object };
   }
+  // ftp://, file://, gs://… look like URLs to the user: say which schemes work, not "no such file".
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(target)?.[1];
+  if (scheme)
+    throw new ScangateApiError(
+      0,
+      'unsupported_scheme',
+      `unsupported URL scheme "${scheme}:" in ${target}: use http(s)://, s3://bucket/key, a path or -`,
+    );
   return { kind: 'file', path: target };
 }
 

@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { ScangateClient } from '../../client/client.ts';
-import { ScangateApiError } from '../../client/errors.ts';
-import type { NativeScan, SubmitOptions } from '../../client/types.ts';
+import { type NativeScan, ScangateApiError, ScangateClient, type SubmitOptions } from 'scangate/client';
 import { formatBytes, ProgressBar } from './progress-bar.ts';
+import { expandedTargets, listedTargets, runBatch } from './scan-batch.ts';
 import { EXIT, exitCodeForStatus, parseScanTarget, type ScanTarget } from './scan-target.ts';
 
 interface ScanCommandOptions {
@@ -18,7 +17,13 @@ interface ScanCommandOptions {
   filename?: string;
   s3Version?: string;
   timeout: number;
+  concurrency: number;
+  filesFrom?: string;
 }
+
+/** Told to every user without a key: the command that really creates one. */
+export const NO_KEY_HINT =
+  'no API key: pass --key or set SCANGATE_API_KEY (create one with `scangate keys create --tenant NAME`)';
 
 function describe(scan: NativeScan): string {
   const source =
@@ -68,10 +73,9 @@ async function submit(
 
 async function runScan(targetText: string, options: ScanCommandOptions): Promise<number> {
   try {
-    if (!options.key)
-      throw new ScangateApiError(0, 'missing_key', 'no API key: pass --key or set SCANGATE_API_KEY');
-    const client = new ScangateClient({ baseUrl: options.url, apiKey: options.key });
     const target = parseScanTarget(targetText, options.s3Version);
+    if (!options.key) throw new ScangateApiError(0, 'missing_key', NO_KEY_HINT);
+    const client = new ScangateClient({ baseUrl: options.url, apiKey: options.key });
     const submitted = await submit(client, target, options);
     const scan = options.wait
       ? await client.waitForResult(submitted.id, { timeoutMs: options.timeout * 1000 })
@@ -93,6 +97,36 @@ async function runScan(targetText: string, options: ScanCommandOptions): Promise
   }
 }
 
+/** Several targets, a directory or a file list: scanned in parallel, one line each, then a summary. */
+async function isBatch(targets: string[], options: ScanCommandOptions): Promise<boolean> {
+  if (targets.length !== 1 || options.filesFrom !== undefined) return true;
+  const { lstat } = await import('node:fs/promises');
+  return (await lstat(targets[0]!).catch(() => undefined))?.isDirectory() === true;
+}
+
+async function runScans(targets: string[], options: ScanCommandOptions): Promise<number> {
+  if (!(await isBatch(targets, options))) return runScan(targets[0]!, options);
+  if (!options.key) {
+    process.stderr.write(`scangate scan: ${NO_KEY_HINT}\n`);
+    return EXIT.error;
+  }
+  const client = new ScangateClient({ baseUrl: options.url, apiKey: options.key });
+  async function* all(): AsyncGenerator<string> {
+    yield* targets;
+    if (options.filesFrom === '-') yield* listedTargets(process.stdin);
+    else if (options.filesFrom !== undefined) {
+      const { createReadStream } = await import('node:fs');
+      yield* listedTargets(createReadStream(options.filesFrom));
+    }
+  }
+  return runBatch(client, expandedTargets(all()), {
+    concurrency: options.concurrency,
+    json: options.json === true,
+    timeoutSeconds: options.timeout,
+    ...(options.s3Version ? { s3Version: options.s3Version } : {}),
+  });
+}
+
 /** `scangate scan <file|url|s3://bucket/key|->`: submit, wait, exit 0 clean / 1 infected / 2 unscannable / 3 error. */
 export function registerScanCommand(program: Command): void {
   program
@@ -100,7 +134,10 @@ export function registerScanCommand(program: Command): void {
     .description(
       'scan a file, URL or S3 object with a running scangate; exit 0 clean, 1 infected, 2 unscannable, 3 error',
     )
-    .argument('<target>', 'a file path, - for standard input, an http(s) URL, or s3://bucket/key')
+    .argument(
+      '[targets...]',
+      'file paths or directories (scanned recursively), - for standard input, http(s) URLs, or s3://bucket/key',
+    )
     .addOption(
       new Option('--url <url>', 'scangate base URL').env('SCANGATE_URL').default('http://127.0.0.1:8080'),
     )
@@ -114,6 +151,20 @@ export function registerScanCommand(program: Command): void {
     .option('--custom-data <text>', 'passed through to the callback (at most 16 KB)')
     .option('--filename <name>', 'name recorded for an uploaded file (default: its base name)')
     .option('--s3-version <id>', 'version of the S3 object')
+    .option(
+      '--files-from <file>',
+      'also scan the paths listed in this file, one per line (- for standard input)',
+    )
+    .addOption(
+      new Option('--concurrency <n>', 'scans at once when scanning several targets')
+        .default(4)
+        .argParser((value) => {
+          const count = Number(value);
+          if (!Number.isInteger(count) || count < 1 || count > 64)
+            throw new InvalidArgumentError('must be an integer from 1 to 64');
+          return count;
+        }),
+    )
     .addOption(
       new Option('--timeout <seconds>', 'give up waiting after this long').default(600).argParser((value) => {
         const seconds = Number(value);
@@ -126,7 +177,14 @@ export function registerScanCommand(program: Command): void {
     .exitOverride((error) => {
       process.exit(error.exitCode === 0 ? 0 : EXIT.error);
     })
-    .action(async (target: string, options: ScanCommandOptions) => {
-      process.exitCode = await runScan(target, options);
+    .action(async (targets: string[], options: ScanCommandOptions) => {
+      if (targets.length === 0 && options.filesFrom === undefined) {
+        process.stderr.write(
+          'scangate scan: name a file, directory, URL or s3://bucket/key, or use --files-from\n',
+        );
+        process.exitCode = EXIT.error;
+        return;
+      }
+      process.exitCode = await runScans(targets, options);
     });
 }

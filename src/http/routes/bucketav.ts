@@ -1,11 +1,14 @@
 import { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ScanGateError } from '../../errors.ts';
 import type { ScanJob, ScanResult } from '../../jobs/model.ts';
 import { bucketAvResultBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
+import { answerExactJsonContentType } from '../exact-json-content-type.ts';
+import { absoluteUrl } from '../public-url.ts';
+import { logSubmitted } from '../request-id.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
 import { clientGoneSignal, type RouteContext } from '../route-context.ts';
 import {
@@ -27,14 +30,25 @@ const errors = {
   415: ErrorResponse,
 };
 
-function acceptedReply(reply: FastifyReply, job: ScanJob): FastifyReply {
+/** With a callback: 204. Otherwise 201 and the absolute URL to poll, as the vendor's clients follow it. */
+export function acceptedReply(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  job: ScanJob,
+  publicUrl: string,
+  resultPath: string,
+): FastifyReply {
   if (job.callback) return reply.code(204).send();
-  const location = `/api/v1/scan/async/result?trace_id=${encodeURIComponent(job.traceId ?? '')}`;
+  const location = absoluteUrl(
+    request,
+    publicUrl,
+    `${resultPath}?trace_id=${encodeURIComponent(job.traceId ?? '')}`,
+  );
   return reply.code(201).header('location', location).header('content-length', '0').send();
 }
 
 /** An upload cut off at the size limit is refused outright rather than answered `no`. */
-function uploadVerdictOrRefusal(result: ScanResult): ScanResult {
+export function uploadVerdictOrRefusal(result: ScanResult): ScanResult {
   if (result.status === 'unscannable' && result.reason === 'too_large')
     throw new ScanGateError('payload_too_large', result.detail ?? 'file exceeds the maximum size');
   if (result.size === 0) throw new ScanGateError('empty_file', 'the uploaded file is empty');
@@ -46,6 +60,9 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
     const { scans } = context;
+    answerExactJsonContentType(plugin);
+    const accepted = (request: FastifyRequest, reply: FastifyReply, job: ScanJob) =>
+      acceptedReply(request, reply, job, context.publicUrl, '/api/v1/scan/async/result');
 
     app.get(
       '/api/v1/test',
@@ -69,7 +86,8 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
           source,
           ...asyncFields(body, true, context.destinations),
         });
-        return acceptedReply(reply, job);
+        logSubmitted(request, job);
+        return accepted(request, reply, job);
       },
     );
 
@@ -84,7 +102,8 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
           source,
           ...asyncFields(request.body, true, context.destinations),
         });
-        return acceptedReply(reply, job);
+        logSubmitted(request, job);
+        return accepted(request, reply, job);
       },
     );
 

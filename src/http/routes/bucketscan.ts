@@ -3,6 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { bucketScanResult } from '../dialects.ts';
 import { notFound } from '../errors.ts';
+import { answerExactJsonContentType } from '../exact-json-content-type.ts';
+import { logSubmitted } from '../request-id.ts';
 import type { RouteContext } from '../route-context.ts';
 import { BucketScanInitiated, BucketScanStatus, ErrorResponse } from '../schemas.ts';
 import { singleFile } from '../uploads.ts';
@@ -13,6 +15,7 @@ const tags = ['Bucketscan'];
 export function bucketScanRoutes(context: RouteContext): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+    answerExactJsonContentType(plugin);
 
     app.post(
       '/api/v1/scans/initiate',
@@ -36,6 +39,7 @@ export function bucketScanRoutes(context: RouteContext): FastifyPluginAsync {
           dialect: 'bucketscan',
           filename: upload.filename,
         });
+        logSubmitted(request, job);
         return { status: 200, message: `Successfully uploaded ${upload.filename}!`, scanId: job.id };
       },
     );

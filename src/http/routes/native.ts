@@ -5,6 +5,7 @@ import type { CallbackDelivery } from '../../jobs/model.ts';
 import { bucketObjectView } from '../bucket-views.ts';
 import { nativeJobBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
+import { logSubmitted } from '../request-id.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
 import type { RouteContext } from '../route-context.ts';
 import { ErrorResponse, NativeS3Body, NativeScan, NativeUrlBody } from '../schemas.ts';
@@ -58,6 +59,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
           filename: upload.filename,
           ...fields,
         });
+        logSubmitted(request, job);
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
       },
     );
@@ -84,6 +86,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
           source,
           ...asyncFields(request.body, false, context.destinations),
         });
+        logSubmitted(request, job);
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
       },
     );
@@ -106,6 +109,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
           source,
           ...asyncFields(request.body, false, context.destinations),
         });
+        logSubmitted(request, job);
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
       },
     );

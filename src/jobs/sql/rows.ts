@@ -5,6 +5,7 @@ import type {
   CallbackTarget,
   DeliveryState,
   Dialect,
+  FailedDeliveryPage,
   JobListFilter,
   JobState,
   NewScanJob,
@@ -124,6 +125,35 @@ export function deliveryFromRow(row: DeliveryRow): CallbackDelivery {
   if (row.last_error !== null) delivery.lastError = row.last_error;
   if (row.last_status_code !== null) delivery.lastStatusCode = row.last_status_code;
   return delivery;
+}
+
+/** A failed delivery row joined with its job's source; `next_attempt_at` holds when it failed. */
+export interface FailedDeliveryRow extends DeliveryRow {
+  seq: number | string;
+  source: Json;
+}
+
+export function failedDeliveryPage(rows: FailedDeliveryRow[], limit: number): FailedDeliveryPage {
+  const page: FailedDeliveryPage = {
+    deliveries: rows.slice(0, limit).map((row) => ({
+      ...deliveryFromRow(row),
+      failedAt: toDate(row.next_attempt_at),
+      source: fromJson<ScanSource>(row.source),
+    })),
+  };
+  // One row more than asked for was read: it says whether an older page exists.
+  if (rows.length > limit) page.nextCursor = String(rows[limit - 1]!.seq);
+  return page;
+}
+
+/** A cursor is the seq of the last row of the previous page; anything else is refused. */
+export function parseDeliveryCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(cursor))
+    throw new ScanGateError('invalid_request', 'cursor is not one this server gave out', {
+      details: { field: 'cursor' },
+    });
+  return Number(cursor);
 }
 
 export function apiKeyFromRow(row: ApiKeyRow): ApiKeyRecord {

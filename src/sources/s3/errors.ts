@@ -62,6 +62,19 @@ function describe(ref: S3ObjectRef): string {
   return `s3://${ref.bucket}/${ref.key}${ref.version ? ` (version ${ref.version})` : ''}`;
 }
 
+/** The AWS SDK found no credentials anywhere in its chain: an operator's setting is missing. */
+export function s3NotConfigured(cause: unknown): ScanGateError {
+  return new ScanGateError(
+    's3_not_configured',
+    'S3 sources are not configured on this server: set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (and S3_ENDPOINT for a compatible store), or give it an AWS role',
+    { cause },
+  );
+}
+
+function isMissingCredentials(name: string): boolean {
+  return name === 'CredentialsProviderError';
+}
+
 /**
  * Maps whatever an S3 call or its body stream threw to one ScanGateError. Missing and forbidden
  * objects are final (a retry cannot make them appear); throttling, 5xx and network failures are
@@ -74,6 +87,7 @@ export function classifyS3Error(error: unknown, ref: S3ObjectRef): ScanGateError
   const code = typeof shape.code === 'string' ? shape.code : '';
   const status = statusOf(shape);
   const where = describe(ref);
+  if (isMissingCredentials(name)) return s3NotConfigured(error);
   const details = { bucket: ref.bucket, key: ref.key, s3Error: name || code || undefined, status };
 
   if (NOT_FOUND.has(name) || status === 404) {

@@ -10,10 +10,17 @@ import {
   INFECTED,
   newDelivery,
   newJob,
+  rejectsWithCode,
 } from './fixtures.ts';
 
 async function pendingDelivery(store: JobStore, tenantId = 'tenant-a'): Promise<string> {
   const delivery = newDelivery();
+  await finishedJob(store, CLEAN, { tenantId }, delivery);
+  return delivery.id;
+}
+
+async function pendingDeliveryTo(store: JobStore, url: string, tenantId = 'tenant-a'): Promise<string> {
+  const delivery = newDelivery({ url });
   await finishedJob(store, CLEAN, { tenantId }, delivery);
   return delivery.id;
 }
@@ -185,5 +192,42 @@ export function outboxContract(context: ContractContext): void {
     assert.equal((await store.getDeliveriesForJob('tenant-a', pendingJob.id)).length, 1);
     assert.equal((await store.getJob('tenant-a', queued.id))?.state, 'queued');
     assert.equal(await store.getCachedVerdict('c'.repeat(64), '1'), undefined, 'old cache entries go');
+  });
+
+  test('listFailedDeliveries: failed for good only, per tenant and callback URL, newest first, paged', async () => {
+    const store = context.store();
+    const url = 'https://receiver.example.com/failing';
+    const failed: string[] = [];
+    for (let index = 0; index < 3; index++) {
+      const id = await pendingDeliveryTo(store, url);
+      const leased = await leaseDelivery(store, id);
+      const before = Date.now();
+      assert.equal(await store.failDelivery(id, leased.leaseToken, `HTTP 410 #${index}`, 410), true);
+      failed.push(id);
+      const [listed] = (await store.listFailedDeliveries('tenant-a', url, 1)).deliveries;
+      assertNear(listed?.failedAt, before, 'failedAt is when it failed');
+    }
+    const retrying = await pendingDeliveryTo(store, url);
+    const leased = await leaseDelivery(store, retrying);
+    await store.retryDelivery(retrying, leased.leaseToken, 'HTTP 500', 500, new Date(Date.now() + HOUR_MS));
+    await pendingDeliveryTo(store, url, 'tenant-b');
+
+    const first = await store.listFailedDeliveries('tenant-a', url, 2);
+    assert.deepEqual(
+      first.deliveries.map((delivery) => delivery.id),
+      [failed[2], failed[1]],
+    );
+    assert.equal(first.deliveries[0]?.lastError, 'HTTP 410 #2');
+    assert.equal(first.deliveries[0]?.source.kind, 'url');
+    assert.ok(first.nextCursor);
+    const second = await store.listFailedDeliveries('tenant-a', url, 2, first.nextCursor);
+    assert.deepEqual(
+      second.deliveries.map((delivery) => delivery.id),
+      [failed[0]],
+    );
+    assert.equal(second.nextCursor, undefined);
+    assert.deepEqual((await store.listFailedDeliveries('tenant-b', url, 10)).deliveries, []);
+    assert.deepEqual((await store.listFailedDeliveries('tenant-a', `${url}/other`, 10)).deliveries, []);
+    await rejectsWithCode(store.listFailedDeliveries('tenant-a', url, 10, 'DROP TABLE'), 'invalid_request');
   });
 }

@@ -30,6 +30,8 @@ export interface NativeScan {
   /** `clamav`, or `scangate-test` when the offline test database judged it. */
   signature_database: string | null;
   cached: boolean;
+  /** The type told by the content (magic numbers), whatever the file name says; null for text and unknowns. */
+  file_type: { ext: string; mime: string } | null;
   /** Seconds. */
   download_time: number | null;
   /** Seconds. */

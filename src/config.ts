@@ -141,6 +141,12 @@ export const ConfigSchema = Type.Object({
     /** Plain keys, or tenant=key pairs; kept in memory only as SHA-256 digests. */
     apiKeys: Type.Array(Type.String({ minLength: 8 })),
   }),
+  buckets: Type.Object({
+    /** tenant=bucket[/prefix] or tenant=*: what each tenant may scan, tag, delete in and quarantine to. */
+    grants: Type.Array(Type.String({ minLength: 3 })),
+    pageSize: Type.Integer({ minimum: 1, maximum: 1000 }),
+    window: Type.Integer({ minimum: 1 }),
+  }),
   rateLimit: Type.Object({
     requestsPerMinute: Type.Integer({ minimum: 0 }),
     maxConcurrentJobsPerKey: Type.Integer({ minimum: 0 }),
@@ -537,6 +543,25 @@ export const ENV_VARIABLES: EnvVariable[] = [
     description: 'comma-separated keys or tenant=key pairs',
   },
   {
+    name: 'BUCKET_GRANTS',
+    path: 'buckets.grants',
+    parse: 'list',
+    description:
+      'tenant=bucket[/prefix] pairs (or tenant=*) a tenant may scan, tag and quarantine to (default: none)',
+  },
+  {
+    name: 'BUCKET_SCAN_PAGE_SIZE',
+    path: 'buckets.pageSize',
+    parse: 'int',
+    description: 'objects per ListObjectsV2 page of a bucket scan',
+  },
+  {
+    name: 'BUCKET_SCAN_WINDOW',
+    path: 'buckets.window',
+    parse: 'int',
+    description: 'objects of one bucket scan listed ahead of their verdicts at most',
+  },
+  {
     name: 'RATE_LIMIT_PER_MINUTE',
     path: 'rateLimit.requestsPerMinute',
     parse: 'int',
@@ -631,6 +656,7 @@ export function defaultConfig(dataDir = path.resolve('data')): Config {
       rsaPreviousPublicKeyFiles: [],
     },
     auth: { apiKeys: [] },
+    buckets: { grants: [], pageSize: 1000, window: 2000 },
     rateLimit: { requestsPerMinute: 0, maxConcurrentJobsPerKey: 0, redisUrl: '' },
   };
 }

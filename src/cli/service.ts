@@ -25,6 +25,7 @@ import { openBlobStore } from '../sources/open-blob-store.ts';
 import { SourceOpener } from '../sources/open-source.ts';
 import { createS3Client } from '../sources/s3/client.ts';
 import { SCANGATE_VERSION } from '../version.ts';
+import { startBucketScanning } from './bucket-scanning.ts';
 import { infrastructureEndpoints } from './infrastructure-endpoints.ts';
 
 export interface RunningService {
@@ -140,6 +141,12 @@ export async function startService(config: Config, logger = createLogger(config)
       });
     }
 
+    const bucketScanning = await startBucketScanning(config, store, logger, {
+      runWalker: runsWorkers,
+      ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
+    });
+    closers.push(() => bucketScanning.close());
+
     const service: RunningService = { config, logger, store, signatures: engineHandle.signatures, stop };
     if (runsApi) {
       const scans = new ScanService({
@@ -148,6 +155,7 @@ export async function startService(config: Config, logger = createLogger(config)
         maxUnfinishedJobsPerTenant: config.rateLimit.maxConcurrentJobsPerKey,
         onScanFinished: (source, result, durationMs) => metrics.recordScan(source, result, durationMs),
         ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
+        ...(config.buckets.grants.length > 0 ? { bucketGrants: bucketScanning.grants } : {}),
       });
       const redis = config.rateLimit.redisUrl
         ? new Redis(config.rateLimit.redisUrl, { maxRetriesPerRequest: 2 })
@@ -168,6 +176,7 @@ export async function startService(config: Config, logger = createLogger(config)
         signatures: engineHandle.signatures,
         metrics,
         callbackPublicKeys: callbackKeys.published,
+        bucketScans: bucketScanning.service,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.
       closers.push(() => http.close());

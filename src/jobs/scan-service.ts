@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type ErrorCode, ScanGateError } from '../errors.ts';
 import type { BlobStore } from '../sources/blob-store.ts';
+import type { BucketGrants } from './buckets/grants.ts';
 import { verdictForFailure } from './failure-verdict.ts';
 import type { CallbackTarget, Dialect, JobStore, ScanJob, ScanResult, ScanSource } from './model.ts';
 import { runScan, type ScanRunnerDependencies, scanStream } from './scan-runner.ts';
@@ -39,6 +40,8 @@ export interface ScanServiceDependencies extends ScanRunnerDependencies {
   notifyWorkers?: () => void;
   /** Observes every synchronous verdict (metrics). */
   onScanFinished?: (source: ScanSource['kind'], result: ScanResult, durationMs: number) => void;
+  /** When BUCKET_GRANTS is set, single-object S3 scans are held to it too (else any bucket, as before). */
+  bucketGrants?: BucketGrants;
 }
 
 /** What the HTTP layer asks of the job system: submit, stage uploads, scan now, read results. */
@@ -56,6 +59,7 @@ export class ScanService {
   }
 
   async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {
+    this.checkGranted(tenantId, request.source);
     if (request.source.kind === 's3') await this.#deps.sources.assertS3Configured();
     const job = await this.#admit(tenantId, () =>
       this.#deps.store.submitJob(
@@ -67,6 +71,11 @@ export class ScanService {
     );
     this.#deps.notifyWorkers?.();
     return job;
+  }
+
+  /** Throws bucket_not_granted for an S3 object outside the tenant's grants (when grants are configured). */
+  checkGranted(tenantId: string, source: ScanSource): void {
+    if (source.kind === 's3') this.#deps.bucketGrants?.check(tenantId, source.bucket, source.key);
   }
 
   /** Streams an upload into the blob store, then queues it; the staged blob is removed if queueing fails. */

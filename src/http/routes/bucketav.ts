@@ -160,6 +160,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       async (request, reply) => {
         const { bucket, key, version } = request.body;
         const source = { kind: 's3' as const, bucket, key, ...(version ? { version } : {}) };
+        scans.checkGranted(request.tenant.id, source);
         return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply)));
       },
     );

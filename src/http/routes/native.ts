@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { CallbackDelivery } from '../../jobs/model.ts';
+import { bucketObjectView } from '../bucket-views.ts';
 import { nativeJobBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
 import { logSubmitted } from '../request-id.ts';
@@ -130,6 +131,10 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         if (job.callback) {
           const deliveries = await scans.store.getDeliveriesForJob(request.tenant.id, job.id);
           body.callback = { url: job.callback.url, deliveries: deliveries.map(deliveryView) };
+        }
+        if (job.source.kind === 's3' && context.bucketScans) {
+          const object = await context.bucketScans.objectForJob(request.tenant.id, job.id);
+          if (object) body.bucket_object = bucketObjectView(object);
         }
         return body;
       },

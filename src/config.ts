@@ -458,6 +458,28 @@ export const ConfigSchema = Type.Object({
       description: 'comma-separated keys or tenant=key pairs',
     }),
   }),
+  buckets: group({
+    /** tenant=bucket[/prefix] or tenant=*: what each tenant may scan, tag, delete in and quarantine to. */
+    grants: Type.Array(Type.String({ minLength: 3 }), {
+      default: [],
+      env: 'BUCKET_GRANTS',
+      description:
+        'tenant=bucket[/prefix] pairs (or tenant=*) a tenant may scan, tag and quarantine to (default: none)',
+    }),
+    pageSize: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 1000,
+      env: 'BUCKET_SCAN_PAGE_SIZE',
+      description: 'objects per ListObjectsV2 page of a bucket scan',
+    }),
+    window: Type.Integer({
+      minimum: 1,
+      default: 2000,
+      env: 'BUCKET_SCAN_WINDOW',
+      description: 'objects of one bucket scan listed ahead of their verdicts at most',
+    }),
+  }),
   rateLimit: group({
     requestsPerMinute: Type.Integer({
       minimum: 0,

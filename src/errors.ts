@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'empty_file'
   | 'rate_limited'
   | 'quota_exceeded'
+  | 'bucket_not_granted'
+  | 'scan_not_running'
   | 'request_timeout'
   | 'headers_too_large'
   // source failures

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config.ts';
 import { SCANGATE_VERSION } from '../version.ts';
+import { registerBucketCommands } from './commands/bucket.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerKeysCommands } from './commands/keys.ts';
 import { registerScanCommand } from './commands/scan.ts';
@@ -46,6 +47,7 @@ program
 registerScanCommand(program);
 registerKeysCommands(program);
 registerDoctorCommand(program);
+registerBucketCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError) console.error(error.message);

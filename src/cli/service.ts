@@ -27,6 +27,7 @@ import { SourceOpener } from '../sources/source-opener.ts';
 import type { Store } from '../store/contracts.ts';
 import { openStore } from '../store/open-store.ts';
 import { SCANGATE_VERSION } from '../version.ts';
+import { startBucketScanning } from './bucket-scanning.ts';
 
 export interface RunningService {
   config: Config;
@@ -150,6 +151,12 @@ export async function startService(config: Config, logger = createLogger(config)
       });
     }
 
+    const bucketScanning = await startBucketScanning(config, store.jobs, logger, {
+      runWalker: runsWorkers,
+      ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
+    });
+    closers.push(() => bucketScanning.close());
+
     const service: RunningService = { config, logger, store, signatures: engineHandle.signatures, stop };
     if (runsApi) {
       const scans = new ScanService({
@@ -158,6 +165,7 @@ export async function startService(config: Config, logger = createLogger(config)
         maxUnfinishedJobsPerTenant: config.rateLimit.maxConcurrentJobsPerKey,
         events,
         notifyWorkers: workers ? () => workers.wake() : undefined,
+        bucketGrants: config.buckets.grants.length > 0 ? bucketScanning.grants : undefined,
       });
       const redis = config.rateLimit.redisUrl
         ? new Redis(config.rateLimit.redisUrl, { maxRetriesPerRequest: 2 })
@@ -178,6 +186,7 @@ export async function startService(config: Config, logger = createLogger(config)
         signatures: engineHandle.signatures,
         metrics,
         callbackPublicKeys: callbackKeys.published,
+        bucketScans: bucketScanning.service,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.
       closers.push(() => http.close());

@@ -11,6 +11,7 @@ import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import type { ScanEngine } from '../engine/engine.ts';
 import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
 import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
+import type { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
 import { buildValidatorsWithStrictBodies } from './body-validation.ts';
@@ -24,6 +25,7 @@ import { serializeRequest } from './request-log.ts';
 import type { RouteContext } from './route-context.ts';
 import { attachmentAvRoutes } from './routes/attachmentav.ts';
 import { bucketAvRoutes } from './routes/bucketav.ts';
+import { bucketRoutes } from './routes/buckets.ts';
 import { bucketScanRoutes } from './routes/bucketscan.ts';
 import { callbackPublicKeyRoutes } from './routes/callback-public-keys.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
@@ -50,6 +52,8 @@ export interface HttpAppDependencies {
   signatures?: SignatureReporter;
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
+  /** Bucket scans, watches and S3 event notifications (/v1/buckets/*). */
+  bucketScans?: BucketScanService;
   /**
    * scangate's own endpoints (API port, clamd, databases), refused to callback URLs at submit like
    * the downloads and deliveries refuse them. Asked at each check: the list is replaced (with the API
@@ -167,6 +171,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       return currentDestinations();
     },
     webhookSecret: deps.webhookSecret,
+    ...(deps.bucketScans ? { bucketScans: deps.bucketScans } : {}),
   };
 
   // Everything below needs an API key; it is checked before any body byte is read.
@@ -197,6 +202,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     await api.register(bucketScanRoutes(context));
     await api.register(nativeRoutes(context));
     await api.register(statsRoutes(context));
+    if (deps.bucketScans) await api.register(bucketRoutes(deps.bucketScans));
   });
 
   return app;

@@ -12,6 +12,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   empty_file: 400,
   rate_limited: 429,
   quota_exceeded: 429,
+  bucket_not_granted: 403,
+  scan_not_running: 409,
   request_timeout: 408,
   headers_too_large: 431,
   blocked_destination: 400,

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { AddressPolicy } from '../egress/address-policy.ts';
+import type { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import type { Tenant } from './api-keys.ts';
 
@@ -19,6 +20,8 @@ export interface RouteContext {
   destinations: AddressPolicy;
   /** The tenant's Standard Webhooks secret, created on first use. */
   webhookSecret(tenantId: string): Promise<string>;
+  /** Shows what a bucket scan did with a job's verdict (tags, quarantine) in its native result. */
+  bucketScans?: BucketScanService;
 }
 
 /** The response closing before it was written means the client went away: stop scanning for it. */

@@ -124,6 +124,8 @@ export const NativeScan = Type.Object({
   started_at: Nullable(Type.String({ format: 'date-time' })),
   completed_at: Nullable(Type.String({ format: 'date-time' })),
   callback: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  /** The bucket-scan object this job scanned: its verdict's actions (tag, delete, quarantine). */
+  bucket_object: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 });
 
 export const NativeUrlBody = Type.Object(

@@ -14,6 +14,7 @@ import type {
 import type { ScanEvents } from '../scan-events.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
 import type { Store } from '../store/contracts.ts';
+import type { BucketGrants } from './buckets/grants.ts';
 import { verdictForFailure } from './failure-verdict.ts';
 import { runScan, type ScanRunnerDependencies, scanStream } from './scan-runner.ts';
 import { bucketSecondsFor, type ScanStats, totalsOf, verdictTimeline } from './scan-stats.ts';
@@ -51,6 +52,8 @@ export interface ScanServiceDependencies extends ScanRunnerDependencies {
   notifyWorkers?: () => void;
   /** Told of every synchronous verdict (scan:finished). */
   events?: ScanEvents;
+  /** When BUCKET_GRANTS is set, single-object S3 scans are held to it too (else any bucket, as before). */
+  bucketGrants?: BucketGrants;
 }
 
 /** What the HTTP layer asks of the job system: submit, stage uploads, scan now, read results and stats. */
@@ -117,6 +120,7 @@ export class ScanService {
   }
 
   async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {
+    this.checkGranted(tenantId, request.source);
     if (request.source.kind === 's3') await this.#deps.sources.assertS3Configured();
     const job = await this.#admit(tenantId, () =>
       this.#deps.store.jobs.submit({
@@ -131,6 +135,11 @@ export class ScanService {
     );
     this.#deps.notifyWorkers?.();
     return job;
+  }
+
+  /** Throws bucket_not_granted for an S3 object outside the tenant's grants (when grants are configured). */
+  checkGranted(tenantId: string, source: ScanSource): void {
+    if (source.kind === 's3') this.#deps.bucketGrants?.check(tenantId, source.bucket, source.key);
   }
 
   /** Streams an upload into the blob store, then queues it; the staged blob is removed if queueing fails. */

@@ -1,4 +1,16 @@
 import type {
+  BucketActionRecord,
+  BucketActions,
+  BucketObject,
+  BucketObjectFilter,
+  BucketScan,
+  LeasedBucketScan,
+  NewBucketScan,
+  ObjectSettlement,
+  ObjectToSettle,
+  SightedObject,
+} from '../bucket-scan.ts';
+import type {
   ApiKeyRecord,
   CallbackDelivery,
   FailedDeliveryPage,
@@ -149,4 +161,86 @@ export interface Store {
   close(): Promise<void>;
   /** Throws ScanGateError('store_unavailable') when the database cannot be reached. */
   ping(): Promise<void>;
+}
+
+/**
+ * Where bucket scans live: the same database as the jobs (SQLite file or PostgreSQL schema), in
+ * tables of their own. Work on a scan (listing a page, settling objects) happens under a lease with
+ * a fencing token, like jobs: a node that lost the lease cannot move the cursor or count twice.
+ */
+export interface BucketScanStore {
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  createScan(scan: NewBucketScan): Promise<BucketScan>;
+  getScan(tenantId: string, id: string): Promise<BucketScan | undefined>;
+  listScans(tenantId: string, limit: number): Promise<BucketScan[]>;
+  /** The tenant's event inbox for a bucket, created with `create` on first use. */
+  eventInbox(tenantId: string, bucket: string, create: () => NewBucketScan): Promise<BucketScan>;
+  /** Pauses or resumes a running scan; undefined when there is no such running scan. */
+  setPaused(tenantId: string, id: string, paused: boolean): Promise<BucketScan | undefined>;
+  /**
+   * Cancels a running scan: its unsettled objects are cancelled and their queued jobs deleted (a
+   * job already running finishes, its verdict is not acted on). Undefined when not running.
+   */
+  cancelScan(tenantId: string, id: string): Promise<BucketScan | undefined>;
+
+  /** Leases a running scan whose lease is free (round robin by lease expiry). */
+  leaseScan(leaseMs: number): Promise<LeasedBucketScan | undefined>;
+  /** Gives the lease back; the scan is not leased again for `delayMs` (nothing to do for now). */
+  releaseScan(id: string, leaseToken: string, delayMs?: number): Promise<void>;
+  /**
+   * Records one listing page in one transaction: the objects (a sighting already recorded is
+   * ignored), the cursor of the next page, and listingDone when there is none. False when the
+   * lease was lost (nothing recorded).
+   */
+  recordPage(
+    id: string,
+    leaseToken: string,
+    objects: SightedObject[],
+    next: { cursor?: string; listingDone: boolean; highWater?: Date },
+  ): Promise<boolean>;
+  /** Records objects that arrived by event notification; returns those that were new. */
+  recordSightings(scanId: string, objects: SightedObject[]): Promise<SightedObject[]>;
+  /** Objects recorded but whose job may not exist yet (a crash between the two). */
+  objectsToSubmit(scanId: string, limit: number): Promise<BucketObject[]>;
+  markSubmitted(scanId: string, seqs: number[]): Promise<void>;
+  /** Queued objects whose job is done (or gone), oldest first. */
+  objectsToSettle(scanId: string, limit: number): Promise<ObjectToSettle[]>;
+  /** Objects listed or queued and not yet settled. */
+  countOutstanding(scanId: string): Promise<number>;
+  /** Settles a queued object and counts it, once; false when it was not queued any more or the lease was lost. */
+  settleObject(
+    scanId: string,
+    leaseToken: string,
+    seq: number,
+    settlement: ObjectSettlement,
+  ): Promise<boolean>;
+  /** The object changed since it was scanned: scan it again as a new job (new ETag/version). */
+  requeueObject(
+    scanId: string,
+    leaseToken: string,
+    seq: number,
+    next: { jobId: string; etag?: string; versionId?: string; action: BucketActionRecord },
+  ): Promise<boolean>;
+  /** Ends a scan whose listing is done and whose objects are all settled. */
+  finishScan(id: string, leaseToken: string, state: 'done' | 'failed', error?: string): Promise<boolean>;
+  /**
+   * Starts the next pass of a watch: listing from the start again, only objects modified since the
+   * newest one seen minus `marginMs` (an upload that began earlier may finish, and show, later).
+   */
+  startWatchPass(id: string, leaseToken: string, nextPassAt: Date, marginMs: number): Promise<boolean>;
+
+  listObjects(tenantId: string, scanId: string, filter: BucketObjectFilter): Promise<BucketObject[]>;
+  /** The bucket object a scan job belongs to (its actions for the native API). */
+  objectForJob(tenantId: string, jobId: string): Promise<BucketObject | undefined>;
+
+  /**
+   * Retention: deletes scans that ended before `before` with their objects, and the settled objects
+   * of event inboxes and watches settled before it (their counters stay).
+   */
+  sweepExpired(before: Date): Promise<{ scans: number; objects: number }>;
+
+  getTenantActions(tenantId: string): Promise<BucketActions | undefined>;
+  putTenantActions(tenantId: string, actions: BucketActions): Promise<void>;
 }

@@ -1,8 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import type { Store } from './contracts.ts';
+import type { BucketScanStore, Store } from './contracts.ts';
+import { PostgresBucketScanStore } from './postgres/buckets.ts';
 import { PostgresStore } from './postgres/store.ts';
+import { SqliteBucketScanStore } from './sqlite/buckets.ts';
 import { SqliteStore } from './sqlite/store.ts';
 
 /** The SQLite file of the embedded store, inside the data directory. */
@@ -22,6 +24,25 @@ export async function openStore(config: Pick<Config, 'dataDir' | 'store'>): Prom
     await mkdir(config.dataDir, { recursive: true });
     store = new SqliteStore(sqliteStorePath(config.dataDir));
   }
+  try {
+    await store.init();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
+}
+
+/**
+ * The bucket-scan tables beside the job store's (same SQLite file or PostgreSQL database), on a
+ * connection of their own: their transactions span awaits, which must not interleave with the queue's.
+ */
+export async function openBucketScanStore(
+  config: Pick<Config, 'dataDir' | 'store'>,
+): Promise<BucketScanStore> {
+  const store: BucketScanStore = config.store.databaseUrl
+    ? new PostgresBucketScanStore(config.store.databaseUrl, Math.min(4, config.store.poolSize))
+    : new SqliteBucketScanStore(sqliteStorePath(config.dataDir));
   try {
     await store.init();
   } catch (error) {

@@ -57,6 +57,7 @@ const CLIENT_NATIVE_SCAN_KEYS = {
   started_at: true,
   completed_at: true,
   callback: true,
+  bucket_object: true,
 } satisfies Record<keyof NativeScan, true>;
 
 describe('error shapes through app.inject() with an engine that is down', () => {

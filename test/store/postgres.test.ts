@@ -49,7 +49,7 @@ describe('PostgresStore on a server', () => {
     );
     assert.deepEqual(
       rows.map((row) => row.version),
-      [1, 2],
+      [1, 2, 3],
     );
     await stores[5]!.jobs.submit(newJob());
     assert.equal(await stores[0]!.jobs.countUnfinished(), 1);

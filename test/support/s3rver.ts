@@ -15,6 +15,29 @@ type S3rverConstructor = new (options: Record<string, unknown>) => S3rverInstanc
 const require = createRequire(import.meta.url);
 const S3rver = require('s3rver') as S3rverConstructor;
 
+/**
+ * s3rver makes ListObjectsV2 continuation tokens with single DES, which OpenSSL 3 (Node 24) only
+ * has in its legacy provider: every truncated listing answers 500. Triple DES with three equal
+ * keys is single DES, and the default provider has it, so s3rver's 'des' calls are given that.
+ */
+function singleDesAsTripleDes(): void {
+  const nodeCrypto = require('node:crypto') as typeof import('node:crypto');
+  const patched = nodeCrypto as unknown as Record<string, unknown>;
+  if (patched.__scangateSingleDes) return;
+  patched.__scangateSingleDes = true;
+  const asTriple = (key: Buffer) => Buffer.concat([key, key, key]);
+  const { createCipheriv, createDecipheriv } = nodeCrypto;
+  patched.createCipheriv = (algorithm: string, key: Buffer, iv: Buffer, ...rest: unknown[]) =>
+    algorithm === 'des'
+      ? createCipheriv('des-ede3-cbc', asTriple(key), iv)
+      : (createCipheriv as (...args: unknown[]) => unknown)(algorithm, key, iv, ...rest);
+  patched.createDecipheriv = (algorithm: string, key: Buffer, iv: Buffer, ...rest: unknown[]) =>
+    algorithm === 'des'
+      ? createDecipheriv('des-ede3-cbc', asTriple(key), iv)
+      : (createDecipheriv as (...args: unknown[]) => unknown)(algorithm, key, iv, ...rest);
+}
+singleDesAsTripleDes();
+
 /** s3rver's own credentials; it checks the key id and (for SigV4) nothing else. */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 

@@ -47,6 +47,8 @@ export interface NativeScan {
   started_at: string | null;
   completed_at: string | null;
   callback?: { url: string; deliveries: CallbackDeliveryView[] };
+  /** The bucket-scan object this job scanned (key, verdict, actions taken), when it came from one. */
+  bucket_object?: Record<string, unknown>;
 }
 
 export interface VerdictBucket {

@@ -148,6 +148,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       },
       async (request, reply) => {
         const source = s3Source(request.body);
+        scans.checkGranted(request.tenant.id, source);
         return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply)));
       },
     );

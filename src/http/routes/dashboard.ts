@@ -10,6 +10,8 @@ const ASSETS: Record<string, string> = {
   'chart.js': 'text/javascript; charset=utf-8',
   'dashboard.css': 'text/css; charset=utf-8',
   'favicon.svg': 'image/svg+xml',
+  'buckets.js': 'text/javascript; charset=utf-8',
+  'buckets.css': 'text/css; charset=utf-8',
 };
 
 /**
@@ -32,6 +34,7 @@ const SECURITY_HEADERS = {
 export function dashboardRoutes(): FastifyPluginAsync {
   return async (app) => {
     const index = await readFile(path.join(WEB_DIR, 'index.html'));
+    const bucketsPage = await readFile(path.join(WEB_DIR, 'buckets.html'));
     const assets = new Map<string, { body: Buffer; type: string }>();
     for (const [name, type] of Object.entries(ASSETS)) {
       assets.set(name, { body: await readFile(path.join(WEB_DIR, name)), type });
@@ -39,6 +42,10 @@ export function dashboardRoutes(): FastifyPluginAsync {
 
     app.get('/', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) =>
       reply.headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(index),
+    );
+
+    app.get('/buckets', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) =>
+      reply.headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(bucketsPage),
     );
 
     app.get<{ Params: { asset: string } }>(

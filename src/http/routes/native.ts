@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { deliveryView, nativeJobBody } from '../../dialects/native.ts';
+import { bucketObjectView } from '../bucket-views.ts';
 import { logSubmitted } from '../request-id.ts';
 import { asyncFields, s3Source, urlSource } from '../request-validation.ts';
 import type { RouteContext } from '../route-context.ts';
@@ -108,6 +109,10 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         if (job.callback) {
           const deliveries = await scans.deliveriesOf(request.tenant.id, job.id);
           body.callback = { url: job.callback.url, deliveries: deliveries.map(deliveryView) };
+        }
+        if (job.source.kind === 's3' && context.bucketScans) {
+          const object = await context.bucketScans.objectForJob(request.tenant.id, job.id);
+          if (object) body.bucket_object = bucketObjectView(object);
         }
         return body;
       },

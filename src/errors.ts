@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'empty_file'
   | 'rate_limited'
   | 'quota_exceeded'
+  | 'policy_wider_than_tenant'
   // source failures
   | 'blocked_destination'
   | 'size_limit'

@@ -1,6 +1,6 @@
 /** The shapes of scangate's native API, as a client sees them (see /openapi.json). */
 
-export type ScanStatus = 'pending' | 'clean' | 'infected' | 'unscannable';
+export type ScanStatus = 'pending' | 'clean' | 'infected' | 'unscannable' | 'blocked';
 
 export interface CallbackDeliveryView {
   webhook_id: string;

@@ -168,6 +168,7 @@ export class ClamdPool implements ScanEngine {
         stallTimeoutMs: this.#options.scanTimeoutMs,
         replyTimeoutMs: this.#options.scanTimeoutMs,
         signal,
+        observer: options.observer,
       });
       if (result.kind === 'too_large') {
         return {

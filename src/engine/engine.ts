@@ -26,6 +26,11 @@ export interface ScanOptions {
    * `too_large` without waiting for clamd's own limit (whose reply is usually lost to EPIPE).
    */
   maxBytes: number;
+  /**
+   * Sees every input byte, in order, as it is sent to clamd (e.g. a content inspection): the same
+   * pass, never a second read. It must not throw.
+   */
+  observer?: { push(chunk: Buffer): void } | undefined;
 }
 
 /**

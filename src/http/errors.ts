@@ -12,6 +12,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   empty_file: 400,
   rate_limited: 429,
   quota_exceeded: 429,
+  policy_wider_than_tenant: 400,
   blocked_destination: 400,
   size_limit: 413,
   download_failed: 502,

@@ -1,4 +1,6 @@
 import type { UnscannableReason, Verdict, VerdictStatus } from '../engine/verdict.ts';
+import type { ContentInspection } from '../policy/inspector.ts';
+import type { ContentPolicy } from '../policy/policy.ts';
 
 /** Which API a job came through: it decides the shape of its result and callback. */
 export type Dialect = 'bucketav' | 'bucketscan' | 'native';
@@ -21,6 +23,8 @@ export interface NewScanJob {
   source: ScanSource;
   callback?: CallbackTarget;
   customData?: string;
+  /** The content policy in force, resolved at submit (tenant's, narrowed by the request). Absent: default. */
+  policy?: ContentPolicy;
 }
 
 /** The stored result of a finished job: the verdict plus everything needed to trust it. */
@@ -36,6 +40,10 @@ export interface ScanResult extends Verdict {
   scanTimeMs?: number;
   /** True when the verdict came from the verdict cache (same bytes, same signatures). */
   cached?: boolean;
+  /** The name the content was submitted under (upload filename, URL or S3 key segment). */
+  declaredName?: string;
+  /** What scangate saw in the bytes, whatever the policy: true type and content findings. */
+  content?: ContentInspection;
 }
 
 export type JobState = 'queued' | 'running' | 'done';

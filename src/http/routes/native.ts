@@ -144,6 +144,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
                 Type.Literal('clean'),
                 Type.Literal('infected'),
                 Type.Literal('unscannable'),
+                Type.Literal('blocked'),
               ]),
             ),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),

@@ -209,4 +209,9 @@ export interface JobStore {
   revokeApiKey(id: string): Promise<boolean>;
   /** One Standard Webhooks secret per tenant, created on first use and kept. */
   getOrCreateWebhookSecret(tenantId: string, create: () => string): Promise<string>;
+
+  /** The tenant's content policy; undefined means the default policy (docs/POLICY.md). */
+  getTenantPolicy(tenantId: string): Promise<ContentPolicy | undefined>;
+  /** Replaces the tenant's content policy; undefined goes back to the default. */
+  setTenantPolicy(tenantId: string, policy: ContentPolicy | undefined): Promise<void>;
 }

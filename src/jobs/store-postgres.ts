@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ContentPolicy } from '../policy/policy.ts';
 import type {
   ApiKeyRecord,
   CachedVerdict,
@@ -67,9 +68,9 @@ export class PostgresJobStore implements JobStore {
     assertStorableJob(job);
     try {
       const { rows } = await this.#db.query<JobRow>(
-        `INSERT INTO ${this.#t.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data, state,
-           next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
+        `INSERT INTO ${this.#t.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy,
+           state, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
         [
           job.id,
           job.tenantId,
@@ -78,6 +79,7 @@ export class PostgresJobStore implements JobStore {
           JSON.stringify(job.source),
           job.callback ? JSON.stringify(job.callback) : null,
           job.customData ?? null,
+          job.policy ? JSON.stringify(job.policy) : null,
         ],
       );
       return jobFromRow(rows[0]!);
@@ -390,6 +392,26 @@ export class PostgresJobStore implements JobStore {
     );
     const stored = await this.#db.query<{ secret: string }>(select, [tenantId]);
     return stored.rows[0]!.secret;
+  }
+
+  async getTenantPolicy(tenantId: string): Promise<ContentPolicy | undefined> {
+    const { rows } = await this.#db.query<{ policy: ContentPolicy }>(
+      `SELECT policy FROM ${this.#t.tenantPolicies} WHERE tenant_id = $1`,
+      [tenantId],
+    );
+    return rows[0]?.policy;
+  }
+
+  async setTenantPolicy(tenantId: string, policy: ContentPolicy | undefined): Promise<void> {
+    if (!policy) {
+      await this.#db.query(`DELETE FROM ${this.#t.tenantPolicies} WHERE tenant_id = $1`, [tenantId]);
+      return;
+    }
+    await this.#db.query(
+      `INSERT INTO ${this.#t.tenantPolicies} (tenant_id, policy, updated_at) VALUES ($1, $2, now())
+       ON CONFLICT (tenant_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
+      [tenantId, JSON.stringify(policy)],
+    );
   }
 
   /** Updates one leased row, only while the caller still holds its lease (fencing). $1 id, $2 token. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { ScanGateError } from '../../src/errors.ts';
 import type { JobStore } from '../../src/jobs/model.ts';
+import { loadMigrations } from '../../src/jobs/sql/migrations.ts';
 import { PostgresJobStore } from '../../src/jobs/store-postgres.ts';
 import { runSql, testSchema } from '../support/postgres.ts';
 import { newJob } from './contract/fixtures.ts';
@@ -49,7 +50,7 @@ describe('PostgresJobStore on a server', () => {
     );
     assert.deepEqual(
       rows.map((row) => row.version),
-      [1],
+      loadMigrations('postgres').map((migration) => migration.version),
     );
     await stores[5]!.submitJob(newJob());
     assert.equal(await stores[0]!.countUnfinishedJobs(), 1);

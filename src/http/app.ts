@@ -18,6 +18,7 @@ import { bucketScanRoutes } from './routes/bucketscan.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { nativeRoutes } from './routes/native.ts';
 import { operationsRoutes } from './routes/operations.ts';
+import { policyRoutes } from './routes/policy.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { ErrorResponse } from './schemas.ts';
 
@@ -126,6 +127,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     await api.register(bucketAvRoutes(context));
     await api.register(bucketScanRoutes(context));
     await api.register(nativeRoutes(context));
+    await api.register(policyRoutes(context));
     await api.register(statsRoutes(context));
   });
 

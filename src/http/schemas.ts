@@ -120,13 +120,25 @@ export const NativeScan = Type.Object({
   callback: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 });
 
+/** A per-request content policy: a preset name or a policy document, never wider than the tenant's. */
+export const RequestPolicy = Type.Optional(
+  Type.Union([Type.String({ maxLength: 64 }), Type.Record(Type.String(), Type.Unknown())], {
+    description:
+      'content policy for this scan: "strict" or {block, allowed_types, max_archive_members}; narrower only',
+  }),
+);
+
 export const NativeUrlBody = Type.Object(
   {
     url: Type.String({ minLength: 1, maxLength: 8192 }),
     headers: Type.Optional(HeaderMap),
+    policy: RequestPolicy,
     ...AsyncCommon,
   },
   { additionalProperties: false },
 );
 
-export const NativeS3Body = Type.Object({ ...S3Fields, ...AsyncCommon }, { additionalProperties: false });
+export const NativeS3Body = Type.Object(
+  { ...S3Fields, policy: RequestPolicy, ...AsyncCommon },
+  { additionalProperties: false },
+);

@@ -119,7 +119,12 @@ export function clonePolicy(policy: ContentPolicy): ContentPolicy {
   return copy;
 }
 
-export function policyDocument(policy: ContentPolicy): PolicyDocument {
+/** A policy as the API shows it: every field present, null where unrestricted. */
+export function policyDocument(policy: ContentPolicy): {
+  block: string[];
+  allowed_types: string[] | null;
+  max_archive_members: number | null;
+} {
   return {
     block: [...policy.block],
     allowed_types: policy.allowedTypes ? [...policy.allowedTypes] : null,

@@ -6,6 +6,7 @@ import { ScanGateError } from '../../errors.ts';
 import type { ScanJob, ScanResult } from '../../jobs/model.ts';
 import { bucketAvResultBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
+import { requestedPolicy } from '../policy-request.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
 import { clientGoneSignal, type RouteContext } from '../route-context.ts';
 import {
@@ -67,6 +68,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'bucketav',
           source,
+          policy: requestedPolicy(request),
           ...asyncFields(body, true, context.destinations),
         });
         return acceptedReply(reply, job);
@@ -82,6 +84,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'bucketav',
           source,
+          policy: requestedPolicy(request),
           ...asyncFields(request.body, true, context.destinations),
         });
         return acceptedReply(reply, job);
@@ -124,7 +127,8 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
           url: httpUrl(request.body.download_url, 'download_url'),
           ...(headers ? { headers } : {}),
         };
-        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply)));
+        const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
+        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));
       },
     );
 
@@ -141,7 +145,8 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       async (request, reply) => {
         const { bucket, key, version } = request.body;
         const source = { kind: 's3' as const, bucket, key, ...(version ? { version } : {}) };
-        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply)));
+        const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
+        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));
       },
     );
 
@@ -158,6 +163,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         const result = await scans.scanStreamNow(
           detachedRequestBody(request.body as Readable, reply),
           clientGoneSignal(reply),
+          { tenantId: request.tenant.id, policy: requestedPolicy(request) },
         );
         return bucketAvResultBody(uploadVerdictOrRefusal(result));
       },
@@ -175,7 +181,11 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       },
       async (request, reply) => {
         const upload = await singleFile(request, 'file');
-        const result = await scans.scanStreamNow(upload.stream, clientGoneSignal(reply));
+        const result = await scans.scanStreamNow(upload.stream, clientGoneSignal(reply), {
+          tenantId: request.tenant.id,
+          policy: requestedPolicy(request, upload.fields.policy),
+          filename: upload.filename,
+        });
         return bucketAvResultBody(uploadVerdictOrRefusal(result));
       },
     );

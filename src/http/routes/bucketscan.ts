@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { bucketScanResult } from '../dialects.ts';
 import { notFound } from '../errors.ts';
+import { requestedPolicy } from '../policy-request.ts';
 import type { RouteContext } from '../route-context.ts';
 import { BucketScanInitiated, BucketScanStatus, ErrorResponse } from '../schemas.ts';
 import { singleFile } from '../uploads.ts';
@@ -35,6 +36,7 @@ export function bucketScanRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await context.scans.submitUpload(request.tenant.id, upload.stream, {
           dialect: 'bucketscan',
           filename: upload.filename,
+          policy: requestedPolicy(request, upload.fields.policy),
         });
         return { status: 200, message: `Successfully uploaded ${upload.filename}!`, scanId: job.id };
       },

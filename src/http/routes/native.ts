@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import type { CallbackDelivery } from '../../jobs/model.ts';
 import { nativeJobBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
+import { requestedPolicy } from '../policy-request.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
 import type { RouteContext } from '../route-context.ts';
 import { ErrorResponse, NativeS3Body, NativeScan, NativeUrlBody } from '../schemas.ts';
@@ -44,7 +45,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         schema: {
           tags,
           summary:
-            'Upload a file (multipart field "file"; optional fields trace_id, callback_url, custom_data before it)',
+            'Upload a file (multipart field "file"; optional fields trace_id, callback_url, custom_data, policy before it)',
           consumes: ['multipart/form-data'],
           response: { 202: NativeScan, ...submitErrors },
         },
@@ -55,6 +56,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submitUpload(request.tenant.id, upload.stream, {
           dialect: 'native',
           filename: upload.filename,
+          policy: requestedPolicy(request, upload.fields.policy),
           ...fields,
         });
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
@@ -81,6 +83,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'native',
           source,
+          policy: requestedPolicy(request, request.body.policy),
           ...asyncFields(request.body, false, context.destinations),
         });
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));
@@ -103,6 +106,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'native',
           source,
+          policy: requestedPolicy(request, request.body.policy),
           ...asyncFields(request.body, false, context.destinations),
         });
         return reply.code(202).header('location', `/v1/scans/${job.id}`).send(nativeJobBody(job));

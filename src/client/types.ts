@@ -50,13 +50,14 @@ export interface VerdictBucket {
   clean: number;
   infected: number;
   unscannable: number;
+  blocked: number;
 }
 
 export interface ScanStats {
   hours: number;
   bucket_seconds: number;
   buckets: VerdictBucket[];
-  totals: { clean: number; infected: number; unscannable: number };
+  totals: { clean: number; infected: number; unscannable: number; blocked: number };
   pending: number;
 }
 

@@ -108,6 +108,7 @@ export interface VerdictCounts {
   clean: number;
   infected: number;
   unscannable: number;
+  blocked: number;
 }
 
 export interface ApiKeyRecord {

@@ -129,11 +129,14 @@ export class PostgresJobStore implements JobStore {
 
   async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
     // int8 and count() arrive as strings from pg: converted below.
-    const { rows } = await this.#db.query<Record<'bucket' | 'clean' | 'infected' | 'unscannable', string>>(
+    const { rows } = await this.#db.query<
+      Record<'bucket' | 'clean' | 'infected' | 'unscannable' | 'blocked', string>
+    >(
       `SELECT floor(extract(epoch FROM completed_at) * 1000 / $1::bigint)::bigint * $1::bigint AS bucket,
          count(*) FILTER (WHERE result_status = 'clean') AS clean,
          count(*) FILTER (WHERE result_status = 'infected') AS infected,
-         count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable
+         count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable,
+         count(*) FILTER (WHERE result_status = 'blocked') AS blocked
        FROM ${this.#t.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
        GROUP BY 1 ORDER BY 1`,
       [bucketMilliseconds(bucketSeconds), tenantId, since],
@@ -143,6 +146,7 @@ export class PostgresJobStore implements JobStore {
       clean: Number(row.clean),
       infected: Number(row.infected),
       unscannable: Number(row.unscannable),
+      blocked: Number(row.blocked),
     }));
   }
 

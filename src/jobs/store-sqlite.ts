@@ -125,11 +125,18 @@ export class SqliteJobStore implements JobStore {
   }
 
   async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
-    const rows = this.#db.all<{ bucket: number; clean: number; infected: number; unscannable: number }>(
+    const rows = this.#db.all<{
+      bucket: number;
+      clean: number;
+      infected: number;
+      unscannable: number;
+      blocked: number;
+    }>(
       `SELECT (completed_at / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS bucket,
          sum(result_status = 'clean') AS clean,
          sum(result_status = 'infected') AS infected,
-         sum(result_status = 'unscannable') AS unscannable
+         sum(result_status = 'unscannable') AS unscannable,
+         sum(result_status = 'blocked') AS blocked
        FROM jobs WHERE tenant_id = ?2 AND state = 'done' AND completed_at >= ?3
        GROUP BY bucket ORDER BY bucket`,
       bucketMilliseconds(bucketSeconds),
@@ -141,6 +148,7 @@ export class SqliteJobStore implements JobStore {
       clean: row.clean,
       infected: row.infected,
       unscannable: row.unscannable,
+      blocked: row.blocked,
     }));
   }
 

@@ -124,7 +124,17 @@ function shebangOf(head: Buffer): string {
       .subarray(2, 120)
       .toString('latin1')
       .split(/[\r\n]/)[0] ?? '';
-  return line.trim().split(/\s+/).slice(0, 2).join(' ') || 'shebang';
+  return printable(line.trim().split(/\s+/).slice(0, 2).join(' ')) || 'shebang';
+}
+
+/**
+ * Text taken from content (member names, shebangs, URL paths) as it may be stored and shown:
+ * control characters replaced (PostgreSQL cannot store U+0000; logs and terminals should not get
+ * escape sequences), and at most `max` characters.
+ */
+export function printable(text: string, max = 256): string {
+  const clean = text.replace(/\p{Cc}/gu, '\uFFFD');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }
 
 function detectText(head: Buffer): DetectedType {

@@ -3,6 +3,7 @@ import {
   detectType,
   EXECUTABLE_TYPES,
   type FileType,
+  printable,
   refineZipType,
 } from './file-type.ts';
 import type { PolicySwitch } from './policy.ts';
@@ -163,7 +164,8 @@ export class ContentInspector {
   #onMember(header: ZipMemberHeader): void {
     this.#members++;
     if (this.#memberNames.length < 64) this.#memberNames.push(header.name);
-    const { name } = header;
+    // The name is stored and shown as evidence: bounded, whatever the archive says.
+    const name = printable(header.name);
     if (isUnsafePath(name))
       this.#add({ rule: 'unsafe_archives', detail: 'path outside the archive', member: name });
     if (header.encrypted) this.#add({ rule: 'encrypted', detail: 'password-protected member', member: name });

@@ -1,5 +1,5 @@
 import type { Verdict } from '../engine/verdict.ts';
-import { contradictsExtension } from './file-type.ts';
+import { contradictsExtension, printable } from './file-type.ts';
 import type { ContentFinding, ContentInspection } from './inspector.ts';
 import { type ContentPolicy, isDefaultPolicy, type PolicyRule } from './policy.ts';
 
@@ -39,7 +39,8 @@ function blocked(rule: PolicyRule, evidence: string): Verdict {
 }
 
 function baseName(name: string | undefined): string | undefined {
-  return name?.split(/[\\/]/).pop() || undefined;
+  const base = name?.split(/[\\/]/).pop();
+  return base ? printable(base) : undefined;
 }
 
 /**

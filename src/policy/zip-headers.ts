@@ -1,4 +1,5 @@
 import { constants, inflateRawSync } from 'node:zlib';
+import { printable } from './file-type.ts';
 
 const LOCAL_FIXED = 30;
 const CENTRAL_FIXED = 46;
@@ -196,7 +197,7 @@ function signatureStarts(bytes: Buffer, startsBefore: number): number[] {
 
 function decodeName(bytes: Buffer, flags: number): string {
   // Bit 11: the name is UTF-8; otherwise CP437, of which latin1 keeps every byte visible.
-  return bytes.toString(flags & 0x800 ? 'utf8' : 'latin1');
+  return printable(bytes.toString(flags & 0x800 ? 'utf8' : 'latin1'), MAX_FIELD);
 }
 
 function memberHead(method: number, data: Buffer): Buffer | undefined {

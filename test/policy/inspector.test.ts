@@ -89,6 +89,14 @@ describe('content inspection of the streamed bytes', () => {
     assert.deepEqual(found.findings, []);
   });
 
+  it('keeps names from the archive storable: no control characters, bounded length', () => {
+    const zip = buildZip([{ name: `../\u0000\u001b[31m${'x'.repeat(600)}`, data: Buffer.from('x') }]);
+    const [finding] = inspect(zip).findings;
+    assert.equal(finding?.rule, 'unsafe_archives');
+    assert.ok(!/\p{Cc}/u.test(finding?.member ?? ''), JSON.stringify(finding?.member));
+    assert.ok((finding?.member?.length ?? 0) <= 257);
+  });
+
   it('judges member paths', () => {
     for (const name of ['../x', 'a/../../x', '/etc/passwd', 'C:\\x', '\\\\server\\x', 'a\\..\\x'])
       assert.ok(isUnsafePath(name), name);

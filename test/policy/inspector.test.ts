@@ -82,6 +82,12 @@ describe('content inspection of the streamed bytes', () => {
     assert.equal(found.findings.find((finding) => finding.rule === 'unsafe_archives')?.member, 'link');
   });
 
+  it('types a member from its first bytes even when it inflates like a bomb', () => {
+    const padded = Buffer.concat([peExecutable(), Buffer.alloc(8 * 1024 * 1024)]);
+    const found = inspect(buildZip([{ name: 'big/setup.exe', data: padded }]));
+    assert.deepEqual(found.findings, [{ rule: 'executables', detail: 'PE32', member: 'big/setup.exe' }]);
+  });
+
   it('ignores zip headers inside a file that is not a zip', () => {
     const pdfWithZip = Buffer.concat([pdfDocument(), traversalZip()]);
     const found = inspect(pdfWithZip);

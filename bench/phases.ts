@@ -48,6 +48,8 @@ export function scangateEnv(bench: Omit<Bench, 'scangate'>, verdictCache: boolea
   return {
     API_KEYS: `bench=${bench.apiKey}`,
     CLAMD_ADDRESS: bench.clamd.socketPath,
+    // The bench's clamd runs on the offline test database; say so.
+    SIGNATURES: 'test',
     MAX_FILE_SIZE: String(bench.maxFileSizeBytes),
     WORKER_CONCURRENCY: String(bench.options.workerConcurrency),
     // The bench's file server listens on loopback, which the SSRF policy refuses by default.

@@ -82,6 +82,7 @@ async function main(): Promise<number> {
   await receiver.start();
   const env: Record<string, string> = {
     SCANGATE_DATA_DIR: dataDir,
+    SIGNATURES: 'test',
     HOST: '127.0.0.1',
     PORT: String(await freePort()),
     LOG_LEVEL: 'info',

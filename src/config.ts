@@ -10,6 +10,18 @@ export const CLAMD_MAX_FILE_SIZE = 2 * 1024 * MiB - 3;
 
 const Role = Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')]);
 
+/**
+ * Where the managed clamd's signatures come from: `freshclam` run by scangate, a `system` directory
+ * someone else keeps current, or the offline `test` database (EICAR and ClamAV's test files only:
+ * never for production, so only when asked). `auto`: system when it holds a database, else freshclam.
+ */
+const SignatureMode = Type.Union([
+  Type.Literal('auto'),
+  Type.Literal('freshclam'),
+  Type.Literal('system'),
+  Type.Literal('test'),
+]);
+
 export const ConfigSchema = Type.Object({
   role: Role,
   dataDir: Type.String({ minLength: 1 }),
@@ -48,6 +60,22 @@ export const ConfigSchema = Type.Object({
     /** What a password-protected archive becomes: clamd's AlertEncrypted treats it as a detection. */
     encryptedVerdict: Type.Union([Type.Literal('unscannable'), Type.Literal('infected')]),
     verdictCache: Type.Boolean(),
+  }),
+  signatures: Type.Object({
+    mode: SignatureMode,
+    /** Readiness fails when the loaded database (clamd's VERSION date) is older than this. */
+    maxAgeSeconds: Type.Integer({ minimum: 60 }),
+    freshclamBinary: Type.String({ minLength: 1 }),
+    /** freshclam's DatabaseMirror / PrivateMirror lines; empty uses database.clamav.net. */
+    mirrors: Type.Array(Type.String({ minLength: 1 })),
+    privateMirrors: Type.Array(Type.String({ minLength: 1 })),
+    /** http://[user:password@]host:port of an HTTP proxy for freshclam; empty: direct. */
+    proxy: Type.String(),
+    /** Extra databases (DatabaseCustomURL), e.g. https://example.org/extra.ndb. */
+    customUrls: Type.Array(Type.String({ minLength: 1 })),
+    /** Official databases not to download (ExcludeDatabase), e.g. bytecode. */
+    excludeDatabases: Type.Array(Type.String({ minLength: 1 })),
+    updateIntervalSeconds: Type.Integer({ minimum: 60 }),
   }),
   store: Type.Object({
     /** postgres://… selects the PostgreSQL store; empty uses SQLite in the data directory. */
@@ -109,7 +137,7 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>;
 export type Role = Static<typeof Role>;
 
-type Parser = 'string' | 'int' | 'bool' | 'list' | 'size';
+type Parser = 'string' | 'int' | 'bool' | 'list' | 'size' | 'duration';
 interface EnvVariable {
   name: string;
   path: string;
@@ -213,6 +241,61 @@ export const ENV_VARIABLES: EnvVariable[] = [
     path: 'engine.verdictCache',
     parse: 'bool',
     description: 'reuse verdicts for identical bytes and signatures',
+  },
+  {
+    name: 'SIGNATURES',
+    path: 'signatures.mode',
+    parse: 'string',
+    description:
+      'auto | freshclam | system | test: where the managed clamd gets signatures (test: offline test database, never for production)',
+  },
+  {
+    name: 'MAX_SIGNATURE_AGE',
+    path: 'signatures.maxAgeSeconds',
+    parse: 'duration',
+    description: 'not ready when the loaded database is older (e.g. 7d, 36h; seconds)',
+  },
+  {
+    name: 'FRESHCLAM_BINARY',
+    path: 'signatures.freshclamBinary',
+    parse: 'string',
+    description: 'freshclam executable for SIGNATURES=freshclam',
+  },
+  {
+    name: 'FRESHCLAM_MIRRORS',
+    path: 'signatures.mirrors',
+    parse: 'list',
+    description: 'DatabaseMirror hosts (empty: database.clamav.net)',
+  },
+  {
+    name: 'FRESHCLAM_PRIVATE_MIRRORS',
+    path: 'signatures.privateMirrors',
+    parse: 'list',
+    description: 'PrivateMirror URLs (your own mirror; replaces the official ones)',
+  },
+  {
+    name: 'FRESHCLAM_PROXY',
+    path: 'signatures.proxy',
+    parse: 'string',
+    description: 'http://[user:password@]host:port proxy for freshclam',
+  },
+  {
+    name: 'FRESHCLAM_CUSTOM_URLS',
+    path: 'signatures.customUrls',
+    parse: 'list',
+    description: 'extra databases to download (DatabaseCustomURL)',
+  },
+  {
+    name: 'FRESHCLAM_EXCLUDE_DATABASES',
+    path: 'signatures.excludeDatabases',
+    parse: 'list',
+    description: 'official databases not to download (ExcludeDatabase: main, daily, bytecode)',
+  },
+  {
+    name: 'FRESHCLAM_INTERVAL',
+    path: 'signatures.updateIntervalSeconds',
+    parse: 'duration',
+    description: 'time between freshclam runs (e.g. 1h; seconds)',
   },
   {
     name: 'DATABASE_URL',
@@ -435,6 +518,17 @@ export function defaultConfig(dataDir = path.resolve('data')): Config {
       encryptedVerdict: 'unscannable',
       verdictCache: true,
     },
+    signatures: {
+      mode: 'auto',
+      maxAgeSeconds: 7 * 24 * 3600,
+      freshclamBinary: '/usr/bin/freshclam',
+      mirrors: [],
+      privateMirrors: [],
+      proxy: '',
+      customUrls: [],
+      excludeDatabases: [],
+      updateIntervalSeconds: 3600,
+    },
     store: { databaseUrl: '', poolSize: 10 },
     blobs: { s3Bucket: '', s3Prefix: 'uploads/' },
     s3: { endpoint: '', region: 'us-east-1', forcePathStyle: false, accessKeyId: '', secretAccessKey: '' },
@@ -481,6 +575,15 @@ export function parseSize(text: string): number {
   return Number(match[1]) * (SIZE_UNITS[match[2]!.toUpperCase()] ?? 1);
 }
 
+const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 24 * 3600 };
+
+/** Seconds from `604800`, `90s`, `30m`, `12h` or `7d`. */
+export function parseDuration(text: string): number {
+  const match = /^\s*(\d+)\s*([smhd]?)\s*$/i.exec(text);
+  if (!match) throw new ConfigError(`"${text}" is not a duration (examples: 3600, 30m, 12h, 7d)`);
+  return Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]!;
+}
+
 function parseEnvValue(variable: EnvVariable, raw: string): unknown {
   switch (variable.parse) {
     case 'string':
@@ -503,6 +606,12 @@ function parseEnvValue(variable: EnvVariable, raw: string): unknown {
     case 'size':
       try {
         return parseSize(raw);
+      } catch (error) {
+        throw new ConfigError(`${variable.name}: ${(error as Error).message}`);
+      }
+    case 'duration':
+      try {
+        return parseDuration(raw);
       } catch (error) {
         throw new ConfigError(`${variable.name}: ${(error as Error).message}`);
       }
@@ -560,7 +669,7 @@ export function loadConfig(
   }
   const fromEnv: Record<string, unknown> = {};
   for (const variable of ENV_VARIABLES) {
-    const raw = env[variable.name];
+    const raw = envValue(env, variable.name);
     if (raw !== undefined && raw !== '') setPath(fromEnv, variable.path, parseEnvValue(variable, raw));
   }
   merged = deepMerge(deepMerge(merged, fromEnv), overrides);
@@ -573,6 +682,22 @@ export function loadConfig(
   return config;
 }
 
+/**
+ * `NAME`, or the content of the file named by `NAME_FILE` (Docker and Kubernetes secrets are files):
+ * one trailing newline is dropped. Setting both is an error, never a silent choice.
+ */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file === undefined || file === '') return env[name];
+  if (env[name] !== undefined && env[name] !== '')
+    throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new ConfigError(`${name}_FILE: cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
 function crossFieldProblems(config: Config): string[] {
   const problems: string[] = [];
   if (config.jobs.retryMaxDelayMs < config.jobs.retryBaseDelayMs)
@@ -583,6 +708,8 @@ function crossFieldProblems(config: Config): string[] {
     problems.push(`role "${config.role}" needs a shared database: set DATABASE_URL`);
   if (config.callbacks.signingSecret && !config.callbacks.signingSecret.startsWith('whsec_'))
     problems.push('callbacks.signingSecret must be a Standard Webhooks secret (whsec_<base64>)');
+  if (config.signatures.proxy && !/^https?:\/\/[^/]+:\d+\/?$/.test(config.signatures.proxy))
+    problems.push('signatures.proxy must look like http://[user:password@]host:port');
   for (const cidr of config.network.allowCidrs) {
     if (!/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(cidr)) problems.push(`network.allowCidrs: "${cidr}" is not a CIDR`);
     if (/^(0\.0\.0\.0|::)\/0$/.test(cidr))

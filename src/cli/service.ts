@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delivery-worker.ts';
 import { runCanary } from '../engine/canary.ts';
 import { createEngine } from '../engine/create-engine.ts';
+import { SignatureLifecycle, type SignatureReporter } from '../engine/signature-lifecycle.ts';
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
 import { ScanMetrics } from '../http/metrics.ts';
@@ -22,6 +23,8 @@ export interface RunningService {
   config: Config;
   logger: Logger;
   store: JobStore;
+  /** The signature source of the engine (a SignatureLifecycle for the managed clamd). */
+  signatures: SignatureReporter;
   /** Where the HTTP API listens (role all or api). */
   url?: string;
   http?: FastifyInstance;
@@ -53,7 +56,12 @@ export async function startService(config: Config, logger = createLogger(config)
     const metrics = new ScanMetrics({
       queueDepth: () => store.countUnfinishedJobs(),
       engineStatus: () => engineHandle.engine.status(),
+      signatures: () => engineHandle.signatures.status(),
     });
+    if (engineHandle.signatures instanceof SignatureLifecycle) {
+      engineHandle.signatures.on('update', (update) => metrics.recordSignatureUpdate(update));
+      engineHandle.signatures.on('reload', (reload) => metrics.recordSignatureReload(reload));
+    }
     const engine = metrics.meterEngine(engineHandle.engine);
     // Filled now and completed once the API listens (its port may be chosen by the OS).
     const deniedEndpoints = await infrastructureEndpoints(config);
@@ -100,7 +108,7 @@ export async function startService(config: Config, logger = createLogger(config)
       });
     }
 
-    const service: RunningService = { config, logger, store, stop };
+    const service: RunningService = { config, logger, store, signatures: engineHandle.signatures, stop };
     if (runsApi) {
       const scans = new ScanService({
         ...runnerDeps,
@@ -123,6 +131,7 @@ export async function startService(config: Config, logger = createLogger(config)
         webhookSecret: (tenantId) =>
           store.getOrCreateWebhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,
+        signatures: engineHandle.signatures,
         metrics,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.

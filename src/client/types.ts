@@ -27,6 +27,8 @@ export interface NativeScan {
   engine: string | null;
   engine_version: string | null;
   signature_version: string | null;
+  /** `clamav`, or `scangate-test` when the offline test database judged it. */
+  signature_database: string | null;
   cached: boolean;
   /** Seconds. */
   download_time: number | null;

@@ -15,6 +15,10 @@ export interface ClamdPoolOptions extends VerdictPolicy {
   scanTimeoutMs: number;
   healthCheckIntervalMs: number;
   logger?: EngineLogger | undefined;
+  /** Stamped on every outcome: `clamav`, or `scangate-test` for the offline test database. */
+  databaseName?: string;
+  /** The active database generation of a managed clamd (see SignatureReporter.databaseTag). */
+  databaseTag?: () => string | null | undefined;
 }
 
 interface ClamdState {
@@ -160,6 +164,7 @@ export class ClamdPool implements ScanEngine {
       engine: 'clamav' as const,
       engineVersion: version.engineVersion,
       signatureVersion: version.databaseVersion ?? '',
+      ...this.#databaseIdentity(),
     };
     state.inFlight++;
     try {
@@ -218,6 +223,14 @@ export class ClamdPool implements ScanEngine {
     }
   }
 
+  #databaseIdentity(): { signatureDatabase?: string; databaseTag?: string | null } {
+    const identity: { signatureDatabase?: string; databaseTag?: string | null } = {};
+    if (this.#options.databaseName) identity.signatureDatabase = this.#options.databaseName;
+    const tag = this.#options.databaseTag?.();
+    if (tag !== undefined) identity.databaseTag = tag;
+    return identity;
+  }
+
   async #answersPing(state: ClamdState): Promise<boolean> {
     const timeoutMs = Math.min(this.#options.connectTimeoutMs, 1000);
     try {
@@ -270,11 +283,13 @@ export class ClamdPool implements ScanEngine {
         retryable: true,
       });
     }
+    const databaseTag = this.#options.databaseTag?.();
     const keys = new Set(
       healthy.map(({ version }) =>
         verdictCacheKey({
           engineVersion: version!.engineVersion,
           signatureVersion: version!.databaseVersion ?? '',
+          databaseTag,
         }),
       ),
     );

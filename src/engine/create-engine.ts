@@ -5,77 +5,140 @@ import { ClamdPool } from './clamd-pool.ts';
 import type { ScanEngine } from './engine.ts';
 import { type EngineLogger, silentLogger } from './logger.ts';
 import { ManagedClamd } from './managed-clamd.ts';
-import {
-  chooseDatabaseDirectory,
-  ensureOfflineSignatures,
-  hasRealDatabase,
-  offlineSignatureDir,
-  signatureDirsFor,
-} from './signatures.ts';
+import { ManagedFreshclam } from './managed-freshclam.ts';
+import { externalSignatures, SignatureLifecycle, type SignatureReporter } from './signature-lifecycle.ts';
+import { signaturePlanFor } from './signature-plan.ts';
+import { ensureOfflineSignatures } from './signatures.ts';
 
 export interface EngineHandle {
   engine: ScanEngine;
   /** Present when scangate runs its own clamd (no clamd address configured). */
   managed?: ManagedClamd;
-  /** Closes the engine, then stops the managed clamd. */
+  /** Where the signatures come from, whether one is loaded, the last update and reload. */
+  signatures: SignatureReporter;
+  /** Closes the engine, then stops freshclam and the managed clamd. */
   close(): Promise<void>;
 }
 
 export interface CreateEngineOptions {
   /** Extra or overriding clamd.conf options for the managed clamd (tests: a small MaxRecursion, ...). */
   clamdOptions?: Record<string, ClamdOptionValue>;
+  /** How often the signature directory is looked at for changes (default 30 s). */
+  signatureWatchIntervalMs?: number;
+  /** First retry after a failed freshclam run (default 60 s). */
+  freshclamRetryDelayMs?: number;
 }
 
 /**
  * The scan engine for a config: a pool over the configured clamd addresses, or, when none is
- * configured, over a clamd that scangate starts in `<dataDir>/clamd` with the system database when
- * freshclam has provided one, else the offline test database (written here if missing).
+ * configured, over a clamd that scangate starts in `<dataDir>/clamd` on the database its
+ * signature plan names (freshclam run by scangate, a system directory, or the offline test
+ * database when SIGNATURES=test). With no database yet, clamd starts when the first one arrives;
+ * until then every scan fails as engine_unavailable (retried), never as clean.
  */
 export async function createEngine(
   config: Config,
   logger: EngineLogger = silentLogger,
   options: CreateEngineOptions = {},
 ): Promise<EngineHandle> {
-  let managed: ManagedClamd | undefined;
-  let addresses = config.engine.addresses;
-  if (addresses.length === 0) {
-    const databaseDirectory = chooseDatabaseDirectory(signatureDirsFor(config));
-    if (databaseDirectory === offlineSignatureDir(config) && !hasRealDatabase(databaseDirectory)) {
-      await ensureOfflineSignatures(databaseDirectory);
-    }
-    managed = new ManagedClamd({
-      dir: path.join(config.dataDir, 'clamd'),
-      clamdBinary: config.engine.clamdBinary,
-      databaseDirectory,
-      maxFileSizeBytes: config.limits.maxFileSizeBytes,
-      maxThreads: config.engine.maxThreads,
-      niceness: config.engine.clamdNiceness,
-      scanTimeoutMs: config.engine.scanTimeoutMs,
-      extra: options.clamdOptions,
-      logger,
-    });
-    logger.info({ databaseDirectory }, 'starting managed clamd');
-    await managed.start();
-    addresses = [managed.socketPath];
-  }
-  const pool = new ClamdPool(addresses, {
+  const plan = await signaturePlanFor(config);
+  const poolOptions = {
     connectTimeoutMs: config.engine.connectTimeoutMs,
     scanTimeoutMs: config.engine.scanTimeoutMs,
     healthCheckIntervalMs: config.engine.healthCheckIntervalMs,
     encryptedVerdict: config.engine.encryptedVerdict,
     logger,
+    databaseName: plan.databaseName,
+  };
+  if (plan.source === 'external') {
+    const pool = new ClamdPool(config.engine.addresses, poolOptions);
+    await pool.start();
+    return {
+      engine: pool,
+      signatures: externalSignatures(config.signatures.mode === 'test', plan.databaseName),
+      close: () => pool.close(),
+    };
+  }
+  const databaseDirectory = plan.directory!;
+  if (plan.source === 'test') {
+    await ensureOfflineSignatures(databaseDirectory);
+    logger.warn(
+      { databaseDirectory },
+      'SIGNATURES=test: the offline test database detects only EICAR and ClamAV test files; do not rely on its clean verdicts',
+    );
+  }
+  const managed = new ManagedClamd({
+    dir: path.join(config.dataDir, 'clamd'),
+    clamdBinary: config.engine.clamdBinary,
+    databaseDirectory,
+    maxFileSizeBytes: config.limits.maxFileSizeBytes,
+    maxThreads: config.engine.maxThreads,
+    niceness: config.engine.clamdNiceness,
+    scanTimeoutMs: config.engine.scanTimeoutMs,
+    extra: options.clamdOptions,
+    logger,
   });
-  await pool.start();
+  const freshclam =
+    plan.source === 'freshclam'
+      ? new ManagedFreshclam({
+          ...config.signatures,
+          dir: path.join(config.dataDir, 'freshclam'),
+          databaseDirectory,
+          intervalMs: config.signatures.updateIntervalSeconds * 1000,
+          retryDelayMs: options.freshclamRetryDelayMs,
+          logger,
+        })
+      : undefined;
+  const lifecycle = new SignatureLifecycle({
+    source: plan.source,
+    databaseName: plan.databaseName,
+    directory: databaseDirectory,
+    clamd: managed,
+    freshclam,
+    watchIntervalMs: options.signatureWatchIntervalMs,
+    // Scans may go to clamd the moment its database is active, not a health-check interval later.
+    onDatabaseActive: () => pool.checkNow(),
+    logger,
+  });
+  logger.info({ databaseDirectory, signatures: plan.source }, 'starting managed clamd');
+  const pool = new ClamdPool([managed.socketPath], {
+    ...poolOptions,
+    databaseTag: () => lifecycle.databaseTag(),
+  });
+  // Which database clamd now has, as clamd's VERSION says (the log line operators look for).
+  lifecycle.on('reload', (reload) => {
+    if (reload.outcome === 'failed') return;
+    void pool.status().then((status) => {
+      const builtAt = status.signatureDate;
+      logger.info(
+        {
+          signatureVersion: status.signatureVersion ?? null,
+          builtAt: builtAt?.toISOString() ?? null,
+          ageSeconds: builtAt ? Math.round((Date.now() - builtAt.getTime()) / 1000) : null,
+        },
+        'signature database in use',
+      );
+    });
+  });
+  try {
+    await lifecycle.start();
+    await pool.start();
+  } catch (error) {
+    await lifecycle.stop();
+    await managed.stop();
+    throw error;
+  }
   // After a restart the health check would notice within an interval; tell the pool at once.
-  managed?.on('ready', () => void pool.checkNow());
-  managed?.on('exit', () => void pool.checkNow());
-  const handle: EngineHandle = {
+  managed.on('ready', () => void pool.checkNow());
+  managed.on('exit', () => void pool.checkNow());
+  return {
     engine: pool,
+    managed,
+    signatures: lifecycle,
     async close() {
       await pool.close();
-      await managed?.stop();
+      await lifecycle.stop();
+      await managed.stop();
     },
   };
-  if (managed) handle.managed = managed;
-  return handle;
 }

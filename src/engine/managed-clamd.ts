@@ -31,6 +31,12 @@ type ManagedClamdEvents = {
   ready: [pid: number];
   /** clamd died without being asked to stop. */
   exit: [code: number | null, signal: NodeJS.Signals | null];
+  /** clamd started reading its database directory again (a RELOAD, or its own SelfCheck). */
+  reloading: [];
+  /** The newly loaded database is active: scans from now on use it. */
+  reloaded: [];
+  /** The new database failed to load; clamd keeps scanning with the previous one. */
+  'reload-failed': [reason: string];
 };
 
 /** A run longer than this resets the restart delay: the crash was not a crash loop. */
@@ -53,6 +59,8 @@ export class ManagedClamd extends EventEmitter<ManagedClamdEvents> {
   #restartDelayMs: number;
   readonly #stopRestarts = new AbortController();
   readonly #output: string[] = [];
+  /** clamd says why a reload failed one line before it says that it failed. */
+  #reloadError: string | undefined;
 
   constructor(options: ManagedClamdOptions) {
     super();
@@ -125,6 +133,15 @@ export class ManagedClamd extends EventEmitter<ManagedClamdEvents> {
     this.#output.push(line);
     if (this.#output.length > OUTPUT_LINES_KEPT) this.#output.shift();
     const text = line.replace(/^.*? -> /, '');
+    // clamd says when a reload starts, ends and fails only in its log (concurrent reload: it keeps
+    // scanning on the old database meanwhile, and keeps that one if the new one fails to load).
+    if (/^Reading databases from /.test(text)) this.emit('reloading');
+    else if (/^Activating the newly loaded database/.test(text)) this.emit('reloaded');
+    else if (/reload_th: Database load failed/.test(text)) this.#reloadError = text;
+    else if (/Database reload failed/.test(text)) {
+      this.emit('reload-failed', this.#reloadError ?? text);
+      this.#reloadError = undefined;
+    }
     if (/ERROR/.test(text)) this.#logger.error({ clamd: text }, 'clamd');
     else if (/WARNING/.test(text)) this.#logger.warn({ clamd: text }, 'clamd');
     else this.#logger.debug({ clamd: text }, 'clamd');
@@ -187,6 +204,16 @@ export class ManagedClamd extends EventEmitter<ManagedClamdEvents> {
         this.#logger.error({ err: (error as Error).message }, 'managed clamd failed to restart');
       }
     }
+  }
+
+  /** Asks clamd to load its database directory again; it answers at once and reloads meanwhile. */
+  async reload(): Promise<void> {
+    const reply = await clamdCommand({ kind: 'unix', path: this.socketPath }, 'RELOAD', {
+      connectTimeoutMs: 2000,
+      replyTimeoutMs: 10_000,
+    });
+    if (reply !== 'RELOADING')
+      throw new Error(`clamd answered ${JSON.stringify(reply.slice(0, 100))} to RELOAD`);
   }
 
   /** Resolves at the next `ready` (e.g. after a restart), with clamd's new pid. */

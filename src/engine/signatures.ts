@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
@@ -146,6 +146,11 @@ export async function ensureOfflineSignatures(
   return true;
 }
 
+/** True when `dir` holds scangate's offline test database (written by writeOfflineSignatures). */
+export function holdsOfflineTestDatabase(dir: string): boolean {
+  return existsSync(path.join(dir, STAMP_FILE));
+}
+
 /** A real (official) database: what freshclam writes, never our offline test files. */
 export function hasRealDatabase(dir: string): boolean {
   try {
@@ -158,28 +163,4 @@ export function hasRealDatabase(dir: string): boolean {
 /** Where scangate keeps its own (offline test) signatures. */
 export function offlineSignatureDir(config: Pick<Config, 'dataDir'>): string {
   return path.join(config.dataDir, 'signatures');
-}
-
-/**
- * The signature directories for a managed clamd: the configured ones, or else the data-dir one plus
- * the system directory when freshclam has put a real database there.
- */
-export function signatureDirsFor(
-  config: Pick<Config, 'dataDir' | 'engine'>,
-  systemDir = SYSTEM_SIGNATURE_DIR,
-): string[] {
-  if (config.engine.signatureDirs.length > 0) return [...config.engine.signatureDirs];
-  const dirs = [offlineSignatureDir(config)];
-  if (hasRealDatabase(systemDir)) dirs.push(systemDir);
-  return dirs;
-}
-
-/**
- * clamd takes a single DatabaseDirectory: the first one holding a real database wins (it includes
- * EICAR, so the canary still works), otherwise the first directory.
- */
-export function chooseDatabaseDirectory(dirs: string[]): string {
-  const chosen = dirs.find((dir) => hasRealDatabase(dir)) ?? dirs[0];
-  if (chosen === undefined) throw new Error('no signature directory configured');
-  return chosen;
 }

@@ -39,6 +39,13 @@ export interface ScanOutcome {
   engine: 'clamav';
   engineVersion: string;
   signatureVersion: string;
+  /** Which database judged it: `clamav` (official), or `scangate-test` (offline test database). */
+  signatureDatabase?: string;
+  /**
+   * The database generation clamd had active (managed clamd: a digest of its signature files, so
+   * files that leave the version unchanged still count); null while unknown (a reload in progress).
+   */
+  databaseTag?: string | null;
   /** First byte read from the source until its last byte was read. */
   transferMs: number;
   /** Last byte sent until clamd's reply (the engine's own work). */
@@ -50,9 +57,15 @@ export interface ScanOutcome {
  * (cache off) when clamd reports no database version, as with plain signature files, whose changes
  * would otherwise go unnoticed.
  */
-export function verdictCacheKey(identity: { engineVersion: string; signatureVersion: string }): string {
+export function verdictCacheKey(identity: {
+  engineVersion: string;
+  signatureVersion: string;
+  databaseTag?: string | null | undefined;
+}): string {
+  if (identity.databaseTag === null) return '';
   if (!identity.engineVersion || !identity.signatureVersion) return '';
-  return `clamav/${identity.engineVersion}/${identity.signatureVersion}`;
+  const key = `clamav/${identity.engineVersion}/${identity.signatureVersion}`;
+  return identity.databaseTag ? `${key}/${identity.databaseTag}` : key;
 }
 
 export function unscannable(reason: UnscannableReason, detail?: string): Verdict {

@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ScanEngine } from '../engine/engine.ts';
+import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
@@ -32,6 +33,7 @@ export interface HttpAppDependencies {
   authenticator: ApiKeyAuthenticator;
   webhookSecret(tenantId: string): Promise<string>;
   canary?: () => Promise<boolean>;
+  signatures?: SignatureReporter;
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
 }
@@ -89,6 +91,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       engine: deps.engine,
       store: deps.scans.store,
       ...(deps.canary ? { canary: deps.canary } : {}),
+      ...(deps.signatures ? { signatures: deps.signatures } : {}),
+      maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
     }),
   );
 

@@ -74,6 +74,7 @@ export function nativeJobBody(job: ScanJob): Static<typeof NativeScan> {
     engine: result?.engine ?? null,
     engine_version: result?.engineVersion ?? null,
     signature_version: result?.signatureVersion ?? null,
+    signature_database: result?.signatureDatabase ?? null,
     cached: result?.cached ?? false,
     download_time: seconds(result?.downloadTimeMs),
     scan_time: seconds(result?.scanTimeMs),

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { EngineStatus, ScanEngine, ScanOptions } from '../engine/engine.ts';
+import type { SignatureReload, SignatureStatus, SignatureUpdate } from '../engine/signature-lifecycle.ts';
 import type { ScanOutcome } from '../engine/verdict.ts';
 import { isScanGateError } from '../errors.ts';
 import type { ScanResult, ScanSource } from '../jobs/model.ts';
@@ -14,6 +15,8 @@ export interface ScanMetricsOptions {
   queueDepth?: () => Promise<number>;
   /** Engine status at scrape time, for the signature age. */
   engineStatus?: () => Promise<EngineStatus>;
+  /** Signature source and lifecycle, read at scrape time. */
+  signatures?: () => SignatureStatus;
 }
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -34,6 +37,8 @@ export class ScanMetrics {
   readonly #callbackFailures: Counter;
   readonly #httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly #httpDuration: Histogram<'method' | 'route'>;
+  readonly #signatureUpdates: Counter<'outcome'>;
+  readonly #signatureReloads: Counter<'outcome'>;
 
   constructor(options: ScanMetricsOptions = {}) {
     const registers = [this.registry];
@@ -92,7 +97,19 @@ export class ScanMetrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
-    const { queueDepth, engineStatus } = options;
+    this.#signatureUpdates = new Counter({
+      name: 'scangate_signature_updates_total',
+      help: 'freshclam runs by outcome (updated, up_to_date, failed: the last good database stays)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#signatureReloads = new Counter({
+      name: 'scangate_signature_reloads_total',
+      help: 'Databases clamd activated (loaded, reloaded) or refused (failed: it keeps the previous one)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    const { queueDepth, engineStatus, signatures } = options;
     if (queueDepth) {
       new Gauge({
         name: 'scangate_queue_depth',
@@ -106,12 +123,49 @@ export class ScanMetrics {
     if (engineStatus) {
       new Gauge({
         name: 'scangate_signature_age_seconds',
-        help: 'Age of the loaded signature database (NaN when clamd does not report its date)',
+        help: "Age in seconds of the newest loaded signature database, from clamd's VERSION (NaN when it reports no date)",
         registers,
         async collect() {
           const status = await engineStatus().catch(() => undefined);
           const date = status?.signatureDate;
-          this.set(date ? Math.max(0, (Date.now() - date.getTime()) / 1000) : Number.NaN);
+          this.set(date ? Math.max(0, Math.round((Date.now() - date.getTime()) / 1000)) : Number.NaN);
+        },
+      });
+      new Gauge({
+        name: 'scangate_signature_version',
+        help: "Version of the loaded daily database, from clamd's VERSION (NaN when it reports none)",
+        registers,
+        async collect() {
+          const version = (await engineStatus().catch(() => undefined))?.signatureVersion;
+          this.set(version ? Number(version) : Number.NaN);
+        },
+      });
+    }
+    if (signatures) {
+      new Gauge({
+        name: 'scangate_signatures_test',
+        help: '1 when the offline test database is in use (SIGNATURES=test: EICAR and ClamAV test files only)',
+        registers,
+        collect() {
+          this.set(signatures().test ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: 'scangate_signature_database_loaded',
+        help: '1 when the managed clamd has a database loaded, 0 while it waits for one (NaN: external clamd)',
+        registers,
+        collect() {
+          const loaded = signatures().databaseLoaded;
+          this.set(loaded === undefined ? Number.NaN : loaded ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: 'scangate_signature_last_success_timestamp_seconds',
+        help: 'Unix time of the last successful freshclam run (NaN when none yet)',
+        registers,
+        collect() {
+          const at = signatures().lastSuccessfulUpdateAt;
+          this.set(at ? Math.round(at.getTime() / 1000) : Number.NaN);
         },
       });
     }
@@ -121,6 +175,14 @@ export class ScanMetrics {
   recordScan(source: ScanSourceKind, result: ScanResult, durationMs: number): void {
     this.#scans.inc({ verdict: result.status, source });
     this.#scanDuration.observe({ source }, durationMs / 1000);
+  }
+
+  recordSignatureUpdate(update: SignatureUpdate): void {
+    this.#signatureUpdates.inc({ outcome: update.outcome });
+  }
+
+  recordSignatureReload(reload: SignatureReload): void {
+    this.#signatureReloads.inc({ outcome: reload.outcome });
   }
 
   recordRetry(error: unknown): void {

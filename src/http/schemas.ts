@@ -107,6 +107,11 @@ export const NativeScan = Type.Object({
   engine: Nullable(Type.String()),
   engine_version: Nullable(Type.String()),
   signature_version: Nullable(Type.String()),
+  signature_database: Nullable(
+    Type.String({
+      description: '`clamav`, or `scangate-test` when the offline test database (SIGNATURES=test) judged it',
+    }),
+  ),
   cached: Type.Boolean(),
   download_time: Nullable(Type.Number({ description: 'seconds' })),
   scan_time: Nullable(Type.Number({ description: 'seconds' })),

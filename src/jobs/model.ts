@@ -36,6 +36,8 @@ export interface ScanResult extends Verdict {
   engine?: string;
   engineVersion?: string;
   signatureVersion?: string;
+  /** `clamav`, or `scangate-test` when the offline test database judged it (SIGNATURES=test). */
+  signatureDatabase?: string;
   downloadTimeMs?: number;
   scanTimeMs?: number;
   /** True when the verdict came from the verdict cache (same bytes, same signatures). */

@@ -24,6 +24,7 @@ function resultFromOutcome(outcome: ScanOutcome): ScanResult {
     engine: outcome.engine,
     engineVersion: outcome.engineVersion,
     signatureVersion: outcome.signatureVersion,
+    ...(outcome.signatureDatabase ? { signatureDatabase: outcome.signatureDatabase } : {}),
     downloadTimeMs: outcome.transferMs,
     scanTimeMs: outcome.scanMs,
   };

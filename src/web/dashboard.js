@@ -43,9 +43,23 @@ function formatBytes(bytes) {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-function formatAge(hours) {
-  if (hours === null || hours === undefined) return 'unknown';
-  return hours < 48 ? `${hours} h` : `${Math.round(hours / 24)} days`;
+function formatAge(seconds) {
+  if (seconds === null || seconds === undefined) return 'unknown';
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 48 * 3600) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} days`;
+}
+
+function updateText(signatures) {
+  if (!signatures) return 'unknown';
+  const update = signatures.last_update;
+  if (!update) {
+    return signatures.source === 'freshclam' ? 'none yet' : `not run by scangate (${signatures.source})`;
+  }
+  const when = new Date(update.at).toLocaleString();
+  return update.outcome === 'failed'
+    ? `failed ${when}: ${update.detail}`
+    : `${update.outcome.replace('_', ' ')} ${when}`;
 }
 
 function sourceText(source) {
@@ -257,7 +271,13 @@ async function refreshEngine() {
   $('engine-state').textContent = ready ? 'ready' : String(body.status).replace('_', ' ');
   $('engine-version').textContent = body.engine.version ?? 'unknown';
   $('signature-version').textContent = body.engine.signature_version ?? 'unknown';
-  $('signature-age').textContent = formatAge(body.engine.signature_age_hours);
+  $('signature-age').textContent = formatAge(body.engine.signature_age_seconds);
+  const signatures = body.signatures ?? null;
+  if (signatures?.database && body.engine.signature_version) {
+    $('signature-version').textContent = `${signatures.database} ${body.engine.signature_version}`;
+  }
+  $('signature-update').textContent = updateText(signatures);
+  $('test-signatures-banner').hidden = !signatures?.test;
   $('store-kind').textContent = body.store ?? 'unknown';
   $('engine-addresses').replaceChildren(
     ...(body.engine.addresses ?? []).map((address) => {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseDatabaseHeader, signatureAgeCheck } from '../../src/cli/commands/doctor-checks.ts';
-import { hasRealDatabase, SYSTEM_SIGNATURE_DIR } from '../../src/engine/signatures.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { runCli } from './run-cli.ts';
 
@@ -30,23 +29,35 @@ describe('scangate doctor', () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  test('a working configuration passes, with a warning for the test signatures', async () => {
+  test('a working configuration passes, with a warning for the test signatures it asked for', async () => {
     const result = await runCli(['doctor'], {
       SCANGATE_DATA_DIR: service.dataDir,
       API_KEYS: 'team=key-0123456789',
+      SIGNATURES: 'test',
     });
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /^ok +clamd +managed: \/usr\/sbin\/clamd is executable$/m);
     assert.match(result.stdout, /^ok +database +SQLite in .* reachable$/m);
     assert.match(result.stdout, /^ok +blob store +.*uploads writable$/m);
     assert.match(result.stdout, /^ok +api keys +1 configured, 0 stored$/m);
-    if (!hasRealDatabase(SYSTEM_SIGNATURE_DIR)) {
-      // The offline database is only for trying scangate out: doctor says so, and how to fix it.
-      assert.match(result.stdout, /^WARN +signatures +offline test database only/m);
-      assert.match(result.stdout, /fix: install clamav-freshclam and run freshclam/);
-      // The service just wrote it, so it is fresh.
-      assert.match(result.stdout, /^ok +signature age +\d+\.\d hours/m);
-    }
+    // The offline database is only for trying scangate out: doctor says so, and how to fix it.
+    assert.match(result.stdout, /^WARN +signatures +offline test database \(SIGNATURES=test/m);
+    assert.match(result.stdout, /fix: for real use unset SIGNATURES/);
+    // The service just wrote it, so it is fresh.
+    assert.match(result.stdout, /^ok +signature age +\d+\.\d hours/m);
+  });
+
+  test('the test signatures without SIGNATURES=test fail, exit 1', async () => {
+    const result = await runCli(['doctor', '--json'], {
+      SCANGATE_DATA_DIR: service.dataDir,
+      API_KEYS: 'team=key-0123456789',
+      SIGNATURE_DIRS: path.join(service.dataDir, 'signatures'),
+    });
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    const signatures = checksOf(result.stdout).find((check) => check.name === 'signatures');
+    assert.equal(signatures?.status, 'fail');
+    assert.match(signatures?.detail ?? '', /offline test database/);
+    assert.match(signatures?.fix ?? '', /SIGNATURES=test/);
   });
 
   test('every failing part is named with its fix, and the exit code is 1', async () => {
@@ -90,6 +101,8 @@ describe('scangate doctor', () => {
     assert.equal(signatureAgeCheck(hoursAgo(72), now).status, 'warn');
     assert.equal(signatureAgeCheck(hoursAgo(24 * 8), now).status, 'fail');
     assert.equal(signatureAgeCheck(undefined, now).status, 'warn');
+    // MAX_SIGNATURE_AGE decides when old is too old.
+    assert.equal(signatureAgeCheck(hoursAgo(30), now, 24 * 3600).status, 'fail');
     const header = 'ClamAV-VDB:23 Nov 2026 09-53 +0000:927229:2:216:de03:X:scangate:1795427587'.padEnd(
       512,
       ' ',

@@ -28,7 +28,7 @@ describe('scangate keys on the SQLite store of a running service', () => {
   before(async () => {
     service = await startTestService();
     // The CLI reads the same configuration as the service: here, its data directory.
-    env = { SCANGATE_DATA_DIR: service.dataDir };
+    env = { SCANGATE_DATA_DIR: service.dataDir, SIGNATURES: 'test' };
   });
   after(() => service?.stop());
 

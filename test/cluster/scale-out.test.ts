@@ -53,6 +53,7 @@ describe('scale-out: 2 API nodes and 2 workers over PostgreSQL, S3 staging and o
     SCANGATE_DATA_DIR: path.join(dataRoot, name),
     DATABASE_URL: TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`),
     CLAMD_ADDRESS: clamd.socketPath,
+    SIGNATURES: 'test',
     BLOB_S3_BUCKET: 'staging',
     S3_ENDPOINT: s3.endpoint,
     S3_FORCE_PATH_STYLE: 'true',

@@ -15,6 +15,7 @@ import { ManagedClamd } from '../../src/engine/managed-clamd.ts';
 import { offlineSignatureVersion, writeOfflineSignatures } from '../../src/engine/signatures.ts';
 import { engineTestConfig, startTestClamd } from '../support/clamd.ts';
 import { eicarBytes } from '../support/eicar.ts';
+import { waitFor } from '../support/service.ts';
 
 const MiB = 1024 * 1024;
 const eicar = () => Readable.from([eicarBytes()]);
@@ -58,10 +59,12 @@ describe('createEngine', () => {
       assert.equal((await runCanary(handle.engine)).ok, true);
       const status = await handle.engine.status();
       assert.equal(status.signatureVersion, String(offlineSignatureVersion().cvdVersion));
-      assert.equal(
+      // The managed clamd's key also names the files it loaded (custom files keep the version).
+      assert.match(
         await handle.engine.verdictCacheKey(),
-        `clamav/${status.engineVersion}/${status.signatureVersion}`,
+        new RegExp(`^clamav/${status.engineVersion}/${status.signatureVersion}/[0-9a-f]{16}$`),
       );
+      assert.equal(outcome.signatureDatabase, 'scangate-test');
       // Every clamd thread, scanner threads included, runs at CLAMD_NICE (default 10).
       const threads = await readdir(`/proc/${pid}/task`);
       assert.ok(threads.length > 1);
@@ -186,5 +189,31 @@ describe('ManagedClamd', () => {
     assert.equal(managed.pid, undefined);
     assert.equal(existsSync(managed.socketPath), false);
     assert.equal(restarted, false);
+  });
+});
+
+describe('signatures kept by someone else (SIGNATURES=system)', () => {
+  test('with an empty directory clamd waits; the first database starts it without a restart', async () => {
+    const directory = path.join(dataDir, 'system-signatures');
+    await mkdir(directory, { recursive: true });
+    const config = engineTestConfig(dataDir);
+    config.signatures.mode = 'system';
+    config.engine.signatureDirs = [directory];
+    const handle = await createEngine(config, undefined, { signatureWatchIntervalMs: 100 });
+    try {
+      assert.equal(handle.signatures.status().databaseLoaded, false);
+      assert.equal(handle.managed?.pid, undefined);
+      // Never clean without a database: the scan fails as retryable engine_unavailable.
+      await assert.rejects(handle.engine.scan(eicar(), { maxBytes: MiB }), { code: 'engine_unavailable' });
+      // What a freshclam service outside scangate would do: a database appears in the directory.
+      await writeOfflineSignatures(directory);
+      await waitFor(async () => (handle.signatures.status().databaseLoaded ? true : undefined), 30_000);
+      assert.equal(handle.signatures.status().lastReload?.outcome, 'loaded');
+      const outcome = await handle.engine.scan(eicar(), { maxBytes: MiB });
+      assert.equal(outcome.verdict.status, 'infected');
+      assert.equal(outcome.signatureDatabase, 'clamav');
+    } finally {
+      await handle.close();
+    }
   });
 });

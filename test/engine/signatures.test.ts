@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { defaultConfig } from '../../src/config.ts';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import {
-  chooseDatabaseDirectory,
   ensureOfflineSignatures,
   offlineSignatureLines,
   offlineSignaturesCurrent,
   offlineSignatureVersion,
-  signatureDirsFor,
   writeOfflineSignatures,
 } from '../../src/engine/signatures.ts';
 
@@ -74,28 +71,5 @@ describe('offline signatures', () => {
     const stamp = JSON.parse(await readFile(stampFile, 'utf8'));
     await writeFile(stampFile, JSON.stringify({ ...stamp, digest: 'something-else' }));
     assert.equal(await offlineSignaturesCurrent(dir), false);
-  });
-});
-
-describe('signature directories', () => {
-  test('the data-dir one, plus the system one only when it holds a real database', async () => {
-    const system = path.join(root, 'system');
-    await mkdir(system, { recursive: true });
-    const config = defaultConfig(path.join(root, 'data'));
-    assert.deepEqual(signatureDirsFor(config, system), [path.join(root, 'data', 'signatures')]);
-    await writeFile(path.join(system, 'daily.cud'), 'ours, not official');
-    assert.deepEqual(signatureDirsFor(config, system), [path.join(root, 'data', 'signatures')]);
-    await writeFile(path.join(system, 'main.cvd'), 'official');
-    const dirs = signatureDirsFor(config, system);
-    assert.deepEqual(dirs, [path.join(root, 'data', 'signatures'), system]);
-    assert.equal(chooseDatabaseDirectory(dirs), system);
-  });
-
-  test('configured directories win; without a real database the first is used', () => {
-    const config = defaultConfig(path.join(root, 'data'));
-    config.engine.signatureDirs = ['/custom/a', '/custom/b'];
-    assert.deepEqual(signatureDirsFor(config), ['/custom/a', '/custom/b']);
-    assert.equal(chooseDatabaseDirectory(['/custom/a', '/custom/b']), '/custom/a');
-    assert.throws(() => chooseDatabaseDirectory([]));
   });
 });

@@ -90,6 +90,8 @@ export function engineTestConfig(
 ): Config {
   const config = defaultConfig(dataDir);
   config.engine = { ...config.engine, healthCheckIntervalMs: 60_000, ...engine };
+  // The engine tests run on the offline test database, asked for explicitly.
+  config.signatures.mode = 'test';
   if (maxFileSizeBytes !== undefined) config.limits.maxFileSizeBytes = maxFileSizeBytes;
   return config;
 }

@@ -31,6 +31,8 @@ export function testConfig(dataDir: string, overrides: ConfigOverrides = {}): Co
       dataDir,
       logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
       ...overrides,
+      // The offline test database, asked for explicitly as an operator trying scangate out would.
+      signatures: { mode: 'test', ...overrides.signatures },
       http: { port: 0, ...overrides.http },
       auth: { apiKeys: [TENANT_A_KEY, TENANT_B_KEY], ...overrides.auth },
       jobs: {
@@ -81,7 +83,14 @@ export async function spawnService(
   onLogLine?: (line: Record<string, unknown>) => void,
 ): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      SIGNATURES: 'test',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so a test can SIGKILL the service together with its managed clamd.
     detached: true,

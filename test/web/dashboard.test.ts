@@ -115,6 +115,14 @@ describe('web dashboard in headless Chromium', () => {
     await page.locator('#engine-pill', { hasText: 'engine ready' }).waitFor();
     assert.match((await page.locator('#engine-version').textContent()) ?? '', /^\d+\.\d+/);
     assert.equal(await page.locator('#store-kind').textContent(), 'sqlite');
+    // The service runs on the offline test database: the page says so, with the database's name and age.
+    await page.locator('#test-signatures-banner').waitFor({ state: 'visible' });
+    assert.match((await page.locator('#signature-version').textContent()) ?? '', /^scangate-test \d+$/);
+    assert.match((await page.locator('#signature-age').textContent()) ?? '', /^\d+ min$/);
+    assert.match(
+      (await page.locator('#signature-update').textContent()) ?? '',
+      /not run by scangate \(test\)/,
+    );
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     assert.deepEqual(pageErrors, []);
   });

@@ -6,13 +6,8 @@ import type { Config } from '../../config.ts';
 import { parseClamdAddress } from '../../engine/clamd-address.ts';
 import { clamdCommand } from '../../engine/clamd-connection.ts';
 import { parseVersionReply } from '../../engine/clamd-version.ts';
-import {
-  chooseDatabaseDirectory,
-  hasRealDatabase,
-  offlineSignatureDir,
-  SYSTEM_SIGNATURE_DIR,
-  signatureDirsFor,
-} from '../../engine/signatures.ts';
+import { SIGNATURE_FILE } from '../../engine/database-directory.ts';
+import { signaturePlanFor } from '../../engine/signature-plan.ts';
 import { openJobStore } from '../../jobs/open-store.ts';
 import { openBlobStore } from '../../sources/open-blob-store.ts';
 
@@ -28,16 +23,18 @@ export interface CheckResult {
 
 /** Older than this, signatures miss current malware: freshclam normally updates several times a day. */
 const SIGNATURE_WARN_HOURS = 48;
-const SIGNATURE_FAIL_HOURS = 7 * 24;
-
-const SIGNATURE_FILE = /\.(cvd|cld|cud|ndb|hdb|hsb|mdb|msb|ldb|ign2|fp|sfp|yar|yara|cdb|idb|pdb|wdb)$/;
+const DEFAULT_MAX_AGE_SECONDS = 7 * 24 * 3600;
 
 function message(error: unknown): string {
   return (error as Error).message ?? String(error);
 }
 
 /** Pure: the signature age check from a database date. */
-export function signatureAgeCheck(databaseDate: Date | undefined, now = new Date()): CheckResult {
+export function signatureAgeCheck(
+  databaseDate: Date | undefined,
+  now = new Date(),
+  maxAgeSeconds = DEFAULT_MAX_AGE_SECONDS,
+): CheckResult {
   const name = 'signature age';
   if (!databaseDate) {
     return {
@@ -51,8 +48,10 @@ export function signatureAgeCheck(databaseDate: Date | undefined, now = new Date
   const age = hours < 48 ? `${hours.toFixed(1)} hours` : `${(hours / 24).toFixed(1)} days`;
   const detail = `${age} (built ${databaseDate.toISOString()})`;
   const fix = 'run freshclam (or let the clamav-freshclam service run) and reload clamd';
-  if (hours > SIGNATURE_FAIL_HOURS) return { name, status: 'fail', detail, fix };
-  if (hours > SIGNATURE_WARN_HOURS) return { name, status: 'warn', detail, fix };
+  if (hours * 3600 > maxAgeSeconds)
+    return { name, status: 'fail', detail: `${detail}: older than MAX_SIGNATURE_AGE, not ready`, fix };
+  if (hours > Math.min(SIGNATURE_WARN_HOURS, maxAgeSeconds / 7200))
+    return { name, status: 'warn', detail, fix };
   return { name, status: 'ok', detail };
 }
 
@@ -111,7 +110,10 @@ async function configuredClamdChecks(config: Config): Promise<CheckResult[]> {
       });
     }
   }
-  if (anyReachable) results.push(signatureAgeCheck(databaseDate));
+  if (anyReachable)
+    results.push(signatureAgeCheck(databaseDate, new Date(), config.signatures.maxAgeSeconds));
+  if (anyReachable && config.signatures.mode === 'test')
+    results.push(testSignaturesCheck('the configured clamd'));
   return results;
 }
 
@@ -132,36 +134,84 @@ async function managedClamdChecks(config: Config): Promise<CheckResult[]> {
       fix: 'apt-get install clamav-daemon (or npm run setup), set CLAMD_BINARY, or point CLAMD_ADDRESS at a running clamd',
     });
   }
-  const directory = chooseDatabaseDirectory(signatureDirsFor(config));
-  const files = (await readdir(directory).catch(() => [] as string[])).filter((name) =>
-    SIGNATURE_FILE.test(name),
-  );
-  const isOffline = directory === offlineSignatureDir(config) && !hasRealDatabase(directory);
-  if (files.length === 0 && !isOffline) {
+  let plan: Awaited<ReturnType<typeof signaturePlanFor>>;
+  try {
+    plan = await signaturePlanFor(config);
+  } catch (error) {
     results.push({
       name: 'signatures',
       status: 'fail',
-      detail: `no signature files in ${directory}`,
-      fix: 'run freshclam to fill it, or correct SIGNATURE_DIRS',
+      detail: message(error),
+      fix: 'set SIGNATURES=test only to try scangate out; for real use SIGNATURES=freshclam (or system with a current /var/lib/clamav)',
     });
     return results;
   }
-  if (isOffline) {
-    results.push({
-      name: 'signatures',
-      status: 'warn',
-      detail: `offline test database only (${files.length ? directory : 'written at start'}): it detects EICAR and ClamAV's test files, nothing else`,
-      fix: `install clamav-freshclam and run freshclam on a machine with internet access so ${SYSTEM_SIGNATURE_DIR} holds the official database`,
-    });
-  } else {
-    results.push({
-      name: 'signatures',
-      status: 'ok',
-      detail: `${files.length} database files in ${directory}`,
-    });
+  const directory = plan.directory!;
+  const files = (await readdir(directory).catch(() => [] as string[])).filter((name) =>
+    SIGNATURE_FILE.test(name),
+  );
+  if (plan.source === 'test') {
+    results.push(testSignaturesCheck(files.length ? directory : 'written at start'));
+    if (files.length > 0) results.push(signatureAgeCheck(await newestDatabaseDate(directory)));
+    return results;
   }
-  if (files.length > 0) results.push(signatureAgeCheck(await newestDatabaseDate(directory)));
+  if (plan.source === 'freshclam') {
+    const freshclamOk = await access(config.signatures.freshclamBinary, constants.X_OK).then(
+      () => true,
+      () => false,
+    );
+    results.push(
+      freshclamOk
+        ? {
+            name: 'freshclam',
+            status: 'ok',
+            detail: `managed: ${config.signatures.freshclamBinary}, into ${directory}`,
+          }
+        : {
+            name: 'freshclam',
+            status: 'fail',
+            detail: `${config.signatures.freshclamBinary} is not executable`,
+            fix: 'apt-get install clamav-freshclam, or set FRESHCLAM_BINARY',
+          },
+    );
+  }
+  if (files.length === 0) {
+    results.push(
+      plan.source === 'freshclam'
+        ? {
+            name: 'signatures',
+            status: 'warn',
+            detail: `no database in ${directory} yet: scangate's freshclam downloads it at start (not ready until then)`,
+            fix: 'let freshclam reach database.clamav.net, or set FRESHCLAM_PRIVATE_MIRRORS / FRESHCLAM_PROXY',
+          }
+        : {
+            name: 'signatures',
+            status: 'fail',
+            detail: `no signature files in ${directory}`,
+            fix: 'run freshclam to fill it, correct SIGNATURE_DIRS, or set SIGNATURES=freshclam',
+          },
+    );
+    return results;
+  }
+  results.push({
+    name: 'signatures',
+    status: 'ok',
+    detail: `${plan.source}: ${files.length} database files in ${directory}`,
+  });
+  results.push(
+    signatureAgeCheck(await newestDatabaseDate(directory), new Date(), config.signatures.maxAgeSeconds),
+  );
   return results;
+}
+
+/** Asked for with SIGNATURES=test, so a warning (exit 0); never ok. */
+function testSignaturesCheck(where: string): CheckResult {
+  return {
+    name: 'signatures',
+    status: 'warn',
+    detail: `offline test database (SIGNATURES=test, ${where}): it detects EICAR and ClamAV's test files, nothing else`,
+    fix: 'for real use unset SIGNATURES (or SIGNATURES=freshclam) so scangate keeps the official database current',
+  };
 }
 
 export async function clamdChecks(config: Config): Promise<CheckResult[]> {

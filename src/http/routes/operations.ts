@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ScanEngine } from '../../engine/engine.ts';
+import { signatureHealth } from '../../engine/signature-health.ts';
+import type { SignatureReporter, SignatureUpdate } from '../../engine/signature-lifecycle.ts';
 import type { JobStore } from '../../jobs/model.ts';
 
 export interface ReadinessChecks {
@@ -7,6 +9,13 @@ export interface ReadinessChecks {
   store: JobStore;
   /** End-to-end proof that the engine detects: EICAR through the same scan path. */
   canary?: () => Promise<boolean>;
+  /** Where the signatures come from and how current they are (readiness fails when too old). */
+  signatures?: SignatureReporter;
+  maxSignatureAgeSeconds?: number;
+}
+
+function eventView(event: { at: Date; outcome: string; detail: string } | undefined) {
+  return event ? { at: event.at.toISOString(), outcome: event.outcome, detail: event.detail } : null;
 }
 
 /** Liveness and readiness for orchestrators; no API key needed, no tenant data exposed. */
@@ -29,22 +38,43 @@ export function operationsRoutes(checks: ReadinessChecks): FastifyPluginAsync {
       } catch (error) {
         problems.push(`store: ${(error as Error).message}`);
       }
+      const signatures = checks.signatures?.status();
+      const maxAgeSeconds = checks.maxSignatureAgeSeconds ?? 7 * 86_400;
+      const health = signatures
+        ? signatureHealth(signatures, engineStatus, maxAgeSeconds)
+        : { problems: [], ageSeconds: null };
+      problems.push(...health.problems);
       if (checks.canary && problems.length === 0) {
         const detected = await checks.canary().catch(() => false);
         if (!detected) problems.push('canary: EICAR was not detected (signatures missing?)');
       }
-      const signatureAgeHours = engineStatus?.signatureDate
-        ? Math.round((Date.now() - engineStatus.signatureDate.getTime()) / 36e5)
-        : null;
+      const lastUpdate: SignatureUpdate | undefined = signatures?.lastUpdate;
       return reply.code(problems.length === 0 ? 200 : 503).send({
         status: problems.length === 0 ? 'ready' : 'not_ready',
         problems,
         engine: {
           version: engineStatus?.engineVersion ?? null,
           signature_version: engineStatus?.signatureVersion ?? null,
-          signature_age_hours: signatureAgeHours,
+          signature_age_seconds: health.ageSeconds,
           addresses: engineStatus?.addresses ?? [],
         },
+        signatures: signatures
+          ? {
+              source: signatures.source,
+              // The offline test database: it detects EICAR and ClamAV's test files, nothing else.
+              test: signatures.test,
+              database: signatures.databaseName,
+              version: engineStatus?.signatureVersion ?? null,
+              built_at: engineStatus?.signatureDate?.toISOString() ?? null,
+              age_seconds: health.ageSeconds,
+              max_age_seconds: maxAgeSeconds,
+              loaded: signatures.databaseLoaded ?? null,
+              directory: signatures.directory ?? null,
+              last_update: eventView(lastUpdate),
+              last_successful_update_at: signatures.lastSuccessfulUpdateAt?.toISOString() ?? null,
+              last_reload: eventView(signatures.lastReload),
+            }
+          : null,
         store: checks.store.kind,
       });
     });

@@ -1,9 +1,12 @@
 /**
  * Writes the offline test signature database (EICAR + clamav-testfiles) into a directory, unless it
  * already holds the current one. Usage: node scripts/write-signatures.ts DIR [--force] [--quiet]
+ * With --shipped, writes only the signature files scangate ships (blind formats, …) into DIR: for
+ * the DatabaseDirectory of a clamd you run yourself (CLAMD_ADDRESS); RELOAD it afterwards.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { shippedSignatureFiles, writeShippedSignatures } from '../src/engine/shipped-signatures.ts';
 import { ensureOfflineSignatures, writeOfflineSignatures } from '../src/engine/signatures.ts';
 
 const args = process.argv.slice(2);
@@ -13,6 +16,12 @@ if (!dir) {
   process.exit(2);
 }
 const target = path.resolve(dir);
+if (args.includes('--shipped')) {
+  await writeShippedSignatures(target);
+  const names = shippedSignatureFiles().map((file) => file.name);
+  console.log(`signatures: wrote ${names.join(', ')} into ${target}`);
+  process.exit(0);
+}
 let wrote = true;
 if (args.includes('--force')) await writeOfflineSignatures(target);
 else wrote = await ensureOfflineSignatures(target);

@@ -96,6 +96,8 @@ export const ConfigSchema = Type.Object({
   }),
   jobs: Type.Object({
     workerConcurrency: Type.Integer({ minimum: 1, maximum: 256 }),
+    /** Jobs of one tenant running at once across all workers on the store (0 = no limit). */
+    maxRunningPerTenant: Type.Integer({ minimum: 0 }),
     leaseMs: Type.Integer({ minimum: 1000 }),
     maxAttempts: Type.Integer({ minimum: 1, maximum: 100 }),
     retryBaseDelayMs: Type.Integer({ minimum: 10 }),
@@ -112,6 +114,9 @@ export const ConfigSchema = Type.Object({
     headersTimeoutMs: Type.Integer({ minimum: 100 }),
     bodyIdleTimeoutMs: Type.Integer({ minimum: 100 }),
     downloadTimeoutMs: Type.Integer({ minimum: 100 }),
+    /** Slowest average download rate accepted over each minRateWindowMs (0 = no floor). */
+    minBytesPerSecond: Type.Integer({ minimum: 0 }),
+    minRateWindowMs: Type.Integer({ minimum: 100 }),
     maxRedirects: Type.Integer({ minimum: 0, maximum: 20 }),
   }),
   callbacks: Type.Object({
@@ -353,6 +358,13 @@ export const ENV_VARIABLES: EnvVariable[] = [
     description: 'jobs scanned at once per worker process',
   },
   {
+    name: 'MAX_RUNNING_JOBS_PER_TENANT',
+    path: 'jobs.maxRunningPerTenant',
+    parse: 'int',
+    description:
+      "jobs of one tenant scanning at once across all workers (0 = no limit; others' jobs take the rest)",
+  },
+  {
     name: 'JOB_LEASE_MS',
     path: 'jobs.leaseMs',
     parse: 'int',
@@ -429,6 +441,18 @@ export const ENV_VARIABLES: EnvVariable[] = [
     path: 'network.downloadTimeoutMs',
     parse: 'int',
     description: 'whole download deadline',
+  },
+  {
+    name: 'DOWNLOAD_MIN_BYTES_PER_SECOND',
+    path: 'network.minBytesPerSecond',
+    parse: 'int',
+    description: 'slowest average download rate accepted (0 = off); slower is a final download_timeout',
+  },
+  {
+    name: 'DOWNLOAD_MIN_RATE_WINDOW_MS',
+    path: 'network.minRateWindowMs',
+    parse: 'int',
+    description: 'window the minimum download rate is averaged over',
   },
   {
     name: 'DOWNLOAD_MAX_REDIRECTS',
@@ -534,6 +558,7 @@ export function defaultConfig(dataDir = path.resolve('data')): Config {
     s3: { endpoint: '', region: 'us-east-1', forcePathStyle: false, accessKeyId: '', secretAccessKey: '' },
     jobs: {
       workerConcurrency: 4,
+      maxRunningPerTenant: 0,
       leaseMs: 30_000,
       maxAttempts: 5,
       retryBaseDelayMs: 1_000,
@@ -549,6 +574,8 @@ export function defaultConfig(dataDir = path.resolve('data')): Config {
       headersTimeoutMs: 30_000,
       bodyIdleTimeoutMs: 30_000,
       downloadTimeoutMs: 30 * 60_000,
+      minBytesPerSecond: 10 * 1024,
+      minRateWindowMs: 30_000,
       maxRedirects: 5,
     },
     callbacks: {

@@ -14,11 +14,14 @@ export type ErrorCode =
   | 'rate_limited'
   | 'quota_exceeded'
   | 'policy_wider_than_tenant'
+  | 'request_timeout'
+  | 'headers_too_large'
   // source failures
   | 'blocked_destination'
   | 'size_limit'
   | 'download_failed'
   | 'download_timeout'
+  | 'unsupported_encoding'
   | 'access_denied'
   | 'object_not_found'
   // engine failures

@@ -5,6 +5,11 @@ import type { Config } from '../config.ts';
 import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delivery-worker.ts';
 import { runCanary } from '../engine/canary.ts';
 import { createEngine } from '../engine/create-engine.ts';
+import {
+  type FormatSelfTestReport,
+  logFormatSelfTest,
+  runFormatSelfTest,
+} from '../engine/format-self-test.ts';
 import { SignatureLifecycle, type SignatureReporter } from '../engine/signature-lifecycle.ts';
 import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
@@ -63,6 +68,26 @@ export async function startService(config: Config, logger = createLogger(config)
       engineHandle.signatures.on('reload', (reload) => metrics.recordSignatureReload(reload));
     }
     const engine = metrics.meterEngine(engineHandle.engine);
+    // Which containers this clamd can open, asked of clamd itself; in the background, as it takes a
+    // second and readiness does not wait for it (the verdict rules do not depend on it).
+    // Until clamd answers (a managed freshclam may still be fetching the first database), try again.
+    let formatReport: FormatSelfTestReport | undefined;
+    let formatRetry: NodeJS.Timeout | undefined;
+    const testFormats = (): void => {
+      void runFormatSelfTest(engineHandle.engine).then(
+        (report) => {
+          if (report.engineUnavailable) {
+            formatRetry = setTimeout(testFormats, 30_000).unref();
+            return;
+          }
+          formatReport = report;
+          logFormatSelfTest(logger, report);
+        },
+        (error: unknown) => logger.error({ err: error }, 'format self-test failed'),
+      );
+    };
+    testFormats();
+    closers.push(async () => clearTimeout(formatRetry));
     // Filled now and completed once the API listens (its port may be chosen by the OS).
     const deniedEndpoints = await infrastructureEndpoints(config);
     const s3 = createS3Client(config.s3);
@@ -131,6 +156,8 @@ export async function startService(config: Config, logger = createLogger(config)
         webhookSecret: (tenantId) =>
           store.getOrCreateWebhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,
+        formatSelfTest: () => formatReport,
+        deniedEndpoints,
         signatures: engineHandle.signatures,
         metrics,
       });

@@ -6,6 +6,7 @@ import type { ScanEngine } from './engine.ts';
 import { type EngineLogger, silentLogger } from './logger.ts';
 import { ManagedClamd } from './managed-clamd.ts';
 import { ManagedFreshclam } from './managed-freshclam.ts';
+import { shippedSignaturesDigest, writeShippedSignatures } from './shipped-signatures.ts';
 import { externalSignatures, SignatureLifecycle, type SignatureReporter } from './signature-lifecycle.ts';
 import { signaturePlanFor } from './signature-plan.ts';
 import { ensureOfflineSignatures } from './signatures.ts';
@@ -67,6 +68,16 @@ export async function createEngine(
       'SIGNATURES=test: the offline test database detects only EICAR and ClamAV test files; do not rely on its clean verdicts',
     );
   }
+  // scangate's own signature files (blind formats, …) load next to the database, in the directory
+  // clamd reads, when that directory is scangate's. The system's freshclam directory is not: there
+  // an operator copies them (write-signatures --shipped); the format self-test reports either way.
+  const shipped = ownedBy(config.dataDir, databaseDirectory);
+  if (shipped) await writeShippedSignatures(databaseDirectory);
+  else
+    logger.warn(
+      { databaseDirectory },
+      "scangate's shipped signatures are not written into a directory it does not own: formats clamd cannot read (RAR, zstd, Zip64 inside archives) pass as clean unless they are copied there",
+    );
   const managed = new ManagedClamd({
     dir: path.join(config.dataDir, 'clamd'),
     clamdBinary: config.engine.clamdBinary,
@@ -103,7 +114,12 @@ export async function createEngine(
   logger.info({ databaseDirectory, signatures: plan.source }, 'starting managed clamd');
   const pool = new ClamdPool([managed.socketPath], {
     ...poolOptions,
-    databaseTag: () => lifecycle.databaseTag(),
+    // The shipped files are not part of the directory's fingerprint (they alone are no database):
+    // their digest is, so an upgrade that adds a signature never answers an older cached clean.
+    databaseTag: () => {
+      const tag = lifecycle.databaseTag();
+      return tag && shipped ? `${tag}+scangate.${shippedSignaturesDigest()}` : tag;
+    },
   });
   // Which database clamd now has, as clamd's VERSION says (the log line operators look for).
   lifecycle.on('reload', (reload) => {
@@ -141,4 +157,10 @@ export async function createEngine(
       await managed.stop();
     },
   };
+}
+
+/** True when `directory` is inside scangate's data directory (scangate may write there). */
+function ownedBy(dataDir: string, directory: string): boolean {
+  const relative = path.relative(path.resolve(dataDir), path.resolve(directory));
+  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
 }

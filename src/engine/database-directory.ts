@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { shippedSignatureFileNames } from './shipped-signatures.ts';
 
 /** Files clamd loads from its DatabaseDirectory (libclamav's CLI_DBEXT list, the common part). */
 export const SIGNATURE_FILE =
@@ -12,9 +13,16 @@ export interface DatabaseFile {
   mtimeMs: number;
 }
 
-/** The signature files in `dir` (empty when it does not exist), sorted by name. */
+/**
+ * The signature files in `dir` (empty when it does not exist), sorted by name. scangate's own
+ * shipped files (shipped-signatures.ts) are left out: alone they are no database (they detect no
+ * malware), so they must never make clamd start or look loaded.
+ */
 export async function databaseFiles(dir: string): Promise<DatabaseFile[]> {
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => SIGNATURE_FILE.test(name));
+  const shipped = new Set(shippedSignatureFileNames());
+  const names = (await readdir(dir).catch(() => [] as string[])).filter(
+    (name) => SIGNATURE_FILE.test(name) && !shipped.has(name),
+  );
   const files: DatabaseFile[] = [];
   for (const name of names.sort()) {
     try {

@@ -1,4 +1,5 @@
 import { ScanGateError } from '../errors.ts';
+import { unsupportedFormatOf } from './unsupported-formats.ts';
 import { unscannable, type Verdict } from './verdict.ts';
 
 export interface VerdictPolicy {
@@ -61,6 +62,12 @@ function verdictForFinding(finding: string, policy: VerdictPolicy): Verdict {
   if (finding.startsWith(ENCRYPTED_PREFIX)) {
     if (policy.encryptedVerdict === 'infected') return { status: 'infected', finding };
     return { ...unscannable('encrypted', 'encrypted content cannot be scanned'), finding };
+  }
+  // scangate's own signatures for formats clamd cannot read (see unsupported-formats.ts). They are
+  // heuristics to clamd, reported only when no real signature matched, so infected still wins.
+  const format = unsupportedFormatOf(finding);
+  if (format !== undefined) {
+    return { ...unscannable('unsupported_format', `${format}: a format clamd cannot read`), finding };
   }
   // Signature names are kept as clamd reports them, `.UNOFFICIAL` suffix included.
   return { status: 'infected', finding };

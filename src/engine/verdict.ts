@@ -10,7 +10,7 @@ export type UnscannableReason =
   | 'too_large' // over the configured maximum file size (or clamd's StreamMaxLength / MaxFileSize)
   | 'limits_exceeded' // clamd's MaxScanSize / MaxRecursion / MaxFiles / MaxScanTime
   | 'encrypted' // password-protected archive or document
-  | 'unsupported_format' // a format clamd answers OK for without reading it (Zip64 local headers)
+  | 'unsupported_format' // a format clamd answers OK for without reading it (Zip64, RAR, zstd…), at any depth
   | 'engine_error' // clamd answered ERROR, or kept failing after every retry
   | 'blocked_destination' // URL or callback pointed at a refused address
   | 'download_failed' // remote answered an error or the body ended early, for good

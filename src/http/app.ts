@@ -6,13 +6,17 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ScanEngine } from '../engine/engine.ts';
+import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
 import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
+import { buildValidatorsWithStrictBodies } from './body-validation.ts';
+import { clientErrorHandler } from './client-errors.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerMetrics, type ScanMetrics } from './metrics.ts';
 import { registerRateLimit } from './rate-limit.ts';
+import { serializeRequest } from './request-log.ts';
 import type { RouteContext } from './route-context.ts';
 import { bucketAvRoutes } from './routes/bucketav.ts';
 import { bucketScanRoutes } from './routes/bucketscan.ts';
@@ -33,16 +37,24 @@ export interface HttpAppDependencies {
   authenticator: ApiKeyAuthenticator;
   webhookSecret(tenantId: string): Promise<string>;
   canary?: () => Promise<boolean>;
+  /** The container-format self-test's report, once it has run. */
+  formatSelfTest?: () => FormatSelfTestReport | undefined;
   signatures?: SignatureReporter;
   /** Serves /metrics and counts HTTP answers when present. */
   metrics?: ScanMetrics;
+  /**
+   * scangate's own endpoints (API port, clamd, databases), refused to callback URLs at submit like
+   * the downloads and deliveries refuse them. Read at each check: the API port is added once it listens.
+   */
+  deniedEndpoints?: readonly string[];
 }
 
 /** Builds the fastify app: the two vendor dialects, the native API, docs and operations routes. */
 export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Request logs carry the URL: secret-looking query parameters (an API key) are redacted.
+    loggerInstance: deps.logger.child({}, { serializers: { req: serializeRequest } }) as FastifyBaseLogger,
     bodyLimit: config.http.jsonBodyLimitBytes,
     requestTimeout: config.http.requestTimeoutMs,
     // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by
@@ -58,8 +70,10 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     return503OnClosing: true,
     trustProxy: config.http.trustProxy,
     genReqId: () => crypto.randomUUID(),
+    clientErrorHandler,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    schemaController: { compilersFactory: { buildValidator: buildValidatorsWithStrictBodies() } },
   });
   app.server.headersTimeout = config.http.headersTimeoutMs;
 
@@ -91,6 +105,12 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       engine: deps.engine,
       store: deps.scans.store,
       ...(deps.canary ? { canary: deps.canary } : {}),
+      ...(deps.formatSelfTest ? { formatSelfTest: deps.formatSelfTest } : {}),
+      isAuthenticated: (request) =>
+        deps.authenticator.authenticate(request).then(
+          () => true,
+          () => false,
+        ),
       ...(deps.signatures ? { signatures: deps.signatures } : {}),
       maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
     }),
@@ -98,10 +118,22 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
 
   await app.register(dashboardRoutes());
 
+  const deniedEndpoints = deps.deniedEndpoints ?? [];
+  let destinations = createAddressPolicy({ allowCidrs: config.network.allowCidrs, deniedEndpoints });
+  let destinationsFor = deniedEndpoints.length;
+  const currentDestinations = () => {
+    if (deniedEndpoints.length !== destinationsFor) {
+      destinations = createAddressPolicy({ allowCidrs: config.network.allowCidrs, deniedEndpoints });
+      destinationsFor = deniedEndpoints.length;
+    }
+    return destinations;
+  };
   const context: RouteContext = {
     scans: deps.scans,
     maxFileSizeBytes: config.limits.maxFileSizeBytes,
-    destinations: createAddressPolicy({ allowCidrs: config.network.allowCidrs }),
+    get destinations() {
+      return currentDestinations();
+    },
     webhookSecret: deps.webhookSecret,
   };
 

@@ -5,6 +5,17 @@ import type { AddressPolicy } from '../sources/url/address-policy.ts';
 import { parseDestinationUrl } from '../sources/url/destination-url.ts';
 
 const MAX_CUSTOM_DATA_BYTES = 16 * 1024;
+/** A lone UTF-16 surrogate: JSON can carry one (`"\ud800"`), UTF-8 storage cannot. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * Refuses text that is not well-formed Unicode. Stored as UTF-8, a lone surrogate becomes U+FFFD,
+ * so two different trace ids would silently become one.
+ */
+export function wellFormedText(value: string | undefined, field: string): void {
+  if (value !== undefined && LONE_SURROGATE.test(value))
+    throw invalid(`${field} contains a lone UTF-16 surrogate (not well-formed Unicode)`, field);
+}
 
 function invalid(message: string, field: string): ScanGateError {
   return new ScanGateError('invalid_request', message, { details: { field } });
@@ -65,6 +76,9 @@ export function asyncFields(
     throw invalid('trace_id must be 1 to 256 characters', 'trace_id');
   if (body.callback_url !== undefined && body.callback_url.length > 2048)
     throw invalid('callback_url must be at most 2048 characters', 'callback_url');
+  wellFormedText(body.trace_id, 'trace_id');
+  wellFormedText(body.custom_data, 'custom_data');
+  wellFormedText(body.callback_url, 'callback_url');
   const fields: ValidatedAsyncFields = {};
   if (body.trace_id !== undefined) fields.traceId = body.trace_id;
   const data = customData(body.custom_data);

@@ -3,6 +3,9 @@ import type { Multipart } from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ScanGateError } from '../errors.ts';
 
+/** Longest upload filename kept (UTF-8 bytes): it is stored with the job and echoed in answers. */
+export const MAX_FILENAME_BYTES = 1024;
+
 export interface UploadedFile {
   stream: Readable;
   filename: string;
@@ -17,7 +20,12 @@ function formError(error: unknown): unknown {
   if (code === 'FST_FILES_LIMIT') return new ScanGateError('payload_too_large', 'only one file per request');
   if (statusCode === 413)
     return new ScanGateError('payload_too_large', `the form has too many parts (${message})`);
-  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) return error;
+  if (statusCode === 406 || statusCode === 415)
+    return new ScanGateError('unsupported_media_type', message ?? 'not a multipart body', { cause: error });
+  // A client's mistake (a `__proto__` field name, …) stays a 400 even when it surfaces only after
+  // the file was read: as a ScanGateError a synchronous scan answers it instead of a verdict.
+  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500)
+    return new ScanGateError('invalid_request', message ?? 'malformed multipart body', { cause: error });
   return new ScanGateError('invalid_request', `malformed multipart body: ${message ?? 'unreadable'}`);
 }
 
@@ -87,6 +95,12 @@ export async function singleFile(
     file.file.resume();
     throw new ScanGateError('invalid_request', `the file must be sent in the "${fieldName}" field`, {
       details: { field: fieldName },
+    });
+  }
+  if (Buffer.byteLength(file.filename ?? '', 'utf8') > MAX_FILENAME_BYTES) {
+    file.file.resume();
+    throw new ScanGateError('invalid_request', `the filename exceeds ${MAX_FILENAME_BYTES} bytes`, {
+      details: { field: 'filename', maxBytes: MAX_FILENAME_BYTES },
     });
   }
   // pipeline passes a client abort (or busboy's error) on to the consumer as a stream error.

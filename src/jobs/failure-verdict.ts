@@ -11,6 +11,7 @@ const FINAL_REASON: Partial<Record<ErrorCode, UnscannableReason>> = {
   access_denied: 'access_denied',
   download_failed: 'download_failed',
   download_timeout: 'download_timeout',
+  unsupported_encoding: 'unsupported_format',
   empty_file: 'download_failed',
 };
 

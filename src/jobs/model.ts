@@ -61,6 +61,11 @@ export interface ScanJob extends NewScanJob {
   result?: ScanResult;
 }
 
+export interface LeaseOptions {
+  /** Jobs of one tenant running at once, across every worker on this store (0 = no limit). */
+  maxRunningPerTenant?: number;
+}
+
 export interface LeasedJob {
   job: ScanJob;
   /** Fencing token: every later write for this attempt must present it. */
@@ -161,8 +166,13 @@ export interface JobStore {
   /** Which of these job ids (any tenant) are queued or running: their staged uploads are still needed. */
   unfinishedJobIds(jobIds: readonly string[]): Promise<Set<string>>;
 
-  /** Leases the oldest queued job whose nextAttemptAt has passed, or one whose lease expired. */
-  leaseNextJob(leaseMs: number): Promise<LeasedJob | undefined>;
+  /**
+   * Leases a job whose nextAttemptAt has passed (queued, or running with an expired lease), picked
+   * fairly across tenants: from the tenant with the fewest jobs running now (then the oldest due
+   * job first), so a tenant's backlog never queues another tenant's job behind it. A tenant with
+   * `maxRunningPerTenant` jobs running (0 = no limit) gets no more until one finishes.
+   */
+  leaseNextJob(leaseMs: number, options?: LeaseOptions): Promise<LeasedJob | undefined>;
   extendJobLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean>;
   /**
    * Stores the result and, in the same transaction, the callback delivery (outbox): a crash between

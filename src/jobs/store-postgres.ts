@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ContentPolicy } from '../policy/policy.ts';
 import type {
   ApiKeyRecord,
@@ -8,6 +8,7 @@ import type {
   JobStore,
   LeasedDelivery,
   LeasedJob,
+  LeaseOptions,
   NewCallbackDelivery,
   NewScanJob,
   ScanJob,
@@ -171,17 +172,41 @@ export class PostgresJobStore implements JobStore {
     return new Set(rows.map((row) => row.id));
   }
 
-  async leaseNextJob(leaseMs: number): Promise<LeasedJob | undefined> {
+  async leaseNextJob(leaseMs: number, options: LeaseOptions = {}): Promise<LeasedJob | undefined> {
     const leaseToken = randomUUID();
-    // SKIP LOCKED: a row another worker is claiming right now is passed over, not waited for; the
-    // locking re-check of the WHERE clause drops rows that finished since the index was read.
+    // The tenant is chosen first (fewest running, then oldest due), then its oldest due job. SKIP
+    // LOCKED: a row another worker is claiming right now is passed over, not waited for; the locking
+    // re-check of the WHERE clause drops rows that finished since the index was read. Two workers
+    // choosing at the same instant may both pick one tenant: the limit can be passed by that much.
     const { rows } = await this.#db.query<JobRow>(
-      `UPDATE ${this.#t.jobs} SET state = 'running', lease_token = $1, attempts = attempts + 1,
+      `WITH RECURSIVE tenants(tenant_id) AS (
+         SELECT MIN(tenant_id) FROM ${this.#t.jobs} WHERE state <> 'done'
+         UNION ALL
+         SELECT (SELECT MIN(j.tenant_id) FROM ${this.#t.jobs} j WHERE j.state <> 'done' AND j.tenant_id > t.tenant_id)
+         FROM tenants t WHERE t.tenant_id IS NOT NULL
+       ),
+       ranked AS (
+         SELECT t.tenant_id,
+           (SELECT COUNT(*) FROM ${this.#t.jobs} r
+             WHERE r.tenant_id = t.tenant_id AND r.state = 'running' AND r.next_attempt_at > now()) AS running,
+           (SELECT MIN(d.next_attempt_at) FROM ${this.#t.jobs} d
+             WHERE d.tenant_id = t.tenant_id AND d.state <> 'done' AND d.next_attempt_at <= now()) AS due
+         FROM tenants t WHERE t.tenant_id IS NOT NULL
+       ),
+       chosen AS (
+         SELECT tenant_id FROM ranked
+         WHERE due IS NOT NULL AND ($3::integer = 0 OR running < $3::integer)
+         ORDER BY running, due, tenant_id LIMIT 1
+       )
+       UPDATE ${this.#t.jobs} SET state = 'running', lease_token = $1, attempts = attempts + 1,
          started_at = now(), next_attempt_at = ${plusMs('$2')}
-       WHERE seq = (SELECT seq FROM ${this.#t.jobs} WHERE state <> 'done' AND next_attempt_at <= now()
+       WHERE seq = (SELECT seq FROM ${this.#t.jobs} WHERE tenant_id = (SELECT tenant_id FROM chosen)
+                      AND state <> 'done' AND next_attempt_at <= now()
                     ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING ${JOB_COLUMNS}`,
-      [leaseToken, leaseMs],
+      [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0],
+      // Named per schema: the statement text names this store's tables.
+      `lease-next-job-${createHash('sha256').update(this.#t.jobs).digest('hex').slice(0, 12)}`,
     );
     if (!rows[0]) return undefined;
     const job = jobFromRow(rows[0]);

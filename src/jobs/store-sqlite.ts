@@ -9,6 +9,7 @@ import type {
   JobStore,
   LeasedDelivery,
   LeasedJob,
+  LeaseOptions,
   NewCallbackDelivery,
   NewScanJob,
   ScanJob,
@@ -172,20 +173,42 @@ export class SqliteJobStore implements JobStore {
     return unfinished;
   }
 
-  async leaseNextJob(leaseMs: number): Promise<LeasedJob | undefined> {
+  async leaseNextJob(leaseMs: number, options: LeaseOptions = {}): Promise<LeasedJob | undefined> {
     const now = Date.now();
     const leaseToken = randomUUID();
     // One statement: a write statement takes SQLite's write lock (waiting on busy_timeout) before it
-    // reads, so no other connection can claim the same row between the pick and the update.
+    // reads, so no other connection can claim the same row between the pick and the update. The
+    // tenant is chosen first (fewest running, then oldest due), then its oldest due job.
     const row = this.#db.get<JobRow>(
-      `UPDATE jobs SET state = 'running', lease_token = ?1, attempts = attempts + 1, started_at = ?2,
+      `WITH RECURSIVE tenants(tenant_id) AS (
+         SELECT MIN(tenant_id) FROM jobs WHERE state <> 'done'
+         UNION ALL
+         SELECT (SELECT MIN(j.tenant_id) FROM jobs j WHERE j.state <> 'done' AND j.tenant_id > t.tenant_id)
+         FROM tenants t WHERE t.tenant_id IS NOT NULL
+       ),
+       ranked AS (
+         SELECT t.tenant_id,
+           (SELECT COUNT(*) FROM jobs r
+             WHERE r.tenant_id = t.tenant_id AND r.state = 'running' AND r.next_attempt_at > ?2) AS running,
+           (SELECT MIN(d.next_attempt_at) FROM jobs d
+             WHERE d.tenant_id = t.tenant_id AND d.state <> 'done' AND d.next_attempt_at <= ?2) AS due
+         FROM tenants t WHERE t.tenant_id IS NOT NULL
+       ),
+       chosen AS (
+         SELECT tenant_id FROM ranked
+         WHERE due IS NOT NULL AND (?4 = 0 OR running < ?4)
+         ORDER BY running, due, tenant_id LIMIT 1
+       )
+       UPDATE jobs SET state = 'running', lease_token = ?1, attempts = attempts + 1, started_at = ?2,
          next_attempt_at = ?3
-       WHERE seq = (SELECT seq FROM jobs WHERE state <> 'done' AND next_attempt_at <= ?2
+       WHERE seq = (SELECT seq FROM jobs WHERE tenant_id = (SELECT tenant_id FROM chosen)
+                      AND state <> 'done' AND next_attempt_at <= ?2
                     ORDER BY next_attempt_at, seq LIMIT 1)
        RETURNING ${JOB_COLUMNS}`,
       leaseToken,
       now,
       now + leaseMs,
+      options.maxRunningPerTenant ?? 0,
     );
     if (!row) return undefined;
     const job = jobFromRow(row);

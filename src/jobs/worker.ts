@@ -82,7 +82,9 @@ export class ScanWorkerPool {
     while (!this.#stopping) {
       let leased: LeasedJob | undefined;
       try {
-        leased = await this.#deps.store.leaseNextJob(this.#deps.jobs.leaseMs);
+        leased = await this.#deps.store.leaseNextJob(this.#deps.jobs.leaseMs, {
+          maxRunningPerTenant: this.#deps.jobs.maxRunningPerTenant,
+        });
       } catch (error) {
         this.#deps.logger.error({ err: error }, 'cannot lease jobs; retrying');
         await sleep(Math.max(this.#deps.jobs.pollIntervalMs, 500));

@@ -256,7 +256,9 @@ function refreshStats() {
 async function refreshEngine() {
   let body;
   try {
-    body = await (await fetch('/readyz')).json();
+    // With the key /readyz also lists the clamd addresses and what each problem is.
+    const headers = apiKey() ? { authorization: `Bearer ${apiKey()}` } : {};
+    body = await (await fetch('/readyz', { headers })).json();
   } catch {
     body = { status: 'unreachable', problems: ['the service does not answer'] };
   }

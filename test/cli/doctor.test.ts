@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseDatabaseHeader, signatureAgeCheck } from '../../src/cli/commands/doctor-checks.ts';
+import { startTestClamd } from '../support/clamd.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { runCli } from './run-cli.ts';
 
@@ -92,6 +93,23 @@ describe('scangate doctor', () => {
     const invalid = await runCli(['doctor'], { PORT: 'eighty' });
     assert.equal(invalid.code, 1);
     assert.match(invalid.stdout, /^FAIL +configuration +PORT="eighty" is not an integer/m);
+  });
+
+  test("with a clamd of one's own, doctor runs the container-format self-test against it", async () => {
+    const clamd = await startTestClamd();
+    try {
+      const result = await runCli(['doctor', '--json'], {
+        SCANGATE_DATA_DIR: service.dataDir,
+        CLAMD_ADDRESS: clamd.socketPath,
+      });
+      const formats = checksOf(result.stdout).find((check) => check.name === 'container formats');
+      // The 7z BZip2 coder is the known gap: a warning that names it, never a silent ok.
+      assert.equal(formats?.status, 'warn', result.stdout);
+      assert.match(formats?.detail ?? '', /reported unscannable: .*Zip64.*RAR/);
+      assert.match(formats?.detail ?? '', /answered clean unread: 7z-bzip2/);
+    } finally {
+      await clamd.stop();
+    }
   });
 
   test('signature age thresholds and CVD headers', () => {

@@ -12,6 +12,7 @@ import { parseClamdAddress } from '../../src/engine/clamd-address.ts';
 import { clamdCommand } from '../../src/engine/clamd-connection.ts';
 import { createEngine } from '../../src/engine/create-engine.ts';
 import { ManagedClamd } from '../../src/engine/managed-clamd.ts';
+import { shippedSignaturesDigest } from '../../src/engine/shipped-signatures.ts';
 import { offlineSignatureVersion, writeOfflineSignatures } from '../../src/engine/signatures.ts';
 import { engineTestConfig, startTestClamd } from '../support/clamd.ts';
 import { eicarBytes } from '../support/eicar.ts';
@@ -59,10 +60,13 @@ describe('createEngine', () => {
       assert.equal((await runCanary(handle.engine)).ok, true);
       const status = await handle.engine.status();
       assert.equal(status.signatureVersion, String(offlineSignatureVersion().cvdVersion));
-      // The managed clamd's key also names the files it loaded (custom files keep the version).
+      // The managed clamd's key also names the files it loaded (custom files keep the version),
+      // and the version of scangate's shipped signature files loaded with them.
       assert.match(
         await handle.engine.verdictCacheKey(),
-        new RegExp(`^clamav/${status.engineVersion}/${status.signatureVersion}/[0-9a-f]{16}$`),
+        new RegExp(
+          `^clamav/${status.engineVersion}/${status.signatureVersion}/[0-9a-f]{16}\\+scangate\\.${shippedSignaturesDigest()}$`,
+        ),
       );
       assert.equal(outcome.signatureDatabase, 'scangate-test');
       // Every clamd thread, scanner threads included, runs at CLAMD_NICE (default 10).

@@ -72,6 +72,24 @@ describe('verdictFromReply', () => {
     }
   });
 
+  test("scangate's own unsupported-format findings are unscannable, naming the format", () => {
+    for (const format of ['Zip64', 'RAR', 'Zstandard']) {
+      const finding = `Heuristics.Scangate.Unsupported.${format}.UNOFFICIAL`;
+      const verdict = verdictFromReply(`stream: ${finding} FOUND`, unscannablePolicy);
+      assert.equal(verdict.status, 'unscannable');
+      assert.equal(verdict.reason, 'unsupported_format');
+      assert.equal(verdict.finding, finding);
+      assert.match(verdict.detail ?? '', new RegExp(`^${format}: `));
+      // Whatever the encrypted policy says: an unread format is never a detection.
+      assert.equal(verdictFromReply(`stream: ${finding} FOUND`, infectedPolicy).status, 'unscannable');
+    }
+    // A real signature is never mistaken for one, even with a similar name.
+    assert.equal(
+      verdictFromReply('stream: Scangate.Unsupported.RAR.UNOFFICIAL FOUND', unscannablePolicy).status,
+      'infected',
+    );
+  });
+
   test("clamd's StreamMaxLength refusal is too_large", () => {
     const verdict = verdictFromReply('INSTREAM size limit exceeded. ERROR', unscannablePolicy);
     assert.equal(verdict.status, 'unscannable');

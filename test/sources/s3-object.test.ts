@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isScanGateError, ScanGateError } from '../../src/errors.ts';
 import { createS3Client, openS3Object } from '../../src/sources/s3.ts';
@@ -61,6 +62,44 @@ describe('openS3Object against s3rver', () => {
     assert.equal(opened.declaredSize, report.length);
     assert.match(opened.etag ?? '', /^"[0-9a-f]{32}"$/);
     assert.deepEqual(await readAll(opened.stream), report);
+  });
+
+  test('an object stored with a Content-Encoding is read decoded; an unknown coding is refused', async () => {
+    await client.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'report.br',
+        Body: brotliCompressSync(report),
+        ContentEncoding: 'br',
+      }),
+    );
+    const opened = await openS3Object(client, { bucket: BUCKET, key: 'report.br' }, { maxBytes: MAX });
+    assert.ok((await readAll(opened.stream)).equals(report));
+    assert.equal(opened.declaredSize, undefined);
+
+    await client.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'bomb.gz',
+        Body: gzipSync(Buffer.alloc(8 * MAX)),
+        ContentEncoding: 'gzip',
+      }),
+    );
+    const bomb = await openS3Object(client, { bucket: BUCKET, key: 'bomb.gz' }, { maxBytes: MAX });
+    await assert.rejects(readAll(bomb.stream), assertCode('size_limit', false));
+
+    await client.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'packed.bin',
+        Body: report,
+        ContentEncoding: 'pack200-gzip',
+      }),
+    );
+    await assert.rejects(
+      openS3Object(client, { bucket: BUCKET, key: 'packed.bin' }, { maxBytes: MAX }),
+      assertCode('unsupported_encoding', false),
+    );
   });
 
   test('an empty object opens as an empty stream', async () => {

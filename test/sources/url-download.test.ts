@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { isScanGateError, type ScanGateError } from '../../src/errors.ts';
 import { openUrlDownload, type UrlDownloadOptions } from '../../src/sources/url/download.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
@@ -89,7 +90,7 @@ describe('openUrlDownload against real local servers', () => {
     let seen: http.IncomingHttpHeaders = {};
     routes.set('/file', (request, response) => {
       seen = request.headers;
-      response.writeHead(200, { 'content-length': '11', 'content-encoding': 'gzip' }).end('hello world');
+      response.writeHead(200, { 'content-length': '11' }).end('hello world');
     });
     const opened = await openUrlDownload(
       `${main.origin}/file`,
@@ -101,6 +102,55 @@ describe('openUrlDownload against real local servers', () => {
     assert.equal(seen.authorization, 'Bearer t0k3n');
     assert.equal(seen['x-trace'], 'abc');
     assert.equal(seen['accept-encoding'], 'identity');
+  });
+
+  test('a body the server encoded anyway (gzip, deflate, br, zstd, stacked) is scanned decoded', async () => {
+    const original = Buffer.from('the decoded content, not its encoding\n'.repeat(200));
+    const encoded: Record<string, Buffer> = {
+      gzip: gzipSync(original),
+      deflate: deflateSync(original),
+      br: brotliCompressSync(original),
+      zstd: zstdCompressSync(original),
+      'gzip, br': brotliCompressSync(gzipSync(original)),
+      Identity: original,
+    };
+    for (const [coding, body] of Object.entries(encoded)) {
+      routes.set('/encoded', (_request, response) => {
+        response
+          .writeHead(200, { 'content-length': String(body.length), 'content-encoding': coding })
+          .end(body);
+      });
+      const opened = await openUrlDownload(`${main.origin}/encoded`, {}, options());
+      assert.ok((await drain(opened.stream)).equals(original), coding);
+    }
+  });
+
+  test('a coding that cannot be decoded is refused before the body is read', async () => {
+    routes.set('/compress', (_request, response) => {
+      response.writeHead(200, { 'content-encoding': 'compress' }).end('opaque');
+    });
+    await assert.rejects(
+      openUrlDownload(`${main.origin}/compress`, {}, options()),
+      scanGateError('unsupported_encoding', false),
+    );
+  });
+
+  test('a decompression bomb stops at the limit of decoded bytes', async () => {
+    const bomb = brotliCompressSync(Buffer.alloc(64 * 1024 * KiB));
+    assert.ok(bomb.length < 64 * KiB);
+    routes.set('/bomb', (_request, response) => {
+      response.writeHead(200, { 'content-encoding': 'br' }).end(bomb);
+    });
+    const opened = await openUrlDownload(`${main.origin}/bomb`, {}, options({ maxBytes: 1024 * KiB }));
+    await assert.rejects(drain(opened.stream), scanGateError('size_limit'));
+  });
+
+  test('a body that does not decode as announced fails for good', async () => {
+    routes.set('/broken', (_request, response) => {
+      response.writeHead(200, { 'content-encoding': 'gzip' }).end('hello world, not gzip');
+    });
+    const opened = await openUrlDownload(`${main.origin}/broken`, {}, options());
+    await assert.rejects(drain(opened.stream), scanGateError('download_failed', false));
   });
 
   test('refuses forbidden download_headers before connecting', async () => {
@@ -178,7 +228,47 @@ describe('openUrlDownload against real local servers', () => {
       response.once('close', () => clearInterval(timer));
     });
     const opened = await openUrlDownload(`${main.origin}/trickle`, {}, options({ downloadTimeoutMs: 300 }));
-    await assert.rejects(drain(opened.stream), scanGateError('download_timeout', true));
+    // Final: another attempt at the same server would hold a worker as long again.
+    await assert.rejects(drain(opened.stream), scanGateError('download_timeout', false));
+  });
+
+  test('a body slower than the throughput floor fails for good, long before the deadline', async () => {
+    routes.set('/drip', (_request, response) => {
+      response.writeHead(200, { 'content-length': '100000' });
+      const timer = setInterval(() => response.write('x'), 20);
+      response.once('close', () => clearInterval(timer));
+    });
+    const opened = await openUrlDownload(
+      `${main.origin}/drip`,
+      {},
+      options({ minBytesPerSecond: 1000, minRateWindowMs: 400, downloadTimeoutMs: 60_000 }),
+    );
+    await assert.rejects(drain(opened.stream), (error: unknown) => {
+      scanGateError('download_timeout', false)(error);
+      assert.match((error as Error).message, /slower than 1000 bytes\/s/);
+      return true;
+    });
+  });
+
+  test('a body above the throughput floor is read whole', async () => {
+    routes.set('/steady', (_request, response) => {
+      response.writeHead(200, { 'content-length': String(40 * 1024) });
+      let sent = 0;
+      const timer = setInterval(() => {
+        response.write(Buffer.alloc(1024, 0x61));
+        sent += 1024;
+        if (sent >= 40 * 1024) {
+          clearInterval(timer);
+          response.end();
+        }
+      }, 10);
+    });
+    const opened = await openUrlDownload(
+      `${main.origin}/steady`,
+      {},
+      options({ minBytesPerSecond: 10_000, minRateWindowMs: 100 }),
+    );
+    assert.equal((await drain(opened.stream)).length, 40 * 1024);
   });
 
   test('follows redirects up to the limit, then fails for good', async () => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { type Config, defaultConfig } from '../../src/config.ts';
 import type { ClamdOptionValue } from '../../src/engine/clamd-conf.ts';
 import { ManagedClamd } from '../../src/engine/managed-clamd.ts';
+import { writeShippedSignatures } from '../../src/engine/shipped-signatures.ts';
 import { writeOfflineSignatures } from '../../src/engine/signatures.ts';
 
 export interface TestClamdOptions {
@@ -40,6 +41,8 @@ export async function startTestClamd(options: TestClamdOptions = {}): Promise<Te
   const dir = await mkdtemp(path.join(os.tmpdir(), 'scangate-clamd-'));
   const signatures = path.join(dir, 'signatures');
   await writeOfflineSignatures(signatures, options.sigtool ? { sigtool: options.sigtool } : {});
+  // As the managed clamd of the service does: scangate's own files next to the database.
+  await writeShippedSignatures(signatures);
   const managed = new ManagedClamd({
     dir: path.join(dir, 'clamd'),
     clamdBinary: '/usr/sbin/clamd',

@@ -114,6 +114,11 @@ async function configuredClamdChecks(config: Config): Promise<CheckResult[]> {
     results.push(signatureAgeCheck(databaseDate, new Date(), config.signatures.maxAgeSeconds));
   if (anyReachable && config.signatures.mode === 'test')
     results.push(testSignaturesCheck('the configured clamd'));
+  if (anyReachable) {
+    // Which containers this clamd opens, and whether scangate's signatures for the rest are loaded.
+    const { configuredFormatCheck } = await import('./format-check.ts');
+    results.push(await configuredFormatCheck(config));
+  }
   return results;
 }
 

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
@@ -156,12 +156,16 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         schema: { tags, summary: 'Scan the request body (application/octet-stream)', response: syncResponse },
       },
       async (request, reply) => {
+        // JSON and multipart bodies are parsed by their own parsers before this runs: only a raw
+        // body is a file to scan here.
+        if (!(request.body instanceof Readable))
+          throw new ScanGateError('unsupported_media_type', 'expected an application/octet-stream body');
         const declared = Number(request.headers['content-length'] ?? Number.NaN);
         if (declared > context.maxFileSizeBytes)
           throw new ScanGateError('payload_too_large', 'file exceeds the maximum size');
         if (declared === 0) throw new ScanGateError('empty_file', 'the request body is empty');
         const result = await scans.scanStreamNow(
-          detachedRequestBody(request.body as Readable, reply),
+          detachedRequestBody(request.body, reply),
           clientGoneSignal(reply),
           { tenantId: request.tenant.id, policy: requestedPolicy(request) },
         );

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
 import { ByteLimit } from '../byte-limit.ts';
+import { decodeContent, parseContentEncoding } from '../content-encoding.ts';
 import type { OpenedSource } from '../source.ts';
 import { classifyS3Error, type S3ObjectRef } from './errors.ts';
 
@@ -46,6 +47,14 @@ export async function openS3Object(
     throw signal?.aborted ? abortError(signal, object) : classifyS3Error(error, object);
   }
   const { Body: body, ContentLength: declaredSize, VersionId: versionId, ETag: etag } = response;
+  let codings: string[];
+  try {
+    // An object stored with a Content-Encoding is scanned decoded, as its readers will see it.
+    codings = parseContentEncoding(response.ContentEncoding);
+  } catch (error) {
+    if (body instanceof Readable) body.destroy();
+    throw error;
+  }
   if (!(body instanceof Readable)) {
     throw new ScanGateError('download_failed', `S3 returned no readable body for ${object.key}`, {
       retryable: true,
@@ -85,8 +94,10 @@ export async function openS3Object(
   });
   body.pipe(stream);
 
-  const opened: OpenedS3Object = { stream };
-  if (declaredSize !== undefined) opened.declaredSize = declaredSize;
+  const opened: OpenedS3Object = {
+    stream: codings.length > 0 ? decodeContent(stream, codings, maxBytes) : stream,
+  };
+  if (declaredSize !== undefined && codings.length === 0) opened.declaredSize = declaredSize;
   if (versionId) opened.versionId = versionId;
   if (etag) opened.etag = etag;
   return opened;

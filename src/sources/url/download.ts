@@ -1,12 +1,15 @@
+import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
 import { validateDownloadHeaders } from '../../delivery/callback-headers.ts';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
+import { decodeContent, parseContentEncoding } from '../content-encoding.ts';
 import type { OpenedSource } from '../source.ts';
 import { type AddressPolicy, createAddressPolicy } from './address-policy.ts';
 import { parseDestinationUrl } from './destination-url.ts';
 import { createPinnedAgent, type RefusalLogger, type ResolveHost } from './pinned-agent.ts';
 import { parseRetryAfter } from './retry-after.ts';
+import { ThroughputFloor } from './throughput-floor.ts';
 
 export interface UrlDownloadOptions {
   /** More bytes than this fail the stream with size_limit (config.limits.maxFileSizeBytes). */
@@ -18,6 +21,9 @@ export interface UrlDownloadOptions {
   bodyIdleTimeoutMs: number;
   /** Deadline for the whole download, redirects and body included. */
   downloadTimeoutMs: number;
+  /** Slowest average body rate accepted over each window (0 = no floor); see ThroughputFloor. */
+  minBytesPerSecond?: number;
+  minRateWindowMs?: number;
   maxRedirects: number;
   /** config.network.allowCidrs. */
   allowCidrs: readonly string[];
@@ -35,9 +41,10 @@ const DISCARD_LIMIT_BYTES = 64 * 1024;
 
 /**
  * Opens a URL as a byte stream, SSRF-safe: every hop dials only addresses the policy allows
- * (pinned-agent.ts). The body is streamed as it arrives — never decoded (accept-encoding:
- * identity), never buffered whole — and fails with size_limit past maxBytes and with a retryable
- * download_failed when it ends before its Content-Length.
+ * (pinned-agent.ts). The body is streamed as it arrives, never buffered whole; a Content-Encoding
+ * the server applied anyway is undone (content-encoding.ts). It fails with size_limit past
+ * maxBytes (wire or decoded bytes) and with a retryable download_failed when it ends before its
+ * Content-Length.
  */
 export async function openUrlDownload(
   url: string,
@@ -60,18 +67,19 @@ export async function openUrlDownload(
   const timer = setTimeout(
     () =>
       deadline.abort(
-        new ScanGateError('download_timeout', `download took longer than ${options.downloadTimeoutMs} ms`, {
-          retryable: true,
-        }),
+        // Final: the same server would hold a worker for the whole deadline again.
+        new ScanGateError('download_timeout', `download took longer than ${options.downloadTimeoutMs} ms`),
       ),
     options.downloadTimeoutMs,
   );
   const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
   let released = false;
+  let rateTimer: NodeJS.Timeout | undefined;
   const release = (): void => {
     if (released) return;
     released = true;
     clearTimeout(timer);
+    clearInterval(rateTimer);
     agent.destroy().catch(() => {});
   };
   const mapError = (error: unknown): ScanGateError => downloadError(error, deadline.signal, options.signal);
@@ -81,7 +89,8 @@ export async function openUrlDownload(
       const response = await request(current, {
         dispatcher: agent,
         method: 'GET',
-        // identity: we scan the bytes as served; a decoder would be an unbounded amplifier.
+        // identity: ask for the bytes as stored. A server that encodes anyway is decoded with the
+        // size limit applied to the decoded bytes (content-encoding.ts).
         headers: { ...hopHeaders, 'accept-encoding': 'identity' },
         signal,
         headersTimeout: options.headersTimeoutMs,
@@ -112,13 +121,21 @@ export async function openUrlDownload(
           { details: { declaredSize, maxBytes: options.maxBytes } },
         );
       }
+      // Checked before reading: bytes in a coding we cannot undo are unscannable, not scanned encoded.
+      const codings = parseContentEncoding(response.headers['content-encoding']);
       // Readable.from pulls from the generator only as the consumer reads: backpressure reaches
       // the socket, and errors leave here already mapped to ScanGateError codes.
-      const stream = Readable.from(limitedBody(response.body, declaredSize, options.maxBytes, mapError), {
-        objectMode: false,
-      });
+      const floor = watchThroughput(options, deadline);
+      rateTimer = floor?.timer;
+      const body = Readable.from(
+        limitedBody(response.body, declaredSize, options.maxBytes, mapError, floor?.floor),
+        { objectMode: false },
+      );
+      // A server that ignores `accept-encoding: identity`: scan what it encoded, not the encoding.
+      const stream = codings.length > 0 ? decodeContent(body, codings, options.maxBytes) : body;
       stream.once('close', release);
-      return declaredSize === undefined ? { stream } : { stream, declaredSize };
+      if (codings.length > 0) body.once('close', release);
+      return declaredSize === undefined || codings.length > 0 ? { stream } : { stream, declaredSize };
     }
   } catch (error) {
     release();
@@ -131,12 +148,14 @@ async function* limitedBody(
   declaredSize: number | undefined,
   maxBytes: number,
   mapError: (error: unknown) => ScanGateError,
+  floor?: ThroughputFloor,
 ): AsyncGenerator<Buffer> {
   let received = 0;
   try {
     // Leaving this loop early (limit, consumer gone) destroys the body and with it the connection.
     for await (const chunk of body as AsyncIterable<Buffer>) {
       received += chunk.length;
+      floor?.record(chunk.length, performance.now());
       if (received > maxBytes) {
         throw new ScanGateError('size_limit', `download exceeds the limit of ${maxBytes} bytes`, {
           details: { maxBytes },
@@ -154,6 +173,36 @@ async function* limitedBody(
       { retryable: true },
     );
   }
+}
+
+/**
+ * Checks the body's rate against the floor every 1/8 of its window (a trickle sends no chunk to
+ * check on) and aborts the download with a final download_timeout when it is too slow: the same
+ * server would be as slow on the next attempt, so retrying only burns workers.
+ */
+function watchThroughput(
+  options: UrlDownloadOptions,
+  deadline: AbortController,
+): { floor: ThroughputFloor; timer: NodeJS.Timeout } | undefined {
+  const { minBytesPerSecond = 0, minRateWindowMs = 30_000 } = options;
+  if (minBytesPerSecond <= 0) return undefined;
+  const floor = new ThroughputFloor(minBytesPerSecond, minRateWindowMs, performance.now());
+  const timer = setInterval(
+    () => {
+      const rate = floor.tooSlow(performance.now());
+      if (rate === undefined) return;
+      deadline.abort(
+        new ScanGateError(
+          'download_timeout',
+          `download slower than ${minBytesPerSecond} bytes/s over ${minRateWindowMs} ms (${Math.round(rate)} bytes/s)`,
+          { details: { bytesPerSecond: Math.round(rate), minBytesPerSecond } },
+        ),
+      );
+    },
+    Math.max(Math.floor(minRateWindowMs / 8), 10),
+  );
+  timer.unref();
+  return { floor, timer };
 }
 
 function nextHop(current: URL, location: string | string[] | undefined, policy: AddressPolicy): URL {

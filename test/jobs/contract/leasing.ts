@@ -26,6 +26,60 @@ export function leasingContract(context: ContractContext): void {
     assert.equal(await store.leaseNextJob(60_000), undefined, 'running jobs with live leases are not leased');
   });
 
+  test("a tenant's backlog does not hold back another tenant's job: fewest running goes first", async () => {
+    const store = context.store();
+    const backlog = [];
+    for (let index = 0; index < 5; index++) backlog.push(await store.submitJob(newJob({ tenantId: 'big' })));
+    const small = await store.submitJob(newJob({ tenantId: 'small' }));
+    // Both have nothing running: the oldest due job goes first.
+    assert.equal((await store.leaseNextJob(60_000))?.job.id, backlog[0]!.id);
+    // 'big' now has one running, 'small' none: small's job jumps the rest of the backlog.
+    assert.equal((await store.leaseNextJob(60_000))?.job.id, small.id);
+    for (const expected of backlog.slice(1)) {
+      assert.equal((await store.leaseNextJob(60_000))?.job.id, expected.id);
+    }
+    assert.equal(await store.leaseNextJob(60_000), undefined);
+  });
+
+  test('tenants take turns by how many jobs each has running', async () => {
+    const store = context.store();
+    for (let index = 0; index < 3; index++) {
+      await store.submitJob(newJob({ tenantId: 'tenant-x' }));
+      await store.submitJob(newJob({ tenantId: 'tenant-y' }));
+    }
+    const order: string[] = [];
+    for (;;) {
+      const leased = await store.leaseNextJob(60_000);
+      if (!leased) break;
+      order.push(leased.job.tenantId);
+    }
+    assert.deepEqual(order, ['tenant-x', 'tenant-y', 'tenant-x', 'tenant-y', 'tenant-x', 'tenant-y']);
+  });
+
+  test('maxRunningPerTenant caps one tenant; expired leases do not count as running', async () => {
+    const store = context.store();
+    const first = await store.submitJob(newJob({ tenantId: 'capped' }));
+    const second = await store.submitJob(newJob({ tenantId: 'capped' }));
+    const limit = { maxRunningPerTenant: 1 };
+    const running = await store.leaseNextJob(60_000, limit);
+    assert.equal(running?.job.id, first.id);
+    assert.equal(await store.leaseNextJob(60_000, limit), undefined, 'capped tenant waits');
+    const other = await store.submitJob(newJob({ tenantId: 'other' }));
+    assert.equal((await store.leaseNextJob(60_000, limit))?.job.id, other.id, 'others still get workers');
+    assert.ok(await store.completeJob(first.id, running!.leaseToken, CLEAN));
+    assert.equal(
+      (await store.leaseNextJob(60_000, limit))?.job.id,
+      second.id,
+      'a finished job frees the slot',
+    );
+
+    const third = await store.submitJob(newJob({ tenantId: 'expired' }));
+    const fourth = await store.submitJob(newJob({ tenantId: 'expired' }));
+    assert.equal((await store.leaseNextJob(0, limit))?.job.id, third.id); // lease expires at once
+    const next = await store.leaseNextJob(60_000, limit);
+    assert.ok(next && [third.id, fourth.id].includes(next.job.id), 'an expired lease frees its slot');
+  });
+
   test('8 concurrent leasers over 200 jobs lease each job exactly once', async () => {
     const stores = [context.store(), ...(await Promise.all([...Array(7)].map(() => context.open())))];
     const jobIds = new Set<string>();

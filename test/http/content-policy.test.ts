@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { zipOf } from '../../src/engine/container-samples.ts';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import { buildZip, pdfDocument, peExecutable, strictSamples } from '../support/policy-samples.ts';
@@ -239,6 +240,19 @@ describe('content policy over real HTTP and a real clamd', () => {
     assert.match(result.finding ?? '', /^Eicar-Signature/);
     const pdf = await submitNativeUpload(service.url, pdfDocument(), { key: KEY_A, filename: 'cv.pdf' });
     assert.equal((await scanResult(((await pdf.json()) as NativeScan).id, KEY_A)).status, 'clean');
+  });
+
+  test('a format clamd cannot read stays unscannable under every policy, even with a refused member', async () => {
+    // Zip64: clamd answers OK without reading the member; scangate's own signature makes it
+    // unscannable. The policy never turns that into blocked (nor clean): the file was not judged.
+    const zip64 = zipOf(peExecutable(), 'setup.exe', { zip64: true });
+    for (const key of [KEY_A, KEY_B]) {
+      const submitted = await submitNativeUpload(service.url, zip64, { key, filename: 'setup.zip' });
+      const result = await scanResult(((await submitted.json()) as NativeScan).id, key);
+      assert.equal(result.status, 'unscannable', JSON.stringify(result));
+      assert.equal(result.reason, 'unsupported_format');
+      assert.equal(result.rule, null);
+    }
   });
 
   test('the verdict cache never carries one tenant policy to another', async () => {

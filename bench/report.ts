@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DownloadResult } from './download.ts';
 import { spliceReport } from './markdown.ts';
+import type { PolicyResult } from './policy.ts';
 import type { RoundResult } from './rounds.ts';
 import type { SubmitLatencyResult } from './submit-latency.ts';
 import type { TargetResult } from './targets.ts';
@@ -42,6 +43,7 @@ export interface BenchReport {
   download?: DownloadResult;
   submitLatency?: SubmitLatencyResult;
   verdictCache?: CacheResult;
+  policy?: PolicyResult;
   targets: TargetResult[];
 }
 

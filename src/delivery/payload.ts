@@ -17,6 +17,15 @@ export interface CallbackPayload {
   scan_id?: string;
   reason?: string;
   sha256?: string;
+  verdict?: ScanResult['status'];
+  rule?: string;
+  evidence?: string;
+}
+
+/** bucketAV's words: `no` for unscannable, and a policy refusal looks like malware (`infected`). */
+function bucketAvCallbackStatus(result: ScanResult): 'clean' | 'infected' | 'no' {
+  if (result.status === 'unscannable') return 'no';
+  return result.status === 'blocked' ? 'infected' : result.status;
 }
 
 /**
@@ -28,8 +37,10 @@ export function callbackBody(
   result: ScanResult,
 ): string {
   const payload: CallbackPayload = {
-    status: result.status === 'unscannable' ? 'no' : result.status,
-    ...(result.finding !== undefined && result.status === 'infected' ? { finding: result.finding } : {}),
+    status: bucketAvCallbackStatus(result),
+    ...(result.finding !== undefined && (result.status === 'infected' || result.status === 'blocked')
+      ? { finding: result.finding }
+      : {}),
     ...(result.size !== undefined ? { size: result.size } : {}),
     download_time: seconds(result.downloadTimeMs),
     scan_time: seconds(result.scanTimeMs),
@@ -40,6 +51,10 @@ export function callbackBody(
   };
   if (job.dialect === 'native') {
     payload.scan_id = job.id;
+    // `status` keeps bucketAV's words; `verdict` tells a policy refusal from malware.
+    payload.verdict = result.status;
+    if (result.rule !== undefined) payload.rule = result.rule;
+    if (result.evidence !== undefined) payload.evidence = result.evidence;
     if (result.reason !== undefined) payload.reason = result.reason;
     if (result.sha256 !== undefined) payload.sha256 = result.sha256;
   }

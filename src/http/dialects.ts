@@ -1,13 +1,19 @@
 import type { Static } from 'typebox';
 import type { ScanJob, ScanResult } from '../jobs/model.ts';
+import { policyDocument } from '../policy/policy.ts';
 import type { NativeScan } from './schemas.ts';
 
 export type BucketAvStatus = 'clean' | 'infected' | 'no';
 export type BucketScanResult = 'pending' | 'failed' | 'completed_clean' | 'completed_infected';
 
-/** bucketAV has one word for "could not be judged": `no`. */
+/**
+ * bucketAV has one word for "could not be judged": `no`. A content-policy refusal is shown as the
+ * vendor shows malware — `infected` with a `Policy.*` finding — so existing clients refuse it.
+ */
 export function bucketAvStatus(result: ScanResult): BucketAvStatus {
-  return result.status === 'unscannable' ? 'no' : result.status;
+  if (result.status === 'unscannable') return 'no';
+  if (result.status === 'blocked') return 'infected';
+  return result.status;
 }
 
 export interface BucketAvResultBody {
@@ -20,7 +26,8 @@ export interface BucketAvResultBody {
 
 export function bucketAvResultBody(result: ScanResult): BucketAvResultBody {
   const body: BucketAvResultBody = { status: bucketAvStatus(result) };
-  if (result.status === 'infected' && result.finding) body.finding = result.finding;
+  if ((result.status === 'infected' || result.status === 'blocked') && result.finding)
+    body.finding = result.finding;
   if (result.size !== undefined) body.size = result.size;
   if (result.fileType) body.realfiletype = result.fileType.ext;
   return body;
@@ -32,6 +39,7 @@ export function bucketScanResult(job: ScanJob): BucketScanResult {
     case 'clean':
       return 'completed_clean';
     case 'infected':
+    case 'blocked':
       return 'completed_infected';
     case 'unscannable':
       return 'failed';
@@ -51,6 +59,19 @@ export function nativeJobBody(job: ScanJob): Static<typeof NativeScan> {
     finding: result?.finding ?? null,
     reason: result?.reason ?? null,
     detail: result?.detail ?? null,
+    rule: result?.rule ?? null,
+    evidence: result?.evidence ?? null,
+    declared_name: result?.declaredName ?? null,
+    detected_type: result?.content?.detectedType ?? null,
+    realfiletype: result?.content?.typeLabel ?? null,
+    content: result?.content
+      ? result.content.findings.map((finding) => ({
+          rule: finding.rule,
+          detail: finding.detail,
+          member: finding.member ?? null,
+        }))
+      : null,
+    policy: job.policy ? { ...policyDocument(job.policy) } : null,
     size: result?.size ?? (job.source.kind === 'upload' ? job.source.size : null),
     sha256: result?.sha256 ?? null,
     engine: result?.engine ?? null,

@@ -1,5 +1,7 @@
 import type { DetectedFileType } from '../engine/file-type-sniffer.ts';
 import type { UnscannableReason, Verdict, VerdictStatus } from '../engine/verdict.ts';
+import type { ContentInspection } from '../policy/inspector.ts';
+import type { ContentPolicy } from '../policy/policy.ts';
 
 /** Which API a job came through: it decides the shape of its result and callback. */
 export type Dialect = 'bucketav' | 'attachmentav' | 'bucketscan' | 'native';
@@ -22,6 +24,8 @@ export interface NewScanJob {
   source: ScanSource;
   callback?: CallbackTarget;
   customData?: string;
+  /** The content policy in force, resolved at submit (tenant's, narrowed by the request). Absent: default. */
+  policy?: ContentPolicy;
 }
 
 /** The stored result of a finished job: the verdict plus everything needed to trust it. */
@@ -41,6 +45,10 @@ export interface ScanResult extends Verdict {
   cached?: boolean;
   /** The type told by the content (magic numbers), whatever the name says; absent for text and unknowns. */
   fileType?: DetectedFileType;
+  /** The name the content was submitted under (upload filename, URL or S3 key segment). */
+  declaredName?: string;
+  /** What scangate saw in the bytes, whatever the policy: true type and content findings. */
+  content?: ContentInspection;
 }
 
 export type JobState = 'queued' | 'running' | 'done';
@@ -123,6 +131,7 @@ export interface VerdictCounts {
   clean: number;
   infected: number;
   unscannable: number;
+  blocked: number;
 }
 
 export interface ApiKeyRecord {
@@ -236,4 +245,9 @@ export interface JobStore {
   revokeApiKey(id: string): Promise<boolean>;
   /** One Standard Webhooks secret per tenant, created on first use and kept. */
   getOrCreateWebhookSecret(tenantId: string, create: () => string): Promise<string>;
+
+  /** The tenant's content policy; undefined means the default policy (docs/POLICY.md). */
+  getTenantPolicy(tenantId: string): Promise<ContentPolicy | undefined>;
+  /** Replaces the tenant's content policy; undefined goes back to the default. */
+  setTenantPolicy(tenantId: string, policy: ContentPolicy | undefined): Promise<void>;
 }

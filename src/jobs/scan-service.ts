@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type ErrorCode, ScanGateError } from '../errors.ts';
+import { type ContentPolicy, DEFAULT_POLICY, effectivePolicy, isDefaultPolicy } from '../policy/policy.ts';
 import type { BlobStore } from '../sources/blob-store.ts';
 import type { BucketGrants } from './buckets/grants.ts';
 import { verdictForFailure } from './failure-verdict.ts';
@@ -22,6 +23,8 @@ export interface SubmitRequest {
   traceId?: string;
   callback?: CallbackTarget;
   customData?: string;
+  /** A content policy the request asks for (preset name or document); only narrower than the tenant's. */
+  policy?: unknown;
 }
 
 export interface UploadRequest {
@@ -30,6 +33,14 @@ export interface UploadRequest {
   traceId?: string;
   callback?: CallbackTarget;
   customData?: string;
+  policy?: unknown;
+}
+
+/** Who a synchronous scan is for: the tenant (whose policy applies), its request's policy, the file's name. */
+export interface SyncScope {
+  tenantId: string;
+  policy?: unknown;
+  filename?: string;
 }
 
 export interface ScanServiceDependencies extends ScanRunnerDependencies {
@@ -58,13 +69,30 @@ export class ScanService {
     return this.#deps.store;
   }
 
+  /**
+   * The content policy in force for a request: the tenant's, narrowed by the request's own (a wider
+   * one is refused with policy_wider_than_tenant). Undefined when it is the default policy.
+   */
+  async policyFor(tenantId: string, requested: unknown): Promise<ContentPolicy | undefined> {
+    const tenant = (await this.#deps.store.getTenantPolicy(tenantId)) ?? DEFAULT_POLICY;
+    const policy = effectivePolicy(tenant, requested);
+    return isDefaultPolicy(policy) ? undefined : policy;
+  }
+
   async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {
     this.checkGranted(tenantId, request.source);
     if (request.source.kind === 's3') await this.#deps.sources.assertS3Configured();
+    const policy = await this.policyFor(tenantId, request.policy);
     const job = await this.#admit(tenantId, () =>
       this.#deps.store.submitJob(
         withOptionals(
-          { id: randomUUID(), tenantId, dialect: request.dialect, source: request.source },
+          {
+            id: randomUUID(),
+            tenantId,
+            dialect: request.dialect,
+            source: request.source,
+            ...(policy ? { policy } : {}),
+          },
           request,
         ),
       ),
@@ -80,6 +108,8 @@ export class ScanService {
 
   /** Streams an upload into the blob store, then queues it; the staged blob is removed if queueing fails. */
   async submitUpload(tenantId: string, input: Readable, request: UploadRequest): Promise<ScanJob> {
+    // Refused before a byte is staged: a request that widens the tenant's policy gets no job.
+    const policy = await this.policyFor(tenantId, request.policy);
     await this.#checkQuota(tenantId);
     const id = randomUUID();
     const staged = await this.#deps.blobs.put(id, input, { maxBytes: this.#deps.maxFileSizeBytes });
@@ -94,7 +124,10 @@ export class ScanService {
       // Checked again now: parallel uploads all passed the first check before any was queued.
       const job = await this.#admit(tenantId, () =>
         this.#deps.store.submitJob(
-          withOptionals({ id, tenantId, dialect: request.dialect, source }, request),
+          withOptionals(
+            { id, tenantId, dialect: request.dialect, source, ...(policy ? { policy } : {}) },
+            request,
+          ),
         ),
       );
       this.#deps.notifyWorkers?.();
@@ -110,22 +143,32 @@ export class ScanService {
    * client sees 503 and can retry; a refused destination is thrown (400); every other failure is an
    * unscannable verdict.
    */
-  async scanSourceNow(source: ScanSource, signal: AbortSignal): Promise<ScanResult> {
+  async scanSourceNow(source: ScanSource, signal: AbortSignal, scope: SyncScope): Promise<ScanResult> {
+    const policy = (await this.policyFor(scope.tenantId, scope.policy)) ?? DEFAULT_POLICY;
     const started = performance.now();
-    const result = await runScan(source, this.#deps, signal).catch((error) => this.#judgeSyncFailure(error));
+    const result = await runScan(source, this.#deps, signal, policy).catch((error) =>
+      this.#judgeSyncFailure(error),
+    );
     this.#deps.onScanFinished?.(source.kind, result, performance.now() - started);
     return result;
   }
 
-  async scanStreamNow(input: Readable, signal: AbortSignal): Promise<ScanResult> {
+  async scanStreamNow(input: Readable, signal: AbortSignal, scope: SyncScope): Promise<ScanResult> {
+    const policy = await this.policyFor(scope.tenantId, scope.policy).catch((error: unknown) => {
+      input.destroy();
+      throw error;
+    });
     const started = performance.now();
     // Not written to the verdict cache: a sync stream's sha256 is known only after the scan, so sync
     // scans never read the cache, and the write would cost every sync scan a store round trip.
-    const result = await scanStream(input, { ...this.#deps, verdictCache: false }, signal).catch((error) => {
-      // The request body itself was refused (a second file, a malformed form): the client's error, not a verdict.
-      if (error instanceof ScanGateError && REQUEST_BODY_ERRORS.has(error.code)) throw error;
-      return this.#judgeSyncFailure(error);
-    });
+    const context = { policy: policy ?? DEFAULT_POLICY, declaredName: scope.filename || undefined };
+    const result = await scanStream(input, { ...this.#deps, verdictCache: false }, signal, context).catch(
+      (error) => {
+        // The request body itself was refused (a second file, a malformed form): the client's error, not a verdict.
+        if (error instanceof ScanGateError && REQUEST_BODY_ERRORS.has(error.code)) throw error;
+        return this.#judgeSyncFailure(error);
+      },
+    );
     this.#deps.onScanFinished?.('upload', result, performance.now() - started);
     return result;
   }

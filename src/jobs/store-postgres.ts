@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { ContentPolicy } from '../policy/policy.ts';
 import type {
   ApiKeyRecord,
   CachedVerdict,
@@ -72,9 +73,9 @@ export class PostgresJobStore implements JobStore {
     assertStorableJob(job);
     try {
       const { rows } = await this.#db.query<JobRow>(
-        `INSERT INTO ${this.#t.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data, state,
-           next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
+        `INSERT INTO ${this.#t.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy,
+           state, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
         [
           job.id,
           job.tenantId,
@@ -83,6 +84,7 @@ export class PostgresJobStore implements JobStore {
           JSON.stringify(job.source),
           job.callback ? JSON.stringify(job.callback) : null,
           job.customData ?? null,
+          job.policy ? JSON.stringify(job.policy) : null,
         ],
       );
       return jobFromRow(rows[0]!);
@@ -132,11 +134,14 @@ export class PostgresJobStore implements JobStore {
 
   async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
     // int8 and count() arrive as strings from pg: converted below.
-    const { rows } = await this.#db.query<Record<'bucket' | 'clean' | 'infected' | 'unscannable', string>>(
+    const { rows } = await this.#db.query<
+      Record<'bucket' | 'clean' | 'infected' | 'unscannable' | 'blocked', string>
+    >(
       `SELECT floor(extract(epoch FROM completed_at) * 1000 / $1::bigint)::bigint * $1::bigint AS bucket,
          count(*) FILTER (WHERE result_status = 'clean') AS clean,
          count(*) FILTER (WHERE result_status = 'infected') AS infected,
-         count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable
+         count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable,
+         count(*) FILTER (WHERE result_status = 'blocked') AS blocked
        FROM ${this.#t.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
        GROUP BY 1 ORDER BY 1`,
       [bucketMilliseconds(bucketSeconds), tenantId, since],
@@ -146,6 +151,7 @@ export class PostgresJobStore implements JobStore {
       clean: Number(row.clean),
       infected: Number(row.infected),
       unscannable: Number(row.unscannable),
+      blocked: Number(row.blocked),
     }));
   }
 
@@ -439,6 +445,26 @@ export class PostgresJobStore implements JobStore {
     );
     const stored = await this.#db.query<{ secret: string }>(select, [tenantId]);
     return stored.rows[0]!.secret;
+  }
+
+  async getTenantPolicy(tenantId: string): Promise<ContentPolicy | undefined> {
+    const { rows } = await this.#db.query<{ policy: ContentPolicy }>(
+      `SELECT policy FROM ${this.#t.tenantPolicies} WHERE tenant_id = $1`,
+      [tenantId],
+    );
+    return rows[0]?.policy;
+  }
+
+  async setTenantPolicy(tenantId: string, policy: ContentPolicy | undefined): Promise<void> {
+    if (!policy) {
+      await this.#db.query(`DELETE FROM ${this.#t.tenantPolicies} WHERE tenant_id = $1`, [tenantId]);
+      return;
+    }
+    await this.#db.query(
+      `INSERT INTO ${this.#t.tenantPolicies} (tenant_id, policy, updated_at) VALUES ($1, $2, now())
+       ON CONFLICT (tenant_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
+      [tenantId, JSON.stringify(policy)],
+    );
   }
 
   /** Updates one leased row, only while the caller still holds its lease (fencing). $1 id, $2 token. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SQLInputValue } from 'node:sqlite';
+import type { ContentPolicy } from '../policy/policy.ts';
 import type {
   ApiKeyRecord,
   CachedVerdict,
@@ -29,6 +30,7 @@ import {
   duplicateTraceIdError,
   type FailedDeliveryRow,
   failedDeliveryPage,
+  fromJson,
   JOB_COLUMNS,
   type JobRow,
   jobFromRow,
@@ -67,9 +69,9 @@ export class SqliteJobStore implements JobStore {
     const now = Date.now();
     try {
       const row = this.#db.get<JobRow>(
-        `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, state,
+        `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy, state,
            created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
         job.id,
         job.tenantId,
         job.traceId ?? null,
@@ -77,6 +79,7 @@ export class SqliteJobStore implements JobStore {
         JSON.stringify(job.source),
         job.callback ? JSON.stringify(job.callback) : null,
         job.customData ?? null,
+        job.policy ? JSON.stringify(job.policy) : null,
         now,
         now,
       );
@@ -127,11 +130,18 @@ export class SqliteJobStore implements JobStore {
   }
 
   async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
-    const rows = this.#db.all<{ bucket: number; clean: number; infected: number; unscannable: number }>(
+    const rows = this.#db.all<{
+      bucket: number;
+      clean: number;
+      infected: number;
+      unscannable: number;
+      blocked: number;
+    }>(
       `SELECT (completed_at / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS bucket,
          sum(result_status = 'clean') AS clean,
          sum(result_status = 'infected') AS infected,
-         sum(result_status = 'unscannable') AS unscannable
+         sum(result_status = 'unscannable') AS unscannable,
+         sum(result_status = 'blocked') AS blocked
        FROM jobs WHERE tenant_id = ?2 AND state = 'done' AND completed_at >= ?3
        GROUP BY bucket ORDER BY bucket`,
       bucketMilliseconds(bucketSeconds),
@@ -143,6 +153,7 @@ export class SqliteJobStore implements JobStore {
       clean: row.clean,
       infected: row.infected,
       unscannable: row.unscannable,
+      blocked: row.blocked,
     }));
   }
 
@@ -463,6 +474,28 @@ export class SqliteJobStore implements JobStore {
       Date.now(),
     );
     return this.#db.get<{ secret: string }>(select, tenantId)!.secret;
+  }
+
+  async getTenantPolicy(tenantId: string): Promise<ContentPolicy | undefined> {
+    const row = this.#db.get<{ policy: string }>(
+      'SELECT policy FROM tenant_policies WHERE tenant_id = ?',
+      tenantId,
+    );
+    return row && fromJson<ContentPolicy>(row.policy);
+  }
+
+  async setTenantPolicy(tenantId: string, policy: ContentPolicy | undefined): Promise<void> {
+    if (!policy) {
+      this.#db.run('DELETE FROM tenant_policies WHERE tenant_id = ?', tenantId);
+      return;
+    }
+    this.#db.run(
+      `INSERT INTO tenant_policies (tenant_id, policy, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (tenant_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
+      tenantId,
+      JSON.stringify(policy),
+      Date.now(),
+    );
   }
 
   /** Updates one leased row, only while the caller still holds its lease (fencing). */

@@ -8,6 +8,7 @@ import type { FailedDelivery, ScanJob } from '../../jobs/model.ts';
 import { bucketAvResultBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
 import { answerExactJsonContentType } from '../exact-json-content-type.ts';
+import { requestedPolicy } from '../policy-request.ts';
 import { logSubmitted } from '../request-id.ts';
 import { asyncFields } from '../request-validation.ts';
 import { clientGoneSignal, type RouteContext } from '../route-context.ts';
@@ -145,6 +146,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'attachmentav',
           source: urlSourceFrom(request.body),
+          policy: requestedPolicy(request),
           ...asyncFields(request.body, true, context.destinations),
         });
         logSubmitted(request, job);
@@ -167,6 +169,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'attachmentav',
           source: s3SourceFrom(request.body),
+          policy: requestedPolicy(request),
           ...asyncFields(request.body, true, context.destinations),
         });
         logSubmitted(request, job);
@@ -203,8 +206,12 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
           response: syncResponse,
         },
       },
-      async (request, reply) =>
-        bucketAvResultBody(await scans.scanSourceNow(urlSourceFrom(request.body), clientGoneSignal(reply))),
+      async (request, reply) => {
+        const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
+        return bucketAvResultBody(
+          await scans.scanSourceNow(urlSourceFrom(request.body), clientGoneSignal(reply), scope),
+        );
+      },
     );
 
     app.post(
@@ -218,8 +225,12 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
           response: syncResponse,
         },
       },
-      async (request, reply) =>
-        bucketAvResultBody(await scans.scanSourceNow(s3SourceFrom(request.body), clientGoneSignal(reply))),
+      async (request, reply) => {
+        const source = s3SourceFrom(request.body);
+        scans.checkGranted(request.tenant.id, source);
+        const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
+        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));
+      },
     );
 
     app.post(
@@ -243,6 +254,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
         const result = await scans.scanStreamNow(
           detachedRequestBody(request.body, reply),
           clientGoneSignal(reply),
+          { tenantId: request.tenant.id, policy: requestedPolicy(request) },
         );
         return bucketAvResultBody(uploadVerdictOrRefusal(result));
       },
@@ -261,7 +273,11 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
       },
       async (request, reply) => {
         const upload = await singleFile(request, 'file');
-        const result = await scans.scanStreamNow(upload.stream, clientGoneSignal(reply));
+        const result = await scans.scanStreamNow(upload.stream, clientGoneSignal(reply), {
+          tenantId: request.tenant.id,
+          policy: requestedPolicy(request, upload.fields.policy),
+          filename: upload.filename,
+        });
         return bucketAvResultBody(uploadVerdictOrRefusal(result));
       },
     );

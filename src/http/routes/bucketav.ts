@@ -7,6 +7,7 @@ import type { ScanJob, ScanResult } from '../../jobs/model.ts';
 import { bucketAvResultBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
 import { answerExactJsonContentType } from '../exact-json-content-type.ts';
+import { requestedPolicy } from '../policy-request.ts';
 import { absoluteUrl } from '../public-url.ts';
 import { logSubmitted } from '../request-id.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
@@ -84,6 +85,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'bucketav',
           source,
+          policy: requestedPolicy(request),
           ...asyncFields(body, true, context.destinations),
         });
         logSubmitted(request, job);
@@ -100,6 +102,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'bucketav',
           source,
+          policy: requestedPolicy(request),
           ...asyncFields(request.body, true, context.destinations),
         });
         logSubmitted(request, job);
@@ -143,7 +146,8 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
           url: httpUrl(request.body.download_url, 'download_url'),
           ...(headers ? { headers } : {}),
         };
-        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply)));
+        const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
+        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));
       },
     );
 
@@ -161,7 +165,8 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         const { bucket, key, version } = request.body;
         const source = { kind: 's3' as const, bucket, key, ...(version ? { version } : {}) };
         scans.checkGranted(request.tenant.id, source);
-        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply)));
+        const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
+        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));
       },
     );
 
@@ -182,6 +187,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         const result = await scans.scanStreamNow(
           detachedRequestBody(request.body, reply),
           clientGoneSignal(reply),
+          { tenantId: request.tenant.id, policy: requestedPolicy(request) },
         );
         return bucketAvResultBody(uploadVerdictOrRefusal(result));
       },
@@ -199,7 +205,11 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       },
       async (request, reply) => {
         const upload = await singleFile(request, 'file');
-        const result = await scans.scanStreamNow(upload.stream, clientGoneSignal(reply));
+        const result = await scans.scanStreamNow(upload.stream, clientGoneSignal(reply), {
+          tenantId: request.tenant.id,
+          policy: requestedPolicy(request, upload.fields.policy),
+          filename: upload.filename,
+        });
         return bucketAvResultBody(uploadVerdictOrRefusal(result));
       },
     );

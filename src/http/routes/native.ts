@@ -5,6 +5,7 @@ import type { CallbackDelivery } from '../../jobs/model.ts';
 import { bucketObjectView } from '../bucket-views.ts';
 import { nativeJobBody } from '../dialects.ts';
 import { notFound } from '../errors.ts';
+import { requestedPolicy } from '../policy-request.ts';
 import { logSubmitted } from '../request-id.ts';
 import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
 import type { RouteContext } from '../route-context.ts';
@@ -46,7 +47,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         schema: {
           tags,
           summary:
-            'Upload a file (multipart field "file"; optional fields trace_id, callback_url, custom_data before it)',
+            'Upload a file (multipart field "file"; optional fields trace_id, callback_url, custom_data, policy before it)',
           consumes: ['multipart/form-data'],
           response: { 202: NativeScan, ...submitErrors },
         },
@@ -57,6 +58,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submitUpload(request.tenant.id, upload.stream, {
           dialect: 'native',
           filename: upload.filename,
+          policy: requestedPolicy(request, upload.fields.policy),
           ...fields,
         });
         logSubmitted(request, job);
@@ -84,6 +86,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'native',
           source,
+          policy: requestedPolicy(request, request.body.policy),
           ...asyncFields(request.body, false, context.destinations),
         });
         logSubmitted(request, job);
@@ -107,6 +110,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'native',
           source,
+          policy: requestedPolicy(request, request.body.policy),
           ...asyncFields(request.body, false, context.destinations),
         });
         logSubmitted(request, job);
@@ -153,6 +157,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
                 Type.Literal('clean'),
                 Type.Literal('infected'),
                 Type.Literal('unscannable'),
+                Type.Literal('blocked'),
               ]),
             ),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),

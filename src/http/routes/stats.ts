@@ -10,13 +10,19 @@ const VerdictBucket = Type.Object({
   clean: Type.Integer(),
   infected: Type.Integer(),
   unscannable: Type.Integer(),
+  blocked: Type.Integer({ description: 'refused by the content policy' }),
 });
 
 const ScanStats = Type.Object({
   hours: Type.Integer(),
   bucket_seconds: Type.Integer(),
   buckets: Type.Array(VerdictBucket),
-  totals: Type.Object({ clean: Type.Integer(), infected: Type.Integer(), unscannable: Type.Integer() }),
+  totals: Type.Object({
+    clean: Type.Integer(),
+    infected: Type.Integer(),
+    unscannable: Type.Integer(),
+    blocked: Type.Integer(),
+  }),
   pending: Type.Integer({ description: 'scans of this key queued or running now' }),
 });
 
@@ -25,6 +31,7 @@ export interface TimelineBucket {
   clean: number;
   infected: number;
   unscannable: number;
+  blocked: number;
 }
 
 /** Hourly buckets up to two days, daily beyond: a chart never has more than ~48 or ~30 bars. */
@@ -52,6 +59,7 @@ export function verdictTimeline(
       clean: count?.clean ?? 0,
       infected: count?.infected ?? 0,
       unscannable: count?.unscannable ?? 0,
+      blocked: count?.blocked ?? 0,
     });
   }
   return timeline;
@@ -82,11 +90,12 @@ export function statsRoutes(context: RouteContext): FastifyPluginAsync {
           context.scans.store.countUnfinishedJobs(tenantId),
         ]);
         const buckets = verdictTimeline(counts, since, now, bucketSeconds);
-        const totals = { clean: 0, infected: 0, unscannable: 0 };
+        const totals = { clean: 0, infected: 0, unscannable: 0, blocked: 0 };
         for (const bucket of buckets) {
           totals.clean += bucket.clean;
           totals.infected += bucket.infected;
           totals.unscannable += bucket.unscannable;
+          totals.blocked += bucket.blocked;
         }
         return {
           hours,

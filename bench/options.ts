@@ -24,6 +24,8 @@ export interface BenchOptions {
   /** Files in the 50 % repeat (verdict cache) phase; 0 skips it. */
   cacheFiles: number;
   cacheFileBytes: number;
+  /** Files of each content kind in the content-policy phase; 0 skips it. */
+  policyFiles: number;
   workerConcurrency: number;
   clamdThreads: number;
   out: string;
@@ -60,6 +62,7 @@ export const USAGE = `npm run bench -- [options]
   --download-size SIZE  the URL-download file (default 1GB; 0 skips; e.g. 100MB)
   --latency-submits N   submits of each kind while the workers are saturated (default 300; 0 skips)
   --cache-files N       files of the 50 % repeat workload (default 1000; 0 skips)
+  --policy-files N      100 KB files per content kind in the content-policy phase (default 400; 0 skips)
   --workers N           WORKER_CONCURRENCY of the service (default 4, the service default)
   --out FILE            results JSON (default bench/results/latest.json)
   --markdown FILE       Markdown report (default BENCHMARKS.md, or FILE.md next to --out)
@@ -105,6 +108,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
       'download-size': { type: 'string' },
       'latency-submits': { type: 'string' },
       'cache-files': { type: 'string' },
+      'policy-files': { type: 'string' },
       workers: { type: 'string' },
       out: { type: 'string' },
       markdown: { type: 'string' },
@@ -148,6 +152,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     latencySubmits: positiveInt(values['latency-submits'] ?? (quick ? '60' : '300'), '--latency-submits'),
     cacheFiles: positiveInt(values['cache-files'] ?? (quick ? '200' : '1000'), '--cache-files'),
     cacheFileBytes: 100 * KiB,
+    policyFiles: positiveInt(values['policy-files'] ?? (quick ? '100' : '400'), '--policy-files'),
     workerConcurrency: positiveInt(values.workers ?? '4', '--workers'),
     clamdThreads: 8,
     out,

@@ -5,6 +5,15 @@ import { generateDataSet, loadPayloads, RoundStamp, writeRandomFile } from './da
 import { type DownloadResult, measureDownload } from './download.ts';
 import type { FileServer } from './file-server.ts';
 import { type BenchOptions, MiB } from './options.ts';
+import {
+  inspectorThroughput,
+  measurePolicyRun,
+  POLICY_CONCURRENCY,
+  type PolicyResult,
+  type PolicyRun,
+  policyPayloads,
+  policyRatios,
+} from './policy.ts';
 import { memory, type ScangateProcess, startScangate, waitUntilReady } from './processes.ts';
 import { type RoundResult, runRound, waitUntilNonePending } from './rounds.ts';
 import { ScangateClient } from './scangate-client.ts';
@@ -203,6 +212,38 @@ export async function runSubmitLatency(bench: Bench): Promise<SubmitLatencyResul
   await withClient(bench, 1, (client) => waitUntilNonePending(client, 100));
   await rm(dir, { recursive: true, force: true });
   return result;
+}
+
+/**
+ * The content policy's cost: sync scans of the same 100 KB files, binary and text, under the default
+ * policy and with every switch on (every type allowed, so the verdicts stay clean and both rounds do
+ * the same work), each on bytes never seen before; and the inspection alone, in this process.
+ */
+export async function runPolicy(bench: Bench): Promise<PolicyResult> {
+  const fileBytes = 100 * 1024;
+  const runs: PolicyRun[] = [];
+  for (const content of ['binary', 'text'] as const) {
+    for (const policy of ['default', 'all switches on'] as const) {
+      // Bytes never scanned before in each run: no cache of clamd's or scangate's answers them, so
+      // clamd need not be restarted between runs.
+      const payloads = policyPayloads(content, bench.options.policyFiles, fileBytes);
+      const run = await withClient(bench, POLICY_CONCURRENCY, (client) =>
+        measurePolicyRun(client, content, policy, payloads),
+      );
+      runs.push(run);
+      bench.log(`policy ${content} ${policy}: ${run.filesPerSecond} files/s, p99 ${run.latency.p99Ms} ms`);
+    }
+  }
+  const inspectorMBps = { binary: inspectorThroughput('binary'), text: inspectorThroughput('text') };
+  bench.log(`content inspection alone: ${inspectorMBps.binary} MB/s binary, ${inspectorMBps.text} MB/s text`);
+  return {
+    fileBytes,
+    files: bench.options.policyFiles,
+    concurrency: POLICY_CONCURRENCY,
+    runs,
+    ratio: policyRatios(runs),
+    inspectorMBps,
+  };
 }
 
 /**

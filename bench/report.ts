@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import type { DownloadResult } from './download.ts';
+import type { PolicyResult } from './policy.ts';
 import type { RoundResult } from './rounds.ts';
 import type { SubmitLatencyResult } from './submit-latency.ts';
 import type { TargetResult } from './targets.ts';
@@ -39,6 +40,7 @@ export interface BenchReport {
   download?: DownloadResult;
   submitLatency?: SubmitLatencyResult;
   verdictCache?: CacheResult;
+  policy?: PolicyResult;
   targets: TargetResult[];
 }
 

@@ -19,6 +19,7 @@ import {
   type Bench,
   runDownload,
   runMatrix,
+  runPolicy,
   runSubmitLatency,
   runVerdictCache,
   startBenchScangate,
@@ -114,6 +115,8 @@ async function runBench(options: BenchOptions, teardown: Teardown, onService: (b
   const submitLatency = options.latencySubmits > 0 ? await runSubmitLatency(bench) : undefined;
   // From here on the phases run on services started for them (see runDownload).
   const download = options.downloadBytes > 0 ? await runDownload(bench) : undefined;
+  // Before the cache phase, which replaces the service with a cache-off one.
+  const policy = options.policyFiles > 0 ? await runPolicy(bench) : undefined;
   const verdictCache = options.cacheFiles > 0 ? await runVerdictCache(bench) : undefined;
 
   machine.loadAverageEnd = os.loadavg()[0]!;
@@ -138,6 +141,7 @@ async function runBench(options: BenchOptions, teardown: Teardown, onService: (b
   if (download) report.download = download;
   if (submitLatency) report.submitLatency = submitLatency;
   if (verdictCache) report.verdictCache = verdictCache;
+  if (policy) report.policy = policy;
   return report;
 }
 

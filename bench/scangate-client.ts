@@ -62,10 +62,14 @@ export class ScangateClient {
   }
 
   /** bucketAV sync binary: the verdict in the response. */
-  async scanSync(payload: Payload): Promise<{ status: string; size?: number }> {
+  async scanSync(
+    payload: Payload,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: string; size?: number }> {
     return this.#json('POST', '/api/v1/scan/sync/binary', 200, payload.buffer ?? payload.chunks(), {
       'content-type': 'application/octet-stream',
       'content-length': String(payload.size),
+      ...headers,
     });
   }
 

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'quota_exceeded'
   | 'bucket_not_granted'
   | 'scan_not_running'
+  | 'policy_wider_than_tenant'
   | 'request_timeout'
   | 'headers_too_large'
   // source failures

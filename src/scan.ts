@@ -1,5 +1,9 @@
 import type { DetectedFileType } from './engine/file-type-sniffer.ts';
 import type { UnscannableReason, Verdict, VerdictStatus } from './engine/verdict.ts';
+import type { ContentInspection } from './policy/inspector.ts';
+import type { ContentPolicy } from './policy/policy.ts';
+
+export type { ContentPolicy };
 
 /*
  * The domain types every folder may import: what a scan job is, where its bytes come from, what it
@@ -28,6 +32,8 @@ export interface NewScanJob {
   source: ScanSource;
   callback?: CallbackTarget;
   customData?: string;
+  /** The content policy in force, resolved at submit (tenant's, narrowed by the request). Absent: default. */
+  policy?: ContentPolicy;
 }
 
 /** The stored result of a finished job: the verdict plus everything needed to trust it. */
@@ -47,6 +53,10 @@ export interface ScanResult extends Verdict {
   cached?: boolean;
   /** The type told by the content (magic numbers), whatever the name says; absent for text and unknowns. */
   fileType?: DetectedFileType;
+  /** The name the content was submitted under (upload filename, URL or S3 key segment). */
+  declaredName?: string;
+  /** What scangate saw in the bytes, whatever the policy: true type and content findings. */
+  content?: ContentInspection;
 }
 
 export type JobState = 'queued' | 'running' | 'done';
@@ -111,6 +121,7 @@ export interface VerdictCounts {
   clean: number;
   infected: number;
   unscannable: number;
+  blocked: number;
 }
 
 export interface ApiKeyRecord {

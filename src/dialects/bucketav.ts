@@ -4,10 +4,19 @@ import type { NewScanJob, ScanResult, ScanSource } from '../scan.ts';
 
 export type BucketAvStatus = 'clean' | 'infected' | 'no';
 
-/** bucketAV has one word for "could not be judged": `no`. */
+/**
+ * bucketAV has one word for "could not be judged": `no`. A content-policy refusal is shown as the
+ * vendor shows malware — `infected` with a `Policy.*` finding — so existing clients refuse it.
+ */
 export function bucketAvStatus(result: ScanResult): BucketAvStatus {
-  return result.status === 'unscannable' ? 'no' : result.status;
+  if (result.status === 'unscannable') return 'no';
+  if (result.status === 'blocked') return 'infected';
+  return result.status;
 }
+
+/** Infected and blocked results name what was found (a signature, or a `Policy.*` rule). */
+const namesFinding = (result: ScanResult): boolean =>
+  result.status === 'infected' || result.status === 'blocked';
 
 /** Durations travel as seconds with millisecond precision. */
 export function toSeconds(milliseconds: number): number {
@@ -24,7 +33,7 @@ export interface BucketAvResultBody {
 
 export function bucketAvResultBody(result: ScanResult): BucketAvResultBody {
   const body: BucketAvResultBody = { status: bucketAvStatus(result) };
-  if (result.status === 'infected' && result.finding) body.finding = result.finding;
+  if (namesFinding(result) && result.finding) body.finding = result.finding;
   if (result.size !== undefined) body.size = result.size;
   if (result.fileType) body.realfiletype = result.fileType.ext;
   return body;
@@ -52,7 +61,7 @@ export function bucketAvCallback(
 ): BucketAvCallback {
   return {
     status: bucketAvStatus(result),
-    ...(result.finding !== undefined && result.status === 'infected' ? { finding: result.finding } : {}),
+    ...(result.finding !== undefined && namesFinding(result) ? { finding: result.finding } : {}),
     ...(result.size !== undefined ? { size: result.size } : {}),
     download_time: toSeconds(result.downloadTimeMs ?? 0),
     scan_time: toSeconds(result.scanTimeMs ?? 0),

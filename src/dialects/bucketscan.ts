@@ -9,6 +9,7 @@ export function bucketScanResult(job: ScanJob): BucketScanResult {
     case 'clean':
       return 'completed_clean';
     case 'infected':
+    case 'blocked':
       return 'completed_infected';
     case 'unscannable':
       return 'failed';

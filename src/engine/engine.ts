@@ -27,10 +27,10 @@ export interface ScanOptions {
    */
   maxBytes: number;
   /**
-   * Sees every chunk just before it goes to clamd: a tee of the one read, for whoever needs the
-   * same bytes (the content-type sniffer) without a second read of the source.
+   * Sees every input byte, in order, as it is sent to clamd (e.g. a content inspection): the same
+   * pass, never a second read. It must not throw.
    */
-  observeChunk?: (chunk: Buffer) => void;
+  observer?: { push(chunk: Buffer): void } | undefined;
 }
 
 /**

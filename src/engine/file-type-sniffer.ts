@@ -14,14 +14,14 @@ export interface DetectedFileType {
 const SNIFF_BYTES = 64 * 1024;
 
 /**
- * Keeps a copy of the first bytes of a scan as they stream past (ScanOptions.observeChunk) and
+ * Keeps a copy of the first bytes of a scan as they stream past (ScanOptions.observer) and
  * tells the file type from them afterwards. The source is read once, for clamd; this only looks.
  */
 export class FileTypeSniffer {
   readonly #chunks: Buffer[] = [];
   #kept = 0;
 
-  readonly observe = (chunk: Buffer): void => {
+  readonly push = (chunk: Buffer): void => {
     if (this.#kept >= SNIFF_BYTES) return;
     // Copied: a source may reuse its buffer once the chunk has been consumed.
     const copy = Buffer.from(chunk.subarray(0, SNIFF_BYTES - this.#kept));

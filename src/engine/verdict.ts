@@ -1,8 +1,10 @@
 /**
  * The verdict model every layer shares. Fail closed: `clean` only ever comes from clamd answering
  * `OK` for every byte of the input with signatures loaded; anything else is infected or unscannable.
+ * `blocked` (not malware, refused by a tenant's content policy) is never the engine's answer: the
+ * policy layer (src/policy/judge.ts) turns a clean verdict into it.
  */
-export type VerdictStatus = 'clean' | 'infected' | 'unscannable';
+export type VerdictStatus = 'clean' | 'infected' | 'unscannable' | 'blocked';
 
 export type UnscannableReason =
   | 'too_large' // over the configured maximum file size (or clamd's StreamMaxLength / MaxFileSize)
@@ -23,6 +25,10 @@ export interface Verdict {
   reason?: UnscannableReason;
   /** Human-readable detail for unscannable verdicts. */
   detail?: string;
+  /** For blocked verdicts: the content-policy rule broken (`executables`, `macros`, …). */
+  rule?: string;
+  /** For blocked verdicts: what was seen and where, e.g. `executables: PE32 at member invoices.zip/setup.exe`. */
+  evidence?: string;
 }
 
 /** What one scan of one byte stream produced. */

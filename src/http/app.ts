@@ -31,6 +31,7 @@ import { callbackPublicKeyRoutes } from './routes/callback-public-keys.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { nativeRoutes } from './routes/native.ts';
 import { operationsRoutes } from './routes/operations.ts';
+import { policyRoutes } from './routes/policy.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { ErrorResponse } from './schemas.ts';
 import { loadTlsOptions } from './tls.ts';
@@ -201,6 +202,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     await api.register(attachmentAvRoutes(context));
     await api.register(bucketScanRoutes(context));
     await api.register(nativeRoutes(context));
+    await api.register(policyRoutes(context));
     await api.register(statsRoutes(context));
     if (deps.bucketScans) await api.register(bucketRoutes(deps.bucketScans));
   });

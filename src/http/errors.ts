@@ -14,6 +14,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   quota_exceeded: 429,
   bucket_not_granted: 403,
   scan_not_running: 409,
+  policy_wider_than_tenant: 400,
   request_timeout: 408,
   headers_too_large: 431,
   blocked_destination: 400,

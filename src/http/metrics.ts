@@ -53,7 +53,7 @@ export class ScanMetrics {
     collectDefaultMetrics({ register: this.registry });
     this.#scans = new Counter({
       name: 'scangate_scans_total',
-      help: 'Scans finished, by verdict (clean, infected, unscannable) and source (upload, url, s3)',
+      help: 'Scans finished, by verdict (clean, infected, unscannable, blocked) and source (upload, url, s3)',
       labelNames: ['verdict', 'source'],
       registers,
     });

@@ -93,10 +93,20 @@ export const NativeScan = Type.Object({
     Type.Literal('clean'),
     Type.Literal('infected'),
     Type.Literal('unscannable'),
+    Type.Literal('blocked'),
   ]),
   finding: Nullable(Type.String()),
   reason: Nullable(Type.String()),
   detail: Nullable(Type.String()),
+  rule: Nullable(Type.String({ description: 'content-policy rule a blocked scan broke' })),
+  evidence: Nullable(Type.String({ description: 'what was seen and where, for blocked scans' })),
+  declared_name: Nullable(Type.String({ description: 'the name the content was submitted under' })),
+  detected_type: Nullable(Type.String({ description: 'true file type, told from content' })),
+  realfiletype: Nullable(Type.String({ description: 'detected type as a person reads it' })),
+  content: Nullable(
+    Type.Array(Type.Object({ rule: Type.String(), detail: Type.String(), member: Nullable(Type.String()) })),
+  ),
+  policy: Nullable(Type.Record(Type.String(), Type.Unknown())),
   size: Nullable(Type.Integer()),
   sha256: Nullable(Type.String()),
   engine: Nullable(Type.String()),
@@ -128,13 +138,25 @@ export const NativeScan = Type.Object({
   bucket_object: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 });
 
+/** A per-request content policy: a preset name or a policy document, never wider than the tenant's. */
+export const RequestPolicy = Type.Optional(
+  Type.Union([Type.String({ maxLength: 64 }), Type.Record(Type.String(), Type.Unknown())], {
+    description:
+      'content policy for this scan: "strict" or {block, allowed_types, max_archive_members}; narrower only',
+  }),
+);
+
 export const NativeUrlBody = Type.Object(
   {
     url: Type.String({ minLength: 1, maxLength: 8192 }),
     headers: Type.Optional(HeaderMap),
+    policy: RequestPolicy,
     ...AsyncCommon,
   },
   { additionalProperties: false },
 );
 
-export const NativeS3Body = Type.Object({ ...S3Fields, ...AsyncCommon }, { additionalProperties: false });
+export const NativeS3Body = Type.Object(
+  { ...S3Fields, policy: RequestPolicy, ...AsyncCommon },
+  { additionalProperties: false },
+);

@@ -1,7 +1,11 @@
 import type { Readable } from 'node:stream';
 import type { ScanEngine } from '../engine/engine.ts';
 import { FileTypeSniffer } from '../engine/file-type-sniffer.ts';
+import type { Verdict } from '../engine/verdict.ts';
 import { type ScanOutcome, verdictCacheKey } from '../engine/verdict.ts';
+import { ContentInspector } from '../policy/inspector.ts';
+import { declaredNameOf, judgeContent } from '../policy/judge.ts';
+import { type ContentPolicy, DEFAULT_POLICY, isDefaultPolicy } from '../policy/policy.ts';
 import type { ScanResult, ScanSource } from '../scan.ts';
 import type { SourceOpener } from '../sources/source-opener.ts';
 import type { Store } from '../store/contracts.ts';
@@ -28,6 +32,12 @@ function resultFromOutcome(outcome: ScanOutcome): ScanResult {
   };
 }
 
+/** The content policy a scan is judged by, and the name its content was submitted under. */
+export interface PolicyContext {
+  policy: ContentPolicy;
+  declaredName?: string | undefined;
+}
+
 /** Only real judgements are cached; an unscannable verdict may be different next time. */
 function cacheable(result: ScanResult): boolean {
   return (result.status === 'clean' || result.status === 'infected') && !!result.sha256;
@@ -42,46 +52,79 @@ export async function runScan(
   source: ScanSource,
   dependencies: ScanRunnerDependencies,
   signal: AbortSignal,
+  policy: ContentPolicy = DEFAULT_POLICY,
 ): Promise<ScanResult> {
   const { store, engine, sources, verdictCache } = dependencies;
+  const context: PolicyContext = { policy, declaredName: declaredNameOf(source) };
   const knownSha256 = source.kind === 'upload' ? source.sha256 : undefined;
   if (verdictCache && knownSha256) {
     const cacheKey = await engine.verdictCacheKey();
     if (cacheKey) {
       const cached = await store.verdicts.get(knownSha256, cacheKey);
       // A hit skips the scan: make sure clamd has not loaded new signatures since its last health check.
-      if (cached && (await engine.verdictCacheKey({ fresh: true })) === cacheKey) {
-        return { ...cached, cached: true, downloadTimeMs: 0, scanTimeMs: 0 };
+      // Entries from before content inspection carry no content: only the default policy may use them.
+      const usable = cached && (cached.content || isDefaultPolicy(policy));
+      if (usable && (await engine.verdictCacheKey({ fresh: true })) === cacheKey) {
+        return applyPolicy({ ...cached, cached: true, downloadTimeMs: 0, scanTimeMs: 0 }, context);
       }
     }
   }
   const opened = await sources.open(source, signal);
-  return scanStream(opened.stream, dependencies, signal);
+  return scanStream(opened.stream, dependencies, signal, context);
 }
 
-/** Streams bytes through the engine and remembers a real judgement in the verdict cache. */
+/**
+ * Streams bytes through the engine, inspecting their content in the same pass, and remembers the
+ * policy-free judgement in the verdict cache; the job's policy is applied on top (and again on
+ * every cache hit), so a verdict never leaks from one tenant's policy to another's.
+ */
 export async function scanStream(
   input: Readable,
   dependencies: Omit<ScanRunnerDependencies, 'sources'>,
   signal: AbortSignal,
+  context: PolicyContext = { policy: DEFAULT_POLICY },
 ): Promise<ScanResult> {
-  let outcome: ScanOutcome;
+  const inspector = new ContentInspector();
   const sniffer = new FileTypeSniffer();
+  let outcome: ScanOutcome;
   try {
     outcome = await dependencies.engine.scan(input, {
       signal,
       maxBytes: dependencies.maxFileSizeBytes,
-      observeChunk: sniffer.observe,
+      // One read feeds both: the policy's content inspection and the realfiletype sniffer.
+      observer: {
+        push(chunk: Buffer) {
+          inspector.push(chunk);
+          sniffer.push(chunk);
+        },
+      },
     });
   } finally {
     input.destroy();
   }
-  const result = resultFromOutcome(outcome);
+  const result: ScanResult = { ...resultFromOutcome(outcome), content: inspector.finish() };
   const fileType = await sniffer.detect();
   if (fileType) result.fileType = fileType;
   const cacheKey = verdictCacheKey(outcome);
   if (dependencies.verdictCache && cacheKey && cacheable(result)) {
     await dependencies.store.verdicts.put({ sha256: result.sha256!, cacheKey, result });
   }
+  return applyPolicy(result, context);
+}
+
+/** The policy-free result with the policy's verdict in place of clamd's. */
+function applyPolicy(judged: ScanResult, context: PolicyContext): ScanResult {
+  const { status, finding, reason, detail, rule, evidence, ...facts } = judged;
+  const engineVerdict: Verdict = { status };
+  if (finding !== undefined) engineVerdict.finding = finding;
+  if (reason !== undefined) engineVerdict.reason = reason;
+  if (detail !== undefined) engineVerdict.detail = detail;
+  const judgement = { verdict: engineVerdict, ...(judged.content ? { content: judged.content } : {}) };
+  const verdict = judgeContent(
+    context.declaredName === undefined ? judgement : { ...judgement, declaredName: context.declaredName },
+    context.policy,
+  );
+  const result: ScanResult = { ...facts, ...verdict };
+  if (context.declaredName !== undefined) result.declaredName = context.declaredName;
   return result;
 }

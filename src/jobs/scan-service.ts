@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type ErrorCode, ScanGateError } from '../errors.ts';
+import { type ContentPolicy, DEFAULT_POLICY, effectivePolicy, isDefaultPolicy } from '../policy/policy.ts';
 import type {
   CallbackDelivery,
   CallbackTarget,
@@ -34,6 +35,8 @@ export interface SubmitRequest {
   traceId?: string;
   callback?: CallbackTarget;
   customData?: string;
+  /** A content policy the request asks for (preset name or document); only narrower than the tenant's. */
+  policy?: unknown;
 }
 
 export interface UploadRequest {
@@ -42,6 +45,14 @@ export interface UploadRequest {
   traceId?: string;
   callback?: CallbackTarget;
   customData?: string;
+  policy?: unknown;
+}
+
+/** Who a synchronous scan is for: the tenant (whose policy applies), its request's policy, the file's name. */
+export interface SyncScope {
+  tenantId: string;
+  policy?: unknown;
+  filename?: string;
 }
 
 export interface ScanServiceDependencies extends ScanRunnerDependencies {
@@ -119,9 +130,30 @@ export class ScanService {
     return { bucketSeconds, buckets, totals: totalsOf(buckets), pending };
   }
 
+  /** The tenant's own content policy; undefined is the default policy (docs/POLICY.md). */
+  async tenantPolicy(tenantId: string): Promise<ContentPolicy | undefined> {
+    return this.#deps.store.policies.get(tenantId);
+  }
+
+  /** Replaces the tenant's content policy; the default one is stored as no policy. */
+  async setTenantPolicy(tenantId: string, policy: ContentPolicy): Promise<void> {
+    await this.#deps.store.policies.set(tenantId, isDefaultPolicy(policy) ? undefined : policy);
+  }
+
+  /**
+   * The content policy in force for a request: the tenant's, narrowed by the request's own (a wider
+   * one is refused with policy_wider_than_tenant). Undefined when it is the default policy.
+   */
+  async policyFor(tenantId: string, requested: unknown): Promise<ContentPolicy | undefined> {
+    const tenant = (await this.#deps.store.policies.get(tenantId)) ?? DEFAULT_POLICY;
+    const policy = effectivePolicy(tenant, requested);
+    return isDefaultPolicy(policy) ? undefined : policy;
+  }
+
   async submit(tenantId: string, request: SubmitRequest): Promise<ScanJob> {
     this.checkGranted(tenantId, request.source);
     if (request.source.kind === 's3') await this.#deps.sources.assertS3Configured();
+    const policy = await this.policyFor(tenantId, request.policy);
     const job = await this.#admit(tenantId, () =>
       this.#deps.store.jobs.submit({
         id: randomUUID(),
@@ -131,6 +163,7 @@ export class ScanService {
         traceId: request.traceId,
         callback: request.callback,
         customData: request.customData,
+        policy,
       }),
     );
     this.#deps.notifyWorkers?.();
@@ -144,6 +177,8 @@ export class ScanService {
 
   /** Streams an upload into the blob store, then queues it; the staged blob is removed if queueing fails. */
   async submitUpload(tenantId: string, input: Readable, request: UploadRequest): Promise<ScanJob> {
+    // Refused before a byte is staged: a request that widens the tenant's policy gets no job.
+    const policy = await this.policyFor(tenantId, request.policy);
     await this.#checkQuota(tenantId);
     const id = randomUUID();
     const staged = await this.#deps.blobs.put(id, input, { maxBytes: this.#deps.maxFileSizeBytes });
@@ -165,6 +200,7 @@ export class ScanService {
           traceId: request.traceId,
           callback: request.callback,
           customData: request.customData,
+          policy,
         }),
       );
       this.#deps.notifyWorkers?.();
@@ -180,9 +216,12 @@ export class ScanService {
    * client sees 503 and can retry; a refused destination is thrown (400); every other failure is an
    * unscannable verdict.
    */
-  async scanSourceNow(source: ScanSource, signal: AbortSignal): Promise<ScanResult> {
+  async scanSourceNow(source: ScanSource, signal: AbortSignal, scope: SyncScope): Promise<ScanResult> {
+    const policy = (await this.policyFor(scope.tenantId, scope.policy)) ?? DEFAULT_POLICY;
     const started = performance.now();
-    const result = await runScan(source, this.#deps, signal).catch((error) => this.#judgeSyncFailure(error));
+    const result = await runScan(source, this.#deps, signal, policy).catch((error) =>
+      this.#judgeSyncFailure(error),
+    );
     this.#deps.events?.emit('scan:finished', {
       source: source.kind,
       result,
@@ -191,15 +230,22 @@ export class ScanService {
     return result;
   }
 
-  async scanStreamNow(input: Readable, signal: AbortSignal): Promise<ScanResult> {
+  async scanStreamNow(input: Readable, signal: AbortSignal, scope: SyncScope): Promise<ScanResult> {
+    const policy = await this.policyFor(scope.tenantId, scope.policy).catch((error: unknown) => {
+      input.destroy();
+      throw error;
+    });
     const started = performance.now();
     // Not written to the verdict cache: a sync stream's sha256 is known only after the scan, so sync
     // scans never read the cache, and the write would cost every sync scan a store round trip.
-    const result = await scanStream(input, { ...this.#deps, verdictCache: false }, signal).catch((error) => {
-      // The request body itself was refused (a second file, a malformed form): the client's error, not a verdict.
-      if (error instanceof ScanGateError && REQUEST_BODY_ERRORS.has(error.code)) throw error;
-      return this.#judgeSyncFailure(error);
-    });
+    const context = { policy: policy ?? DEFAULT_POLICY, declaredName: scope.filename || undefined };
+    const result = await scanStream(input, { ...this.#deps, verdictCache: false }, signal, context).catch(
+      (error) => {
+        // The request body itself was refused (a second file, a malformed form): the client's error, not a verdict.
+        if (error instanceof ScanGateError && REQUEST_BODY_ERRORS.has(error.code)) throw error;
+        return this.#judgeSyncFailure(error);
+      },
+    );
     this.#deps.events?.emit('scan:finished', {
       source: 'upload',
       result,

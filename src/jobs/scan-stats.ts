@@ -5,6 +5,7 @@ export interface TimelineBucket {
   clean: number;
   infected: number;
   unscannable: number;
+  blocked: number;
 }
 
 /** Hourly buckets up to two days, daily beyond: a chart never has more than ~48 or ~30 bars. */
@@ -32,6 +33,7 @@ export function verdictTimeline(
       clean: count?.clean ?? 0,
       infected: count?.infected ?? 0,
       unscannable: count?.unscannable ?? 0,
+      blocked: count?.blocked ?? 0,
     });
   }
   return timeline;
@@ -41,17 +43,18 @@ export interface ScanStats {
   bucketSeconds: number;
   /** Every bucket of the window, oldest first, zero-filled. */
   buckets: TimelineBucket[];
-  totals: { clean: number; infected: number; unscannable: number };
+  totals: { clean: number; infected: number; unscannable: number; blocked: number };
   /** Jobs of the tenant queued or running now. */
   pending: number;
 }
 
 export function totalsOf(buckets: readonly TimelineBucket[]): ScanStats['totals'] {
-  const totals = { clean: 0, infected: 0, unscannable: 0 };
+  const totals = { clean: 0, infected: 0, unscannable: 0, blocked: 0 };
   for (const bucket of buckets) {
     totals.clean += bucket.clean;
     totals.infected += bucket.infected;
     totals.unscannable += bucket.unscannable;
+    totals.blocked += bucket.blocked;
   }
   return totals;
 }

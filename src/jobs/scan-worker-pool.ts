@@ -86,7 +86,7 @@ export class ScanWorkerPool {
     try {
       let result: ScanResult;
       try {
-        result = await runScan(job.source, this.#deps, controller.signal);
+        result = await runScan(job.source, this.#deps, controller.signal, job.policy);
       } catch (error) {
         if (controller.signal.aborted) {
           if (controller.signal.reason instanceof ShutdownAbort) {

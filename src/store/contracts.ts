@@ -13,6 +13,7 @@ import type {
 import type {
   ApiKeyRecord,
   CallbackDelivery,
+  ContentPolicy,
   FailedDeliveryPage,
   JobListFilter,
   NewCallbackDelivery,
@@ -149,13 +150,21 @@ export interface KeyStore {
   webhookSecret(tenantId: string, create: () => string): Promise<string>;
 }
 
-/** One opened database: the four contracts over one connection (SQLite) or pool (PostgreSQL). */
+/** Each tenant's content policy (docs/POLICY.md); undefined means the default policy. */
+export interface PolicyStore {
+  get(tenantId: string): Promise<ContentPolicy | undefined>;
+  /** Replaces the tenant's content policy; undefined goes back to the default. */
+  set(tenantId: string, policy: ContentPolicy | undefined): Promise<void>;
+}
+
+/** One opened database: the contracts above over one connection (SQLite) or pool (PostgreSQL). */
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly jobs: JobQueueStore;
   readonly outbox: DeliveryOutbox;
   readonly verdicts: VerdictCache;
   readonly keys: KeyStore;
+  readonly policies: PolicyStore;
   /** Creates or migrates the schema. */
   init(): Promise<void>;
   close(): Promise<void>;

@@ -23,5 +23,13 @@ export function loadMigrations(dialect: 'sqlite' | 'postgres'): Migration[] {
       sql: readFileSync(path.join(directory, file), 'utf8'),
     });
   }
-  return migrations.sort((a, b) => a.version - b.version);
+  migrations.sort((a, b) => a.version - b.version);
+  // Two branches may each add "the next" number; a database tracks only the highest applied, so a
+  // duplicate would silently skip one of them.
+  for (let index = 1; index < migrations.length; index++) {
+    if (migrations[index]!.version === migrations[index - 1]!.version) {
+      throw new Error(`two ${dialect} migrations are numbered ${migrations[index]!.version}`);
+    }
+  }
+  return migrations;
 }

@@ -3,6 +3,7 @@ import type {
   ApiKeyRecord,
   CallbackDelivery,
   CallbackTarget,
+  ContentPolicy,
   DeliveryState,
   Dialect,
   FailedDeliveryPage,
@@ -23,7 +24,7 @@ type Json = string | object;
 
 export const JOB_COLUMNS =
   'id, tenant_id, trace_id, dialect, source, callback, custom_data, state, attempts, created_at, ' +
-  'started_at, completed_at, next_attempt_at, lease_token, last_error, result';
+  'started_at, completed_at, next_attempt_at, lease_token, last_error, result, policy';
 
 export const DELIVERY_COLUMNS =
   'id, job_id, tenant_id, url, headers, body, state, attempts, created_at, next_attempt_at, ' +
@@ -51,6 +52,7 @@ export interface JobRow {
   lease_token: string | null;
   last_error: string | null;
   result: Json | null;
+  policy: Json | null;
 }
 
 export interface DeliveryRow {
@@ -105,6 +107,7 @@ export function jobFromRow(row: JobRow): ScanJob {
   if (row.completed_at !== null) job.completedAt = toDate(row.completed_at);
   if (row.last_error !== null) job.lastError = row.last_error;
   if (row.result !== null) job.result = fromJson<ScanResult>(row.result);
+  if (row.policy !== null) job.policy = fromJson<ContentPolicy>(row.policy);
   return job;
 }
 

@@ -1,7 +1,7 @@
 // Stacked bar chart of verdicts per time bucket, drawn as inline SVG (no library, nothing fetched).
 
 const SVG = 'http://www.w3.org/2000/svg';
-const SERIES = ['clean', 'unscannable', 'infected'];
+const SERIES = ['clean', 'unscannable', 'blocked', 'infected'];
 const WIDTH = 900;
 const HEIGHT = 220;
 const MARGIN = { top: 10, right: 10, bottom: 24, left: 36 };
@@ -30,7 +30,7 @@ function bucketLabel(start, bucketSeconds) {
 /** Replaces the content of `container` with the chart of `stats` (the GET /v1/stats answer). */
 export function drawVerdictChart(container, stats) {
   const buckets = stats.buckets;
-  const largest = Math.max(0, ...buckets.map((b) => b.clean + b.infected + b.unscannable));
+  const largest = Math.max(0, ...buckets.map((b) => b.clean + b.infected + b.unscannable + (b.blocked ?? 0)));
   const top = niceMax(largest);
   const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
   const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
@@ -63,10 +63,10 @@ export function drawVerdictChart(container, stats) {
     const title = svgElement('title');
     title.textContent =
       `${bucketLabel(bucket.start, stats.bucket_seconds)} — clean ${bucket.clean}, ` +
-      `infected ${bucket.infected}, unscannable ${bucket.unscannable}`;
+      `infected ${bucket.infected}, unscannable ${bucket.unscannable}, blocked ${bucket.blocked ?? 0}`;
     group.append(title);
     for (const series of SERIES) {
-      const count = bucket[series];
+      const count = bucket[series] ?? 0;
       if (count > 0) {
         group.append(
           svgElement('rect', {

@@ -69,6 +69,7 @@ function sourceText(source) {
 }
 
 function verdictText(scan) {
+  if (scan.status === 'blocked') return scan.evidence ?? scan.finding;
   return scan.finding ?? [scan.reason, scan.detail].filter(Boolean).join(': ');
 }
 
@@ -240,7 +241,7 @@ function refreshScans() {
 function refreshStats() {
   return guarded(async () => {
     const stats = await api(`/v1/stats?hours=${$('stats-range').value}`);
-    const totals = ['clean', 'infected', 'unscannable'].map((status) => {
+    const totals = ['clean', 'infected', 'unscannable', 'blocked'].map((status) => {
       const total = element('div', `total total-${status}`);
       total.append(element('strong', '', String(stats.totals[status])), element('span', '', status));
       return total;
@@ -290,10 +291,23 @@ async function refreshEngine() {
   $('engine-problems').replaceChildren(...body.problems.map((problem) => element('li', '', problem)));
 }
 
+/** The tenant's content policy (docs/POLICY.md): what is refused besides malware. */
+function refreshPolicy() {
+  return guarded(async () => {
+    const policy = await api('/v1/policy');
+    $('policy-name').textContent = policy.default ? 'default (malware only)' : 'custom';
+    $('policy-blocks').textContent =
+      policy.block.length > 0 ? policy.block.join(', ').replaceAll('_', ' ') : 'nothing';
+    $('policy-types').textContent = policy.allowed_types ? policy.allowed_types.join(', ') : 'any';
+    $('policy-members').textContent = policy.max_archive_members ?? 'any';
+  });
+}
+
 function refreshAll() {
   refreshEngine();
   refreshScans();
   refreshStats();
+  refreshPolicy();
 }
 
 function start() {

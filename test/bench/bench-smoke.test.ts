@@ -35,6 +35,8 @@ describe('npm run bench on tiny inputs', () => {
         '5',
         '--cache-files',
         '10',
+        '--policy-files',
+        '5',
         '--out',
         path.join(scratch, 'r.json'),
         '--tmp',
@@ -92,6 +94,18 @@ describe('npm run bench on tiny inputs', () => {
     for (const run of runs) assert.deepEqual(run.verdicts, { clean: run.files }, run.label);
     // With the cache off nothing is answered from it, whatever the timing.
     assert.equal(runs.find((run) => run.label === 'repeat-cache-off')?.cachedVerdicts, 0);
+  });
+
+  test('reports the content-policy round: the same clean verdicts with every switch on', () => {
+    const runs = report.policy?.runs ?? [];
+    assert.deepEqual(
+      runs.map((run) => `${run.content}/${run.policy}`),
+      ['binary/default', 'binary/all switches on', 'text/default', 'text/all switches on'],
+    );
+    for (const run of runs) assert.deepEqual(run.verdicts, { clean: 5 }, `${run.content}/${run.policy}`);
+    assert.ok((report.policy?.inspectorMBps.binary ?? 0) > 0);
+    assert.ok((report.policy?.inspectorMBps.text ?? 0) > 0);
+    assert.match(markdown, /### Content policy/);
   });
 
   test('judges the targets and writes them into the Markdown report', () => {

@@ -4,7 +4,14 @@ import { after, before, describe, test } from 'node:test';
 import { hashApiKey } from '../../src/http/api-keys.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import { runSql, TEST_DATABASE_URL } from '../support/postgres.ts';
-import { authHeaders, startTestService, type TestService, testConfig } from '../support/service.ts';
+import {
+  authHeaders,
+  startTestService,
+  submitNativeUpload,
+  type TestService,
+  testConfig,
+  waitFor,
+} from '../support/service.ts';
 import { runCli } from './run-cli.ts';
 
 interface CreatedKey {
@@ -73,6 +80,38 @@ describe('scangate keys on the SQLite store of a running service', () => {
     const unknown = await runCli(['keys', 'revoke', 'key_doesnotexist'], env);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no key with id key_doesnotexist/);
+  });
+
+  test('keys policy sets the tenant content policy the running service applies to new jobs', async () => {
+    const created = JSON.parse(
+      (await runCli(['keys', 'create', '--tenant', 'gamma', '--json'], env)).stdout,
+    ) as CreatedKey;
+    const set = await runCli(
+      ['keys', 'policy', 'gamma', '--preset', 'strict', '--allowed-types', 'pdf', '--json'],
+      env,
+    );
+    assert.equal(set.code, 0, set.stderr);
+    const shown = JSON.parse(set.stdout) as { block: string[]; allowed_types: string[] };
+    assert.ok(shown.block.includes('executables'));
+    assert.deepEqual(shown.allowed_types, ['pdf']);
+    const text = await runCli(['keys', 'policy', 'gamma'], env);
+    assert.match(text.stdout, /allowed types:\s+pdf/);
+
+    const upload = await submitNativeUpload(service.url, Buffer.from('plain words\n'), {
+      key: created.key,
+      filename: 'notes.txt',
+    });
+    const { id } = (await upload.json()) as { id: string };
+    const result = await waitFor(async () => {
+      const response = await fetch(`${service.url}/v1/scans/${id}`, { headers: authHeaders(created.key) });
+      const body = (await response.json()) as { status: string; rule: string | null };
+      return body.status === 'pending' ? undefined : body;
+    });
+    assert.deepEqual({ status: result.status, rule: result.rule }, { status: 'blocked', rule: 'file_type' });
+
+    assert.notEqual((await runCli(['keys', 'policy', 'gamma', '--block', 'exe'], env)).code, 0);
+    const reset = await runCli(['keys', 'policy', 'gamma', '--preset', 'default'], env);
+    assert.match(reset.stdout, /default policy/);
   });
 });
 

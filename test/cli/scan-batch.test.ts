@@ -42,7 +42,9 @@ describe('scangate scan on many files', () => {
     assert.equal(result.code, 0, result.stderr);
     const lines = jsonLines(result.stdout);
     const summary = lines.pop();
-    assert.deepEqual(summary, { summary: { scanned: 3, clean: 3, infected: 0, unscannable: 0, errors: 0 } });
+    assert.deepEqual(summary, {
+      summary: { scanned: 3, clean: 3, infected: 0, blocked: 0, unscannable: 0, errors: 0 },
+    });
     assert.deepEqual(lines.map((line) => path.relative(tree, line.target)).sort(), [
       'docs/a.bin',
       'docs/deeper/b.bin',
@@ -58,7 +60,7 @@ describe('scangate scan on many files', () => {
     );
     assert.equal(result.code, 1, result.stderr);
     const lines = result.stdout.trim().split('\n');
-    assert.equal(lines.at(-1), 'scanned 3: 1 clean, 1 infected, 0 unscannable, 1 errors');
+    assert.equal(lines.at(-1), 'scanned 3: 1 clean, 1 infected, 0 blocked, 0 unscannable, 1 errors');
     assert.ok(lines.some((line) => /^infected: .*eicar\.com — Eicar/.test(line)));
     assert.ok(lines.some((line) => /^error: .*missing\.bin — .*\(file_unreadable\)$/.test(line)));
   });
@@ -69,7 +71,7 @@ describe('scangate scan on many files', () => {
     assert.equal(result.code, 3, result.stderr);
     const lines = jsonLines(result.stdout);
     assert.deepEqual(lines.pop(), {
-      summary: { scanned: 4, clean: 3, infected: 0, unscannable: 0, errors: 1 },
+      summary: { scanned: 4, clean: 3, infected: 0, blocked: 0, unscannable: 0, errors: 1 },
     });
     const refused = lines.find((line) => line.error);
     assert.equal(refused.error.code, 'unsupported_scheme');

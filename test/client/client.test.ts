@@ -154,6 +154,35 @@ describe('scangate/client against a running service', () => {
     );
   });
 
+  test('content policy: set for the tenant, narrowed per scan, never widened', async () => {
+    const tenantB = new ScangateClient({ baseUrl: service.url, apiKey: KEY_B });
+    try {
+      assert.equal((await tenantB.getPolicy()).default, true);
+      const exe = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(62)]);
+      const narrowed = await tenantB.waitForResult(
+        (await tenantB.scanFile(exe, { filename: 'cv.pdf', policy: { block: ['executables'] } })).id,
+      );
+      assert.equal(narrowed.status, 'blocked');
+      assert.equal(narrowed.rule, 'executables');
+      assert.deepEqual(narrowed.policy, {
+        block: ['executables'],
+        allowed_types: null,
+        max_archive_members: null,
+      });
+
+      const strict = await tenantB.setPolicy('strict');
+      assert.equal(strict.default, false);
+      const refused = await tenantB
+        .scanUrl(`${origin.origin}/eicar`, { policy: 'default' })
+        .catch((error) => error);
+      assert.ok(refused instanceof ScangateApiError);
+      assert.equal(refused.status, 400);
+      assert.equal(refused.code, 'policy_wider_than_tenant');
+    } finally {
+      await tenantB.setPolicy('default');
+    }
+  });
+
   test('listScans and getStats see the verdicts', async () => {
     const infected = await client.listScans({ status: 'infected', limit: 100 });
     assert.ok(infected.length >= 3);

@@ -81,3 +81,22 @@ test('the outbox row carries the stable webhook id, the callback target and the 
   assert.equal(callbackDeliveryFor({ ...job, callback: undefined }, infected), undefined);
   assert.equal(webhookMessageId('a.b/c'), 'msg_a_b_c');
 });
+
+test('a content-policy refusal is infected with a Policy finding for bucketAV, blocked with evidence natively', () => {
+  const blocked = {
+    status: 'blocked' as const,
+    rule: 'executables',
+    finding: 'Policy.Executable',
+    evidence: 'executables: PE32',
+    size: 512,
+  };
+  const vendor = JSON.parse(callbackBody(job, blocked));
+  assert.equal(vendor.status, 'infected');
+  assert.equal(vendor.finding, 'Policy.Executable');
+  assert.equal(vendor.evidence, undefined);
+  const native = JSON.parse(callbackBody({ ...job, dialect: 'native' }, blocked));
+  assert.equal(native.status, 'infected');
+  assert.equal(native.verdict, 'blocked');
+  assert.equal(native.rule, 'executables');
+  assert.equal(native.evidence, 'executables: PE32');
+});

@@ -3,6 +3,7 @@ import type { Store } from '../../src/store/contracts.ts';
 import type { ContractContext } from './contract/fixtures.ts';
 import { leasingContract } from './contract/leasing.ts';
 import { outboxContract } from './contract/outbox.ts';
+import { policiesContract } from './contract/policies.ts';
 import { recordsContract } from './contract/records.ts';
 import { submitAndReadContract } from './contract/submit-and-read.ts';
 
@@ -38,4 +39,5 @@ export function jobStoreContract(createFixture: () => Promise<StoreFixture>): vo
   leasingContract(context);
   outboxContract(context);
   recordsContract(context);
+  policiesContract(context);
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { ScanGateError } from '../../src/errors.ts';
+import { STRICT_POLICY } from '../../src/policy/policy.ts';
 import type { Store } from '../../src/store/contracts.ts';
+import { loadMigrations } from '../../src/store/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/store.ts';
 import { runSql, testSchema } from '../support/postgres.ts';
 import { newJob } from './contract/fixtures.ts';
@@ -49,10 +51,34 @@ describe('PostgresStore on a server', () => {
     );
     assert.deepEqual(
       rows.map((row) => row.version),
-      [1, 2, 3],
+      loadMigrations('postgres').map((migration) => migration.version),
     );
     await stores[5]!.jobs.submit(newJob());
     assert.equal(await stores[0]!.jobs.countUnfinished(), 1);
+  });
+
+  test('a schema migrated to 002 (fair picking) before content policies is brought forward to the latest (tenant and job policies)', async () => {
+    const schema = `"${fixture.schema}"`;
+    await runSql(`CREATE SCHEMA ${schema}`);
+    await runSql(`CREATE TABLE ${schema}.schema_migrations (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    for (const migration of loadMigrations('postgres').filter((candidate) => candidate.version <= 2)) {
+      await runSql(`SET search_path TO ${schema}; ${migration.sql}; RESET search_path`);
+      await runSql(`INSERT INTO ${schema}.schema_migrations (version, name) VALUES ($1, $2)`, [
+        migration.version,
+        migration.name,
+      ]);
+    }
+    const store = await fixture.open();
+    const job = await store.jobs.submit(newJob({ policy: STRICT_POLICY }));
+    assert.deepEqual((await store.jobs.get(job.tenantId, job.id))?.policy, STRICT_POLICY);
+    await store.policies.set(job.tenantId, STRICT_POLICY);
+    assert.deepEqual(await store.policies.get(job.tenantId), STRICT_POLICY);
+    const { rows } = await runSql(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`);
+    assert.deepEqual(
+      rows.map((row) => row.version),
+      loadMigrations('postgres').map((migration) => migration.version),
+    );
   });
 
   test('an unreachable server is store_unavailable and retryable', async () => {

@@ -9,7 +9,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { ScanGateError } from '../../src/errors.ts';
+import { STRICT_POLICY } from '../../src/policy/policy.ts';
 import type { Store } from '../../src/store/contracts.ts';
+import { loadMigrations } from '../../src/store/migrations.ts';
 import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './contract.ts';
@@ -136,6 +138,24 @@ describe('SqliteStore on a file', () => {
     timings.sort((a, b) => a - b);
     assert.ok(timings[10]! < 5, `median lease took ${timings[10]} ms`);
     assert.equal(await store.jobs.lease(60_000), undefined);
+  });
+
+  test('a file migrated to 002 (fair picking) before content policies is brought forward to the latest (tenant and job policies)', async () => {
+    const early = new DatabaseSync(fixture.file);
+    for (const migration of loadMigrations('sqlite').filter((candidate) => candidate.version <= 2)) {
+      early.exec(migration.sql);
+    }
+    early.exec('PRAGMA user_version = 2');
+    early.close();
+    const store = await fixture.open();
+    const job = await store.jobs.submit(newJob({ policy: STRICT_POLICY }));
+    assert.deepEqual((await store.jobs.get(job.tenantId, job.id))?.policy, STRICT_POLICY);
+    await store.policies.set(job.tenantId, STRICT_POLICY);
+    assert.deepEqual(await store.policies.get(job.tenantId), STRICT_POLICY);
+    const reopened = new DatabaseSync(fixture.file);
+    const { user_version } = reopened.prepare('PRAGMA user_version').get() as { user_version: number };
+    reopened.close();
+    assert.equal(user_version, Math.max(...loadMigrations('sqlite').map((migration) => migration.version)));
   });
 
   test('a closed store reports store_unavailable', async () => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { eicarBytes } from '../../src/engine/eicar.ts';
+import { peExecutable } from '../support/policy-samples.ts';
 import { KEY_A, startTestService, type TestService } from '../support/service.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -23,6 +24,7 @@ describe('web dashboard in headless Chromium', () => {
     files = await mkdtemp(path.join(tmpdir(), 'scangate-web-'));
     await writeFile(path.join(files, 'eicar.com'), eicarBytes());
     await writeFile(path.join(files, 'report.pdf'), randomBytes(200_000));
+    await writeFile(path.join(files, 'setup.pdf'), peExecutable());
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -90,6 +92,23 @@ describe('web dashboard in headless Chromium', () => {
     assert.equal(await page.locator('#scans tbody tr', { hasText: 'eicar.com' }).count(), 0);
     await page.selectOption('#status-filter', '');
     await page.locator('#scans tbody tr', { hasText: 'eicar.com' }).waitFor();
+  });
+
+  test('the content policy card shows the tenant policy; a blocked scan shows its evidence', async () => {
+    await page.locator('#policy-name', { hasText: 'default' }).waitFor();
+    const set = await fetch(`${service.url}/v1/policy`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ block: ['executables', 'macros'], allowed_types: ['pdf', 'png'] }),
+    });
+    assert.equal(set.status, 200);
+    await page.setInputFiles('#file-input', path.join(files, 'setup.pdf'));
+    await page.locator('#scans tbody tr', { hasText: 'executables: PE32' }).waitFor();
+    await page.click('#refresh');
+    await page.locator('#policy-name', { hasText: 'custom' }).waitFor();
+    assert.equal(await page.locator('#policy-blocks').textContent(), 'executables, macros');
+    assert.equal(await page.locator('#policy-types').textContent(), 'pdf, png');
+    await page.locator('.total-blocked strong', { hasText: '1' }).waitFor();
   });
 
   test('engine status comes from /readyz', async () => {

@@ -6,6 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errorFromResponse, ScangateApiError } from './errors.ts';
 import { countingBytes, type MultipartFilePart, multipartBody, slices } from './multipart.ts';
 import type {
+  ContentPolicyInput,
+  ContentPolicyView,
   NativeScan,
   S3ObjectRef,
   ScanFileOptions,
@@ -41,6 +43,7 @@ function submitFields(options: SubmitOptions): Record<string, unknown> {
   if (options.callbackUrl !== undefined) fields.callback_url = options.callbackUrl;
   if (options.callbackHeaders !== undefined) fields.callback_headers = options.callbackHeaders;
   if (options.customData !== undefined) fields.custom_data = options.customData;
+  if (options.policy !== undefined) fields.policy = options.policy;
   return fields;
 }
 
@@ -67,6 +70,8 @@ export class ScangateClient {
     if (options.traceId !== undefined) fields.trace_id = options.traceId;
     if (options.callbackUrl !== undefined) fields.callback_url = options.callbackUrl;
     if (options.customData !== undefined) fields.custom_data = options.customData;
+    if (options.policy !== undefined)
+      fields.policy = typeof options.policy === 'string' ? options.policy : JSON.stringify(options.policy);
     const encoded = multipartBody(fields, file);
     const headers: Record<string, string> = { 'content-type': encoded.contentType };
     if (encoded.length !== undefined) headers['content-length'] = String(encoded.length);
@@ -136,6 +141,20 @@ export class ScangateClient {
   /** Verdict counts per time bucket over the last `hours`. */
   getStats(hours = 24): Promise<ScanStats> {
     return this.#json<ScanStats>(`/v1/stats?hours=${hours}`, {});
+  }
+
+  /** The tenant's content policy (what is blocked besides malware). */
+  getPolicy(): Promise<ContentPolicyView & { default: boolean }> {
+    return this.#json('/v1/policy', {});
+  }
+
+  /** Replaces the tenant's content policy; scans submitted afterwards use it. */
+  setPolicy(policy: ContentPolicyInput): Promise<ContentPolicyView & { default: boolean }> {
+    return this.#json('/v1/policy', {
+      method: 'PUT',
+      body: JSON.stringify(policy),
+      headers: { 'content-type': 'application/json' },
+    });
   }
 
   /** The `whsec_…` secret that signs this tenant's callbacks (for verifyCallbackSignature). */

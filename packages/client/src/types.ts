@@ -1,6 +1,6 @@
 /** The shapes of scangate's native API, as a client sees them (see /openapi.json). */
 
-export type ScanStatus = 'pending' | 'clean' | 'infected' | 'unscannable';
+export type ScanStatus = 'pending' | 'clean' | 'infected' | 'unscannable' | 'blocked';
 
 export interface CallbackDeliveryView {
   webhook_id: string;
@@ -47,22 +47,52 @@ export interface NativeScan {
   started_at: string | null;
   completed_at: string | null;
   callback?: { url: string; deliveries: CallbackDeliveryView[] };
+  /** For `blocked`: the content-policy rule broken and what was seen where. */
+  rule?: string | null;
+  evidence?: string | null;
+  /** The name the content was submitted under, and its true type told from content. */
+  declared_name?: string | null;
+  detected_type?: string | null;
+  realfiletype?: string | null;
+  /** What the content inspection saw, whether the policy refused it or not. */
+  content?: { rule: string; detail: string; member: string | null }[] | null;
+  /** The content policy in force for this scan (null: the default). */
+  policy?: ContentPolicyView | null;
   /** The bucket-scan object this job scanned (key, verdict, actions taken), when it came from one. */
   bucket_object?: Record<string, unknown>;
 }
+
+/** A content policy as the API shows it (docs/POLICY.md). */
+export interface ContentPolicyView {
+  block: string[];
+  allowed_types: string[] | null;
+  max_archive_members: number | null;
+}
+
+/** What `PUT /v1/policy` takes: a preset name, or a preset plus fields. */
+export type ContentPolicyInput =
+  | 'default'
+  | 'strict'
+  | {
+      preset?: 'default' | 'strict';
+      block?: string[];
+      allowed_types?: string[] | null;
+      max_archive_members?: number | null;
+    };
 
 export interface VerdictBucket {
   start: string;
   clean: number;
   infected: number;
   unscannable: number;
+  blocked: number;
 }
 
 export interface ScanStats {
   hours: number;
   bucket_seconds: number;
   buckets: VerdictBucket[];
-  totals: { clean: number; infected: number; unscannable: number };
+  totals: { clean: number; infected: number; unscannable: number; blocked: number };
   pending: number;
 }
 
@@ -75,6 +105,8 @@ export interface SubmitOptions {
   callbackHeaders?: Record<string, string>;
   /** Passed through to the callback; at most 16 KB of UTF-8. */
   customData?: string;
+  /** A content policy for this scan, narrower than the tenant's (a wider one is refused: 400). */
+  policy?: ContentPolicyInput;
   signal?: AbortSignal;
 }
 

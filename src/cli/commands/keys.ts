@@ -4,12 +4,13 @@ import { loadConfig } from '../../config.ts';
 import { generateApiKey, hashApiKey } from '../../http/api-keys.ts';
 import type { ApiKeyRecord } from '../../scan.ts';
 import type { Store } from '../../store/contracts.ts';
+import { registerPolicyCommand } from './policy.ts';
 
 /** Characters of a key kept for people to tell keys apart: `sg_` plus 7 of its 43 random ones. */
 const PREFIX_LENGTH = 10;
 const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-function tenantName(value: string): string {
+export function tenantName(value: string): string {
   if (!TENANT_NAME.test(value))
     throw new InvalidArgumentError(
       'use 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit',
@@ -32,7 +33,7 @@ export function newApiKeyRecord(tenantId: string, now = new Date()): { key: stri
   };
 }
 
-async function withStore<T>(work: (store: Store) => Promise<T>): Promise<T> {
+export async function withStore<T>(work: (store: Store) => Promise<T>): Promise<T> {
   const config = loadConfig(process.env);
   const { openStore } = await import('../../store/open-store.ts');
   const store = await openStore(config);
@@ -75,7 +76,7 @@ function printTable(records: ApiKeyRecord[]): void {
 }
 
 /**
- * `scangate keys create|list|revoke`: API keys kept in the configured store (SQLite in the data
+ * `scangate keys create|list|revoke|policy`: API keys (and each tenant's content policy) kept in the configured store (SQLite in the data
  * directory, or DATABASE_URL), read from the same environment as `scangate serve`. Keys from
  * API_KEYS are configuration and are not listed here.
  */
@@ -123,4 +124,6 @@ export function registerKeysCommands(program: Command): void {
       }
       console.error(`revoked ${id}`);
     });
+
+  registerPolicyCommand(keys);
 }

@@ -21,16 +21,19 @@ export interface BatchSummary {
   scanned: number;
   clean: number;
   infected: number;
+  blocked: number;
   unscannable: number;
   errors: number;
 }
 
 /**
- * The exit code of a batch: the worst outcome wins. An infected file is the worst news; a file
- * that got no verdict (error) comes next, since it may be infected too; then unscannable.
+ * The exit code of a batch: the worst outcome wins. An infected file is the worst news; a file the
+ * content policy refuses comes next (it must not pass either); then a file that got no verdict
+ * (error), since it may be infected too; then unscannable.
  */
 export function batchExitCode(summary: BatchSummary): number {
   if (summary.infected > 0) return EXIT.infected;
+  if (summary.blocked > 0) return EXIT.blocked;
   if (summary.errors > 0) return EXIT.error;
   if (summary.unscannable > 0) return EXIT.unscannable;
   return EXIT.clean;
@@ -114,7 +117,7 @@ export async function runBatch(
   options: BatchOptions,
   write: (text: string) => void = (text) => process.stdout.write(text),
 ): Promise<number> {
-  const summary: BatchSummary = { scanned: 0, clean: 0, infected: 0, unscannable: 0, errors: 0 };
+  const summary: BatchSummary = { scanned: 0, clean: 0, infected: 0, blocked: 0, unscannable: 0, errors: 0 };
   const iterator = targets[Symbol.asyncIterator]();
   // One reader of the iterator at a time: async generators queue their next() calls, but a
   // failing listing (unreadable directory) must stop everyone once, not once per worker.
@@ -127,7 +130,12 @@ export async function runBatch(
       const line = await scanOne(client, target, options);
       summary.scanned++;
       if ('error' in line) summary.errors++;
-      else if (line.status === 'clean' || line.status === 'infected' || line.status === 'unscannable')
+      else if (
+        line.status === 'clean' ||
+        line.status === 'infected' ||
+        line.status === 'blocked' ||
+        line.status === 'unscannable'
+      )
         summary[line.status]++;
       write(options.json ? `${JSON.stringify(line)}\n` : `${humanLine(line)}\n`);
     }
@@ -136,7 +144,7 @@ export async function runBatch(
   write(
     options.json
       ? `${JSON.stringify({ summary })}\n`
-      : `scanned ${summary.scanned}: ${summary.clean} clean, ${summary.infected} infected, ${summary.unscannable} unscannable, ${summary.errors} errors\n`,
+      : `scanned ${summary.scanned}: ${summary.clean} clean, ${summary.infected} infected, ${summary.blocked} blocked, ${summary.unscannable} unscannable, ${summary.errors} errors\n`,
   );
   return batchExitCode(summary);
 }

@@ -29,7 +29,7 @@ export function parseScanTarget(target: string, s3Version?: string): ScanTarget 
 }
 
 /** The documented exit codes: scripts branch on them. */
-export const EXIT = { clean: 0, infected: 1, unscannable: 2, error: 3 } as const;
+export const EXIT = { clean: 0, infected: 1, unscannable: 2, error: 3, blocked: 4 } as const;
 
 export function exitCodeForStatus(status: string): number {
   switch (status) {
@@ -39,6 +39,8 @@ export function exitCodeForStatus(status: string): number {
       return EXIT.infected;
     case 'unscannable':
       return EXIT.unscannable;
+    case 'blocked':
+      return EXIT.blocked;
     default:
       return EXIT.error;
   }

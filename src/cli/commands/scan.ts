@@ -126,12 +126,12 @@ async function runScans(targets: string[], options: ScanCommandOptions): Promise
   });
 }
 
-/** `scangate scan <file|url|s3://bucket/key|->`: submit, wait, exit 0 clean / 1 infected / 2 unscannable / 3 error. */
+/** `scangate scan <file|url|s3://bucket/key|->`: submit, wait, exit 0 clean / 1 infected / 2 unscannable / 3 error / 4 blocked by the content policy. */
 export function registerScanCommand(program: Command): void {
   program
     .command('scan')
     .description(
-      'scan a file, URL or S3 object with a running scangate; exit 0 clean, 1 infected, 2 unscannable, 3 error',
+      'scan a file, URL or S3 object with a running scangate; exit 0 clean, 1 infected, 2 unscannable, 3 error, 4 blocked by the content policy',
     )
     .argument(
       '[targets...]',

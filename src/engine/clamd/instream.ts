@@ -14,7 +14,8 @@ export interface InstreamOptions {
   /** How long clamd may take to answer once the last byte is sent. */
   replyTimeoutMs: number;
   signal?: AbortSignal | undefined;
-  observeChunk?: ((chunk: Buffer) => void) | undefined;
+  /** Sees each chunk as it is sent (see ScanOptions.observer). */
+  observer?: { push(chunk: Buffer): void } | undefined;
 }
 
 export type InstreamResult =
@@ -72,7 +73,7 @@ export async function streamToClamd(
       }
       hash.update(data);
       zip64.push(data);
-      options.observeChunk?.(data);
+      options.observer?.push(data);
       if (!(await writeFrames(connection, frameChunk(data), stallTimeoutMs))) {
         refusedEarly = true;
         break;

@@ -173,7 +173,7 @@ export class ClamdPool implements ScanEngine {
         stallTimeoutMs: this.#options.scanTimeoutMs,
         replyTimeoutMs: this.#options.scanTimeoutMs,
         signal,
-        observeChunk: options.observeChunk,
+        observer: options.observer,
       });
       if (result.kind === 'too_large') {
         return {

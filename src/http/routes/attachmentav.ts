@@ -8,6 +8,7 @@ import { ScanGateError } from '../../errors.ts';
 import type { ScanJob } from '../../scan.ts';
 import { notFound } from '../errors.ts';
 import { answerExactJsonContentType } from '../exact-json-content-type.ts';
+import { requestedPolicy } from '../policy-request.ts';
 import { logSubmitted } from '../request-id.ts';
 import { asyncFields, s3Source, urlSource } from '../request-validation.ts';
 import { clientGoneSignal, type RouteContext } from '../route-context.ts';
@@ -130,6 +131,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'attachmentav',
           source: urlSource(request.body.download_url, request.body.download_headers, 'download_url'),
+          policy: requestedPolicy(request),
           ...asyncFields(request.body, true, context.destinations),
         });
         logSubmitted(request, job);
@@ -152,6 +154,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'attachmentav',
           source: s3Source(request.body),
+          policy: requestedPolicy(request),
           ...asyncFields(request.body, true, context.destinations),
         });
         logSubmitted(request, job);
@@ -188,13 +191,16 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
           response: syncResponse,
         },
       },
-      async (request, reply) =>
-        bucketAvResultBody(
+      async (request, reply) => {
+        const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
+        return bucketAvResultBody(
           await scans.scanSourceNow(
             urlSource(request.body.download_url, request.body.download_headers, 'download_url'),
             clientGoneSignal(reply),
+            scope,
           ),
-        ),
+        );
+      },
     );
 
     app.post(
@@ -208,8 +214,12 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
           response: syncResponse,
         },
       },
-      async (request, reply) =>
-        bucketAvResultBody(await scans.scanSourceNow(s3Source(request.body), clientGoneSignal(reply))),
+      async (request, reply) => {
+        const source = s3Source(request.body);
+        scans.checkGranted(request.tenant.id, source);
+        const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
+        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));
+      },
     );
 
     app.post(
@@ -233,6 +243,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
         const result = await scans.scanStreamNow(
           detachedRequestBody(request.body, reply),
           clientGoneSignal(reply),
+          { tenantId: request.tenant.id, policy: requestedPolicy(request) },
         );
         return bucketAvResultBody(uploadVerdictOrRefusal(result));
       },
@@ -251,7 +262,11 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
       },
       async (request, reply) => {
         const upload = await singleFile(request, 'file');
-        const result = await scans.scanStreamNow(upload.stream, clientGoneSignal(reply));
+        const result = await scans.scanStreamNow(upload.stream, clientGoneSignal(reply), {
+          tenantId: request.tenant.id,
+          policy: requestedPolicy(request, upload.fields.policy),
+          filename: upload.filename,
+        });
         return bucketAvResultBody(uploadVerdictOrRefusal(result));
       },
     );

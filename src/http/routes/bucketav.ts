@@ -7,6 +7,7 @@ import { ScanGateError } from '../../errors.ts';
 import type { ScanJob, ScanResult } from '../../scan.ts';
 import { notFound } from '../errors.ts';
 import { answerExactJsonContentType } from '../exact-json-content-type.ts';
+import { requestedPolicy } from '../policy-request.ts';
 import { absoluteUrl } from '../public-url.ts';
 import { logSubmitted } from '../request-id.ts';
 import { asyncFields, s3Source, urlSource } from '../request-validation.ts';
@@ -79,6 +80,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'bucketav',
           source,
+          policy: requestedPolicy(request),
           ...asyncFields(body, true, context.destinations),
         });
         logSubmitted(request, job);
@@ -94,6 +96,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'bucketav',
           source,
+          policy: requestedPolicy(request),
           ...asyncFields(request.body, true, context.destinations),
         });
         logSubmitted(request, job);
@@ -132,7 +135,8 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       },
       async (request, reply) => {
         const source = urlSource(request.body.download_url, request.body.download_headers, 'download_url');
-        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply)));
+        const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
+        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));
       },
     );
 
@@ -149,7 +153,8 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       async (request, reply) => {
         const source = s3Source(request.body);
         scans.checkGranted(request.tenant.id, source);
-        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply)));
+        const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
+        return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));
       },
     );
 
@@ -170,6 +175,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         const result = await scans.scanStreamNow(
           detachedRequestBody(request.body, reply),
           clientGoneSignal(reply),
+          { tenantId: request.tenant.id, policy: requestedPolicy(request) },
         );
         return bucketAvResultBody(uploadVerdictOrRefusal(result));
       },
@@ -187,7 +193,11 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       },
       async (request, reply) => {
         const upload = await singleFile(request, 'file');
-        const result = await scans.scanStreamNow(upload.stream, clientGoneSignal(reply));
+        const result = await scans.scanStreamNow(upload.stream, clientGoneSignal(reply), {
+          tenantId: request.tenant.id,
+          policy: requestedPolicy(request, upload.fields.policy),
+          filename: upload.filename,
+        });
         return bucketAvResultBody(uploadVerdictOrRefusal(result));
       },
     );

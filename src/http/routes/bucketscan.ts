@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { bucketScanResult } from '../../dialects/bucketscan.ts';
 import { answerExactJsonContentType } from '../exact-json-content-type.ts';
+import { requestedPolicy } from '../policy-request.ts';
 import { logSubmitted } from '../request-id.ts';
 import type { RouteContext } from '../route-context.ts';
 import { BucketScanInitiated, BucketScanStatus, ErrorResponse } from '../schemas.ts';
@@ -37,6 +38,7 @@ export function bucketScanRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await context.scans.submitUpload(request.tenant.id, upload.stream, {
           dialect: 'bucketscan',
           filename: upload.filename,
+          policy: requestedPolicy(request, upload.fields.policy),
         });
         logSubmitted(request, job);
         return { status: 200, message: `Successfully uploaded ${upload.filename}!`, scanId: job.id };

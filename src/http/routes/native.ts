@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { deliveryView, nativeJobBody } from '../../dialects/native.ts';
 import { bucketObjectView } from '../bucket-views.ts';
+import { requestedPolicy } from '../policy-request.ts';
 import { logSubmitted } from '../request-id.ts';
 import { asyncFields, s3Source, urlSource } from '../request-validation.ts';
 import type { RouteContext } from '../route-context.ts';
@@ -31,7 +32,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         schema: {
           tags,
           summary:
-            'Upload a file (multipart field "file"; optional fields trace_id, callback_url, custom_data before it)',
+            'Upload a file (multipart field "file"; optional fields trace_id, callback_url, custom_data, policy before it)',
           consumes: ['multipart/form-data'],
           response: { 202: NativeScan, ...submitErrors },
         },
@@ -42,6 +43,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submitUpload(request.tenant.id, upload.stream, {
           dialect: 'native',
           filename: upload.filename,
+          policy: requestedPolicy(request, upload.fields.policy),
           ...fields,
         });
         logSubmitted(request, job);
@@ -64,6 +66,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'native',
           source,
+          policy: requestedPolicy(request, request.body.policy),
           ...asyncFields(request.body, false, context.destinations),
         });
         logSubmitted(request, job);
@@ -86,6 +89,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'native',
           source,
+          policy: requestedPolicy(request, request.body.policy),
           ...asyncFields(request.body, false, context.destinations),
         });
         logSubmitted(request, job);
@@ -131,6 +135,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
                 Type.Literal('clean'),
                 Type.Literal('infected'),
                 Type.Literal('unscannable'),
+                Type.Literal('blocked'),
               ]),
             ),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),

@@ -9,13 +9,19 @@ const VerdictBucket = Type.Object({
   clean: Type.Integer(),
   infected: Type.Integer(),
   unscannable: Type.Integer(),
+  blocked: Type.Integer({ description: 'refused by the content policy' }),
 });
 
 const ScanStats = Type.Object({
   hours: Type.Integer(),
   bucket_seconds: Type.Integer(),
   buckets: Type.Array(VerdictBucket),
-  totals: Type.Object({ clean: Type.Integer(), infected: Type.Integer(), unscannable: Type.Integer() }),
+  totals: Type.Object({
+    clean: Type.Integer(),
+    infected: Type.Integer(),
+    unscannable: Type.Integer(),
+    blocked: Type.Integer(),
+  }),
   pending: Type.Integer({ description: 'scans of this key queued or running now' }),
 });
 

@@ -34,6 +34,7 @@ export interface Tables {
   verdictCache: string;
   apiKeys: string;
   webhookSecrets: string;
+  tenantPolicies: string;
 }
 
 /**
@@ -58,6 +59,7 @@ export class PostgresDatabase {
       verdictCache: qualified('verdict_cache'),
       apiKeys: qualified('api_keys'),
       webhookSecrets: qualified('webhook_secrets'),
+      tenantPolicies: qualified('tenant_policies'),
     };
     this.#pool = new pg.Pool({
       connectionString,

@@ -40,9 +40,9 @@ export class PostgresJobQueue implements JobQueueStore {
     assertStorableJob(job);
     try {
       const { rows } = await this.#db.query<JobRow>(
-        `INSERT INTO ${this.#db.tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data, state,
-           next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
+        `INSERT INTO ${this.#db.tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data,
+           policy, state, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
         [
           job.id,
           job.tenantId,
@@ -51,6 +51,7 @@ export class PostgresJobQueue implements JobQueueStore {
           JSON.stringify(job.source),
           job.callback ? JSON.stringify(job.callback) : null,
           job.customData ?? null,
+          job.policy ? JSON.stringify(job.policy) : null,
         ],
       );
       return jobFromRow(rows[0]!);
@@ -100,11 +101,14 @@ export class PostgresJobQueue implements JobQueueStore {
 
   async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
     // int8 and count() arrive as strings from pg: converted below.
-    const { rows } = await this.#db.query<Record<'bucket' | 'clean' | 'infected' | 'unscannable', string>>(
+    const { rows } = await this.#db.query<
+      Record<'bucket' | 'clean' | 'infected' | 'unscannable' | 'blocked', string>
+    >(
       `SELECT floor(extract(epoch FROM completed_at) * 1000 / $1::bigint)::bigint * $1::bigint AS bucket,
          count(*) FILTER (WHERE result_status = 'clean') AS clean,
          count(*) FILTER (WHERE result_status = 'infected') AS infected,
-         count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable
+         count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable,
+         count(*) FILTER (WHERE result_status = 'blocked') AS blocked
        FROM ${this.#db.tables.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
        GROUP BY 1 ORDER BY 1`,
       [bucketMilliseconds(bucketSeconds), tenantId, since],
@@ -114,6 +118,7 @@ export class PostgresJobQueue implements JobQueueStore {
       clean: Number(row.clean),
       infected: Number(row.infected),
       unscannable: Number(row.unscannable),
+      blocked: Number(row.blocked),
     }));
   }
 

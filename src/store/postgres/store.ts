@@ -3,11 +3,12 @@ import { PostgresDatabase } from './database.ts';
 import { PostgresJobQueue } from './jobs.ts';
 import { PostgresKeyStore } from './keys.ts';
 import { PostgresDeliveryOutbox } from './outbox.ts';
+import { PostgresPolicyStore } from './policies.ts';
 import { PostgresVerdictCache } from './verdicts.ts';
 
 /**
  * The scale-out store: any number of API and worker nodes share one PostgreSQL database (one pool
- * per store, shared by its four parts, every table qualified by `schema`).
+ * per store, shared by its parts, every table qualified by `schema`).
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -15,6 +16,7 @@ export class PostgresStore implements Store {
   readonly outbox: PostgresDeliveryOutbox;
   readonly verdicts: PostgresVerdictCache;
   readonly keys: PostgresKeyStore;
+  readonly policies: PostgresPolicyStore;
   readonly #db: PostgresDatabase;
 
   constructor(connectionString: string, poolSize: number, schema = 'public') {
@@ -23,6 +25,7 @@ export class PostgresStore implements Store {
     this.outbox = new PostgresDeliveryOutbox(this.#db);
     this.verdicts = new PostgresVerdictCache(this.#db);
     this.keys = new PostgresKeyStore(this.#db);
+    this.policies = new PostgresPolicyStore(this.#db);
   }
 
   async init(): Promise<void> {

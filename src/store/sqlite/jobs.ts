@@ -37,9 +37,9 @@ export class SqliteJobQueue implements JobQueueStore {
     const now = Date.now();
     try {
       const row = this.#db.get<JobRow>(
-        `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, state,
+        `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy, state,
            created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
         job.id,
         job.tenantId,
         job.traceId ?? null,
@@ -47,6 +47,7 @@ export class SqliteJobQueue implements JobQueueStore {
         JSON.stringify(job.source),
         job.callback ? JSON.stringify(job.callback) : null,
         job.customData ?? null,
+        job.policy ? JSON.stringify(job.policy) : null,
         now,
         now,
       );
@@ -97,11 +98,18 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
-    const rows = this.#db.all<{ bucket: number; clean: number; infected: number; unscannable: number }>(
+    const rows = this.#db.all<{
+      bucket: number;
+      clean: number;
+      infected: number;
+      unscannable: number;
+      blocked: number;
+    }>(
       `SELECT (completed_at / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS bucket,
          sum(result_status = 'clean') AS clean,
          sum(result_status = 'infected') AS infected,
-         sum(result_status = 'unscannable') AS unscannable
+         sum(result_status = 'unscannable') AS unscannable,
+         sum(result_status = 'blocked') AS blocked
        FROM jobs WHERE tenant_id = ?2 AND state = 'done' AND completed_at >= ?3
        GROUP BY bucket ORDER BY bucket`,
       bucketMilliseconds(bucketSeconds),
@@ -113,6 +121,7 @@ export class SqliteJobQueue implements JobQueueStore {
       clean: row.clean,
       infected: row.infected,
       unscannable: row.unscannable,
+      blocked: row.blocked,
     }));
   }
 

@@ -1,0 +1,161 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { crc32, deflateRawSync } from 'node:zlib';
+
+/**
+ * Samples for the content-policy tests, generated at test time (no binary is committed): each is
+ * harmless, but of the kind a strict upload policy refuses.
+ */
+
+export interface ZipMember {
+  name: string;
+  data: Buffer;
+  deflate?: boolean;
+  /** Unix st_mode in the central directory (e.g. 0o120777 for a symlink). */
+  unixMode?: number;
+}
+
+/** A minimal zip writer: local headers with sizes, central directory, end record. */
+export function buildZip(members: ZipMember[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const member of members) {
+    const name = Buffer.from(member.name, 'utf8');
+    const body = member.deflate === false ? member.data : deflateRawSync(member.data);
+    const method = member.deflate === false ? 0 : 8;
+    const crc = crc32(member.data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(0x800, 6);
+    local.writeUInt16LE(method, 8);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(member.data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    locals.push(local, name, body);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(member.unixMode === undefined ? 20 : (3 << 8) | 20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0x800, 8);
+    central.writeUInt16LE(method, 10);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(body.length, 20);
+    central.writeUInt32LE(member.data.length, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(((member.unixMode ?? 0) << 16) >>> 0, 38);
+    central.writeUInt32LE(offset, 42);
+    centrals.push(central, name);
+    offset += local.length + name.length + body.length;
+  }
+  const directory = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(members.length, 8);
+  end.writeUInt16LE(members.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}
+
+/** A PE32 header skeleton: MZ stub, e_lfanew, `PE\0\0`, COFF header, optional-header magic 0x10b. */
+export function peExecutable(): Buffer {
+  const pe = Buffer.alloc(512);
+  pe.write('MZ', 0, 'latin1');
+  pe.writeUInt32LE(0x80, 60);
+  pe.write('PE\0\0', 0x80, 'latin1');
+  pe.writeUInt16LE(0x14c, 0x84); // i386
+  pe.writeUInt16LE(0xe0, 0x94); // size of optional header
+  pe.writeUInt16LE(0x10b, 0x98); // PE32
+  return pe;
+}
+
+export function pngImage(): Buffer {
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    Buffer.from('0000000d49484452000000010000000108060000001f15c489', 'hex'),
+    Buffer.from('0000000049454e44ae426082', 'hex'),
+  ]);
+}
+
+export function pdfDocument(): Buffer {
+  return Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
+}
+
+/** An OLE2 header with a `_VBA_PROJECT` directory name: what a vbaProject.bin looks like from outside. */
+export function vbaProject(): Buffer {
+  return Buffer.concat([
+    Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]),
+    Buffer.alloc(504),
+    Buffer.from('_VBA_PROJECT', 'utf16le'),
+    Buffer.alloc(64),
+  ]);
+}
+
+export function macroDocument(): Buffer {
+  return buildZip([
+    { name: '[Content_Types].xml', data: Buffer.from('<?xml version="1.0"?><Types/>') },
+    { name: 'word/document.xml', data: Buffer.from('<?xml version="1.0"?><w:document/>') },
+    { name: 'word/vbaProject.bin', data: vbaProject() },
+  ]);
+}
+
+export function wordDocument(): Buffer {
+  return buildZip([
+    { name: '[Content_Types].xml', data: Buffer.from('<?xml version="1.0"?><Types/>') },
+    { name: 'word/document.xml', data: Buffer.from('<?xml version="1.0"?><w:document/>') },
+  ]);
+}
+
+export const shellScript = (): Buffer => Buffer.from('#!/bin/sh\necho "hello"\n');
+export const htmlWithScript = (): Buffer =>
+  Buffer.from('<!DOCTYPE html>\n<html><body><p>hi</p><script>alert(1)</script></body></html>\n');
+export const xmlWithExternalEntity = (): Buffer =>
+  Buffer.from(
+    '<?xml version="1.0"?>\n<!DOCTYPE r [\n  <!ENTITY x SYSTEM "file:///etc/passwd">\n]>\n<r>&x;</r>\n',
+  );
+export const traversalZip = (): Buffer =>
+  buildZip([
+    { name: 'readme.txt', data: Buffer.from('hello\n') },
+    { name: '../../etc/cron.d/evil', data: Buffer.from('* * * * * root true\n') },
+  ]);
+export const zipPretendingPng = (): Buffer =>
+  buildZip([{ name: 'image.txt', data: Buffer.from('not a png\n') }]);
+export const zipWithExecutable = (): Buffer =>
+  buildZip([
+    { name: 'invoice.pdf', data: pdfDocument() },
+    { name: 'setup.exe', data: peExecutable() },
+  ]);
+
+const run = promisify(execFile);
+
+/** A zip whose one member is encrypted with ZipCrypto, by Info-ZIP's `zip -P`. */
+export async function encryptedZip(): Promise<Buffer> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'scangate-policy-'));
+  try {
+    await writeFile(path.join(dir, 'secret.txt'), 'nothing to see\n');
+    await run('zip', ['-q', '-X', '-P', 'policy-secret', 'secret.zip', 'secret.txt'], { cwd: dir });
+    return await readFile(path.join(dir, 'secret.zip'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The issue's sample set: name → bytes, each blocked by "strict uploads" and clean by default. */
+export async function strictSamples(): Promise<{ name: string; data: Buffer; rule: string }[]> {
+  return [
+    { name: 'invoice.pdf', data: peExecutable(), rule: 'executables' },
+    { name: 'report.docm', data: macroDocument(), rule: 'macros' },
+    { name: 'install.sh', data: shellScript(), rule: 'scripts' },
+    { name: 'page.html', data: htmlWithScript(), rule: 'scripts' },
+    { name: 'secret.zip', data: await encryptedZip(), rule: 'encrypted' },
+    { name: 'archive.zip', data: traversalZip(), rule: 'unsafe_archives' },
+    { name: 'data.xml', data: xmlWithExternalEntity(), rule: 'xml_external_entities' },
+    { name: 'photo.png', data: zipPretendingPng(), rule: 'invalid' },
+  ];
+}

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { startTestClamd, type TestClamd } from '../support/clamd.ts';
 import { runSql, TEST_DATABASE_URL } from '../support/postgres.ts';
@@ -98,8 +99,30 @@ describe('scale-out: 2 API nodes and 2 workers over PostgreSQL, S3 staging and o
     };
     const submitting = Promise.all(Array.from({ length: 6 }, submitter));
 
-    // Kill a worker once it has stored some verdicts, while it is still scanning others.
+    // Kill a worker once it has stored some verdicts, while it holds leases. To be sure it holds
+    // some (on a loaded machine it may sit idle between jobs), it is frozen first: the surviving
+    // worker keeps renewing its own leases, so a job leased a second time can only be one the
+    // frozen worker held. Then the kill.
     await waitFor(async () => (verdictsLogged.size >= 50 ? true : undefined), 120_000, 20);
+    const clusterDatabase = new pg.Client({ connectionString: nodeEnv('worker', 'probe').DATABASE_URL });
+    await clusterDatabase.connect();
+    const retakenSoFar = async () =>
+      Number((await clusterDatabase.query('SELECT count(*) AS n FROM jobs WHERE attempts > 1')).rows[0].n);
+    try {
+      for (let tries = 0; ; tries++) {
+        process.kill(-doomedWorker.child.pid!, 'SIGSTOP');
+        const retaken = await waitFor(
+          async () => ((await retakenSoFar()) > 0 ? true : undefined),
+          10_000,
+        ).catch(() => false);
+        if (retaken || tries >= 5) break;
+        // It held nothing when frozen: let it take jobs again, then freeze it once more.
+        process.kill(-doomedWorker.child.pid!, 'SIGCONT');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    } finally {
+      await clusterDatabase.end();
+    }
     process.kill(-doomedWorker.child.pid!, 'SIGKILL');
     await doomedWorker.exited;
     await submitting;

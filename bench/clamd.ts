@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { defaultConfig } from '../src/config.ts';
-import { clamdCommand } from '../src/engine/clamd-connection.ts';
-import { ManagedClamd } from '../src/engine/managed-clamd.ts';
+import { clamdCommand } from '../src/engine/clamd/connection.ts';
+import { ManagedClamd } from '../src/engine/clamd/managed.ts';
 import { writeOfflineSignatures } from '../src/engine/signatures.ts';
 
 export interface BenchClamdOptions {

@@ -1,9 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import type { DownloadResult } from './download.ts';
-import { spliceReport } from './markdown.ts';
 import type { PolicyResult } from './policy.ts';
 import type { RoundResult } from './rounds.ts';
 import type { SubmitLatencyResult } from './submit-latency.ts';
@@ -106,19 +103,4 @@ export function formatJson(value: unknown, indent = '', prefixLength = 0): strin
     return `{\n${lines.join(',\n')}\n${indent}}`;
   }
   return JSON.stringify(value) ?? 'null';
-}
-
-export async function writeReport(
-  report: BenchReport,
-  jsonFile: string,
-  markdownFile: string,
-): Promise<void> {
-  await mkdir(path.dirname(jsonFile), { recursive: true });
-  await writeFile(jsonFile, `${formatJson(report)}\n`);
-  const existing = await readFile(markdownFile, 'utf8').catch(() => undefined);
-  await mkdir(path.dirname(markdownFile), { recursive: true });
-  await writeFile(
-    markdownFile,
-    spliceReport(existing, report, path.relative(path.dirname(markdownFile), jsonFile)),
-  );
 }

@@ -6,12 +6,13 @@
  * results JSON and the generated part of BENCHMARKS.md. `npm run bench -- --help` lists the options.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CLAMD_MAX_FILE_SIZE } from '../src/config.ts';
 import { BenchClamd } from './clamd.ts';
 import { startFileServer } from './file-server.ts';
+import { spliceReport } from './markdown.ts';
 import { type BenchOptions, MiB, parseOptions, USAGE } from './options.ts';
 import {
   BACKLOG_FILE_BYTES,
@@ -23,7 +24,7 @@ import {
   runVerdictCache,
   startBenchScangate,
 } from './phases.ts';
-import { type BenchReport, machineInfo, writeReport } from './report.ts';
+import { type BenchReport, formatJson, machineInfo } from './report.ts';
 import { evaluateTargets } from './targets.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -200,3 +201,19 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+
+/** Writes the JSON report and splices its summary into the markdown file. */
+export async function writeReport(
+  report: BenchReport,
+  jsonFile: string,
+  markdownFile: string,
+): Promise<void> {
+  await mkdir(path.dirname(jsonFile), { recursive: true });
+  await writeFile(jsonFile, `${formatJson(report)}\n`);
+  const existing = await readFile(markdownFile, 'utf8').catch(() => undefined);
+  await mkdir(path.dirname(markdownFile), { recursive: true });
+  await writeFile(
+    markdownFile,
+    spliceReport(existing, report, path.relative(path.dirname(markdownFile), jsonFile)),
+  );
+}

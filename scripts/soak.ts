@@ -17,7 +17,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { generateWebhookSecret } from '../src/delivery/signing.ts';
+import { generateWebhookSecret } from '../src/webhook-signing.ts';
 import { drain } from './soak/drain.ts';
 import { type FaultKind, faultRotation, injectFault } from './soak/faults.ts';
 import { checkInvariants } from './soak/invariants.ts';

@@ -1,156 +1,503 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Static, Type } from 'typebox';
+import { type Static, type TSchema, Type } from 'typebox';
 import { Value } from 'typebox/value';
+import { messageOf } from './errors.ts';
 
 const MiB = 1024 * 1024;
 
 /** clamd caps MaxFileSize at 2 GiB − 3 bytes; a larger limit would be silently unscanned bytes. */
 export const CLAMD_MAX_FILE_SIZE = 2 * 1024 * MiB - 3;
 
-const Role = Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')]);
+/*
+ * Every option is declared once, here: its type and bounds, its `default`, the environment
+ * variable that sets it (`env`), and what it means (`description`). The defaults (defaultConfig),
+ * the list of environment variables (ENV_VARIABLES) and the README's configuration table
+ * (scripts/config-table.ts) are all derived from this schema. `parse` marks the options written as
+ * sizes (512M, 1G) or durations (30m, 7d); every other option is read by its type.
+ */
+
+const Role = Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], {
+  default: 'all',
+  env: 'SCANGATE_ROLE',
+  description: 'all | api | worker',
+});
 
 /**
  * Where the managed clamd's signatures come from: `freshclam` run by scangate, a `system` directory
  * someone else keeps current, or the offline `test` database (EICAR and ClamAV's test files only:
  * never for production, so only when asked). `auto`: system when it holds a database, else freshclam.
  */
-const SignatureMode = Type.Union([
-  Type.Literal('auto'),
-  Type.Literal('freshclam'),
-  Type.Literal('system'),
-  Type.Literal('test'),
-]);
+const SignatureMode = Type.Union(
+  [Type.Literal('auto'), Type.Literal('freshclam'), Type.Literal('system'), Type.Literal('test')],
+  {
+    default: 'auto',
+    env: 'SIGNATURES',
+    description:
+      'auto | freshclam | system | test: where the managed clamd gets signatures (test: offline test database, never for production)',
+  },
+);
+
+/** A group of options: its defaults come from its members. */
+const group = <T extends Record<string, TSchema>>(properties: T) => Type.Object(properties, { default: {} });
 
 export const ConfigSchema = Type.Object({
   role: Role,
-  dataDir: Type.String({ minLength: 1 }),
-  logLevel: Type.Union([
-    Type.Literal('fatal'),
-    Type.Literal('error'),
-    Type.Literal('warn'),
-    Type.Literal('info'),
-    Type.Literal('debug'),
-    Type.Literal('trace'),
-    Type.Literal('silent'),
-  ]),
-  http: Type.Object({
-    host: Type.String({ minLength: 1 }),
-    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  /** No static default: resolved against the working directory when the config is loaded. */
+  dataDir: Type.String({
+    minLength: 1,
+    env: 'SCANGATE_DATA_DIR',
+    description: 'SQLite file, staged uploads, managed clamd',
+  }),
+  logLevel: Type.Union(
+    [
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ],
+    { default: 'info', env: 'LOG_LEVEL', description: 'pino log level' },
+  ),
+  http: group({
+    host: Type.String({ minLength: 1, default: '127.0.0.1', env: 'HOST', description: 'listen address' }),
+    port: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 8080,
+      env: 'PORT',
+      description: 'listen port',
+    }),
     /** Node's headersTimeout: a client must send all headers within this time (slowloris). */
-    headersTimeoutMs: Type.Integer({ minimum: 1000 }),
+    headersTimeoutMs: Type.Integer({
+      minimum: 1000,
+      default: 15_000,
+      env: 'HTTP_HEADERS_TIMEOUT_MS',
+      description: 'time to receive request headers',
+    }),
     /** Whole-request limit, sized for the largest upload at a slow but honest rate. */
-    requestTimeoutMs: Type.Integer({ minimum: 1000 }),
-    jsonBodyLimitBytes: Type.Integer({ minimum: 1024 }),
-    trustProxy: Type.Boolean(),
+    requestTimeoutMs: Type.Integer({
+      minimum: 1000,
+      default: 30 * 60_000,
+      env: 'HTTP_REQUEST_TIMEOUT_MS',
+      description: 'time to receive a whole request',
+    }),
+    jsonBodyLimitBytes: Type.Integer({
+      minimum: 1024,
+      default: 64 * 1024,
+      env: 'HTTP_JSON_BODY_LIMIT',
+      parse: 'size',
+      description: 'largest JSON body',
+    }),
+    trustProxy: Type.Boolean({
+      default: false,
+      env: 'HTTP_TRUST_PROXY',
+      description: 'trust X-Forwarded-For, -Proto and -Host',
+    }),
     /** Base of the absolute URLs scangate hands out (Location); empty derives it from the request. */
-    publicUrl: Type.String(),
+    publicUrl: Type.String({
+      default: '',
+      env: 'PUBLIC_URL',
+      description:
+        'base of absolute URLs handed out (e.g. https://scan.example.com); empty uses the request Host',
+    }),
     /** PEM certificate chain and key: when both are set the API serves HTTPS with HTTP/2 and HTTP/1.1 (ALPN). */
-    tlsCertFile: Type.String(),
-    tlsKeyFile: Type.String(),
+    tlsCertFile: Type.String({
+      default: '',
+      env: 'TLS_CERT_FILE',
+      description: 'PEM certificate chain: with TLS_KEY_FILE serves HTTPS, HTTP/2 and HTTP/1.1',
+    }),
+    tlsKeyFile: Type.String({ default: '', env: 'TLS_KEY_FILE', description: 'PEM private key' }),
   }),
-  limits: Type.Object({
-    maxFileSizeBytes: Type.Integer({ minimum: 1, maximum: CLAMD_MAX_FILE_SIZE }),
+  limits: group({
+    maxFileSizeBytes: Type.Integer({
+      minimum: 1,
+      maximum: CLAMD_MAX_FILE_SIZE,
+      default: 1024 * MiB,
+      env: 'MAX_FILE_SIZE',
+      parse: 'size',
+      description: 'largest file scanned (e.g. 512M, 1G); larger is unscannable',
+    }),
   }),
-  engine: Type.Object({
+  engine: group({
     /** clamd addresses (unix socket path or host:port). Empty: scangate starts and supervises its own clamd. */
-    addresses: Type.Array(Type.String({ minLength: 1 })),
-    clamdBinary: Type.String({ minLength: 1 }),
-    signatureDirs: Type.Array(Type.String({ minLength: 1 })),
-    scanTimeoutMs: Type.Integer({ minimum: 1000 }),
-    connectTimeoutMs: Type.Integer({ minimum: 100 }),
-    healthCheckIntervalMs: Type.Integer({ minimum: 100 }),
-    maxThreads: Type.Integer({ minimum: 1, maximum: 64 }),
-    clamdNiceness: Type.Integer({ minimum: 0, maximum: 19 }),
+    addresses: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'CLAMD_ADDRESS',
+      description: 'comma-separated clamd addresses (/path.sock or host:port); empty starts a managed clamd',
+    }),
+    clamdBinary: Type.String({
+      minLength: 1,
+      default: '/usr/sbin/clamd',
+      env: 'CLAMD_BINARY',
+      description: 'clamd executable for the managed clamd',
+    }),
+    signatureDirs: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'SIGNATURE_DIRS',
+      description: 'signature directories for the managed clamd',
+    }),
+    scanTimeoutMs: Type.Integer({
+      minimum: 1000,
+      default: 300_000,
+      env: 'SCAN_TIMEOUT_MS',
+      description: 'longest single clamd scan',
+    }),
+    connectTimeoutMs: Type.Integer({
+      minimum: 100,
+      default: 2_000,
+      env: 'CLAMD_CONNECT_TIMEOUT_MS',
+      description: 'clamd connect timeout',
+    }),
+    healthCheckIntervalMs: Type.Integer({
+      minimum: 100,
+      default: 2_000,
+      env: 'CLAMD_HEALTH_INTERVAL_MS',
+      description: 'PING interval per clamd',
+    }),
+    maxThreads: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 8,
+      env: 'CLAMD_MAX_THREADS',
+      description: 'scanner threads of the managed clamd',
+    }),
+    clamdNiceness: Type.Integer({
+      minimum: 0,
+      maximum: 19,
+      default: 10,
+      env: 'CLAMD_NICE',
+      description: 'nice value of the managed clamd, so the API answers first when scans fill the CPU',
+    }),
     /** What a password-protected archive becomes: clamd's AlertEncrypted treats it as a detection. */
-    encryptedVerdict: Type.Union([Type.Literal('unscannable'), Type.Literal('infected')]),
-    verdictCache: Type.Boolean(),
+    encryptedVerdict: Type.Union([Type.Literal('unscannable'), Type.Literal('infected')], {
+      default: 'unscannable',
+      env: 'ENCRYPTED_VERDICT',
+      description: 'unscannable | infected for password-protected archives',
+    }),
+    verdictCache: Type.Boolean({
+      default: true,
+      env: 'VERDICT_CACHE',
+      description: 'reuse verdicts for identical bytes and signatures',
+    }),
   }),
-  signatures: Type.Object({
+  signatures: group({
     mode: SignatureMode,
     /** Readiness fails when the loaded database (clamd's VERSION date) is older than this. */
-    maxAgeSeconds: Type.Integer({ minimum: 60 }),
-    freshclamBinary: Type.String({ minLength: 1 }),
+    maxAgeSeconds: Type.Integer({
+      minimum: 60,
+      default: 7 * 24 * 3600,
+      env: 'MAX_SIGNATURE_AGE',
+      parse: 'duration',
+      description: 'not ready when the loaded database is older (e.g. 7d, 36h; seconds)',
+    }),
+    freshclamBinary: Type.String({
+      minLength: 1,
+      default: '/usr/bin/freshclam',
+      env: 'FRESHCLAM_BINARY',
+      description: 'freshclam executable for SIGNATURES=freshclam',
+    }),
     /** freshclam's DatabaseMirror / PrivateMirror lines; empty uses database.clamav.net. */
-    mirrors: Type.Array(Type.String({ minLength: 1 })),
-    privateMirrors: Type.Array(Type.String({ minLength: 1 })),
+    mirrors: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'FRESHCLAM_MIRRORS',
+      description: 'DatabaseMirror hosts (empty: database.clamav.net)',
+    }),
+    privateMirrors: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'FRESHCLAM_PRIVATE_MIRRORS',
+      description: 'PrivateMirror URLs (your own mirror; replaces the official ones)',
+    }),
     /** http://[user:password@]host:port of an HTTP proxy for freshclam; empty: direct. */
-    proxy: Type.String(),
+    proxy: Type.String({
+      default: '',
+      env: 'FRESHCLAM_PROXY',
+      description: 'http://[user:password@]host:port proxy for freshclam',
+    }),
     /** Extra databases (DatabaseCustomURL), e.g. https://example.org/extra.ndb. */
-    customUrls: Type.Array(Type.String({ minLength: 1 })),
+    customUrls: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'FRESHCLAM_CUSTOM_URLS',
+      description: 'extra databases to download (DatabaseCustomURL)',
+    }),
     /** Official databases not to download (ExcludeDatabase), e.g. bytecode. */
-    excludeDatabases: Type.Array(Type.String({ minLength: 1 })),
-    updateIntervalSeconds: Type.Integer({ minimum: 60 }),
+    excludeDatabases: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'FRESHCLAM_EXCLUDE_DATABASES',
+      description: 'official databases not to download (ExcludeDatabase: main, daily, bytecode)',
+    }),
+    updateIntervalSeconds: Type.Integer({
+      minimum: 60,
+      default: 3600,
+      env: 'FRESHCLAM_INTERVAL',
+      parse: 'duration',
+      description: 'time between freshclam runs (e.g. 1h; seconds)',
+    }),
   }),
-  store: Type.Object({
+  store: group({
     /** postgres://… selects the PostgreSQL store; empty uses SQLite in the data directory. */
-    databaseUrl: Type.String(),
-    poolSize: Type.Integer({ minimum: 1, maximum: 200 }),
+    databaseUrl: Type.String({
+      default: '',
+      env: 'DATABASE_URL',
+      description: 'postgres://… for scale-out; empty uses SQLite',
+    }),
+    poolSize: Type.Integer({
+      minimum: 1,
+      maximum: 200,
+      default: 10,
+      env: 'DATABASE_POOL_SIZE',
+      description: 'PostgreSQL connections per process',
+    }),
   }),
-  blobs: Type.Object({
+  blobs: group({
     /** Bucket for staged uploads; empty stages them in <dataDir>/uploads. */
-    s3Bucket: Type.String(),
-    s3Prefix: Type.String(),
+    s3Bucket: Type.String({
+      default: '',
+      env: 'BLOB_S3_BUCKET',
+      description: 'stage uploads in this bucket instead of the data directory',
+    }),
+    s3Prefix: Type.String({
+      default: 'uploads/',
+      env: 'BLOB_S3_PREFIX',
+      description: 'key prefix for staged uploads',
+    }),
   }),
-  s3: Type.Object({
-    endpoint: Type.String(),
-    region: Type.String({ minLength: 1 }),
-    forcePathStyle: Type.Boolean(),
-    accessKeyId: Type.String(),
-    secretAccessKey: Type.String(),
+  s3: group({
+    endpoint: Type.String({
+      default: '',
+      env: 'S3_ENDPOINT',
+      description: 'S3-compatible endpoint (MinIO, Ceph, R2); empty is AWS',
+    }),
+    region: Type.String({ minLength: 1, default: 'us-east-1', env: 'S3_REGION', description: 'S3 region' }),
+    forcePathStyle: Type.Boolean({
+      default: false,
+      env: 'S3_FORCE_PATH_STYLE',
+      description: 'path-style bucket addressing',
+    }),
+    accessKeyId: Type.String({
+      default: '',
+      env: 'S3_ACCESS_KEY_ID',
+      description: 'empty uses the AWS SDK default chain',
+    }),
+    secretAccessKey: Type.String({
+      default: '',
+      env: 'S3_SECRET_ACCESS_KEY',
+      description: 'secret for S3_ACCESS_KEY_ID',
+    }),
   }),
-  jobs: Type.Object({
-    workerConcurrency: Type.Integer({ minimum: 1, maximum: 256 }),
+  jobs: group({
+    workerConcurrency: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      default: 4,
+      env: 'WORKER_CONCURRENCY',
+      description: 'jobs scanned at once per worker process',
+    }),
     /** Jobs of one tenant running at once across all workers on the store (0 = no limit). */
-    maxRunningPerTenant: Type.Integer({ minimum: 0 }),
-    leaseMs: Type.Integer({ minimum: 1000 }),
-    maxAttempts: Type.Integer({ minimum: 1, maximum: 100 }),
-    retryBaseDelayMs: Type.Integer({ minimum: 10 }),
-    retryMaxDelayMs: Type.Integer({ minimum: 10 }),
-    pollIntervalMs: Type.Integer({ minimum: 5 }),
-    resultRetentionSeconds: Type.Integer({ minimum: 1 }),
-    sweepIntervalMs: Type.Integer({ minimum: 100 }),
-    shutdownGraceMs: Type.Integer({ minimum: 0 }),
+    maxRunningPerTenant: Type.Integer({
+      minimum: 0,
+      default: 0,
+      env: 'MAX_RUNNING_JOBS_PER_TENANT',
+      description:
+        "jobs of one tenant scanning at once across all workers (0 = no limit; others' jobs take the rest)",
+    }),
+    leaseMs: Type.Integer({
+      minimum: 1000,
+      default: 30_000,
+      env: 'JOB_LEASE_MS',
+      description: 'lease of a running job, renewed by heartbeat',
+    }),
+    maxAttempts: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 5,
+      env: 'JOB_MAX_ATTEMPTS',
+      description: 'tries before a job is unscannable',
+    }),
+    retryBaseDelayMs: Type.Integer({
+      minimum: 10,
+      default: 1_000,
+      env: 'JOB_RETRY_BASE_MS',
+      description: 'first retry delay (doubles per try)',
+    }),
+    retryMaxDelayMs: Type.Integer({
+      minimum: 10,
+      default: 5 * 60_000,
+      env: 'JOB_RETRY_MAX_MS',
+      description: 'longest retry delay',
+    }),
+    pollIntervalMs: Type.Integer({
+      minimum: 5,
+      default: 50,
+      env: 'JOB_POLL_INTERVAL_MS',
+      description: 'idle worker poll interval',
+    }),
+    resultRetentionSeconds: Type.Integer({
+      minimum: 1,
+      default: 24 * 3600,
+      env: 'RESULT_RETENTION_SECONDS',
+      description: 'how long results stay readable',
+    }),
+    sweepIntervalMs: Type.Integer({
+      minimum: 100,
+      default: 60_000,
+      env: 'SWEEP_INTERVAL_MS',
+      description: 'retention sweep interval',
+    }),
+    shutdownGraceMs: Type.Integer({
+      minimum: 0,
+      default: 10_000,
+      env: 'SHUTDOWN_GRACE_MS',
+      description: 'time running jobs get to finish on SIGTERM',
+    }),
   }),
-  network: Type.Object({
+  network: group({
     /** CIDRs that downloads and callbacks may reach although they are private or reserved. */
-    allowCidrs: Type.Array(Type.String({ minLength: 1 })),
-    connectTimeoutMs: Type.Integer({ minimum: 100 }),
-    headersTimeoutMs: Type.Integer({ minimum: 100 }),
-    bodyIdleTimeoutMs: Type.Integer({ minimum: 100 }),
-    downloadTimeoutMs: Type.Integer({ minimum: 100 }),
+    allowCidrs: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'NETWORK_ALLOW_CIDRS',
+      description: 'private ranges downloads/callbacks may reach (default: none)',
+    }),
+    connectTimeoutMs: Type.Integer({
+      minimum: 100,
+      default: 5_000,
+      env: 'DOWNLOAD_CONNECT_TIMEOUT_MS',
+      description: 'download/callback connect timeout',
+    }),
+    headersTimeoutMs: Type.Integer({
+      minimum: 100,
+      default: 30_000,
+      env: 'DOWNLOAD_HEADERS_TIMEOUT_MS',
+      description: 'time to response headers',
+    }),
+    bodyIdleTimeoutMs: Type.Integer({
+      minimum: 100,
+      default: 30_000,
+      env: 'DOWNLOAD_BODY_TIMEOUT_MS',
+      description: 'longest silence while reading a body',
+    }),
+    downloadTimeoutMs: Type.Integer({
+      minimum: 100,
+      default: 30 * 60_000,
+      env: 'DOWNLOAD_TIMEOUT_MS',
+      description: 'whole download deadline',
+    }),
     /** Slowest average download rate accepted over each minRateWindowMs (0 = no floor). */
-    minBytesPerSecond: Type.Integer({ minimum: 0 }),
-    minRateWindowMs: Type.Integer({ minimum: 100 }),
-    maxRedirects: Type.Integer({ minimum: 0, maximum: 20 }),
+    minBytesPerSecond: Type.Integer({
+      minimum: 0,
+      default: 10 * 1024,
+      env: 'DOWNLOAD_MIN_BYTES_PER_SECOND',
+      description: 'slowest average download rate accepted (0 = off); slower is a final download_timeout',
+    }),
+    minRateWindowMs: Type.Integer({
+      minimum: 100,
+      default: 30_000,
+      env: 'DOWNLOAD_MIN_RATE_WINDOW_MS',
+      description: 'window the minimum download rate is averaged over',
+    }),
+    maxRedirects: Type.Integer({
+      minimum: 0,
+      maximum: 20,
+      default: 5,
+      env: 'DOWNLOAD_MAX_REDIRECTS',
+      description: 'redirect hops followed, each checked again',
+    }),
   }),
-  callbacks: Type.Object({
-    timeoutMs: Type.Integer({ minimum: 100 }),
+  callbacks: group({
+    timeoutMs: Type.Integer({
+      minimum: 100,
+      default: 15_000,
+      env: 'CALLBACK_TIMEOUT_MS',
+      description: 'one callback attempt',
+    }),
     /** How long a failing callback keeps being retried before it is marked failed. */
-    maxAgeSeconds: Type.Integer({ minimum: 1 }),
-    retryBaseDelayMs: Type.Integer({ minimum: 10 }),
-    retryMaxDelayMs: Type.Integer({ minimum: 10 }),
+    maxAgeSeconds: Type.Integer({
+      minimum: 1,
+      default: 24 * 3600,
+      env: 'CALLBACK_MAX_AGE_SECONDS',
+      description: 'retry a failing callback this long',
+    }),
+    retryBaseDelayMs: Type.Integer({
+      minimum: 10,
+      default: 5_000,
+      env: 'CALLBACK_RETRY_BASE_MS',
+      description: 'first callback retry delay',
+    }),
+    retryMaxDelayMs: Type.Integer({
+      minimum: 10,
+      default: 2 * 3600_000,
+      env: 'CALLBACK_RETRY_MAX_MS',
+      description: 'longest callback retry delay',
+    }),
     /** Secret for Standard Webhooks signatures when an API key has none of its own (whsec_…). */
-    signingSecret: Type.String(),
+    signingSecret: Type.String({
+      default: '',
+      env: 'CALLBACK_SIGNING_SECRET',
+      description: 'whsec_… default signing secret',
+    }),
     /** PEM RSA private key for attachmentAV-style callback signatures; empty keeps one in the store. */
-    rsaPrivateKeyFile: Type.String(),
+    rsaPrivateKeyFile: Type.String({
+      default: '',
+      env: 'CALLBACK_RSA_KEY_FILE',
+      description: 'PEM RSA key signing attachmentAV callbacks; empty: one generated and kept in the store',
+    }),
     /** Public keys (PEM files) still published after a rotation, so receivers can verify late callbacks. */
-    rsaPreviousPublicKeyFiles: Type.Array(Type.String({ minLength: 1 })),
+    rsaPreviousPublicKeyFiles: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      env: 'CALLBACK_RSA_PREVIOUS_PUBLIC_KEYS',
+      description: 'PEM public keys still published after a rotation',
+    }),
   }),
-  auth: Type.Object({
+  auth: group({
     /** Plain keys, or tenant=key pairs; kept in memory only as SHA-256 digests. */
-    apiKeys: Type.Array(Type.String({ minLength: 8 })),
+    apiKeys: Type.Array(Type.String({ minLength: 8 }), {
+      default: [],
+      env: 'API_KEYS',
+      description: 'comma-separated keys or tenant=key pairs',
+    }),
   }),
-  buckets: Type.Object({
+  buckets: group({
     /** tenant=bucket[/prefix] or tenant=*: what each tenant may scan, tag, delete in and quarantine to. */
-    grants: Type.Array(Type.String({ minLength: 3 })),
-    pageSize: Type.Integer({ minimum: 1, maximum: 1000 }),
-    window: Type.Integer({ minimum: 1 }),
+    grants: Type.Array(Type.String({ minLength: 3 }), {
+      default: [],
+      env: 'BUCKET_GRANTS',
+      description:
+        'tenant=bucket[/prefix] pairs (or tenant=*) a tenant may scan, tag and quarantine to (default: none)',
+    }),
+    pageSize: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 1000,
+      env: 'BUCKET_SCAN_PAGE_SIZE',
+      description: 'objects per ListObjectsV2 page of a bucket scan',
+    }),
+    window: Type.Integer({
+      minimum: 1,
+      default: 2000,
+      env: 'BUCKET_SCAN_WINDOW',
+      description: 'objects of one bucket scan listed ahead of their verdicts at most',
+    }),
   }),
-  rateLimit: Type.Object({
-    requestsPerMinute: Type.Integer({ minimum: 0 }),
-    maxConcurrentJobsPerKey: Type.Integer({ minimum: 0 }),
-    redisUrl: Type.String(),
+  rateLimit: group({
+    requestsPerMinute: Type.Integer({
+      minimum: 0,
+      default: 0,
+      env: 'RATE_LIMIT_PER_MINUTE',
+      description: 'requests per key per minute (0 = off)',
+    }),
+    maxConcurrentJobsPerKey: Type.Integer({
+      minimum: 0,
+      default: 0,
+      env: 'MAX_CONCURRENT_JOBS_PER_KEY',
+      description: 'pending jobs per key (0 = off)',
+    }),
+    redisUrl: Type.String({
+      default: '',
+      env: 'REDIS_URL',
+      description: 'shared rate-limit store for several API nodes',
+    }),
   }),
 });
 
@@ -165,500 +512,52 @@ interface EnvVariable {
   description: string;
 }
 
-/** Every environment variable scangate reads; the README's configuration table is this list. */
-export const ENV_VARIABLES: EnvVariable[] = [
-  { name: 'SCANGATE_ROLE', path: 'role', parse: 'string', description: 'all | api | worker' },
-  {
-    name: 'SCANGATE_DATA_DIR',
-    path: 'dataDir',
-    parse: 'string',
-    description: 'SQLite file, staged uploads, managed clamd',
-  },
-  { name: 'LOG_LEVEL', path: 'logLevel', parse: 'string', description: 'pino log level' },
-  { name: 'HOST', path: 'http.host', parse: 'string', description: 'listen address' },
-  { name: 'PORT', path: 'http.port', parse: 'int', description: 'listen port' },
-  {
-    name: 'HTTP_HEADERS_TIMEOUT_MS',
-    path: 'http.headersTimeoutMs',
-    parse: 'int',
-    description: 'time to receive request headers',
-  },
-  {
-    name: 'HTTP_REQUEST_TIMEOUT_MS',
-    path: 'http.requestTimeoutMs',
-    parse: 'int',
-    description: 'time to receive a whole request',
-  },
-  {
-    name: 'HTTP_JSON_BODY_LIMIT',
-    path: 'http.jsonBodyLimitBytes',
-    parse: 'size',
-    description: 'largest JSON body',
-  },
-  {
-    name: 'HTTP_TRUST_PROXY',
-    path: 'http.trustProxy',
-    parse: 'bool',
-    description: 'trust X-Forwarded-For, -Proto and -Host',
-  },
-  {
-    name: 'PUBLIC_URL',
-    path: 'http.publicUrl',
-    parse: 'string',
-    description:
-      'base of absolute URLs handed out (e.g. https://scan.example.com); empty uses the request Host',
-  },
-  {
-    name: 'TLS_CERT_FILE',
-    path: 'http.tlsCertFile',
-    parse: 'string',
-    description: 'PEM certificate chain: with TLS_KEY_FILE serves HTTPS, HTTP/2 and HTTP/1.1',
-  },
-  { name: 'TLS_KEY_FILE', path: 'http.tlsKeyFile', parse: 'string', description: 'PEM private key' },
-  {
-    name: 'MAX_FILE_SIZE',
-    path: 'limits.maxFileSizeBytes',
-    parse: 'size',
-    description: 'largest file scanned (e.g. 512M, 1G); larger is unscannable',
-  },
-  {
-    name: 'CLAMD_ADDRESS',
-    path: 'engine.addresses',
-    parse: 'list',
-    description: 'comma-separated clamd addresses (/path.sock or host:port); empty starts a managed clamd',
-  },
-  {
-    name: 'CLAMD_BINARY',
-    path: 'engine.clamdBinary',
-    parse: 'string',
-    description: 'clamd executable for the managed clamd',
-  },
-  {
-    name: 'SIGNATURE_DIRS',
-    path: 'engine.signatureDirs',
-    parse: 'list',
-    description: 'signature directories for the managed clamd',
-  },
-  {
-    name: 'SCAN_TIMEOUT_MS',
-    path: 'engine.scanTimeoutMs',
-    parse: 'int',
-    description: 'longest single clamd scan',
-  },
-  {
-    name: 'CLAMD_CONNECT_TIMEOUT_MS',
-    path: 'engine.connectTimeoutMs',
-    parse: 'int',
-    description: 'clamd connect timeout',
-  },
-  {
-    name: 'CLAMD_HEALTH_INTERVAL_MS',
-    path: 'engine.healthCheckIntervalMs',
-    parse: 'int',
-    description: 'PING interval per clamd',
-  },
-  {
-    name: 'CLAMD_MAX_THREADS',
-    path: 'engine.maxThreads',
-    parse: 'int',
-    description: 'scanner threads of the managed clamd',
-  },
-  {
-    name: 'CLAMD_NICE',
-    path: 'engine.clamdNiceness',
-    parse: 'int',
-    description: 'nice value of the managed clamd, so the API answers first when scans fill the CPU',
-  },
-  {
-    name: 'ENCRYPTED_VERDICT',
-    path: 'engine.encryptedVerdict',
-    parse: 'string',
-    description: 'unscannable | infected for password-protected archives',
-  },
-  {
-    name: 'VERDICT_CACHE',
-    path: 'engine.verdictCache',
-    parse: 'bool',
-    description: 'reuse verdicts for identical bytes and signatures',
-  },
-  {
-    name: 'SIGNATURES',
-    path: 'signatures.mode',
-    parse: 'string',
-    description:
-      'auto | freshclam | system | test: where the managed clamd gets signatures (test: offline test database, never for production)',
-  },
-  {
-    name: 'MAX_SIGNATURE_AGE',
-    path: 'signatures.maxAgeSeconds',
-    parse: 'duration',
-    description: 'not ready when the loaded database is older (e.g. 7d, 36h; seconds)',
-  },
-  {
-    name: 'FRESHCLAM_BINARY',
-    path: 'signatures.freshclamBinary',
-    parse: 'string',
-    description: 'freshclam executable for SIGNATURES=freshclam',
-  },
-  {
-    name: 'FRESHCLAM_MIRRORS',
-    path: 'signatures.mirrors',
-    parse: 'list',
-    description: 'DatabaseMirror hosts (empty: database.clamav.net)',
-  },
-  {
-    name: 'FRESHCLAM_PRIVATE_MIRRORS',
-    path: 'signatures.privateMirrors',
-    parse: 'list',
-    description: 'PrivateMirror URLs (your own mirror; replaces the official ones)',
-  },
-  {
-    name: 'FRESHCLAM_PROXY',
-    path: 'signatures.proxy',
-    parse: 'string',
-    description: 'http://[user:password@]host:port proxy for freshclam',
-  },
-  {
-    name: 'FRESHCLAM_CUSTOM_URLS',
-    path: 'signatures.customUrls',
-    parse: 'list',
-    description: 'extra databases to download (DatabaseCustomURL)',
-  },
-  {
-    name: 'FRESHCLAM_EXCLUDE_DATABASES',
-    path: 'signatures.excludeDatabases',
-    parse: 'list',
-    description: 'official databases not to download (ExcludeDatabase: main, daily, bytecode)',
-  },
-  {
-    name: 'FRESHCLAM_INTERVAL',
-    path: 'signatures.updateIntervalSeconds',
-    parse: 'duration',
-    description: 'time between freshclam runs (e.g. 1h; seconds)',
-  },
-  {
-    name: 'DATABASE_URL',
-    path: 'store.databaseUrl',
-    parse: 'string',
-    description: 'postgres://… for scale-out; empty uses SQLite',
-  },
-  {
-    name: 'DATABASE_POOL_SIZE',
-    path: 'store.poolSize',
-    parse: 'int',
-    description: 'PostgreSQL connections per process',
-  },
-  {
-    name: 'BLOB_S3_BUCKET',
-    path: 'blobs.s3Bucket',
-    parse: 'string',
-    description: 'stage uploads in this bucket instead of the data directory',
-  },
-  {
-    name: 'BLOB_S3_PREFIX',
-    path: 'blobs.s3Prefix',
-    parse: 'string',
-    description: 'key prefix for staged uploads',
-  },
-  {
-    name: 'S3_ENDPOINT',
-    path: 's3.endpoint',
-    parse: 'string',
-    description: 'S3-compatible endpoint (MinIO, Ceph, R2); empty is AWS',
-  },
-  { name: 'S3_REGION', path: 's3.region', parse: 'string', description: 'S3 region' },
-  {
-    name: 'S3_FORCE_PATH_STYLE',
-    path: 's3.forcePathStyle',
-    parse: 'bool',
-    description: 'path-style bucket addressing',
-  },
-  {
-    name: 'S3_ACCESS_KEY_ID',
-    path: 's3.accessKeyId',
-    parse: 'string',
-    description: 'empty uses the AWS SDK default chain',
-  },
-  {
-    name: 'S3_SECRET_ACCESS_KEY',
-    path: 's3.secretAccessKey',
-    parse: 'string',
-    description: 'secret for S3_ACCESS_KEY_ID',
-  },
-  {
-    name: 'WORKER_CONCURRENCY',
-    path: 'jobs.workerConcurrency',
-    parse: 'int',
-    description: 'jobs scanned at once per worker process',
-  },
-  {
-    name: 'MAX_RUNNING_JOBS_PER_TENANT',
-    path: 'jobs.maxRunningPerTenant',
-    parse: 'int',
-    description:
-      "jobs of one tenant scanning at once across all workers (0 = no limit; others' jobs take the rest)",
-  },
-  {
-    name: 'JOB_LEASE_MS',
-    path: 'jobs.leaseMs',
-    parse: 'int',
-    description: 'lease of a running job, renewed by heartbeat',
-  },
-  {
-    name: 'JOB_MAX_ATTEMPTS',
-    path: 'jobs.maxAttempts',
-    parse: 'int',
-    description: 'tries before a job is unscannable',
-  },
-  {
-    name: 'JOB_RETRY_BASE_MS',
-    path: 'jobs.retryBaseDelayMs',
-    parse: 'int',
-    description: 'first retry delay (doubles per try)',
-  },
-  {
-    name: 'JOB_RETRY_MAX_MS',
-    path: 'jobs.retryMaxDelayMs',
-    parse: 'int',
-    description: 'longest retry delay',
-  },
-  {
-    name: 'JOB_POLL_INTERVAL_MS',
-    path: 'jobs.pollIntervalMs',
-    parse: 'int',
-    description: 'idle worker poll interval',
-  },
-  {
-    name: 'RESULT_RETENTION_SECONDS',
-    path: 'jobs.resultRetentionSeconds',
-    parse: 'int',
-    description: 'how long results stay readable',
-  },
-  {
-    name: 'SWEEP_INTERVAL_MS',
-    path: 'jobs.sweepIntervalMs',
-    parse: 'int',
-    description: 'retention sweep interval',
-  },
-  {
-    name: 'SHUTDOWN_GRACE_MS',
-    path: 'jobs.shutdownGraceMs',
-    parse: 'int',
-    description: 'time running jobs get to finish on SIGTERM',
-  },
-  {
-    name: 'NETWORK_ALLOW_CIDRS',
-    path: 'network.allowCidrs',
-    parse: 'list',
-    description: 'private ranges downloads/callbacks may reach (default: none)',
-  },
-  {
-    name: 'DOWNLOAD_CONNECT_TIMEOUT_MS',
-    path: 'network.connectTimeoutMs',
-    parse: 'int',
-    description: 'download/callback connect timeout',
-  },
-  {
-    name: 'DOWNLOAD_HEADERS_TIMEOUT_MS',
-    path: 'network.headersTimeoutMs',
-    parse: 'int',
-    description: 'time to response headers',
-  },
-  {
-    name: 'DOWNLOAD_BODY_TIMEOUT_MS',
-    path: 'network.bodyIdleTimeoutMs',
-    parse: 'int',
-    description: 'longest silence while reading a body',
-  },
-  {
-    name: 'DOWNLOAD_TIMEOUT_MS',
-    path: 'network.downloadTimeoutMs',
-    parse: 'int',
-    description: 'whole download deadline',
-  },
-  {
-    name: 'DOWNLOAD_MIN_BYTES_PER_SECOND',
-    path: 'network.minBytesPerSecond',
-    parse: 'int',
-    description: 'slowest average download rate accepted (0 = off); slower is a final download_timeout',
-  },
-  {
-    name: 'DOWNLOAD_MIN_RATE_WINDOW_MS',
-    path: 'network.minRateWindowMs',
-    parse: 'int',
-    description: 'window the minimum download rate is averaged over',
-  },
-  {
-    name: 'DOWNLOAD_MAX_REDIRECTS',
-    path: 'network.maxRedirects',
-    parse: 'int',
-    description: 'redirect hops followed, each checked again',
-  },
-  {
-    name: 'CALLBACK_TIMEOUT_MS',
-    path: 'callbacks.timeoutMs',
-    parse: 'int',
-    description: 'one callback attempt',
-  },
-  {
-    name: 'CALLBACK_MAX_AGE_SECONDS',
-    path: 'callbacks.maxAgeSeconds',
-    parse: 'int',
-    description: 'retry a failing callback this long',
-  },
-  {
-    name: 'CALLBACK_RETRY_BASE_MS',
-    path: 'callbacks.retryBaseDelayMs',
-    parse: 'int',
-    description: 'first callback retry delay',
-  },
-  {
-    name: 'CALLBACK_RETRY_MAX_MS',
-    path: 'callbacks.retryMaxDelayMs',
-    parse: 'int',
-    description: 'longest callback retry delay',
-  },
-  {
-    name: 'CALLBACK_SIGNING_SECRET',
-    path: 'callbacks.signingSecret',
-    parse: 'string',
-    description: 'whsec_… default signing secret',
-  },
-  {
-    name: 'CALLBACK_RSA_KEY_FILE',
-    path: 'callbacks.rsaPrivateKeyFile',
-    parse: 'string',
-    description: 'PEM RSA key signing attachmentAV callbacks; empty: one generated and kept in the store',
-  },
-  {
-    name: 'CALLBACK_RSA_PREVIOUS_PUBLIC_KEYS',
-    path: 'callbacks.rsaPreviousPublicKeyFiles',
-    parse: 'list',
-    description: 'PEM public keys still published after a rotation',
-  },
-  {
-    name: 'API_KEYS',
-    path: 'auth.apiKeys',
-    parse: 'list',
-    description: 'comma-separated keys or tenant=key pairs',
-  },
-  {
-    name: 'BUCKET_GRANTS',
-    path: 'buckets.grants',
-    parse: 'list',
-    description:
-      'tenant=bucket[/prefix] pairs (or tenant=*) a tenant may scan, tag and quarantine to (default: none)',
-  },
-  {
-    name: 'BUCKET_SCAN_PAGE_SIZE',
-    path: 'buckets.pageSize',
-    parse: 'int',
-    description: 'objects per ListObjectsV2 page of a bucket scan',
-  },
-  {
-    name: 'BUCKET_SCAN_WINDOW',
-    path: 'buckets.window',
-    parse: 'int',
-    description: 'objects of one bucket scan listed ahead of their verdicts at most',
-  },
-  {
-    name: 'RATE_LIMIT_PER_MINUTE',
-    path: 'rateLimit.requestsPerMinute',
-    parse: 'int',
-    description: 'requests per key per minute (0 = off)',
-  },
-  {
-    name: 'MAX_CONCURRENT_JOBS_PER_KEY',
-    path: 'rateLimit.maxConcurrentJobsPerKey',
-    parse: 'int',
-    description: 'pending jobs per key (0 = off)',
-  },
-  {
-    name: 'REDIS_URL',
-    path: 'rateLimit.redisUrl',
-    parse: 'string',
-    description: 'shared rate-limit store for several API nodes',
-  },
-];
+interface OptionSchema {
+  type?: unknown;
+  properties?: Record<string, OptionSchema>;
+  env?: string;
+  parse?: 'size' | 'duration';
+  description?: string;
+}
 
+/** How an option's environment value is read: by its type, unless the schema says it is a size. */
+function parserOf(schema: OptionSchema): Parser {
+  if (schema.parse) return schema.parse;
+  switch (schema.type) {
+    case 'integer':
+      return 'int';
+    case 'boolean':
+      return 'bool';
+    case 'array':
+      return 'list';
+    default:
+      return 'string';
+  }
+}
+
+function environmentOf(schema: OptionSchema, prefix: string): EnvVariable[] {
+  const variables: EnvVariable[] = [];
+  for (const [key, option] of Object.entries(schema.properties ?? {})) {
+    const dotted = prefix ? `${prefix}.${key}` : key;
+    if (option.properties) variables.push(...environmentOf(option, dotted));
+    else if (option.env) {
+      variables.push({
+        name: option.env,
+        path: dotted,
+        parse: parserOf(option),
+        description: option.description ?? '',
+      });
+    }
+  }
+  return variables;
+}
+
+/** Every environment variable scangate reads, in schema order; the README's configuration table is this list. */
+export const ENV_VARIABLES: readonly EnvVariable[] = environmentOf(ConfigSchema as OptionSchema, '');
+
+/** Every option at its schema default; the data directory is the one default resolved at load time. */
 export function defaultConfig(dataDir = path.resolve('data')): Config {
-  return {
-    role: 'all',
-    dataDir,
-    logLevel: 'info',
-    http: {
-      host: '127.0.0.1',
-      port: 8080,
-      headersTimeoutMs: 15_000,
-      requestTimeoutMs: 30 * 60_000,
-      jsonBodyLimitBytes: 64 * 1024,
-      trustProxy: false,
-      publicUrl: '',
-      tlsCertFile: '',
-      tlsKeyFile: '',
-    },
-    limits: { maxFileSizeBytes: 1024 * MiB },
-    engine: {
-      addresses: [],
-      clamdBinary: '/usr/sbin/clamd',
-      signatureDirs: [],
-      scanTimeoutMs: 300_000,
-      connectTimeoutMs: 2_000,
-      healthCheckIntervalMs: 2_000,
-      maxThreads: 8,
-      clamdNiceness: 10,
-      encryptedVerdict: 'unscannable',
-      verdictCache: true,
-    },
-    signatures: {
-      mode: 'auto',
-      maxAgeSeconds: 7 * 24 * 3600,
-      freshclamBinary: '/usr/bin/freshclam',
-      mirrors: [],
-      privateMirrors: [],
-      proxy: '',
-      customUrls: [],
-      excludeDatabases: [],
-      updateIntervalSeconds: 3600,
-    },
-    store: { databaseUrl: '', poolSize: 10 },
-    blobs: { s3Bucket: '', s3Prefix: 'uploads/' },
-    s3: { endpoint: '', region: 'us-east-1', forcePathStyle: false, accessKeyId: '', secretAccessKey: '' },
-    jobs: {
-      workerConcurrency: 4,
-      maxRunningPerTenant: 0,
-      leaseMs: 30_000,
-      maxAttempts: 5,
-      retryBaseDelayMs: 1_000,
-      retryMaxDelayMs: 5 * 60_000,
-      pollIntervalMs: 50,
-      resultRetentionSeconds: 24 * 3600,
-      sweepIntervalMs: 60_000,
-      shutdownGraceMs: 10_000,
-    },
-    network: {
-      allowCidrs: [],
-      connectTimeoutMs: 5_000,
-      headersTimeoutMs: 30_000,
-      bodyIdleTimeoutMs: 30_000,
-      downloadTimeoutMs: 30 * 60_000,
-      minBytesPerSecond: 10 * 1024,
-      minRateWindowMs: 30_000,
-      maxRedirects: 5,
-    },
-    callbacks: {
-      timeoutMs: 15_000,
-      maxAgeSeconds: 24 * 3600,
-      retryBaseDelayMs: 5_000,
-      retryMaxDelayMs: 2 * 3600_000,
-      signingSecret: '',
-      rsaPrivateKeyFile: '',
-      rsaPreviousPublicKeyFiles: [],
-    },
-    auth: { apiKeys: [] },
-    buckets: { grants: [], pageSize: 1000, window: 2000 },
-    rateLimit: { requestsPerMinute: 0, maxConcurrentJobsPerKey: 0, redisUrl: '' },
-  };
+  return { ...(Value.Default(ConfigSchema, {}) as Config), dataDir };
 }
 
 export class ConfigError extends Error {
@@ -705,13 +604,13 @@ function parseEnvValue(variable: EnvVariable, raw: string): unknown {
       try {
         return parseSize(raw);
       } catch (error) {
-        throw new ConfigError(`${variable.name}: ${(error as Error).message}`);
+        throw new ConfigError(`${variable.name}: ${messageOf(error)}`);
       }
     case 'duration':
       try {
         return parseDuration(raw);
       } catch (error) {
-        throw new ConfigError(`${variable.name}: ${(error as Error).message}`);
+        throw new ConfigError(`${variable.name}: ${messageOf(error)}`);
       }
   }
 }
@@ -761,7 +660,7 @@ export function loadConfig(
     try {
       fileContent = JSON.parse(readFileSync(env.SCANGATE_CONFIG, 'utf8'));
     } catch (error) {
-      throw new ConfigError(`cannot read config file ${env.SCANGATE_CONFIG}: ${(error as Error).message}`);
+      throw new ConfigError(`cannot read config file ${env.SCANGATE_CONFIG}: ${messageOf(error)}`);
     }
     merged = deepMerge(merged, fileContent as Record<string, unknown>);
   }
@@ -792,7 +691,7 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
   try {
     return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
   } catch (error) {
-    throw new ConfigError(`${name}_FILE: cannot read ${file}: ${(error as Error).message}`);
+    throw new ConfigError(`${name}_FILE: cannot read ${file}: ${messageOf(error)}`);
   }
 }
 

@@ -59,3 +59,8 @@ export class ScanGateError extends Error {
 export function isScanGateError(error: unknown): error is ScanGateError {
   return error instanceof ScanGateError;
 }
+
+/** The message of anything thrown: an Error's message, or the thrown value as text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { verifyWebhook } from '../../src/delivery/signing.ts';
 import { eicarBytes } from '../../src/engine/eicar.ts';
+import { verifyWebhook } from '../../src/webhook-signing.ts';
 
 /** The bytes of soak input number `n`: distinct per n, so clamd's and scangate's caches rarely answer. */
 export function soakContent(infected: boolean, n: number): Buffer {

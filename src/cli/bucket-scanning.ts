@@ -3,10 +3,10 @@ import type { Config } from '../config.ts';
 import { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import { BucketGrants } from '../jobs/buckets/grants.ts';
 import { ObjectActions } from '../jobs/buckets/object-actions.ts';
-import { openBucketScanStore } from '../jobs/buckets/open-bucket-store.ts';
 import { BucketScanWalker, DEFAULT_WALKER_SETTINGS } from '../jobs/buckets/walker.ts';
-import type { JobStore } from '../jobs/model.ts';
 import { createS3Client } from '../sources/s3/client.ts';
+import type { JobQueueStore } from '../store/contracts.ts';
+import { openBucketScanStore } from '../store/open-store.ts';
 
 export interface BucketScanning {
   service: BucketScanService;
@@ -19,7 +19,7 @@ export interface BucketScanning {
 /** Bucket scans for the composition root: their store, the walker (worker roles) and the API's service. */
 export async function startBucketScanning(
   config: Config,
-  jobs: JobStore,
+  jobs: JobQueueStore,
   logger: Logger,
   options: { runWalker: boolean; notifyWorkers?: () => void },
 ): Promise<BucketScanning> {

@@ -4,6 +4,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { loadCallbackSigningKeys } from '../delivery/callback-signing-keys.ts';
 import { CallbackDeliveryWorker, webhookSecretFactory } from '../delivery/delivery-worker.ts';
+import { infrastructureEndpoints } from '../egress/infrastructure-endpoints.ts';
 import { runCanary } from '../engine/canary.ts';
 import { createEngine } from '../engine/create-engine.ts';
 import {
@@ -16,22 +17,22 @@ import { ApiKeyAuthenticator } from '../http/api-keys.ts';
 import { buildHttpApp } from '../http/app.ts';
 import { ScanMetrics } from '../http/metrics.ts';
 import { buildOperationsApp } from '../http/operations-app.ts';
-import type { JobStore } from '../jobs/model.ts';
-import { openJobStore } from '../jobs/open-store.ts';
 import { RetentionSweeper } from '../jobs/retention.ts';
 import { ScanService } from '../jobs/scan-service.ts';
-import { ScanWorkerPool } from '../jobs/worker.ts';
-import { openBlobStore } from '../sources/open-blob-store.ts';
-import { SourceOpener } from '../sources/open-source.ts';
+import { ScanWorkerPool } from '../jobs/scan-worker-pool.ts';
+import { ScanEvents } from '../scan-events.ts';
+import { openBlobStore } from '../sources/blobs/open-blob-store.ts';
 import { createS3Client } from '../sources/s3/client.ts';
+import { SourceOpener } from '../sources/source-opener.ts';
+import type { Store } from '../store/contracts.ts';
+import { openStore } from '../store/open-store.ts';
 import { SCANGATE_VERSION } from '../version.ts';
 import { startBucketScanning } from './bucket-scanning.ts';
-import { infrastructureEndpoints } from './infrastructure-endpoints.ts';
 
 export interface RunningService {
   config: Config;
   logger: Logger;
-  store: JobStore;
+  store: Store;
   /** The signature source of the engine (a SignatureLifecycle for the managed clamd). */
   signatures: SignatureReporter;
   /** Where the HTTP API listens (role all or api). */
@@ -57,15 +58,15 @@ export async function startService(config: Config, logger = createLogger(config)
     }
   };
   try {
-    const store = await openJobStore(config);
+    const store = await openStore(config);
     closers.push(() => store.close());
-    const callbackKeys = await loadCallbackSigningKeys(config.callbacks, store);
+    const callbackKeys = await loadCallbackSigningKeys(config.callbacks, store.keys);
     const blobs = await openBlobStore(config, createS3Client(config.s3));
     const engineHandle = await createEngine(config, logger);
     closers.push(() => engineHandle.close());
     let workers: ScanWorkerPool | undefined;
     const metrics = new ScanMetrics({
-      queueDepth: () => store.countUnfinishedJobs(),
+      queueDepth: () => store.jobs.countUnfinished(),
       engineStatus: () => engineHandle.engine.status(),
       jobsInFlight: () => workers?.activeJobs ?? 0,
       build: { version: SCANGATE_VERSION, role: config.role },
@@ -76,6 +77,12 @@ export async function startService(config: Config, logger = createLogger(config)
       engineHandle.signatures.on('reload', (reload) => metrics.recordSignatureReload(reload));
     }
     const engine = metrics.meterEngine(engineHandle.engine);
+    const events = new ScanEvents();
+    metrics.observe(events);
+    // Known now except the API's own port when the OS picks it (PORT=0): the list is replaced, not
+    // edited, once the API listens, and every reader asks for it at use time.
+    let denied: readonly string[] = Object.freeze(await infrastructureEndpoints(config));
+    const deniedEndpoints = () => denied;
     // Which containers this clamd can open, asked of clamd itself; in the background, as it takes a
     // second and readiness does not wait for it (the verdict rules do not depend on it).
     // Until clamd answers (a managed freshclam may still be fetching the first database), try again.
@@ -96,10 +103,8 @@ export async function startService(config: Config, logger = createLogger(config)
     };
     testFormats();
     closers.push(async () => clearTimeout(formatRetry));
-    // Filled now and completed once the API listens (its port may be chosen by the OS).
-    const deniedEndpoints = await infrastructureEndpoints(config);
     const s3 = createS3Client(config.s3);
-    const sources = new SourceOpener(blobs, s3, config, logger, deniedEndpoints);
+    const sources = new SourceOpener({ blobs, s3, config, logger, deniedEndpoints });
     const runnerDeps = {
       store,
       engine,
@@ -110,38 +115,43 @@ export async function startService(config: Config, logger = createLogger(config)
     const runsWorkers = config.role !== 'api';
     const runsApi = config.role !== 'worker';
 
+    let startWorkers = () => {};
     if (runsWorkers) {
-      const delivery = new CallbackDeliveryWorker(store, config, logger.child({ component: 'delivery' }), {
-        onAttempt: (outcome) => metrics.recordCallbackAttempt(outcome),
+      const delivery = new CallbackDeliveryWorker({
+        store,
+        config,
+        logger: logger.child({ component: 'delivery' }),
+        events,
         deniedEndpoints,
         attachmentAvKey: callbackKeys.privateKey,
       });
+      events.on('callback:queued', () => delivery.wake());
       workers = new ScanWorkerPool({
         ...runnerDeps,
         blobs,
         jobs: config.jobs,
         logger: logger.child({ component: 'worker' }),
-        onJobFinished: (job, result, durationMs) => metrics.recordScan(job.source.kind, result, durationMs),
-        onJobRetried: (_job, error) => metrics.recordRetry(error),
-        onCallbackQueued: () => delivery.wake(),
+        events,
       });
-      const sweeper = new RetentionSweeper(
-        store,
-        config.jobs.resultRetentionSeconds,
-        config.jobs.sweepIntervalMs,
+      const sweeper = new RetentionSweeper({
+        jobs: store.jobs,
+        retentionSeconds: config.jobs.resultRetentionSeconds,
+        intervalMs: config.jobs.sweepIntervalMs,
         logger,
         blobs,
-      );
-      workers.start();
-      delivery.start();
-      sweeper.start();
+      });
+      startWorkers = () => {
+        workers!.start();
+        delivery.start();
+        sweeper.start();
+      };
       closers.push(async () => {
         sweeper.stop();
         await Promise.all([workers!.stop(), delivery.stop()]);
       });
     }
 
-    const bucketScanning = await startBucketScanning(config, store, logger, {
+    const bucketScanning = await startBucketScanning(config, store.jobs, logger, {
       runWalker: runsWorkers,
       ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
     });
@@ -153,9 +163,9 @@ export async function startService(config: Config, logger = createLogger(config)
         ...runnerDeps,
         blobs,
         maxUnfinishedJobsPerTenant: config.rateLimit.maxConcurrentJobsPerKey,
-        onScanFinished: (source, result, durationMs) => metrics.recordScan(source, result, durationMs),
-        ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
-        ...(config.buckets.grants.length > 0 ? { bucketGrants: bucketScanning.grants } : {}),
+        events,
+        notifyWorkers: workers ? () => workers.wake() : undefined,
+        bucketGrants: config.buckets.grants.length > 0 ? bucketScanning.grants : undefined,
       });
       const redis = config.rateLimit.redisUrl
         ? new Redis(config.rateLimit.redisUrl, { maxRetriesPerRequest: 2 })
@@ -167,9 +177,9 @@ export async function startService(config: Config, logger = createLogger(config)
         logger,
         scans,
         engine,
-        authenticator: new ApiKeyAuthenticator(config.auth.apiKeys, store),
+        authenticator: new ApiKeyAuthenticator(config.auth.apiKeys, store.keys),
         webhookSecret: (tenantId) =>
-          store.getOrCreateWebhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
+          store.keys.webhookSecret(tenantId, webhookSecretFactory(config.callbacks)),
         canary: async () => (await runCanary(engineHandle.engine)).ok,
         formatSelfTest: () => formatReport,
         deniedEndpoints,
@@ -183,7 +193,7 @@ export async function startService(config: Config, logger = createLogger(config)
       const address = await http.listen({ host: config.http.host, port: config.http.port });
       const listening = http.server.address();
       if (listening && typeof listening === 'object') {
-        deniedEndpoints.push(...(await infrastructureEndpoints(config, listening.port)));
+        denied = Object.freeze(await infrastructureEndpoints(config, listening.port));
       }
       service.url = address;
       service.http = http;
@@ -194,7 +204,7 @@ export async function startService(config: Config, logger = createLogger(config)
       const operations = await buildOperationsApp({
         logger,
         engine,
-        store,
+        store: { kind: store.kind, ping: () => store.ping() },
         metrics,
         canary: async () => (await runCanary(engineHandle.engine)).ok,
         signatures: engineHandle.signatures,
@@ -202,14 +212,21 @@ export async function startService(config: Config, logger = createLogger(config)
       });
       closers.push(() => operations.close());
       service.url = await operations.listen({ host: config.http.host, port: config.http.port });
+      const listening = operations.server.address();
+      if (listening && typeof listening === 'object') {
+        denied = Object.freeze(await infrastructureEndpoints(config, listening.port));
+      }
       service.http = operations;
     }
+    // After the API (or the operations endpoint) listens: the callback agent takes the final list of
+    // denied endpoints.
+    startWorkers();
     logger.info(
       { url: service.url, store: store.kind, blobs: blobs.kind, version: SCANGATE_VERSION },
       'scangate started',
     );
     if (runsApi && config.auth.apiKeys.length === 0) {
-      const stored = await store.listApiKeys();
+      const stored = await store.keys.list();
       if (!stored.some((key) => !key.revokedAt)) {
         logger.warn(
           'no API key is configured: every request answers 401. Set API_KEYS=name=secret or run `scangate keys create --tenant NAME`',

@@ -1,13 +1,13 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Config } from '../config.ts';
-import { ConfigError } from '../config.ts';
-import type { JobStore } from '../jobs/model.ts';
 import {
   generateCallbackSigningKey,
   type PublishedPublicKey,
   publishedPublicKey,
-} from './attachmentav-signing.ts';
+} from '../attachmentav-signing.ts';
+import type { Config } from '../config.ts';
+import { ConfigError } from '../config.ts';
+import type { KeyStore } from '../store/contracts.ts';
 
 /**
  * Where the generated key is kept when no CALLBACK_RSA_KEY_FILE is configured: the per-tenant secret
@@ -25,11 +25,11 @@ export interface CallbackSigningKeys {
 
 export async function loadCallbackSigningKeys(
   callbacks: Config['callbacks'],
-  store: Pick<JobStore, 'getOrCreateWebhookSecret'>,
+  keys: Pick<KeyStore, 'webhookSecret'>,
 ): Promise<CallbackSigningKeys> {
   const pem = callbacks.rsaPrivateKeyFile
     ? readKeyFile(callbacks.rsaPrivateKeyFile, 'CALLBACK_RSA_KEY_FILE')
-    : await store.getOrCreateWebhookSecret(STORED_KEY_OWNER, generateCallbackSigningKey);
+    : await keys.webhookSecret(STORED_KEY_OWNER, generateCallbackSigningKey);
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(pem);

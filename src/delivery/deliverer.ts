@@ -1,14 +1,15 @@
 import type { KeyObject } from 'node:crypto';
 import { type Agent, request } from 'undici';
-import { isScanGateError } from '../errors.ts';
-import type { NewCallbackDelivery } from '../jobs/model.ts';
-import { createAddressPolicy } from '../sources/url/address-policy.ts';
-import { parseDestinationUrl } from '../sources/url/destination-url.ts';
-import { createPinnedAgent, type RefusalLogger, type ResolveHost } from '../sources/url/pinned-agent.ts';
-import { parseRetryAfter } from '../sources/url/retry-after.ts';
-import { attachmentAvHeaders } from './attachmentav-signing.ts';
-import { validateCallbackHeaders } from './callback-headers.ts';
-import { webhookHeaders } from './signing.ts';
+import { attachmentAvHeaders } from '../attachmentav-signing.ts';
+import { createAddressPolicy } from '../egress/address-policy.ts';
+import { parseDestinationUrl } from '../egress/destination-url.ts';
+import { validateCallbackHeaders } from '../egress/header-rules.ts';
+import { createPinnedAgent, type ResolveHost } from '../egress/pinned-agent.ts';
+import { parseRetryAfter } from '../egress/retry-after.ts';
+import { isScanGateError, messageOf } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { NewCallbackDelivery } from '../scan.ts';
+import { webhookHeaders } from '../webhook-signing.ts';
 
 export interface DeliveryAttemptOptions {
   /** One attempt, connect to last response byte (config.callbacks.timeoutMs). */
@@ -19,7 +20,7 @@ export interface DeliveryAttemptOptions {
   /** A pinned agent built for the same policy, reused across attempts; one is made per call otherwise. */
   agent?: Agent;
   signal?: AbortSignal;
-  logger?: RefusalLogger;
+  logger?: Logger;
   resolve?: ResolveHost;
   nowSeconds?: number;
   /** Also sign the attachmentAV way (x-timestamp, x-signature), for jobs of that dialect. */
@@ -53,7 +54,7 @@ export async function deliverCallback(
 ): Promise<DeliveryAttemptResult> {
   const policy = createAddressPolicy({
     allowCidrs: options.allowCidrs,
-    ...(options.deniedEndpoints ? { deniedEndpoints: options.deniedEndpoints } : {}),
+    deniedEndpoints: options.deniedEndpoints,
   });
   let url: URL;
   let clientHeaders: Record<string, string>;
@@ -61,16 +62,16 @@ export async function deliverCallback(
     url = parseDestinationUrl(delivery.url, policy, 'callback_url');
     clientHeaders = validateCallbackHeaders(delivery.headers);
   } catch (error) {
-    options.logger?.warn({ deliveryId: delivery.id, reason: (error as Error).message }, 'callback refused');
-    return { ok: false, final: true, error: (error as Error).message };
+    options.logger?.warn({ deliveryId: delivery.id, reason: messageOf(error) }, 'callback refused');
+    return { ok: false, final: true, error: messageOf(error) };
   }
   const agent =
     options.agent ??
     createPinnedAgent({
       policy,
       connectTimeoutMs: options.connectTimeoutMs,
-      ...(options.logger ? { logger: options.logger } : {}),
-      ...(options.resolve ? { resolve: options.resolve } : {}),
+      logger: options.logger,
+      resolve: options.resolve,
     });
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;

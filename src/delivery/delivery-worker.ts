@@ -1,31 +1,32 @@
 import type { KeyObject } from 'node:crypto';
 import type { Agent } from 'undici';
 import type { Config } from '../config.ts';
-import type { JobStore, LeasedDelivery } from '../jobs/model.ts';
-import { createAddressPolicy } from '../sources/url/address-policy.ts';
-import { createPinnedAgent, type ResolveHost } from '../sources/url/pinned-agent.ts';
+import { createAddressPolicy } from '../egress/address-policy.ts';
+import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
+import { createPinnedAgent, type ResolveHost } from '../egress/pinned-agent.ts';
+import { LeaseLoop } from '../lease-loop.ts';
+import type { Logger } from '../logger.ts';
+import type { ScanEvents } from '../scan-events.ts';
+import type { LeasedDelivery, Store } from '../store/contracts.ts';
+import { generateWebhookSecret } from '../webhook-signing.ts';
 import { type DeliveryAttemptResult, deliverCallback } from './deliverer.ts';
 import { nextCallbackAttempt } from './retry-schedule.ts';
-import { generateWebhookSecret } from './signing.ts';
 
-export interface DeliveryLogger {
-  info(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-}
-
-export interface CallbackDeliveryWorkerOptions {
+export interface CallbackDeliveryWorkerDependencies {
+  store: Store;
+  config: WorkerConfig;
+  logger?: Logger;
   /** Parallel delivery loops (default 4): one slow receiver must not hold up the others. */
   concurrency?: number;
-  /** Infrastructure endpoints refused even inside allowCidrs (see AddressPolicyOptions). */
-  deniedEndpoints?: readonly string[];
+  /** Infrastructure endpoints refused even inside allowCidrs (see AddressPolicyOptions), asked at use. */
+  deniedEndpoints?: DeniedEndpoints;
   resolve?: ResolveHost;
   /** Dice for the retry jitter, in [0, 1). */
   random?: () => number;
+  /** Told of every recorded attempt (callback:attempt): delivered, retry, failed for good, or error. */
+  events?: ScanEvents;
   /** Signs callbacks of attachmentAV jobs with this RSA key (see attachmentav-signing.ts). */
   attachmentAvKey?: KeyObject;
-  /** Observes every recorded attempt (metrics): delivered, retry, failed for good, or error. */
-  onAttempt?: (outcome: 'delivered' | 'retry' | 'failed' | 'error') => void;
 }
 
 type WorkerConfig = Pick<Config, 'callbacks' | 'network' | 'jobs'>;
@@ -44,28 +45,30 @@ export function webhookSecretFactory(callbacks: Config['callbacks']): () => stri
  * webhook-id again, which receivers dedupe on.
  */
 export class CallbackDeliveryWorker {
-  readonly #store: JobStore;
+  readonly #store: Store;
   readonly #config: WorkerConfig;
-  readonly #logger: DeliveryLogger | undefined;
-  readonly #options: CallbackDeliveryWorkerOptions;
+  readonly #logger: Logger | undefined;
+  readonly #options: CallbackDeliveryWorkerDependencies;
   readonly #createSecret: () => string;
   readonly #inFlight = new Map<string, AbortController>();
+  readonly #loop: LeaseLoop<LeasedDelivery>;
   #agent: Agent | undefined;
-  #loops: Promise<void>[] = [];
-  #stopping = false;
-  #wakers = new Set<() => void>();
 
-  constructor(
-    store: JobStore,
-    config: WorkerConfig,
-    logger?: DeliveryLogger,
-    options: CallbackDeliveryWorkerOptions = {},
-  ) {
+  constructor(deps: CallbackDeliveryWorkerDependencies) {
+    const { store, config, logger } = deps;
     this.#store = store;
     this.#config = config;
     this.#logger = logger;
-    this.#options = options;
+    this.#options = deps;
     this.#createSecret = webhookSecretFactory(config.callbacks);
+    this.#loop = new LeaseLoop({
+      concurrency: deps.concurrency ?? 4,
+      pollIntervalMs: config.jobs.pollIntervalMs,
+      leaseErrorDelayMs: config.jobs.pollIntervalMs,
+      lease: () => this.#store.outbox.lease(this.#leaseMs),
+      handle: (leased) => this.#attempt(leased),
+      onLeaseError: (error) => this.#logger?.error({ err: error }, 'could not lease a callback delivery'),
+    });
   }
 
   /** Lease long enough for one attempt (connect + timeout) with room to record the outcome. */
@@ -74,21 +77,19 @@ export class CallbackDeliveryWorker {
   }
 
   start(): void {
-    if (this.#loops.length > 0) return;
-    this.#stopping = false;
+    if (this.#agent) return;
     this.#agent = createPinnedAgent({
       policy: this.#policy(),
       connectTimeoutMs: this.#config.network.connectTimeoutMs,
-      ...(this.#logger ? { logger: this.#logger } : {}),
-      ...(this.#options.resolve ? { resolve: this.#options.resolve } : {}),
+      logger: this.#logger,
+      resolve: this.#options.resolve,
     });
-    const concurrency = this.#options.concurrency ?? 4;
-    for (let slot = 0; slot < concurrency; slot++) this.#loops.push(this.#loop());
+    this.#loop.start();
   }
 
   /** Looks for due deliveries now instead of at the next poll (a job just finished). */
   wake(): void {
-    for (const wake of this.#wakers) wake();
+    this.#loop.wake();
   }
 
   /**
@@ -96,47 +97,11 @@ export class CallbackDeliveryWorker {
    * gives their leases back so another worker (or the next start) delivers them at once.
    */
   async stop(graceMs = this.#config.jobs.shutdownGraceMs): Promise<void> {
-    this.#stopping = true;
-    this.wake();
-    const loops = Promise.all(this.#loops);
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'grace_over'>((resolve) => {
-      timer = setTimeout(() => resolve('grace_over'), graceMs);
-    });
-    if ((await Promise.race([loops, graceOver])) === 'grace_over') {
+    await this.#loop.stop(graceMs, () => {
       for (const controller of this.#inFlight.values()) controller.abort();
-      await loops;
-    }
-    clearTimeout(timer);
-    this.#loops = [];
+    });
     await this.#agent?.destroy().catch(() => {});
     this.#agent = undefined;
-  }
-
-  async #loop(): Promise<void> {
-    while (!this.#stopping) {
-      let leased: LeasedDelivery | undefined;
-      try {
-        leased = await this.#store.leaseNextDelivery(this.#leaseMs);
-      } catch (error) {
-        this.#logger?.error({ err: error }, 'could not lease a callback delivery');
-      }
-      if (leased) await this.#attempt(leased);
-      else await this.#idle();
-    }
-  }
-
-  #idle(): Promise<void> {
-    if (this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.#config.jobs.pollIntervalMs);
-      this.#wakers.add(done);
-    });
   }
 
   async #attempt({ delivery, leaseToken }: LeasedDelivery): Promise<void> {
@@ -144,21 +109,21 @@ export class CallbackDeliveryWorker {
     this.#inFlight.set(delivery.id, controller);
     const context = { deliveryId: delivery.id, jobId: delivery.jobId, attempt: delivery.attempts };
     try {
-      const secret = await this.#store.getOrCreateWebhookSecret(delivery.tenantId, this.#createSecret);
+      const secret = await this.#store.keys.webhookSecret(delivery.tenantId, this.#createSecret);
       const attachmentAv = await this.#attachmentAvSigning(delivery);
       const result = await deliverCallback(delivery, secret, {
-        ...(attachmentAv ? { attachmentAv } : {}),
+        attachmentAv,
         timeoutMs: this.#config.callbacks.timeoutMs,
         connectTimeoutMs: this.#config.network.connectTimeoutMs,
         allowCidrs: this.#config.network.allowCidrs,
-        ...(this.#options.deniedEndpoints ? { deniedEndpoints: this.#options.deniedEndpoints } : {}),
-        ...(this.#agent ? { agent: this.#agent } : {}),
-        ...(this.#logger ? { logger: this.#logger } : {}),
+        deniedEndpoints: this.#options.deniedEndpoints?.(),
+        agent: this.#agent,
+        logger: this.#logger,
         signal: controller.signal,
       });
       if (controller.signal.aborted) {
         // Shutting down: the attempt was cut short, so it is given back rather than counted.
-        await this.#store.releaseDelivery(delivery.id, leaseToken);
+        await this.#store.outbox.release(delivery.id, leaseToken);
         this.#logger?.info(context, 'callback attempt interrupted by shutdown; released');
         return;
       }
@@ -166,8 +131,8 @@ export class CallbackDeliveryWorker {
       if (!recorded) this.#logger?.warn(context, 'callback lease lost before its outcome was recorded');
     } catch (error) {
       this.#logger?.error({ ...context, err: error }, 'callback delivery failed unexpectedly');
-      this.#options.onAttempt?.('error');
-      await this.#store.releaseDelivery(delivery.id, leaseToken).catch(() => false);
+      this.#options.events?.emit('callback:attempt', { outcome: 'error' });
+      await this.#store.outbox.release(delivery.id, leaseToken).catch(() => false);
     } finally {
       this.#inFlight.delete(delivery.id);
     }
@@ -179,7 +144,7 @@ export class CallbackDeliveryWorker {
   ): Promise<{ privateKey: KeyObject; tenantId: string } | undefined> {
     const privateKey = this.#options.attachmentAvKey;
     if (!privateKey) return undefined;
-    const job = await this.#store.getJob(delivery.tenantId, delivery.jobId);
+    const job = await this.#store.jobs.get(delivery.tenantId, delivery.jobId);
     return job?.dialect === 'attachmentav' ? { privateKey, tenantId: delivery.tenantId } : undefined;
   }
 
@@ -192,14 +157,14 @@ export class CallbackDeliveryWorker {
     const log = { ...context, statusCode: result.statusCode, error: result.error };
     if (result.ok) {
       this.#logger?.info(log, 'callback delivered');
-      this.#options.onAttempt?.('delivered');
-      return this.#store.markDeliveryDelivered(delivery.id, leaseToken, result.statusCode ?? 200);
+      this.#options.events?.emit('callback:attempt', { outcome: 'delivered' });
+      return this.#store.outbox.markDelivered(delivery.id, leaseToken, result.statusCode ?? 200);
     }
     const error = result.error ?? 'callback failed';
     if (result.final) {
       this.#logger?.warn(log, 'callback failed for good');
-      this.#options.onAttempt?.('failed');
-      return this.#store.failDelivery(delivery.id, leaseToken, error, result.statusCode);
+      this.#options.events?.emit('callback:attempt', { outcome: 'failed' });
+      return this.#store.outbox.fail(delivery.id, leaseToken, error, result.statusCode);
     }
     const next = nextCallbackAttempt(
       delivery.createdAt,
@@ -211,18 +176,18 @@ export class CallbackDeliveryWorker {
     );
     if (next.action === 'give_up') {
       this.#logger?.warn({ ...log, reason: next.reason }, 'callback given up');
-      this.#options.onAttempt?.('failed');
-      return this.#store.failDelivery(delivery.id, leaseToken, `${error}; ${next.reason}`, result.statusCode);
+      this.#options.events?.emit('callback:attempt', { outcome: 'failed' });
+      return this.#store.outbox.fail(delivery.id, leaseToken, `${error}; ${next.reason}`, result.statusCode);
     }
     this.#logger?.info({ ...log, retryAt: next.retryAt }, 'callback attempt failed; will retry');
-    this.#options.onAttempt?.('retry');
-    return this.#store.retryDelivery(delivery.id, leaseToken, error, result.statusCode, next.retryAt);
+    this.#options.events?.emit('callback:attempt', { outcome: 'retry' });
+    return this.#store.outbox.retry(delivery.id, leaseToken, error, result.statusCode, next.retryAt);
   }
 
   #policy() {
     return createAddressPolicy({
       allowCidrs: this.#config.network.allowCidrs,
-      ...(this.#options.deniedEndpoints ? { deniedEndpoints: this.#options.deniedEndpoints } : {}),
+      deniedEndpoints: this.#options.deniedEndpoints?.(),
     });
   }
 }

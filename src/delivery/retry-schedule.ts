@@ -1,3 +1,5 @@
+import { retryDelayMs } from '../jobs/backoff.ts';
+
 export interface CallbackRetryPolicy {
   retryBaseDelayMs: number;
   retryMaxDelayMs: number;
@@ -8,8 +10,7 @@ export interface CallbackRetryPolicy {
 export type RetryDecision = { action: 'retry'; retryAt: Date } | { action: 'give_up'; reason: string };
 
 /**
- * When to try a failed callback again: exponential from the base delay, capped, with ±20 % jitter
- * so deliveries that failed together (one receiver down) do not all return in the same instant.
+ * When to try a failed callback again: the shared capped exponential backoff (±20 % jitter).
  * A Retry-After from the receiver is honoured up to the cap. Pure: the clock and dice are inputs.
  */
 export function callbackRetryDelayMs(
@@ -18,11 +19,14 @@ export function callbackRetryDelayMs(
   random: number,
   retryAfterMs?: number,
 ): number {
-  const exponent = Math.min(Math.max(failedAttempts, 1) - 1, 30);
-  const capped = Math.min(policy.retryBaseDelayMs * 2 ** exponent, policy.retryMaxDelayMs);
-  const jittered = capped * (0.8 + 0.4 * random);
-  const delay = Math.min(Math.max(jittered, policy.retryBaseDelayMs), policy.retryMaxDelayMs);
-  if (retryAfterMs === undefined) return Math.round(delay);
+  const jittered = retryDelayMs(
+    failedAttempts,
+    { baseMs: policy.retryBaseDelayMs, maxMs: policy.retryMaxDelayMs },
+    () => random,
+  );
+  // A callback never comes back sooner than the base delay, even when the jitter points below it.
+  const delay = Math.max(jittered, policy.retryBaseDelayMs);
+  if (retryAfterMs === undefined) return delay;
   return Math.round(Math.max(delay, Math.min(retryAfterMs, policy.retryMaxDelayMs)));
 }
 

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
+import { messageOf } from '../errors.ts';
 import { eicarBytes } from './eicar.ts';
 import type { ScanEngine } from './engine.ts';
 
@@ -40,6 +41,6 @@ export async function runCanary(
     const detail = `EICAR came back ${verdict.status}${verdict.reason ? ` (${verdict.reason})` : ''}: the engine cannot be trusted`;
     return { ok: false, detail, durationMs: elapsed() };
   } catch (error) {
-    return { ok: false, detail: `canary scan failed: ${(error as Error).message}`, durationMs: elapsed() };
+    return { ok: false, detail: `canary scan failed: ${messageOf(error)}`, durationMs: elapsed() };
   }
 }

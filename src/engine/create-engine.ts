@@ -1,10 +1,10 @@
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import type { ClamdOptionValue } from './clamd-conf.ts';
-import { ClamdPool } from './clamd-pool.ts';
+import { type Logger, silentLogger } from '../logger.ts';
+import type { ClamdOptionValue } from './clamd/conf.ts';
+import { ManagedClamd } from './clamd/managed.ts';
+import { ClamdPool } from './clamd/pool.ts';
 import type { ScanEngine } from './engine.ts';
-import { type EngineLogger, silentLogger } from './logger.ts';
-import { ManagedClamd } from './managed-clamd.ts';
 import { ManagedFreshclam } from './managed-freshclam.ts';
 import { shippedSignaturesDigest, writeShippedSignatures } from './shipped-signatures.ts';
 import { externalSignatures, SignatureLifecycle, type SignatureReporter } from './signature-lifecycle.ts';
@@ -39,7 +39,7 @@ export interface CreateEngineOptions {
  */
 export async function createEngine(
   config: Config,
-  logger: EngineLogger = silentLogger,
+  logger: Logger = silentLogger,
   options: CreateEngineOptions = {},
 ): Promise<EngineHandle> {
   const plan = await signaturePlanFor(config);

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Logger, silentLogger } from '../logger.ts';
 import { type FreshclamConfOptions, renderFreshclamConf } from './freshclam-conf.ts';
-import { type EngineLogger, silentLogger } from './logger.ts';
 
 export interface FreshclamRun {
   /** freshclam's exit code (0 also when everything was already up to date), or null when killed. */
@@ -24,7 +24,7 @@ export interface ManagedFreshclamOptions extends FreshclamConfOptions {
   retryDelayMs?: number;
   /** Longest single run (a first download of the official database is ~300 MB). */
   runTimeoutMs?: number;
-  logger?: EngineLogger | undefined;
+  logger?: Logger | undefined;
 }
 
 const OUTPUT_LINES_KEPT = 20;
@@ -36,7 +36,7 @@ const OUTPUT_LINES_KEPT = 20;
 export class ManagedFreshclam {
   readonly confPath: string;
   readonly #options: ManagedFreshclamOptions;
-  readonly #logger: EngineLogger;
+  readonly #logger: Logger;
   readonly #stopped = new AbortController();
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;

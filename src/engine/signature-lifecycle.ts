@@ -1,7 +1,7 @@
 import { EventEmitter, once } from 'node:events';
+import { type Logger, silentLogger } from '../logger.ts';
+import type { ManagedClamd } from './clamd/managed.ts';
 import { databaseFiles, databaseFingerprint } from './database-directory.ts';
-import { type EngineLogger, silentLogger } from './logger.ts';
-import type { ManagedClamd } from './managed-clamd.ts';
 import type { FreshclamRun, ManagedFreshclam } from './managed-freshclam.ts';
 import type { SignatureSource } from './signature-plan.ts';
 
@@ -58,7 +58,7 @@ export interface SignatureLifecycleOptions {
   onDatabaseActive?: () => Promise<void>;
   /** Longest wait for clamd to finish a reload (a full database takes tens of seconds). */
   reloadTimeoutMs?: number;
-  logger?: EngineLogger | undefined;
+  logger?: Logger | undefined;
 }
 
 /**
@@ -69,7 +69,7 @@ export interface SignatureLifecycleOptions {
  */
 export class SignatureLifecycle extends EventEmitter<LifecycleEvents> implements SignatureReporter {
   readonly #options: SignatureLifecycleOptions;
-  readonly #logger: EngineLogger;
+  readonly #logger: Logger;
   #loaded = false;
   #waitingFor: string | undefined;
   /** Fingerprint of the directory as clamd has it active; null while a reload is in progress. */

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ScanGateError } from '../errors.ts';
-import type { JobStore } from '../jobs/model.ts';
+import type { ApiKeyRecord } from '../scan.ts';
 
 export interface Tenant {
   id: string;
@@ -43,6 +43,11 @@ function presentedKey(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** Where keys created with `scangate keys create` are looked up (the store's KeyStore). */
+export interface StoredKeys {
+  findByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
+}
+
 /**
  * Keys from config and keys created with `scangate keys create` (in the store). Only SHA-256
  * digests are kept; config digests are all compared in constant time with no early exit, store
@@ -50,11 +55,11 @@ function presentedKey(request: FastifyRequest): string | undefined {
  */
 export class ApiKeyAuthenticator {
   readonly #configured: ConfiguredKey[];
-  readonly #store: JobStore;
+  readonly #storedKeys: StoredKeys;
 
-  constructor(configuredKeys: string[], store: JobStore) {
+  constructor(configuredKeys: string[], storedKeys: StoredKeys) {
     this.#configured = configuredKeys.map(parseConfiguredKey);
-    this.#store = store;
+    this.#storedKeys = storedKeys;
   }
 
   async authenticate(request: FastifyRequest): Promise<Tenant> {
@@ -68,7 +73,7 @@ export class ApiKeyAuthenticator {
       if (timingSafeEqual(candidate.digest, digest)) match ??= candidate.tenant;
     }
     if (match) return match;
-    const stored = await this.#store.findApiKeyByHash(hash);
+    const stored = await this.#storedKeys.findByHash(hash);
     if (stored && !stored.revokedAt) return { id: stored.tenantId, keyId: stored.id };
     throw new ScanGateError('unauthorized', 'invalid API key');
   }

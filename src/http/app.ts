@@ -4,14 +4,15 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { PublishedPublicKey } from '../attachmentav-signing.ts';
 import type { Config } from '../config.ts';
-import type { PublishedPublicKey } from '../delivery/attachmentav-signing.ts';
+import { createAddressPolicy } from '../egress/address-policy.ts';
+import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import type { ScanEngine } from '../engine/engine.ts';
 import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
 import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
 import type { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
-import { createAddressPolicy } from '../sources/url/address-policy.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
 import { buildValidatorsWithStrictBodies } from './body-validation.ts';
 import { clientErrorHandler } from './client-errors.ts';
@@ -56,9 +57,10 @@ export interface HttpAppDependencies {
   bucketScans?: BucketScanService;
   /**
    * scangate's own endpoints (API port, clamd, databases), refused to callback URLs at submit like
-   * the downloads and deliveries refuse them. Read at each check: the API port is added once it listens.
+   * the downloads and deliveries refuse them. Asked at each check: the list is replaced (with the API
+   * port) once the API listens.
    */
-  deniedEndpoints?: readonly string[];
+  deniedEndpoints?: DeniedEndpoints;
 }
 
 /** Builds the fastify app: the three vendor dialects, the native API, docs and operations routes. */
@@ -131,15 +133,15 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   await app.register(
     operationsRoutes({
       engine: deps.engine,
-      store: deps.scans.store,
-      ...(deps.canary ? { canary: deps.canary } : {}),
-      ...(deps.formatSelfTest ? { formatSelfTest: deps.formatSelfTest } : {}),
+      store: { kind: deps.scans.storeKind, ping: () => deps.scans.pingStore() },
+      canary: deps.canary,
+      formatSelfTest: deps.formatSelfTest,
       isAuthenticated: (request) =>
         deps.authenticator.authenticate(request).then(
           () => true,
           () => false,
         ),
-      ...(deps.signatures ? { signatures: deps.signatures } : {}),
+      signatures: deps.signatures,
       maxSignatureAgeSeconds: config.signatures.maxAgeSeconds,
     }),
   );
@@ -147,13 +149,18 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   await app.register(dashboardRoutes());
   if (deps.callbackPublicKeys) await app.register(callbackPublicKeyRoutes(deps.callbackPublicKeys));
 
-  const deniedEndpoints = deps.deniedEndpoints ?? [];
-  let destinations = createAddressPolicy({ allowCidrs: config.network.allowCidrs, deniedEndpoints });
-  let destinationsFor = deniedEndpoints.length;
+  const deniedEndpoints = deps.deniedEndpoints ?? (() => []);
+  // The policy is rebuilt only when the list is replaced (once, when the API listens).
+  let destinationsFor = deniedEndpoints();
+  let destinations = createAddressPolicy({
+    allowCidrs: config.network.allowCidrs,
+    deniedEndpoints: destinationsFor,
+  });
   const currentDestinations = () => {
-    if (deniedEndpoints.length !== destinationsFor) {
-      destinations = createAddressPolicy({ allowCidrs: config.network.allowCidrs, deniedEndpoints });
-      destinationsFor = deniedEndpoints.length;
+    const denied = deniedEndpoints();
+    if (denied !== destinationsFor) {
+      destinations = createAddressPolicy({ allowCidrs: config.network.allowCidrs, deniedEndpoints: denied });
+      destinationsFor = denied;
     }
     return destinations;
   };

@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
+import type { BucketActions, BucketObject, BucketScan } from '../bucket-scan.ts';
 import { ScanGateError } from '../errors.ts';
-import type { BucketActions, BucketObject, BucketScan } from '../jobs/buckets/model.ts';
 import { bucketScanProgress } from '../jobs/buckets/progress.ts';
 
 /** Request and response shapes of /v1/buckets/*, and the views of scans and objects in them. */

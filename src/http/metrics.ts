@@ -5,7 +5,8 @@ import type { EngineStatus, ScanEngine, ScanOptions } from '../engine/engine.ts'
 import type { SignatureReload, SignatureStatus, SignatureUpdate } from '../engine/signature-lifecycle.ts';
 import type { ScanOutcome } from '../engine/verdict.ts';
 import { isScanGateError } from '../errors.ts';
-import type { ScanResult, ScanSource } from '../jobs/model.ts';
+import type { ScanResult, ScanSource } from '../scan.ts';
+import type { ScanEvents } from '../scan-events.ts';
 
 export type ScanSourceKind = ScanSource['kind'];
 export type CallbackOutcome = 'delivered' | 'retry' | 'failed' | 'error';
@@ -201,6 +202,15 @@ export class ScanMetrics {
         },
       });
     }
+  }
+
+  /** Counts what the workers, the scan service and the delivery worker report. */
+  observe(events: ScanEvents): void {
+    events.on('scan:finished', ({ source, result, durationMs }) =>
+      this.recordScan(source, result, durationMs),
+    );
+    events.on('scan:retried', ({ error }) => this.recordRetry(error));
+    events.on('callback:attempt', ({ outcome }) => this.recordCallbackAttempt(outcome));
   }
 
   /** A verdict stored by a worker or answered by a synchronous scan. */

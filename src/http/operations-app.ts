@@ -2,16 +2,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import type { ScanEngine } from '../engine/engine.ts';
 import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
-import type { JobStore } from '../jobs/model.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerMetrics, type ScanMetrics } from './metrics.ts';
 import { echoRequestId, requestIdFor } from './request-id.ts';
-import { operationsRoutes } from './routes/operations.ts';
+import { operationsRoutes, type ReadinessChecks } from './routes/operations.ts';
 
 export interface OperationsAppDependencies {
   logger: Logger;
   engine: ScanEngine;
-  store: JobStore;
+  store: ReadinessChecks['store'];
   metrics: ScanMetrics;
   canary?: () => Promise<boolean>;
   signatures?: SignatureReporter;
@@ -35,8 +34,8 @@ export async function buildOperationsApp(deps: OperationsAppDependencies): Promi
     operationsRoutes({
       engine: deps.engine,
       store: deps.store,
-      ...(deps.canary ? { canary: deps.canary } : {}),
-      ...(deps.signatures ? { signatures: deps.signatures } : {}),
+      canary: deps.canary,
+      signatures: deps.signatures,
       maxSignatureAgeSeconds: deps.maxSignatureAgeSeconds,
     }),
   );

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ScanJob } from '../jobs/model.ts';
+import type { ScanJob } from '../scan.ts';
 
 /** What an incoming X-Request-Id may be to be kept: short, and safe in logs and headers. */
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;

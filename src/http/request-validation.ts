@@ -1,8 +1,8 @@
-import { validateCallbackHeaders, validateDownloadHeaders } from '../delivery/callback-headers.ts';
+import type { AddressPolicy } from '../egress/address-policy.ts';
+import { parseDestinationUrl, parseHttpUrl } from '../egress/destination-url.ts';
+import { validateCallbackHeaders, validateDownloadHeaders } from '../egress/header-rules.ts';
 import { ScanGateError } from '../errors.ts';
-import type { CallbackTarget } from '../jobs/model.ts';
-import type { AddressPolicy } from '../sources/url/address-policy.ts';
-import { parseDestinationUrl } from '../sources/url/destination-url.ts';
+import type { CallbackTarget, ScanSource } from '../scan.ts';
 
 const MAX_CUSTOM_DATA_BYTES = 16 * 1024;
 /** A lone UTF-16 surrogate: JSON can carry one (`"\ud800"`), UTF-8 storage cannot. */
@@ -21,18 +21,29 @@ function invalid(message: string, field: string): ScanGateError {
   return new ScanGateError('invalid_request', message, { details: { field } });
 }
 
-/** Only http and https URLs, without credentials in them, are fetched or called back. */
+/** A download URL as submitted: the shared syntax rule (the address is judged when it is fetched). */
 export function httpUrl(value: string, field: string): string {
-  let url: URL;
-  try {
-    url = new URL(value.trim());
-  } catch {
-    throw invalid(`${field} is not a valid URL`, field);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw invalid(`${field} must be an http or https URL`, field);
-  if (url.username || url.password) throw invalid(`${field} must not contain credentials`, field);
-  return url.href;
+  return parseHttpUrl(value.trim(), field).href;
+}
+
+/** A URL source from a request: the download headers and the URL's syntax checked, in that order. */
+export function urlSource(
+  url: string,
+  headers: Record<string, string> | undefined,
+  field: string,
+): Extract<ScanSource, { kind: 'url' }> {
+  const checked = downloadHeaders(headers);
+  return { kind: 'url', url: httpUrl(url, field), ...(checked ? { headers: checked } : {}) };
+}
+
+/** An S3 source from a request body; an empty version means the current one. */
+export function s3Source(body: {
+  bucket: string;
+  key: string;
+  version?: string;
+}): Extract<ScanSource, { kind: 's3' }> {
+  const { bucket, key, version } = body;
+  return { kind: 's3', bucket, key, ...(version ? { version } : {}) };
 }
 
 export function customData(value: string | undefined): string | undefined {

@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
+import type { AddressPolicy } from '../egress/address-policy.ts';
 import type { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
-import type { AddressPolicy } from '../sources/url/address-policy.ts';
 import type { Tenant } from './api-keys.ts';
 
 declare module 'fastify' {

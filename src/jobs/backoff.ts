@@ -7,14 +7,12 @@
 export interface BackoffPolicy {
   baseMs: number;
   maxMs: number;
-  /**
-   * `proportional` (default) spreads each delay ±20 % so retries of jobs that failed together (clamd
-   * restarted) do not come back together; `full` draws uniformly from [0, delay] (AWS "full jitter"),
-   * which spreads a thundering herd further at the cost of sometimes retrying at once.
-   */
-  jitter?: 'proportional' | 'full';
 }
 
+/**
+ * Each delay is spread ±20 % so retries of work that failed together (clamd restarted, one callback
+ * receiver down) do not come back together.
+ */
 const PROPORTIONAL_SPREAD = 0.2;
 
 /** The capped exponential delay before jitter: baseMs · 2^(attempt−1), at most maxMs. */
@@ -31,19 +29,6 @@ export function retryDelayMs(
   random: () => number = Math.random,
 ): number {
   const delay = exponentialDelayMs(attempt, policy);
-  const jittered =
-    policy.jitter === 'full'
-      ? delay * random()
-      : delay * (1 - PROPORTIONAL_SPREAD + 2 * PROPORTIONAL_SPREAD * random());
+  const jittered = delay * (1 - PROPORTIONAL_SPREAD + 2 * PROPORTIONAL_SPREAD * random());
   return Math.max(0, Math.min(policy.maxMs, Math.round(jittered)));
-}
-
-/** The instant of the next attempt, for JobStore.retryJob / retryDelivery. */
-export function retryAt(
-  attempt: number,
-  policy: BackoffPolicy,
-  now: number = Date.now(),
-  random: () => number = Math.random,
-): Date {
-  return new Date(now + retryDelayMs(attempt, policy, random));
 }

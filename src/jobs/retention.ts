@@ -1,34 +1,33 @@
-import type { BlobStore } from '../sources/blob-store.ts';
-import type { JobStore } from './model.ts';
+import type { Logger } from '../logger.ts';
+import type { BlobStore } from '../sources/blobs/blob-store.ts';
+import type { JobQueueStore } from '../store/contracts.ts';
 
-export interface RetentionLogger {
-  info(object: object, message?: string): void;
-  error(object: object, message?: string): void;
+export interface RetentionSweeperDependencies {
+  jobs: JobQueueStore;
+  retentionSeconds: number;
+  intervalMs: number;
+  logger: Logger;
+  /** The staging store, swept of uploads no unfinished job needs (absent: nothing staged). */
+  blobs?: BlobStore;
 }
 
 /** Deletes results once they are older than the retention period (bucketAV keeps them 24 h). */
 export class RetentionSweeper {
-  readonly #store: JobStore;
+  readonly #jobs: JobQueueStore;
   readonly #retentionSeconds: number;
   readonly #intervalMs: number;
-  readonly #logger: RetentionLogger;
+  readonly #logger: Logger;
   readonly #blobs: BlobStore | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Staged blobs no unfinished job needed at the last sweep. */
   #orphanSuspects = new Set<string>();
 
-  constructor(
-    store: JobStore,
-    retentionSeconds: number,
-    intervalMs: number,
-    logger: RetentionLogger,
-    blobs?: BlobStore,
-  ) {
-    this.#store = store;
-    this.#retentionSeconds = retentionSeconds;
-    this.#intervalMs = intervalMs;
-    this.#logger = logger;
-    this.#blobs = blobs;
+  constructor(deps: RetentionSweeperDependencies) {
+    this.#jobs = deps.jobs;
+    this.#retentionSeconds = deps.retentionSeconds;
+    this.#intervalMs = deps.intervalMs;
+    this.#logger = deps.logger;
+    this.#blobs = deps.blobs;
   }
 
   start(): void {
@@ -43,7 +42,7 @@ export class RetentionSweeper {
   async sweepOnce(): Promise<void> {
     try {
       const cutoff = new Date(Date.now() - this.#retentionSeconds * 1000);
-      const removed = await this.#store.sweepExpired(cutoff);
+      const removed = await this.#jobs.sweepExpired(cutoff);
       if (removed.jobs > 0 || removed.deliveries > 0) this.#logger.info(removed, 'expired results removed');
       if (this.#blobs) await this.#sweepOrphanBlobs(this.#blobs);
     } catch (error) {
@@ -58,7 +57,7 @@ export class RetentionSweeper {
    */
   async #sweepOrphanBlobs(blobs: BlobStore): Promise<void> {
     const keys = await blobs.list();
-    const needed = await this.#store.unfinishedJobIds(keys);
+    const needed = await this.#jobs.unfinishedIds(keys);
     const suspects = new Set<string>();
     let deleted = 0;
     for (const key of keys) {

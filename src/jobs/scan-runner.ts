@@ -6,11 +6,12 @@ import { type ScanOutcome, verdictCacheKey } from '../engine/verdict.ts';
 import { ContentInspector } from '../policy/inspector.ts';
 import { declaredNameOf, judgeContent } from '../policy/judge.ts';
 import { type ContentPolicy, DEFAULT_POLICY, isDefaultPolicy } from '../policy/policy.ts';
-import type { SourceOpener } from '../sources/open-source.ts';
-import type { JobStore, ScanResult, ScanSource } from './model.ts';
+import type { ScanResult, ScanSource } from '../scan.ts';
+import type { SourceOpener } from '../sources/source-opener.ts';
+import type { Store } from '../store/contracts.ts';
 
 export interface ScanRunnerDependencies {
-  store: JobStore;
+  store: Store;
   engine: ScanEngine;
   sources: SourceOpener;
   maxFileSizeBytes: number;
@@ -59,7 +60,7 @@ export async function runScan(
   if (verdictCache && knownSha256) {
     const cacheKey = await engine.verdictCacheKey();
     if (cacheKey) {
-      const cached = await store.getCachedVerdict(knownSha256, cacheKey);
+      const cached = await store.verdicts.get(knownSha256, cacheKey);
       // A hit skips the scan: make sure clamd has not loaded new signatures since its last health check.
       // Entries from before content inspection carry no content: only the default policy may use them.
       const usable = cached && (cached.content || isDefaultPolicy(policy));
@@ -106,7 +107,7 @@ export async function scanStream(
   if (fileType) result.fileType = fileType;
   const cacheKey = verdictCacheKey(outcome);
   if (dependencies.verdictCache && cacheKey && cacheable(result)) {
-    await dependencies.store.putCachedVerdict({ sha256: result.sha256!, cacheKey, result });
+    await dependencies.store.verdicts.put({ sha256: result.sha256!, cacheKey, result });
   }
   return applyPolicy(result, context);
 }

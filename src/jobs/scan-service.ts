@@ -2,11 +2,23 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type ErrorCode, ScanGateError } from '../errors.ts';
 import { type ContentPolicy, DEFAULT_POLICY, effectivePolicy, isDefaultPolicy } from '../policy/policy.ts';
-import type { BlobStore } from '../sources/blob-store.ts';
+import type {
+  CallbackDelivery,
+  CallbackTarget,
+  Dialect,
+  FailedDeliveryPage,
+  JobListFilter,
+  ScanJob,
+  ScanResult,
+  ScanSource,
+} from '../scan.ts';
+import type { ScanEvents } from '../scan-events.ts';
+import type { BlobStore } from '../sources/blobs/blob-store.ts';
+import type { Store } from '../store/contracts.ts';
 import type { BucketGrants } from './buckets/grants.ts';
 import { verdictForFailure } from './failure-verdict.ts';
-import type { CallbackTarget, Dialect, JobStore, ScanJob, ScanResult, ScanSource } from './model.ts';
 import { runScan, type ScanRunnerDependencies, scanStream } from './scan-runner.ts';
+import { bucketSecondsFor, type ScanStats, totalsOf, verdictTimeline } from './scan-stats.ts';
 
 const REQUEST_BODY_ERRORS: ReadonlySet<ErrorCode> = new Set([
   'invalid_request',
@@ -49,13 +61,13 @@ export interface ScanServiceDependencies extends ScanRunnerDependencies {
   maxUnfinishedJobsPerTenant: number;
   /** Tells local workers that a job is waiting (absent on API-only nodes). */
   notifyWorkers?: () => void;
-  /** Observes every synchronous verdict (metrics). */
-  onScanFinished?: (source: ScanSource['kind'], result: ScanResult, durationMs: number) => void;
+  /** Told of every synchronous verdict (scan:finished). */
+  events?: ScanEvents;
   /** When BUCKET_GRANTS is set, single-object S3 scans are held to it too (else any bucket, as before). */
   bucketGrants?: BucketGrants;
 }
 
-/** What the HTTP layer asks of the job system: submit, stage uploads, scan now, read results. */
+/** What the HTTP layer asks of the job system: submit, stage uploads, scan now, read results and stats. */
 export class ScanService {
   readonly #deps: ScanServiceDependencies;
   /** The tail of each tenant's admission queue (only while submissions are in flight). */
@@ -65,8 +77,67 @@ export class ScanService {
     this.#deps = dependencies;
   }
 
-  get store(): JobStore {
-    return this.#deps.store;
+  /** Which database backs the service (readiness report). */
+  get storeKind(): Store['kind'] {
+    return this.#deps.store.kind;
+  }
+
+  /** Throws store_unavailable when the database cannot be reached. */
+  async pingStore(): Promise<void> {
+    await this.#deps.store.ping();
+  }
+
+  /** One of the tenant's scans; throws not_found when the tenant has no scan with this id. */
+  async getScan(tenantId: string, id: string): Promise<ScanJob> {
+    const job = await this.#deps.store.jobs.get(tenantId, id);
+    if (!job) throw new ScanGateError('not_found', 'scan not found');
+    return job;
+  }
+
+  /** The callback deliveries of one of the tenant's scans, oldest first. */
+  async deliveriesOf(tenantId: string, jobId: string): Promise<CallbackDelivery[]> {
+    return this.#deps.store.outbox.listForJob(tenantId, jobId);
+  }
+
+  /** The tenant's callbacks to `callbackUrl` that failed for good, newest first, a page at a time. */
+  async failedCallbacks(
+    tenantId: string,
+    callbackUrl: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<FailedDeliveryPage> {
+    return this.#deps.store.outbox.listFailed(tenantId, callbackUrl, limit, cursor);
+  }
+
+  /** The tenant's newest scan with this trace id, if any. */
+  async findByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined> {
+    return this.#deps.store.jobs.getByTraceId(tenantId, traceId);
+  }
+
+  async listScans(tenantId: string, filter: JobListFilter): Promise<ScanJob[]> {
+    return this.#deps.store.jobs.list(tenantId, filter);
+  }
+
+  /** The tenant's verdicts over the last `hours`, bucketed for a chart, and what is pending now. */
+  async stats(tenantId: string, hours: number, now = new Date()): Promise<ScanStats> {
+    const bucketSeconds = bucketSecondsFor(hours);
+    const since = new Date(now.getTime() - hours * 3600_000);
+    const [counts, pending] = await Promise.all([
+      this.#deps.store.jobs.countVerdicts(tenantId, since, bucketSeconds),
+      this.#deps.store.jobs.countUnfinished(tenantId),
+    ]);
+    const buckets = verdictTimeline(counts, since, now, bucketSeconds);
+    return { bucketSeconds, buckets, totals: totalsOf(buckets), pending };
+  }
+
+  /** The tenant's own content policy; undefined is the default policy (docs/POLICY.md). */
+  async tenantPolicy(tenantId: string): Promise<ContentPolicy | undefined> {
+    return this.#deps.store.policies.get(tenantId);
+  }
+
+  /** Replaces the tenant's content policy; the default one is stored as no policy. */
+  async setTenantPolicy(tenantId: string, policy: ContentPolicy): Promise<void> {
+    await this.#deps.store.policies.set(tenantId, isDefaultPolicy(policy) ? undefined : policy);
   }
 
   /**
@@ -74,7 +145,7 @@ export class ScanService {
    * one is refused with policy_wider_than_tenant). Undefined when it is the default policy.
    */
   async policyFor(tenantId: string, requested: unknown): Promise<ContentPolicy | undefined> {
-    const tenant = (await this.#deps.store.getTenantPolicy(tenantId)) ?? DEFAULT_POLICY;
+    const tenant = (await this.#deps.store.policies.get(tenantId)) ?? DEFAULT_POLICY;
     const policy = effectivePolicy(tenant, requested);
     return isDefaultPolicy(policy) ? undefined : policy;
   }
@@ -84,18 +155,16 @@ export class ScanService {
     if (request.source.kind === 's3') await this.#deps.sources.assertS3Configured();
     const policy = await this.policyFor(tenantId, request.policy);
     const job = await this.#admit(tenantId, () =>
-      this.#deps.store.submitJob(
-        withOptionals(
-          {
-            id: randomUUID(),
-            tenantId,
-            dialect: request.dialect,
-            source: request.source,
-            ...(policy ? { policy } : {}),
-          },
-          request,
-        ),
-      ),
+      this.#deps.store.jobs.submit({
+        id: randomUUID(),
+        tenantId,
+        dialect: request.dialect,
+        source: request.source,
+        traceId: request.traceId,
+        callback: request.callback,
+        customData: request.customData,
+        policy,
+      }),
     );
     this.#deps.notifyWorkers?.();
     return job;
@@ -123,12 +192,16 @@ export class ScanService {
     try {
       // Checked again now: parallel uploads all passed the first check before any was queued.
       const job = await this.#admit(tenantId, () =>
-        this.#deps.store.submitJob(
-          withOptionals(
-            { id, tenantId, dialect: request.dialect, source, ...(policy ? { policy } : {}) },
-            request,
-          ),
-        ),
+        this.#deps.store.jobs.submit({
+          id,
+          tenantId,
+          dialect: request.dialect,
+          source,
+          traceId: request.traceId,
+          callback: request.callback,
+          customData: request.customData,
+          policy,
+        }),
       );
       this.#deps.notifyWorkers?.();
       return job;
@@ -149,7 +222,11 @@ export class ScanService {
     const result = await runScan(source, this.#deps, signal, policy).catch((error) =>
       this.#judgeSyncFailure(error),
     );
-    this.#deps.onScanFinished?.(source.kind, result, performance.now() - started);
+    this.#deps.events?.emit('scan:finished', {
+      source: source.kind,
+      result,
+      durationMs: performance.now() - started,
+    });
     return result;
   }
 
@@ -169,7 +246,11 @@ export class ScanService {
         return this.#judgeSyncFailure(error);
       },
     );
-    this.#deps.onScanFinished?.('upload', result, performance.now() - started);
+    this.#deps.events?.emit('scan:finished', {
+      source: 'upload',
+      result,
+      durationMs: performance.now() - started,
+    });
     return result;
   }
 
@@ -207,7 +288,7 @@ export class ScanService {
   async #checkQuota(tenantId: string): Promise<void> {
     const limit = this.#deps.maxUnfinishedJobsPerTenant;
     if (limit <= 0) return;
-    const unfinished = await this.#deps.store.countUnfinishedJobs(tenantId);
+    const unfinished = await this.#deps.store.jobs.countUnfinished(tenantId);
     if (unfinished >= limit) {
       throw new ScanGateError(
         'quota_exceeded',
@@ -218,15 +299,4 @@ export class ScanService {
       );
     }
   }
-}
-
-function withOptionals<T extends object>(
-  base: T,
-  request: { traceId?: string; callback?: CallbackTarget; customData?: string },
-): T & { traceId?: string; callback?: CallbackTarget; customData?: string } {
-  const job: T & { traceId?: string; callback?: CallbackTarget; customData?: string } = { ...base };
-  if (request.traceId !== undefined) job.traceId = request.traceId;
-  if (request.callback !== undefined) job.callback = request.callback;
-  if (request.customData !== undefined) job.customData = request.customData;
-  return job;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { hashApiKey } from '../../src/http/api-keys.ts';
-import { openJobStore } from '../../src/jobs/open-store.ts';
+import { openStore } from '../../src/store/open-store.ts';
 import { runSql, TEST_DATABASE_URL } from '../support/postgres.ts';
 import {
   authHeaders,
@@ -119,7 +119,7 @@ describe('scangate keys on PostgreSQL', () => {
   const database = `scangate_cli_${randomBytes(5).toString('hex')}`;
   const databaseUrl = TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`);
 
-  // A database of its own: openJobStore uses the public schema, which other tests must not share.
+  // A database of its own: openStore uses the public schema, which other tests must not share.
   before(() => runSql(`CREATE DATABASE ${database}`));
   after(() => runSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
 
@@ -129,13 +129,13 @@ describe('scangate keys on PostgreSQL', () => {
     assert.equal(created.code, 0, created.stderr);
     const key = JSON.parse(created.stdout) as CreatedKey;
 
-    const store = await openJobStore(testConfig('/nonexistent', { store: { databaseUrl } }));
+    const store = await openStore(testConfig('/nonexistent', { store: { databaseUrl } }));
     try {
-      const found = await store.findApiKeyByHash(hashApiKey(key.key));
+      const found = await store.keys.findByHash(hashApiKey(key.key));
       assert.equal(found?.tenantId, 'pg-tenant');
       assert.equal(found?.revokedAt, undefined);
       assert.equal((await runCli(['keys', 'revoke', key.id], env)).code, 0);
-      assert.ok((await store.findApiKeyByHash(hashApiKey(key.key)))?.revokedAt);
+      assert.ok((await store.keys.findByHash(hashApiKey(key.key)))?.revokedAt);
     } finally {
       await store.close();
     }

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ScangateApiError, ScangateClient, verifyCallbackSignature } from 'scangate/client';
 import { eicarBytes } from '../../src/engine/eicar.ts';
-import { createS3Client } from '../../src/sources/s3.ts';
+import { createS3Client } from '../../src/sources/s3/index.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import { type S3rverHandle, startS3rver } from '../support/s3rver.ts';
 import { KEY_A, KEY_B, startTestService, type TestService } from '../support/service.ts';

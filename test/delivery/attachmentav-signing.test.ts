@@ -4,15 +4,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ConfigError, defaultConfig } from '../../src/config.ts';
 import {
   attachmentAvHeaders,
   attachmentAvSignedText,
   generateCallbackSigningKey,
   verifyAttachmentAv,
-} from '../../src/delivery/attachmentav-signing.ts';
+} from '../../src/attachmentav-signing.ts';
+import { ConfigError, defaultConfig } from '../../src/config.ts';
 import { loadCallbackSigningKeys } from '../../src/delivery/callback-signing-keys.ts';
-import { SqliteJobStore } from '../../src/jobs/store-sqlite.ts';
+import { SqliteStore } from '../../src/store/sqlite/store.ts';
 
 const body = '{"status":"clean","size":12}';
 const url = 'https://api.example.com/attachmentav/callback';
@@ -45,11 +45,11 @@ describe('attachmentAV callback signatures', () => {
 
 describe('loadCallbackSigningKeys', () => {
   let dir: string;
-  let store: SqliteJobStore;
+  let store: SqliteStore;
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'scangate-rsa-'));
-    store = new SqliteJobStore(path.join(dir, 'scangate.db'));
+    store = new SqliteStore(path.join(dir, 'scangate.db'));
     await store.init();
   });
 
@@ -60,8 +60,8 @@ describe('loadCallbackSigningKeys', () => {
 
   test('without a key file, one key is generated, kept in the store and reused', async () => {
     const callbacks = defaultConfig(dir).callbacks;
-    const first = await loadCallbackSigningKeys(callbacks, store);
-    const second = await loadCallbackSigningKeys(callbacks, store);
+    const first = await loadCallbackSigningKeys(callbacks, store.keys);
+    const second = await loadCallbackSigningKeys(callbacks, store.keys);
     assert.equal(first.published.length, 1);
     assert.equal(first.published[0]!.current, true);
     assert.deepEqual(second.published, first.published);
@@ -78,7 +78,7 @@ describe('loadCallbackSigningKeys', () => {
         rsaPrivateKeyFile: path.join(dir, 'new.pem'),
         rsaPreviousPublicKeyFiles: [path.join(dir, 'old.pub.pem')],
       },
-      store,
+      store.keys,
     );
     assert.deepEqual(
       keys.published.map((key) => key.current),
@@ -95,7 +95,7 @@ describe('loadCallbackSigningKeys', () => {
     await assert.rejects(
       loadCallbackSigningKeys(
         { ...defaultConfig(dir).callbacks, rsaPrivateKeyFile: path.join(dir, 'broken.pem') },
-        store,
+        store.keys,
       ),
       (error) => error instanceof ConfigError && /CALLBACK_RSA_KEY_FILE/.test(error.message),
     );
@@ -104,7 +104,7 @@ describe('loadCallbackSigningKeys', () => {
     await assert.rejects(
       loadCallbackSigningKeys(
         { ...defaultConfig(dir).callbacks, rsaPrivateKeyFile: path.join(dir, 'ec.pem') },
-        store,
+        store.keys,
       ),
       /RSA/,
     );

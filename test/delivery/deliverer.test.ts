@@ -3,7 +3,7 @@ import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { type DeliveryAttemptOptions, deliverCallback } from '../../src/delivery/deliverer.ts';
-import { generateWebhookSecret } from '../../src/delivery/signing.ts';
+import { generateWebhookSecret } from '../../src/webhook-signing.ts';
 import { readBody, startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 
 const SECRET = generateWebhookSecret();

@@ -9,9 +9,10 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { type Config, defaultConfig } from '../../src/config.ts';
 import { CallbackDeliveryWorker } from '../../src/delivery/delivery-worker.ts';
-import { callbackDeliveryFor } from '../../src/delivery/payload.ts';
-import type { CallbackDelivery, JobStore } from '../../src/jobs/model.ts';
-import { SqliteJobStore } from '../../src/jobs/store-sqlite.ts';
+import { callbackDeliveryFor } from '../../src/dialects/callback.ts';
+import type { CallbackDelivery } from '../../src/scan.ts';
+import type { Store } from '../../src/store/contracts.ts';
+import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { readBody, startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 
 const TENANT = 'tenant-a';
@@ -33,11 +34,11 @@ function workerConfig(callbacks: Partial<Config['callbacks']> = {}): WorkerConfi
   };
 }
 
-/** The store, with an event per recorded outcome: tests wait for these instead of sleeping. */
-function observed(store: JobStore): { store: JobStore; events: EventEmitter } {
+/** The store, with an event per recorded outbox outcome: tests wait for these instead of sleeping. */
+function observed(store: Store): { store: Store; events: EventEmitter } {
   const events = new EventEmitter();
-  const recorders = new Set(['markDeliveryDelivered', 'retryDelivery', 'failDelivery', 'releaseDelivery']);
-  const proxy = new Proxy(store, {
+  const recorders = new Set(['markDelivered', 'retry', 'fail', 'release']);
+  const outbox = new Proxy(store.outbox, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
       if (typeof value !== 'function' || !recorders.has(String(property))) {
@@ -45,23 +46,30 @@ function observed(store: JobStore): { store: JobStore; events: EventEmitter } {
       }
       return async (...args: unknown[]) => {
         const result = await value.apply(target, args);
-        events.emit(String(property), args, result);
+        events.emit(`outbox.${String(property)}`, args, result);
         return result;
       };
+    },
+  });
+  const proxy = new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'outbox') return outbox;
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
     },
   });
   return { store: proxy, events };
 }
 
-async function openStore(file: string): Promise<SqliteJobStore> {
-  const store = new SqliteJobStore(file);
+async function openStore(file: string): Promise<SqliteStore> {
+  const store = new SqliteStore(file);
   await store.init();
   return store;
 }
 
 /** A finished job whose callback sits in the outbox, as the scan worker leaves it. */
-async function finishedJobWithCallback(store: JobStore, callbackUrl: string): Promise<string> {
-  const job = await store.submitJob({
+async function finishedJobWithCallback(store: Store, callbackUrl: string): Promise<string> {
+  const job = await store.jobs.submit({
     id: randomUUID(),
     tenantId: TENANT,
     traceId: `trace-${randomUUID()}`,
@@ -69,15 +77,15 @@ async function finishedJobWithCallback(store: JobStore, callbackUrl: string): Pr
     source: { kind: 'url', url: 'https://files.example/a.pdf' },
     callback: { url: callbackUrl, headers: { Authorization: 'Bearer receiver-token' } },
   });
-  const leased = await store.leaseNextJob(60_000);
+  const leased = await store.jobs.lease(60_000);
   assert.equal(leased?.job.id, job.id);
   const result = { status: 'clean' as const, size: 3, downloadTimeMs: 10, scanTimeMs: 2 };
-  assert.ok(await store.completeJob(job.id, leased.leaseToken, result, callbackDeliveryFor(job, result)));
+  assert.ok(await store.jobs.complete(job.id, leased.leaseToken, result, callbackDeliveryFor(job, result)));
   return job.id;
 }
 
-async function deliveryOf(store: JobStore, jobId: string): Promise<CallbackDelivery> {
-  const [delivery] = await store.getDeliveriesForJob(TENANT, jobId);
+async function deliveryOf(store: Store, jobId: string): Promise<CallbackDelivery> {
+  const [delivery] = await store.outbox.listForJob(TENANT, jobId);
   assert.ok(delivery);
   return delivery;
 }
@@ -114,7 +122,7 @@ describe('CallbackDeliveryWorker over the SQLite store', () => {
 
   async function start(file: string, config = workerConfig()) {
     const { store, events } = observed(await openStore(file));
-    const worker = new CallbackDeliveryWorker(store, config);
+    const worker = new CallbackDeliveryWorker({ store, config });
     cleanups.push(async () => {
       await worker.stop(0);
       await store.close();
@@ -127,7 +135,7 @@ describe('CallbackDeliveryWorker over the SQLite store', () => {
     answer = (response, hit) => response.writeHead(hit <= 5 ? 503 : 200).end();
     const { store, events, worker } = await start(path.join(dir, 'retry.db'));
     const jobId = await finishedJobWithCallback(store, `${receiver.origin}/hook`);
-    const delivered = once(events, 'markDeliveryDelivered');
+    const delivered = once(events, 'outbox.markDelivered');
     worker.start();
     await delivered;
 
@@ -138,7 +146,7 @@ describe('CallbackDeliveryWorker over the SQLite store', () => {
     assert.equal(hits.length, 6);
     assert.equal(new Set(hits.map((hit) => hit.headers['webhook-id'])).size, 1);
     assert.equal(new Set(hits.map((hit) => hit.body)).size, 1);
-    const secret = await store.getOrCreateWebhookSecret(TENANT, () => assert.fail('the secret must exist'));
+    const secret = await store.keys.webhookSecret(TENANT, () => assert.fail('the secret must exist'));
     const accepted = hits[5]!;
     const payload = new Webhook(secret).verify(accepted.body, accepted.headers as Record<string, string>);
     assert.equal((payload as { status: string }).status, 'clean');
@@ -150,7 +158,7 @@ describe('CallbackDeliveryWorker over the SQLite store', () => {
     answer = (response) => response.writeHead(410).end();
     const { store, events, worker } = await start(path.join(dir, 'gone.db'));
     const jobId = await finishedJobWithCallback(store, `${receiver.origin}/hook`);
-    const failed = once(events, 'failDelivery');
+    const failed = once(events, 'outbox.fail');
     worker.start();
     await failed;
     const delivery = await deliveryOf(store, jobId);
@@ -166,7 +174,7 @@ describe('CallbackDeliveryWorker over the SQLite store', () => {
     answer = (response) => response.writeHead(302, { location: `${target.origin}/moved` }).end();
     const { store, events, worker } = await start(path.join(dir, 'redirect.db'));
     const jobId = await finishedJobWithCallback(store, `${receiver.origin}/hook`);
-    const retried = once(events, 'retryDelivery');
+    const retried = once(events, 'outbox.retry');
     worker.start();
     await retried;
     await worker.stop(0);
@@ -182,7 +190,7 @@ describe('CallbackDeliveryWorker over the SQLite store', () => {
     const config = workerConfig({ maxAgeSeconds: 1, retryBaseDelayMs: 200, retryMaxDelayMs: 400 });
     const { store, events, worker } = await start(path.join(dir, 'old.db'), config);
     const jobId = await finishedJobWithCallback(store, `${receiver.origin}/hook`);
-    const failed = once(events, 'failDelivery');
+    const failed = once(events, 'outbox.fail');
     worker.start();
     await failed;
     const delivery = await deliveryOf(store, jobId);
@@ -201,7 +209,7 @@ describe('CallbackDeliveryWorker over the SQLite store', () => {
     const first = await start(file);
     const jobId = await finishedJobWithCallback(first.store, `${receiver.origin}/hook`);
     const inFlight = once(hitEvents, 'hit');
-    const released = once(first.events, 'releaseDelivery');
+    const released = once(first.events, 'outbox.release');
     first.worker.start();
     await inFlight;
     await first.worker.stop(0);
@@ -209,7 +217,7 @@ describe('CallbackDeliveryWorker over the SQLite store', () => {
     await first.store.close();
 
     const second = await start(file);
-    const delivered = once(second.events, 'markDeliveryDelivered');
+    const delivered = once(second.events, 'outbox.markDelivered');
     second.worker.start();
     await delivered;
     const delivery = await deliveryOf(second.store, jobId);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CLAMD_MAX_FILE_SIZE } from '../../src/config.ts';
-import { clamdOptions, renderClamdConf } from '../../src/engine/clamd-conf.ts';
+import { clamdOptions, renderClamdConf } from '../../src/engine/clamd/conf.ts';
 
 const MiB = 1024 * 1024;
 const base = {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { ClamdPool, type ClamdPoolOptions } from '../../src/engine/clamd-pool.ts';
+import { ClamdPool, type ClamdPoolOptions } from '../../src/engine/clamd/pool.ts';
 import { verdictCacheKey } from '../../src/engine/verdict.ts';
 import { ScanGateError } from '../../src/errors.ts';
 import { startTestClamd, type TestClamd } from '../support/clamd.ts';

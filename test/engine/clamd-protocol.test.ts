@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { formatClamdAddress, parseClamdAddress } from '../../src/engine/clamd-address.ts';
+import { formatClamdAddress, parseClamdAddress } from '../../src/engine/clamd/address.ts';
 import {
   chunkHeader,
   END_OF_STREAM,
@@ -8,8 +8,8 @@ import {
   frameChunk,
   MAX_REPLY_BYTES,
   ReplyAccumulator,
-} from '../../src/engine/clamd-protocol.ts';
-import { parseVersionReply } from '../../src/engine/clamd-version.ts';
+} from '../../src/engine/clamd/protocol.ts';
+import { parseVersionReply } from '../../src/engine/clamd/version.ts';
 
 describe('clamd framing', () => {
   test('commands are z-prefixed and NUL-terminated', () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { ClamdPool } from '../../src/engine/clamd-pool.ts';
+import { ClamdPool } from '../../src/engine/clamd/pool.ts';
 import {
   CONTAINER_FORMATS,
   rarMarkedOf,

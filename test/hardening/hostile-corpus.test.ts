@@ -178,7 +178,7 @@ test('no wrapper chain up to three deep turns EICAR or a ClamAV test file into c
     rows[index]!.sync = await syncVerdict(sample.bytes);
   });
   await waitFor(
-    async () => ((await service.service.store.countUnfinishedJobs()) === 0 ? true : undefined),
+    async () => ((await service.service.store.jobs.countUnfinished()) === 0 ? true : undefined),
     600_000,
     250,
   );

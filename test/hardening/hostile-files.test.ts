@@ -5,6 +5,7 @@ import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { NativeScan } from 'scangate/client';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import { authHeaders, KEY_A, startTestService, type TestService, waitFor } from '../support/service.ts';
@@ -14,14 +15,6 @@ import { sampleRss } from './memory-sampler.ts';
 const MiB = 1024 * 1024;
 /** Small enough that the at/over-limit files are cheap; the managed clamd then scans 400 MiB per input. */
 const LIMIT = MiB;
-
-interface NativeScan {
-  id: string;
-  status: 'pending' | 'clean' | 'infected' | 'unscannable';
-  reason: string | null;
-  finding: string | null;
-  size: number | null;
-}
 
 /** Serves the files of one directory by name, with Content-Length, for URL scans. */
 function fileServer(dir: string): Promise<TestHttpServer> {

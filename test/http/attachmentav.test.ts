@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { verifyAttachmentAv } from '../../src/delivery/attachmentav-signing.ts';
-import { verifyWebhook } from '../../src/delivery/signing.ts';
+import { verifyAttachmentAv } from '../../src/attachmentav-signing.ts';
 import { eicarBytes } from '../../src/engine/eicar.ts';
+import { verifyWebhook } from '../../src/webhook-signing.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import {
   authHeaders,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bucketSecondsFor, verdictTimeline } from '../../src/http/routes/stats.ts';
+import { bucketSecondsFor, verdictTimeline } from '../../src/jobs/scan-stats.ts';
 
 test('hourly buckets up to two days, daily beyond', () => {
   assert.equal(bucketSecondsFor(1), 3600);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { exponentialDelayMs, retryAt, retryDelayMs } from '../../src/jobs/backoff.ts';
+import { exponentialDelayMs, retryDelayMs } from '../../src/jobs/backoff.ts';
 
 const policy = { baseMs: 1_000, maxMs: 60_000 };
 
@@ -43,24 +43,4 @@ test('proportional jitter stays within ±20 % and never above the cap', () => {
       `attempt ${attempt}: ${delay}`,
     );
   }
-});
-
-test('full jitter draws from zero to the capped delay', () => {
-  const full = { ...policy, jitter: 'full' as const };
-  assert.equal(
-    retryDelayMs(4, full, () => 0),
-    0,
-  );
-  assert.equal(
-    retryDelayMs(4, full, () => 0.5),
-    4_000,
-  );
-  assert.equal(
-    retryDelayMs(20, full, () => 0.25),
-    15_000,
-  );
-});
-
-test('retryAt is now plus the delay', () => {
-  assert.equal(retryAt(2, policy, 1_000_000, () => 0.5).getTime(), 1_002_000);
 });

@@ -4,7 +4,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { clamdCommand } from '../../src/engine/clamd-connection.ts';
+import type { NativeScan } from 'scangate/client';
+import { clamdCommand } from '../../src/engine/clamd/connection.ts';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { offlineSignatureLines, writeOfflineSignatures } from '../../src/engine/signatures.ts';
 import { passwordZip } from '../hardening/archive-fixtures.ts';
@@ -18,16 +19,6 @@ import {
   type TestService,
   waitFor,
 } from '../support/service.ts';
-
-interface NativeScan {
-  id: string;
-  status: string;
-  finding?: string;
-  cached: boolean;
-  sha256: string;
-  engine_version: string;
-  signature_version: string;
-}
 
 describe('verdict cache over real HTTP with a real clamd', () => {
   let clamd: TestClamd;

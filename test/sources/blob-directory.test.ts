@@ -7,8 +7,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { defaultConfig } from '../../src/config.ts';
-import { DirectoryBlobStore, temporaryName } from '../../src/sources/blob-directory.ts';
-import { openBlobStore } from '../../src/sources/open-blob-store.ts';
+import { DirectoryBlobStore, temporaryName } from '../../src/sources/blobs/directory-blob-store.ts';
+import { openBlobStore } from '../../src/sources/blobs/open-blob-store.ts';
 import { blobStoreContract } from './blob-store-contract.ts';
 
 async function tempDir(): Promise<string> {

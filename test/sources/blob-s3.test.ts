@@ -4,9 +4,9 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { defaultConfig } from '../../src/config.ts';
-import { S3BlobStore } from '../../src/sources/blob-s3.ts';
-import { openBlobStore } from '../../src/sources/open-blob-store.ts';
-import { createS3Client } from '../../src/sources/s3.ts';
+import { openBlobStore } from '../../src/sources/blobs/open-blob-store.ts';
+import { S3BlobStore } from '../../src/sources/blobs/s3-blob-store.ts';
+import { createS3Client } from '../../src/sources/s3/index.ts';
 import { type S3rverHandle, startS3rver } from '../support/s3rver.ts';
 import { blobStoreContract } from './blob-store-contract.ts';
 

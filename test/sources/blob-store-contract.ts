@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { isScanGateError } from '../../src/errors.ts';
-import type { BlobStore } from '../../src/sources/blob-store.ts';
+import type { BlobStore } from '../../src/sources/blobs/blob-store.ts';
 
 export interface BlobStoreFixture {
   store: BlobStore;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createS3Client } from '../../src/sources/s3.ts';
+import { createS3Client } from '../../src/sources/s3/index.ts';
 
 describe('createS3Client', () => {
   test('points at a compatible endpoint with path-style addressing and static credentials', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ScanGateError } from '../../src/errors.ts';
-import { classifyS3Error } from '../../src/sources/s3.ts';
+import { classifyS3Error } from '../../src/sources/s3/index.ts';
 
 const ref = { bucket: 'b', key: 'k' };
 

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { createS3Client, openS3Object } from '../../src/sources/s3.ts';
+import { createS3Client, openS3Object } from '../../src/sources/s3/index.ts';
 import { type S3rverHandle, startS3rver } from '../support/s3rver.ts';
 
 const BUCKET = 'scangate-large';

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isScanGateError, ScanGateError } from '../../src/errors.ts';
-import { createS3Client, openS3Object } from '../../src/sources/s3.ts';
+import { createS3Client, openS3Object } from '../../src/sources/s3/index.ts';
 import { type S3rverHandle, sendS3Error, startS3rver } from '../support/s3rver.ts';
 
 const BUCKET = 'scangate-source';

@@ -4,10 +4,11 @@ import type { LookupAddress } from 'node:dns';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { deliverCallback } from '../../src/delivery/deliverer.ts';
+import { createAddressPolicy } from '../../src/egress/address-policy.ts';
+import { createPinnedAgent, type ResolveHost } from '../../src/egress/pinned-agent.ts';
 import { isScanGateError, type ScanGateError } from '../../src/errors.ts';
-import { createAddressPolicy } from '../../src/sources/url/address-policy.ts';
+import { silentLogger } from '../../src/logger.ts';
 import { openUrlDownload, type UrlDownloadOptions } from '../../src/sources/url/download.ts';
-import { createPinnedAgent, type ResolveHost } from '../../src/sources/url/pinned-agent.ts';
 import { type Canary, startCanary, startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import { inLoopbackNamespace, runInLoopbackNamespace } from '../support/netns.ts';
 
@@ -98,7 +99,7 @@ if (!inLoopbackNamespace()) {
       const agent = createPinnedAgent({
         policy: createAddressPolicy(),
         connectTimeoutMs: 1000,
-        logger: { warn: (details) => logged.push(details) },
+        logger: { ...silentLogger, warn: (details: object) => logged.push(details) },
       });
       try {
         for (const url of urls) await assert.rejects(request(url, { dispatcher: agent }), blocked, url);

@@ -7,8 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, defaultConfig } from '../../src/config.ts';
-import type { ClamdOptionValue } from '../../src/engine/clamd-conf.ts';
-import { ManagedClamd } from '../../src/engine/managed-clamd.ts';
+import type { ClamdOptionValue } from '../../src/engine/clamd/conf.ts';
+import { ManagedClamd } from '../../src/engine/clamd/managed.ts';
 import { writeShippedSignatures } from '../../src/engine/shipped-signatures.ts';
 import { writeOfflineSignatures } from '../../src/engine/signatures.ts';
 

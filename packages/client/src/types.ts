@@ -58,6 +58,8 @@ export interface NativeScan {
   content?: { rule: string; detail: string; member: string | null }[] | null;
   /** The content policy in force for this scan (null: the default). */
   policy?: ContentPolicyView | null;
+  /** The bucket-scan object this job scanned (key, verdict, actions taken), when it came from one. */
+  bucket_object?: Record<string, unknown>;
 }
 
 /** A content policy as the API shows it (docs/POLICY.md). */

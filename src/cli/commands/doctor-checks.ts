@@ -3,13 +3,14 @@ import { access, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Config } from '../../config.ts';
-import { parseClamdAddress } from '../../engine/clamd-address.ts';
-import { clamdCommand } from '../../engine/clamd-connection.ts';
-import { parseVersionReply } from '../../engine/clamd-version.ts';
+import { parseClamdAddress } from '../../engine/clamd/address.ts';
+import { clamdCommand } from '../../engine/clamd/connection.ts';
+import { parseVersionReply } from '../../engine/clamd/version.ts';
 import { SIGNATURE_FILE } from '../../engine/database-directory.ts';
 import { signaturePlanFor } from '../../engine/signature-plan.ts';
-import { openJobStore } from '../../jobs/open-store.ts';
-import { openBlobStore } from '../../sources/open-blob-store.ts';
+import { messageOf } from '../../errors.ts';
+import { openBlobStore } from '../../sources/blobs/open-blob-store.ts';
+import { openStore } from '../../store/open-store.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -24,10 +25,6 @@ export interface CheckResult {
 /** Older than this, signatures miss current malware: freshclam normally updates several times a day. */
 const SIGNATURE_WARN_HOURS = 48;
 const DEFAULT_MAX_AGE_SECONDS = 7 * 24 * 3600;
-
-function message(error: unknown): string {
-  return (error as Error).message ?? String(error);
-}
 
 /** Pure: the signature age check from a database date. */
 export function signatureAgeCheck(
@@ -105,7 +102,7 @@ async function configuredClamdChecks(config: Config): Promise<CheckResult[]> {
       results.push({
         name: `clamd ${text}`,
         status: 'fail',
-        detail: message(error),
+        detail: messageOf(error),
         fix: 'start clamd (systemctl start clamav-daemon) or correct CLAMD_ADDRESS; unset it to let scangate run its own clamd',
       });
     }
@@ -135,7 +132,7 @@ async function managedClamdChecks(config: Config): Promise<CheckResult[]> {
     results.push({
       name: 'clamd',
       status: 'fail',
-      detail: `managed clamd binary unusable: ${message(error)}`,
+      detail: `managed clamd binary unusable: ${messageOf(error)}`,
       fix: 'apt-get install clamav-daemon (or npm run setup), set CLAMD_BINARY, or point CLAMD_ADDRESS at a running clamd',
     });
   }
@@ -146,7 +143,7 @@ async function managedClamdChecks(config: Config): Promise<CheckResult[]> {
     results.push({
       name: 'signatures',
       status: 'fail',
-      detail: message(error),
+      detail: messageOf(error),
       fix: 'set SIGNATURES=test only to try scangate out; for real use SIGNATURES=freshclam (or system with a current /var/lib/clamav)',
     });
     return results;
@@ -228,15 +225,15 @@ export async function storeChecks(config: Config): Promise<CheckResult[]> {
   const where = config.store.databaseUrl
     ? `PostgreSQL ${new URL(config.store.databaseUrl).host}`
     : `SQLite in ${config.dataDir}`;
-  let store: Awaited<ReturnType<typeof openJobStore>>;
+  let store: Awaited<ReturnType<typeof openStore>>;
   try {
-    store = await openJobStore(config);
+    store = await openStore(config);
   } catch (error) {
     return [
       {
         name: 'database',
         status: 'fail',
-        detail: `${where}: ${message(error)}`,
+        detail: `${where}: ${messageOf(error)}`,
         fix: config.store.databaseUrl
           ? 'check that PostgreSQL runs and DATABASE_URL (host, port, user, database) is right'
           : `make ${config.dataDir} writable by this user, or set SCANGATE_DATA_DIR`,
@@ -246,7 +243,7 @@ export async function storeChecks(config: Config): Promise<CheckResult[]> {
   try {
     await store.ping();
     const results: CheckResult[] = [{ name: 'database', status: 'ok', detail: `${where} reachable` }];
-    const storedKeys = (await store.listApiKeys()).filter((key) => !key.revokedAt).length;
+    const storedKeys = (await store.keys.list()).filter((key) => !key.revokedAt).length;
     const keys = config.auth.apiKeys.length + storedKeys;
     results.push(
       keys > 0
@@ -265,7 +262,12 @@ export async function storeChecks(config: Config): Promise<CheckResult[]> {
     return results;
   } catch (error) {
     return [
-      { name: 'database', status: 'fail', detail: `${where}: ${message(error)}`, fix: 'check the database' },
+      {
+        name: 'database',
+        status: 'fail',
+        detail: `${where}: ${messageOf(error)}`,
+        fix: 'check the database',
+      },
     ];
   } finally {
     await store.close();
@@ -293,7 +295,7 @@ export async function blobStoreCheck(config: Config): Promise<CheckResult> {
     return {
       name: 'blob store',
       status: 'fail',
-      detail: `${where}: ${message(error)}`,
+      detail: `${where}: ${messageOf(error)}`,
       fix: config.blobs.s3Bucket
         ? 'check BLOB_S3_BUCKET exists and the S3 credentials may put, get and delete objects in it'
         : `make ${where} writable by this user, or set SCANGATE_DATA_DIR`,

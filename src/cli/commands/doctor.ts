@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../../config.ts';
+import { messageOf } from '../../errors.ts';
 import type { CheckResult } from './doctor-checks.ts';
 
 const LABEL: Record<CheckResult['status'], string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' };
@@ -35,7 +36,7 @@ async function runDoctor(options: { json?: boolean }): Promise<number> {
     results.push({
       name: 'configuration',
       status: 'fail',
-      detail: (error as Error).message,
+      detail: messageOf(error),
       fix:
         error instanceof ConfigError
           ? 'correct the environment variables named above'

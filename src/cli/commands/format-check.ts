@@ -1,5 +1,5 @@
 import type { Config } from '../../config.ts';
-import { ClamdPool } from '../../engine/clamd-pool.ts';
+import { ClamdPool } from '../../engine/clamd/pool.ts';
 import {
   type FormatSelfTestReport,
   runFormatSelfTest,

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../config.ts';
 import { generateApiKey, hashApiKey } from '../../http/api-keys.ts';
-import type { ApiKeyRecord, JobStore } from '../../jobs/model.ts';
+import type { ApiKeyRecord } from '../../scan.ts';
+import type { Store } from '../../store/contracts.ts';
 import { registerPolicyCommand } from './policy.ts';
 
 /** Characters of a key kept for people to tell keys apart: `sg_` plus 7 of its 43 random ones. */
@@ -32,10 +33,10 @@ export function newApiKeyRecord(tenantId: string, now = new Date()): { key: stri
   };
 }
 
-export async function withStore<T>(work: (store: JobStore) => Promise<T>): Promise<T> {
+export async function withStore<T>(work: (store: Store) => Promise<T>): Promise<T> {
   const config = loadConfig(process.env);
-  const { openJobStore } = await import('../../jobs/open-store.ts');
-  const store = await openJobStore(config);
+  const { openStore } = await import('../../store/open-store.ts');
+  const store = await openStore(config);
   try {
     return await work(store);
   } finally {
@@ -89,7 +90,7 @@ export function registerKeysCommands(program: Command): void {
     .option('--json', 'print {id, tenant, prefix, key} as JSON')
     .action(async (options: { tenant: string; json?: boolean }) => {
       const { key, record } = newApiKeyRecord(options.tenant);
-      await withStore((store) => store.createApiKey(record));
+      await withStore((store) => store.keys.create(record));
       if (options.json) console.log(JSON.stringify({ ...keyView(record), key }, null, 2));
       else {
         console.log(key);
@@ -104,7 +105,7 @@ export function registerKeysCommands(program: Command): void {
     .description('list stored keys (id, tenant, prefix, created, revoked), never the keys themselves')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
-      const records = await withStore((store) => store.listApiKeys());
+      const records = await withStore((store) => store.keys.list());
       if (options.json) console.log(JSON.stringify(records.map(keyView), null, 2));
       else if (records.length === 0) console.error('no stored keys (keys in API_KEYS are not listed)');
       else printTable(records);
@@ -115,7 +116,7 @@ export function registerKeysCommands(program: Command): void {
     .description('revoke a key by its id: requests with it are refused at once (401)')
     .argument('<id>', 'the key id from `keys list`')
     .action(async (id: string) => {
-      const revoked = await withStore((store) => store.revokeApiKey(id));
+      const revoked = await withStore((store) => store.keys.revoke(id));
       if (!revoked) {
         console.error(`no key with id ${id}`);
         process.exitCode = 1;

@@ -52,9 +52,9 @@ export function registerPolicyCommand(keys: Command): void {
       const policy = await withStore(async (store) => {
         if (document) {
           const parsed = parsePolicy(document);
-          await store.setTenantPolicy(tenant, isDefaultPolicy(parsed) ? undefined : parsed);
+          await store.policies.set(tenant, isDefaultPolicy(parsed) ? undefined : parsed);
         }
-        return store.getTenantPolicy(tenant);
+        return store.policies.get(tenant);
       });
       const view = policy ? policyDocument(policy) : policyDocument({ block: [] });
       if (options.json) {

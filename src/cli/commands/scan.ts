@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type NativeScan, ScangateApiError, ScangateClient, type SubmitOptions } from 'scangate/client';
+import { messageOf } from '../../errors.ts';
 import { formatBytes, ProgressBar } from './progress-bar.ts';
 import { expandedTargets, listedTargets, runBatch } from './scan-batch.ts';
 import { EXIT, exitCodeForStatus, parseScanTarget, type ScanTarget } from './scan-target.ts';
@@ -84,9 +85,7 @@ async function runScan(targetText: string, options: ScanCommandOptions): Promise
     return options.wait ? exitCodeForStatus(scan.status) : EXIT.clean;
   } catch (error) {
     const apiError =
-      error instanceof ScangateApiError
-        ? error
-        : new ScangateApiError(0, 'cli_error', (error as Error).message ?? String(error));
+      error instanceof ScangateApiError ? error : new ScangateApiError(0, 'cli_error', messageOf(error));
     if (options.json) {
       const body = { error: { code: apiError.code, message: apiError.message, status: apiError.status } };
       process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);

@@ -2,15 +2,15 @@ import { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { sourceLocation } from '../../delivery/payload.ts';
+import { attachmentAvCallbackFailure } from '../../dialects/attachmentav.ts';
+import { bucketAvResultBody } from '../../dialects/bucketav.ts';
 import { ScanGateError } from '../../errors.ts';
-import type { FailedDelivery, ScanJob } from '../../jobs/model.ts';
-import { bucketAvResultBody } from '../dialects.ts';
+import type { ScanJob } from '../../scan.ts';
 import { notFound } from '../errors.ts';
 import { answerExactJsonContentType } from '../exact-json-content-type.ts';
 import { requestedPolicy } from '../policy-request.ts';
 import { logSubmitted } from '../request-id.ts';
-import { asyncFields } from '../request-validation.ts';
+import { asyncFields, s3Source, urlSource } from '../request-validation.ts';
 import { clientGoneSignal, type RouteContext } from '../route-context.ts';
 import {
   AsyncDownloadBody,
@@ -21,7 +21,6 @@ import {
   SyncS3Body,
 } from '../schemas.ts';
 import { detachedRequestBody, singleFile } from '../uploads.ts';
-import { s3SourceFrom, urlSourceFrom } from '../vendor-sources.ts';
 import { acceptedReply, uploadVerdictOrRefusal } from './bucketav.ts';
 
 const tags = ['attachmentAV'];
@@ -49,25 +48,11 @@ const CallbackFailures = Type.Object({
   next_cursor: Type.Optional(Type.String()),
 });
 
-function failureView(delivery: FailedDelivery) {
-  return {
-    id: delivery.id,
-    time: delivery.failedAt.toISOString(),
-    download_url: sourceLocation(delivery.source),
-    callback_url: delivery.url,
-    error_json: JSON.stringify({
-      error: delivery.lastError ?? null,
-      status_code: delivery.lastStatusCode ?? null,
-      attempts: delivery.attempts,
-    }),
-  };
-}
-
 /**
  * The attachmentAV dialect (the vendor's sister API, reference/attachmentav-api.yml): bucketAV's
  * bodies under `/v1/scan/…`, plus whoami and the failed-callback list, so the vendor's generated
  * SDKs work unchanged with their host pointed here. Its callbacks are also RSA-signed
- * (delivery/attachmentav-signing.ts). The native API's `/v1/scans/…` (plural) is a different path.
+ * (attachmentav-signing.ts). The native API's `/v1/scans/…` (plural) is a different path.
  */
 export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
   return async (plugin) => {
@@ -118,14 +103,14 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const page = await scans.store.listFailedDeliveries(
+        const page = await scans.failedCallbacks(
           request.tenant.id,
           normalizedCallbackUrl(request.query.callback_url),
           FAILURES_PAGE,
           request.query.cursor,
         );
         return {
-          failures: page.deliveries.map(failureView),
+          failures: page.deliveries.map(attachmentAvCallbackFailure),
           ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}),
         };
       },
@@ -145,7 +130,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
       async (request, reply) => {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'attachmentav',
-          source: urlSourceFrom(request.body),
+          source: urlSource(request.body.download_url, request.body.download_headers, 'download_url'),
           policy: requestedPolicy(request),
           ...asyncFields(request.body, true, context.destinations),
         });
@@ -168,7 +153,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
       async (request, reply) => {
         const job = await scans.submit(request.tenant.id, {
           dialect: 'attachmentav',
-          source: s3SourceFrom(request.body),
+          source: s3Source(request.body),
           policy: requestedPolicy(request),
           ...asyncFields(request.body, true, context.destinations),
         });
@@ -189,7 +174,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const job = await scans.store.getJobByTraceId(request.tenant.id, request.query.trace_id);
+        const job = await scans.findByTraceId(request.tenant.id, request.query.trace_id);
         if (job?.state !== 'done' || !job.result) throw notFound('scan result');
         return bucketAvResultBody(job.result);
       },
@@ -209,7 +194,11 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
       async (request, reply) => {
         const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
         return bucketAvResultBody(
-          await scans.scanSourceNow(urlSourceFrom(request.body), clientGoneSignal(reply), scope),
+          await scans.scanSourceNow(
+            urlSource(request.body.download_url, request.body.download_headers, 'download_url'),
+            clientGoneSignal(reply),
+            scope,
+          ),
         );
       },
     );
@@ -226,7 +215,7 @@ export function attachmentAvRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const source = s3SourceFrom(request.body);
+        const source = s3Source(request.body);
         scans.checkGranted(request.tenant.id, source);
         const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
         return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));

@@ -2,15 +2,15 @@ import { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { bucketAvResultBody } from '../../dialects/bucketav.ts';
 import { ScanGateError } from '../../errors.ts';
-import type { ScanJob, ScanResult } from '../../jobs/model.ts';
-import { bucketAvResultBody } from '../dialects.ts';
+import type { ScanJob, ScanResult } from '../../scan.ts';
 import { notFound } from '../errors.ts';
 import { answerExactJsonContentType } from '../exact-json-content-type.ts';
 import { requestedPolicy } from '../policy-request.ts';
 import { absoluteUrl } from '../public-url.ts';
 import { logSubmitted } from '../request-id.ts';
-import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
+import { asyncFields, s3Source, urlSource } from '../request-validation.ts';
 import { clientGoneSignal, type RouteContext } from '../route-context.ts';
 import {
   AsyncDownloadBody,
@@ -76,12 +76,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       { schema: { tags, summary: 'Download a URL and scan it', body: AsyncDownloadBody, response: errors } },
       async (request, reply) => {
         const body = request.body;
-        const headers = downloadHeaders(body.download_headers);
-        const source = {
-          kind: 'url' as const,
-          url: httpUrl(body.download_url, 'download_url'),
-          ...(headers ? { headers } : {}),
-        };
+        const source = urlSource(body.download_url, body.download_headers, 'download_url');
         const job = await scans.submit(request.tenant.id, {
           dialect: 'bucketav',
           source,
@@ -97,8 +92,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
       '/api/v1/scan/async/s3',
       { schema: { tags, summary: 'Scan an S3 object', body: AsyncS3Body, response: errors } },
       async (request, reply) => {
-        const { bucket, key, version } = request.body;
-        const source = { kind: 's3' as const, bucket, key, ...(version ? { version } : {}) };
+        const source = s3Source(request.body);
         const job = await scans.submit(request.tenant.id, {
           dialect: 'bucketav',
           source,
@@ -121,7 +115,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const job = await scans.store.getJobByTraceId(request.tenant.id, request.query.trace_id);
+        const job = await scans.findByTraceId(request.tenant.id, request.query.trace_id);
         if (job?.state !== 'done' || !job.result) throw notFound('scan result');
         return bucketAvResultBody(job.result);
       },
@@ -140,12 +134,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const headers = downloadHeaders(request.body.download_headers);
-        const source = {
-          kind: 'url' as const,
-          url: httpUrl(request.body.download_url, 'download_url'),
-          ...(headers ? { headers } : {}),
-        };
+        const source = urlSource(request.body.download_url, request.body.download_headers, 'download_url');
         const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
         return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));
       },
@@ -162,8 +151,7 @@ export function bucketAvRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const { bucket, key, version } = request.body;
-        const source = { kind: 's3' as const, bucket, key, ...(version ? { version } : {}) };
+        const source = s3Source(request.body);
         scans.checkGranted(request.tenant.id, source);
         const scope = { tenantId: request.tenant.id, policy: requestedPolicy(request) };
         return bucketAvResultBody(await scans.scanSourceNow(source, clientGoneSignal(reply), scope));

@@ -1,8 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
-import { bucketScanResult } from '../dialects.ts';
-import { notFound } from '../errors.ts';
+import { bucketScanResult } from '../../dialects/bucketscan.ts';
 import { answerExactJsonContentType } from '../exact-json-content-type.ts';
 import { requestedPolicy } from '../policy-request.ts';
 import { logSubmitted } from '../request-id.ts';
@@ -57,8 +56,7 @@ export function bucketScanRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const job = await context.scans.store.getJob(request.tenant.id, request.params.scanId);
-        if (!job) throw notFound('scan');
+        const job = await context.scans.getScan(request.tenant.id, request.params.scanId);
         return { status: 200, message: 'OK', scanId: job.id, scanResult: bucketScanResult(job) };
       },
     );

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
-import type { PublishedPublicKey } from '../../delivery/attachmentav-signing.ts';
+import type { PublishedPublicKey } from '../../attachmentav-signing.ts';
 
 const tags = ['attachmentAV'];
 

@@ -1,13 +1,11 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
-import type { CallbackDelivery } from '../../jobs/model.ts';
+import { deliveryView, nativeJobBody } from '../../dialects/native.ts';
 import { bucketObjectView } from '../bucket-views.ts';
-import { nativeJobBody } from '../dialects.ts';
-import { notFound } from '../errors.ts';
 import { requestedPolicy } from '../policy-request.ts';
 import { logSubmitted } from '../request-id.ts';
-import { asyncFields, downloadHeaders, httpUrl } from '../request-validation.ts';
+import { asyncFields, s3Source, urlSource } from '../request-validation.ts';
 import type { RouteContext } from '../route-context.ts';
 import { ErrorResponse, NativeS3Body, NativeScan, NativeUrlBody } from '../schemas.ts';
 import { singleFile } from '../uploads.ts';
@@ -21,19 +19,6 @@ const submitErrors = {
   415: ErrorResponse,
   429: ErrorResponse,
 };
-
-function deliveryView(delivery: CallbackDelivery): Record<string, unknown> {
-  return {
-    webhook_id: delivery.id,
-    url: delivery.url,
-    state: delivery.state,
-    attempts: delivery.attempts,
-    last_status_code: delivery.lastStatusCode ?? null,
-    last_error: delivery.lastError ?? null,
-    next_attempt_at: delivery.state === 'pending' ? delivery.nextAttemptAt.toISOString() : null,
-    delivered_at: delivery.deliveredAt?.toISOString() ?? null,
-  };
-}
 
 /** scangate's own API: every field of a result, and the state of its callback. */
 export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
@@ -77,12 +62,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const headers = downloadHeaders(request.body.headers);
-        const source = {
-          kind: 'url' as const,
-          url: httpUrl(request.body.url, 'url'),
-          ...(headers ? { headers } : {}),
-        };
+        const source = urlSource(request.body.url, request.body.headers, 'url');
         const job = await scans.submit(request.tenant.id, {
           dialect: 'native',
           source,
@@ -105,8 +85,7 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const { bucket, key, version } = request.body;
-        const source = { kind: 's3' as const, bucket, key, ...(version ? { version } : {}) };
+        const source = s3Source(request.body);
         const job = await scans.submit(request.tenant.id, {
           dialect: 'native',
           source,
@@ -129,11 +108,10 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const job = await scans.store.getJob(request.tenant.id, request.params.id);
-        if (!job) throw notFound('scan');
+        const job = await scans.getScan(request.tenant.id, request.params.id);
         const body = nativeJobBody(job);
         if (job.callback) {
-          const deliveries = await scans.store.getDeliveriesForJob(request.tenant.id, job.id);
+          const deliveries = await scans.deliveriesOf(request.tenant.id, job.id);
           body.callback = { url: job.callback.url, deliveries: deliveries.map(deliveryView) };
         }
         if (job.source.kind === 's3' && context.bucketScans) {
@@ -168,10 +146,10 @@ export function nativeRoutes(context: RouteContext): FastifyPluginAsync {
       },
       async (request) => {
         const { status, limit, before } = request.query;
-        const jobs = await scans.store.listJobs(request.tenant.id, {
+        const jobs = await scans.listScans(request.tenant.id, {
           limit,
-          ...(status ? { status } : {}),
-          ...(before ? { before: new Date(before) } : {}),
+          status,
+          before: before ? new Date(before) : undefined,
         });
         return { scans: jobs.map(nativeJobBody) };
       },

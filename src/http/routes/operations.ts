@@ -3,11 +3,11 @@ import type { ScanEngine } from '../../engine/engine.ts';
 import { type FormatSelfTestReport, summarizeFormatSelfTest } from '../../engine/format-self-test.ts';
 import { signatureHealth } from '../../engine/signature-health.ts';
 import type { SignatureReporter, SignatureUpdate } from '../../engine/signature-lifecycle.ts';
-import type { JobStore } from '../../jobs/model.ts';
+import { messageOf } from '../../errors.ts';
 
 export interface ReadinessChecks {
   engine: ScanEngine;
-  store: JobStore;
+  store: { kind: string; ping(): Promise<void> };
   /** End-to-end proof that the engine detects: EICAR through the same scan path. */
   canary?: () => Promise<boolean>;
   /** Where the signatures come from and how current they are (readiness fails when too old). */
@@ -49,12 +49,12 @@ export function operationsRoutes(checks: ReadinessChecks): FastifyPluginAsync {
         if (!engineStatus.addresses.some((address) => address.healthy))
           problems.push('no clamd answers PING');
       } catch (error) {
-        problems.push(`engine: ${(error as Error).message}`);
+        problems.push(`engine: ${messageOf(error)}`);
       }
       try {
         await checks.store.ping();
       } catch (error) {
-        problems.push(`store: ${(error as Error).message}`);
+        problems.push(`store: ${messageOf(error)}`);
       }
       const signatures = checks.signatures?.status();
       const maxAgeSeconds = checks.maxSignatureAgeSeconds ?? 7 * 86_400;

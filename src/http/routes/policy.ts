@@ -21,10 +21,10 @@ const PolicyView = Type.Object({
 export function policyRoutes(context: RouteContext): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
-    const store = context.scans.store;
+    const { scans } = context;
 
     const view = async (tenantId: string) => {
-      const policy = (await store.getTenantPolicy(tenantId)) ?? DEFAULT_POLICY;
+      const policy = (await scans.tenantPolicy(tenantId)) ?? DEFAULT_POLICY;
       return { ...policyDocument(policy), default: isDefaultPolicy(policy) };
     };
 
@@ -53,7 +53,7 @@ export function policyRoutes(context: RouteContext): FastifyPluginAsync {
       },
       async (request) => {
         const policy = parsePolicy(request.body);
-        await store.setTenantPolicy(request.tenant.id, isDefaultPolicy(policy) ? undefined : policy);
+        await scans.setTenantPolicy(request.tenant.id, policy);
         request.log.info(
           { tenant: request.tenant.id, policy: policyDocument(policy) },
           'content policy changed',

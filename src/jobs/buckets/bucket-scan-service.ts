@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { ScanGateError } from '../../errors.ts';
-import type { JobStore } from '../model.ts';
-import { eventDedupeKey, parseS3Notification } from './events.ts';
-import type { BucketGrants } from './grants.ts';
 import {
   type BucketActions,
   type BucketObject,
   type BucketObjectFilter,
   type BucketScan,
-  type BucketScanStore,
   DEFAULT_BUCKET_ACTIONS,
   type SightedObject,
-} from './model.ts';
+} from '../../bucket-scan.ts';
+import { ScanGateError } from '../../errors.ts';
+import type { BucketScanStore, JobQueueStore } from '../../store/contracts.ts';
+import { eventDedupeKey, parseS3Notification } from './events.ts';
+import type { BucketGrants } from './grants.ts';
 
 export interface BucketScanRequest {
   bucket: string;
@@ -35,7 +34,7 @@ export interface NotificationOutcome {
 
 export interface BucketScanServiceDependencies {
   buckets: BucketScanStore;
-  jobs: JobStore;
+  jobs: JobQueueStore;
   grants: BucketGrants;
   /** A scan was created or objects arrived: a local walker can start now. */
   notifyWalker?: () => void;

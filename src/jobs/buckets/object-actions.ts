@@ -6,9 +6,9 @@ import {
   PutObjectTaggingCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import type { BucketActionRecord } from '../../bucket-scan.ts';
 import { ScanGateError } from '../../errors.ts';
 import { classifyS3Error } from '../../sources/s3/errors.ts';
-import type { BucketActionRecord } from './model.ts';
 import { MAX_OBJECT_TAGS, mergeTags, type ObjectTag, sameTagSet } from './tags.ts';
 
 export interface ObjectRef {

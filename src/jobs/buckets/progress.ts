@@ -1,4 +1,4 @@
-import type { BucketScan } from './model.ts';
+import type { BucketScan } from '../../bucket-scan.ts';
 
 export interface BucketScanProgress {
   listed: number;

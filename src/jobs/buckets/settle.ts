@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { JobStore, ScanResult } from '../model.ts';
-import type { WorkerLogger } from '../worker.ts';
-import type { BucketActionRecord, BucketScan, BucketScanStore, ObjectToSettle } from './model.ts';
+import type { BucketActionRecord, BucketScan, ObjectToSettle } from '../../bucket-scan.ts';
+import type { Logger } from '../../logger.ts';
+import type { ScanResult } from '../../scan.ts';
+import type { BucketScanStore, JobQueueStore } from '../../store/contracts.ts';
 import type { ObjectActions, ObjectRef } from './object-actions.ts';
 import { OWNED_TAG_KEYS, verdictTags } from './tags.ts';
 
@@ -10,11 +11,11 @@ export interface SettleContext {
   scan: BucketScan;
   leaseToken: string;
   buckets: BucketScanStore;
-  jobs: JobStore;
+  jobs: JobQueueStore;
   s3: S3Client;
   actions: ObjectActions;
   settings: { maxScansPerObject: number };
-  logger: WorkerLogger;
+  logger: Logger;
 }
 
 function note(

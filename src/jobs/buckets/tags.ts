@@ -1,4 +1,4 @@
-import type { BucketActions } from './model.ts';
+import type { BucketActions } from '../../bucket-scan.ts';
 
 export interface ObjectTag {
   Key: string;

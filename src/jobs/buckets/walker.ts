@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { BucketObject, BucketScan, LeasedBucketScan, SightedObject } from '../../bucket-scan.ts';
 import type { ScanGateError } from '../../errors.ts';
-import type { JobStore } from '../model.ts';
-import type { WorkerLogger } from '../worker.ts';
+import type { Logger } from '../../logger.ts';
+import type { BucketScanStore, JobQueueStore } from '../../store/contracts.ts';
 import { type ListedEntry, type ListedPage, listPage } from './listing.ts';
-import type { BucketObject, BucketScan, BucketScanStore, LeasedBucketScan, SightedObject } from './model.ts';
 import type { ObjectActions } from './object-actions.ts';
 import { settleObject } from './settle.ts';
 
@@ -41,11 +41,11 @@ export const DEFAULT_WALKER_SETTINGS: BucketWalkerSettings = {
 
 export interface BucketWalkerDependencies {
   buckets: BucketScanStore;
-  jobs: JobStore;
+  jobs: JobQueueStore;
   s3: S3Client;
   actions: ObjectActions;
   settings: BucketWalkerSettings;
-  logger: WorkerLogger;
+  logger: Logger;
   /** Local scan workers start at once on submitted jobs instead of at their next poll. */
   notifyWorkers?: () => void;
 }
@@ -199,10 +199,10 @@ export class BucketScanWalker {
       ...(object.versionId ? { version: object.versionId } : {}),
     };
     try {
-      await jobs.submitJob({ id: object.jobId, tenantId: scan.tenantId, dialect: 'native', source });
+      await jobs.submit({ id: object.jobId, tenantId: scan.tenantId, dialect: 'native', source });
     } catch (error) {
       // The id was chosen when the object was recorded: if the job exists, an earlier run submitted it.
-      if (await jobs.getJob(scan.tenantId, object.jobId)) return;
+      if (await jobs.get(scan.tenantId, object.jobId)) return;
       throw error;
     }
   }

@@ -1,14 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
-import { validateDownloadHeaders } from '../../delivery/callback-headers.ts';
+import { type AddressPolicy, createAddressPolicy } from '../../egress/address-policy.ts';
+import { parseDestinationUrl } from '../../egress/destination-url.ts';
+import { validateDownloadHeaders } from '../../egress/header-rules.ts';
+import { createPinnedAgent, type ResolveHost } from '../../egress/pinned-agent.ts';
+import { parseRetryAfter } from '../../egress/retry-after.ts';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
+import type { Logger } from '../../logger.ts';
 import { decodeContent, parseContentEncoding } from '../content-encoding.ts';
 import type { OpenedSource } from '../source.ts';
-import { type AddressPolicy, createAddressPolicy } from './address-policy.ts';
-import { parseDestinationUrl } from './destination-url.ts';
-import { createPinnedAgent, type RefusalLogger, type ResolveHost } from './pinned-agent.ts';
-import { parseRetryAfter } from './retry-after.ts';
 import { ThroughputFloor } from './throughput-floor.ts';
 
 export interface UrlDownloadOptions {
@@ -30,7 +31,7 @@ export interface UrlDownloadOptions {
   /** Infrastructure endpoints refused even inside allowCidrs (see AddressPolicyOptions). */
   deniedEndpoints?: readonly string[];
   signal?: AbortSignal;
-  logger?: RefusalLogger | undefined;
+  logger?: Logger | undefined;
   /** Name resolution override (tests). */
   resolve?: ResolveHost;
 }
@@ -53,15 +54,15 @@ export async function openUrlDownload(
 ): Promise<OpenedSource> {
   const policy = createAddressPolicy({
     allowCidrs: options.allowCidrs,
-    ...(options.deniedEndpoints ? { deniedEndpoints: options.deniedEndpoints } : {}),
+    deniedEndpoints: options.deniedEndpoints,
   });
   let current = parseDestinationUrl(url, policy, 'download_url');
   let hopHeaders = validateDownloadHeaders(headers);
   const agent = createPinnedAgent({
     policy,
     connectTimeoutMs: options.connectTimeoutMs,
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.resolve ? { resolve: options.resolve } : {}),
+    logger: options.logger,
+    resolve: options.resolve,
   });
   const deadline = new AbortController();
   const timer = setTimeout(

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { BucketScan } from '../../../src/bucket-scan.ts';
 import { ScanGateError } from '../../../src/errors.ts';
 import { decodeS3EventKey, eventDedupeKey, parseS3Notification } from '../../../src/jobs/buckets/events.ts';
 import { BucketGrants } from '../../../src/jobs/buckets/grants.ts';
-import type { BucketScan } from '../../../src/jobs/buckets/model.ts';
 import { bucketScanProgress } from '../../../src/jobs/buckets/progress.ts';
 import {
   mergeTags,

@@ -1,0 +1,313 @@
+import type { Readable } from 'node:stream';
+import { isScanGateError, ScanGateError } from '../../errors.ts';
+import { type Logger, silentLogger } from '../../logger.ts';
+import type { EngineStatus, ScanEngine, ScanOptions } from '../engine.ts';
+import { type VerdictPolicy, verdictFromReply } from '../reply-verdict.ts';
+import { type ScanOutcome, unscannable, type Verdict, verdictCacheKey } from '../verdict.ts';
+import { type ClamdAddress, formatClamdAddress, parseClamdAddress } from './address.ts';
+import { ClamdConnection, clamdCommand } from './connection.ts';
+import { streamToClamd } from './instream.ts';
+import { type ClamdVersion, parseVersionReply } from './version.ts';
+
+export interface ClamdPoolOptions extends VerdictPolicy {
+  connectTimeoutMs: number;
+  /** Longest wait for clamd: to take more data, and to answer once the stream has ended. */
+  scanTimeoutMs: number;
+  healthCheckIntervalMs: number;
+  logger?: Logger | undefined;
+  /** Stamped on every outcome: `clamav`, or `scangate-test` for the offline test database. */
+  databaseName?: string;
+  /** The active database generation of a managed clamd (see SignatureReporter.databaseTag). */
+  databaseTag?: () => string | null | undefined;
+}
+
+interface ClamdState {
+  name: string;
+  address: ClamdAddress;
+  healthy: boolean;
+  checked: boolean;
+  lastError?: string;
+  inFlight: number;
+  version?: ClamdVersion;
+}
+
+/**
+ * A ScanEngine over one or more clamd addresses. Each address is PINGed periodically; a scan goes
+ * to the healthy address with the fewest scans in flight, and when connecting fails it tries the
+ * next one (no input byte has been read yet, so moving on is safe). Once bytes flow, a failure is
+ * thrown as a retryable ScanGateError: the input cannot be replayed.
+ */
+export class ClamdPool implements ScanEngine {
+  readonly #states: ClamdState[];
+  readonly #options: ClamdPoolOptions;
+  readonly #logger: Logger;
+  readonly #closing = new AbortController();
+  #timer: NodeJS.Timeout | undefined;
+  #check: Promise<void> | undefined;
+  #nextTieBreak = 0;
+
+  constructor(addresses: string[], options: ClamdPoolOptions) {
+    if (addresses.length === 0) throw new Error('ClamdPool needs at least one clamd address');
+    this.#states = addresses.map((text) => {
+      const address = parseClamdAddress(text);
+      return { name: formatClamdAddress(address), address, healthy: true, checked: false, inFlight: 0 };
+    });
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  /** Checks every address once, then keeps checking in the background. */
+  async start(): Promise<void> {
+    await this.checkNow();
+    this.#timer ??= setInterval(() => void this.checkNow(), this.#options.healthCheckIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** PINGs (and asks VERSION of) every address now; concurrent callers share one round. */
+  checkNow(): Promise<void> {
+    this.#check ??= Promise.all(this.#states.map((state) => this.#checkOne(state))).then(
+      () => {
+        this.#check = undefined;
+      },
+      () => {
+        this.#check = undefined;
+      },
+    );
+    return this.#check;
+  }
+
+  async #checkOne(state: ClamdState): Promise<void> {
+    const options = {
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      replyTimeoutMs: this.#options.connectTimeoutMs,
+      signal: this.#closing.signal,
+    };
+    try {
+      const pong = await clamdCommand(state.address, 'PING', options);
+      if (pong !== 'PONG') throw new Error(`PING answered ${JSON.stringify(pong.slice(0, 100))}`);
+      state.version = parseVersionReply(await clamdCommand(state.address, 'VERSION', options));
+      this.#markHealthy(state);
+    } catch (error) {
+      if (this.#closing.signal.aborted) return;
+      this.#markUnhealthy(state, error);
+    }
+  }
+
+  #markHealthy(state: ClamdState): void {
+    if (!state.healthy || !state.checked)
+      this.#logger.info({ clamd: state.name, ...state.version }, 'clamd is healthy');
+    state.healthy = true;
+    state.checked = true;
+    delete state.lastError;
+  }
+
+  #markUnhealthy(state: ClamdState, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    if (state.healthy || !state.checked)
+      this.#logger.warn({ clamd: state.name, err: message }, 'clamd is unhealthy');
+    state.healthy = false;
+    state.checked = true;
+    state.lastError = message;
+  }
+
+  /** Healthy addresses by fewest scans in flight (ties rotate), then unhealthy ones as a last resort. */
+  #candidates(): ClamdState[] {
+    const offset = this.#nextTieBreak++ % this.#states.length;
+    const rotated = [...this.#states.slice(offset), ...this.#states.slice(0, offset)];
+    const healthy = rotated.filter((state) => state.healthy).sort((a, b) => a.inFlight - b.inFlight);
+    return [...healthy, ...rotated.filter((state) => !state.healthy)];
+  }
+
+  async #connect(signal: AbortSignal): Promise<{ state: ClamdState; connection: ClamdConnection }> {
+    const failures: string[] = [];
+    let lastError: unknown;
+    for (const state of this.#candidates()) {
+      try {
+        if (!state.version) {
+          const options = { connectTimeoutMs: this.#options.connectTimeoutMs, signal };
+          state.version = parseVersionReply(
+            await clamdCommand(state.address, 'VERSION', {
+              ...options,
+              replyTimeoutMs: this.#options.connectTimeoutMs,
+            }),
+          );
+        }
+        const connection = await ClamdConnection.open(state.address, {
+          connectTimeoutMs: this.#options.connectTimeoutMs,
+          signal,
+        });
+        if (!state.healthy) this.#markHealthy(state);
+        return { state, connection };
+      } catch (error) {
+        if (signal.aborted) throw error;
+        this.#markUnhealthy(state, error);
+        failures.push(`${state.name}: ${error instanceof Error ? error.message : String(error)}`);
+        lastError = error;
+      }
+    }
+    throw new ScanGateError('engine_unavailable', `no clamd reachable (${failures.join('; ')})`, {
+      retryable: true,
+      cause: lastError,
+    });
+  }
+
+  async scan(input: Readable, options: ScanOptions): Promise<ScanOutcome> {
+    if (this.#closing.signal.aborted) throw this.#shutdownError();
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.#closing.signal])
+      : this.#closing.signal;
+    const { state, connection } = await this.#connect(signal).catch((error: unknown) => {
+      throw this.#closing.signal.aborted && !options.signal?.aborted ? this.#shutdownError() : error;
+    });
+    const version = state.version!;
+    const identity = {
+      engine: 'clamav' as const,
+      engineVersion: version.engineVersion,
+      signatureVersion: version.databaseVersion ?? '',
+      ...this.#databaseIdentity(),
+    };
+    state.inFlight++;
+    try {
+      const result = await streamToClamd(connection, input, {
+        maxBytes: options.maxBytes,
+        stallTimeoutMs: this.#options.scanTimeoutMs,
+        replyTimeoutMs: this.#options.scanTimeoutMs,
+        signal,
+        observer: options.observer,
+      });
+      if (result.kind === 'too_large') {
+        return {
+          verdict: unscannable('too_large', `larger than the ${options.maxBytes}-byte limit`),
+          size: result.bytesRead,
+          sha256: '',
+          ...identity,
+          transferMs: result.transferMs,
+          scanMs: 0,
+        };
+      }
+      return {
+        verdict: failClosedOnZip64(
+          verdictFromReply(result.reply, this.#options, result.complete),
+          result.zip64LocalHeader,
+        ),
+        size: result.size,
+        sha256: result.sha256,
+        ...identity,
+        transferMs: result.transferMs,
+        scanMs: result.scanMs,
+      };
+    } catch (error) {
+      if (this.#closing.signal.aborted && !options.signal?.aborted) throw this.#shutdownError(error);
+      if (isScanGateError(error) && error.details?.closedWhileSending && (await this.#answersPing(state))) {
+        // clamd closed mid-stream yet answers at once: it refused the stream (its StreamMaxLength
+        // is below ours) and its reply was lost to the write error. A crashed clamd would not answer.
+        return {
+          verdict: unscannable(
+            'too_large',
+            'clamd closed the stream early and still answers: most likely larger than its StreamMaxLength',
+          ),
+          size: Number(error.details.bytesRead ?? 0),
+          sha256: '',
+          ...identity,
+          transferMs: 0,
+          scanMs: 0,
+        };
+      }
+      if (isScanGateError(error) && error.code === 'engine_unavailable') {
+        this.#markUnhealthy(state, error);
+        void this.checkNow();
+      }
+      throw error;
+    } finally {
+      state.inFlight--;
+    }
+  }
+
+  #databaseIdentity(): { signatureDatabase?: string; databaseTag?: string | null } {
+    const identity: { signatureDatabase?: string; databaseTag?: string | null } = {};
+    if (this.#options.databaseName) identity.signatureDatabase = this.#options.databaseName;
+    const tag = this.#options.databaseTag?.();
+    if (tag !== undefined) identity.databaseTag = tag;
+    return identity;
+  }
+
+  async #answersPing(state: ClamdState): Promise<boolean> {
+    const timeoutMs = Math.min(this.#options.connectTimeoutMs, 1000);
+    try {
+      const reply = await clamdCommand(state.address, 'PING', {
+        connectTimeoutMs: timeoutMs,
+        replyTimeoutMs: timeoutMs,
+      });
+      return reply === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  #shutdownError(cause?: unknown): ScanGateError {
+    return new ScanGateError('shutting_down', 'the scan engine is shutting down', { retryable: true, cause });
+  }
+
+  async status(): Promise<EngineStatus> {
+    if (this.#states.some((state) => !state.checked)) await this.checkNow();
+    const reference = this.#states.find((state) => state.healthy && state.version)?.version;
+    const status: EngineStatus = {
+      addresses: this.#states.map((state) => ({
+        address: state.name,
+        healthy: state.healthy,
+        ...(state.lastError === undefined ? {} : { lastError: state.lastError }),
+        ...(state.version ? { engineVersion: state.version.engineVersion } : {}),
+        ...(state.version?.databaseVersion === undefined
+          ? {}
+          : { signatureVersion: state.version.databaseVersion }),
+        inFlight: state.inFlight,
+      })),
+    };
+    if (reference) {
+      status.engineVersion = reference.engineVersion;
+      if (reference.databaseVersion !== undefined) status.signatureVersion = reference.databaseVersion;
+      if (reference.databaseDate !== undefined) status.signatureDate = reference.databaseDate;
+    }
+    return status;
+  }
+
+  /**
+   * The engine and database version all healthy clamds share. Empty when they disagree (a rollout)
+   * or when clamd reports no database version (plain signature files): the verdict cache is off then.
+   */
+  async verdictCacheKey(options: { fresh?: boolean } = {}): Promise<string> {
+    if (options.fresh || !this.#states.some((state) => state.healthy && state.version)) await this.checkNow();
+    const healthy = this.#states.filter((state) => state.healthy && state.version);
+    if (healthy.length === 0) {
+      throw new ScanGateError('engine_unavailable', 'no healthy clamd to ask for its signature version', {
+        retryable: true,
+      });
+    }
+    const databaseTag = this.#options.databaseTag?.();
+    const keys = new Set(
+      healthy.map(({ version }) =>
+        verdictCacheKey({
+          engineVersion: version!.engineVersion,
+          signatureVersion: version!.databaseVersion ?? '',
+          databaseTag,
+        }),
+      ),
+    );
+    return keys.size === 1 ? [...keys][0]! : '';
+  }
+
+  /** Stops health checks and aborts scans still in flight (they throw shutting_down). */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#closing.abort(
+      new ScanGateError('shutting_down', 'the scan engine is shutting down', { retryable: true }),
+    );
+    await this.#check;
+  }
+}
+
+/** clamd answers OK for a Zip64 zip it did not look inside: that OK is not a clean verdict. */
+function failClosedOnZip64(verdict: Verdict, zip64LocalHeader: boolean): Verdict {
+  if (verdict.status !== 'clean' || !zip64LocalHeader) return verdict;
+  return unscannable('unsupported_format', 'zip with Zip64 local headers: clamd skips their members');
+}

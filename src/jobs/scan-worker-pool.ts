@@ -1,0 +1,149 @@
+import type { Config } from '../config.ts';
+import { callbackDeliveryFor } from '../dialects/callback.ts';
+import { messageOf } from '../errors.ts';
+import { LeaseLoop } from '../lease-loop.ts';
+import type { Logger } from '../logger.ts';
+import type { ScanResult } from '../scan.ts';
+import type { ScanEvents } from '../scan-events.ts';
+import type { BlobStore } from '../sources/blobs/blob-store.ts';
+import type { LeasedJob } from '../store/contracts.ts';
+import { retryDelayMs } from './backoff.ts';
+import { verdictForFailure } from './failure-verdict.ts';
+import { runScan, type ScanRunnerDependencies } from './scan-runner.ts';
+
+export interface ScanWorkerDependencies extends ScanRunnerDependencies {
+  blobs: BlobStore;
+  jobs: Config['jobs'];
+  logger: Logger;
+  /** Told of every finished job, retry and stored callback (scan:finished, scan:retried, callback:queued). */
+  events?: ScanEvents;
+}
+
+class ShutdownAbort extends Error {
+  override name = 'ShutdownAbort';
+}
+
+/**
+ * Runs `workerConcurrency` scan loops over the job store. Each leased job keeps its lease alive by
+ * heartbeat while its bytes stream through the engine; losing the lease aborts the scan, because
+ * another worker now owns the job and only its verdict will be accepted.
+ */
+export class ScanWorkerPool {
+  readonly #deps: ScanWorkerDependencies;
+  readonly #running = new Map<string, AbortController>();
+  readonly #loop: LeaseLoop<LeasedJob>;
+
+  constructor(dependencies: ScanWorkerDependencies) {
+    this.#deps = dependencies;
+    const { jobs, store, logger } = dependencies;
+    this.#loop = new LeaseLoop({
+      concurrency: jobs.workerConcurrency,
+      pollIntervalMs: jobs.pollIntervalMs,
+      leaseErrorDelayMs: Math.max(jobs.pollIntervalMs, 500),
+      lease: () => store.jobs.lease(jobs.leaseMs, { maxRunningPerTenant: jobs.maxRunningPerTenant }),
+      handle: (leased) => this.#process(leased),
+      onLeaseError: (error) => logger.error({ err: error }, 'cannot lease jobs; retrying'),
+    });
+  }
+
+  get activeJobs(): number {
+    return this.#running.size;
+  }
+
+  start(): void {
+    this.#loop.start();
+  }
+
+  /** Called after a submit in this process so an idle worker starts without waiting for its poll. */
+  wake(): void {
+    this.#loop.wake();
+  }
+
+  /** Stops leasing; running jobs get `graceMs` to finish, then are aborted and released. */
+  async stop(graceMs = this.#deps.jobs.shutdownGraceMs): Promise<void> {
+    await this.#loop.stop(graceMs, () => {
+      for (const controller of this.#running.values()) controller.abort(new ShutdownAbort('shutting down'));
+    });
+  }
+
+  async #process({ job, leaseToken }: LeasedJob): Promise<void> {
+    const { store, logger, jobs } = this.#deps;
+    const started = performance.now();
+    const controller = new AbortController();
+    this.#running.set(job.id, controller);
+    const heartbeat = setInterval(
+      () => {
+        store.jobs.extendLease(job.id, leaseToken, jobs.leaseMs).then(
+          (kept) => {
+            if (!kept) controller.abort(new Error('lease lost to another worker'));
+          },
+          (error: unknown) => logger.warn({ err: error, jobId: job.id }, 'heartbeat failed'),
+        );
+      },
+      Math.max(250, Math.floor(jobs.leaseMs / 3)),
+    );
+    const log = { jobId: job.id, tenantId: job.tenantId, attempt: job.attempts };
+    try {
+      let result: ScanResult;
+      try {
+        result = await runScan(job.source, this.#deps, controller.signal, job.policy);
+      } catch (error) {
+        if (controller.signal.aborted) {
+          if (controller.signal.reason instanceof ShutdownAbort) {
+            await store.jobs.release(job.id, leaseToken);
+            logger.info(log, 'job released at shutdown');
+          } else logger.warn({ ...log, err: error }, 'job abandoned: lease lost');
+          return;
+        }
+        const decision = verdictForFailure(error, jobs.maxAttempts - job.attempts);
+        if (decision === 'retry') {
+          const retryAt = new Date(
+            Date.now() +
+              retryDelayMs(job.attempts, { baseMs: jobs.retryBaseDelayMs, maxMs: jobs.retryMaxDelayMs }),
+          );
+          await store.jobs.retry(job.id, leaseToken, messageOf(error), retryAt);
+          logger.warn({ ...log, err: error, retryAt }, 'scan attempt failed; will retry');
+          this.#deps.events?.emit('scan:retried', { jobId: job.id, error });
+          return;
+        }
+        result = decision;
+      }
+      const delivery = callbackDeliveryFor(job, result);
+      const stored = await store.jobs.complete(job.id, leaseToken, result, delivery);
+      if (!stored) {
+        logger.warn(log, 'verdict discarded: lease lost before it was stored');
+        return;
+      }
+      if (delivery) this.#deps.events?.emit('callback:queued', { jobId: job.id });
+      logger.info(
+        { ...log, status: result.status, finding: result.finding, reason: result.reason },
+        'scan finished',
+      );
+      this.#deps.events?.emit('scan:finished', {
+        source: job.source.kind,
+        result,
+        durationMs: performance.now() - started,
+      });
+      if (job.source.kind === 'upload') await this.#deleteStagedUpload(job.source.blobKey, job.id);
+    } catch (error) {
+      logger.error(
+        { ...log, err: error },
+        'job processing failed; its lease will expire and it will run again',
+      );
+    } finally {
+      clearInterval(heartbeat);
+      this.#running.delete(job.id);
+    }
+  }
+
+  async #deleteStagedUpload(blobKey: string, jobId: string): Promise<void> {
+    try {
+      await this.#deps.blobs.delete(blobKey);
+    } catch (error) {
+      this.#deps.logger.warn(
+        { err: error, jobId, blobKey },
+        'staged upload not deleted; the orphan sweep will',
+      );
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import type { DetectedFileType } from './engine/file-type-sniffer.ts';
+import type { UnscannableReason, Verdict, VerdictStatus } from './engine/verdict.ts';
+import type { ContentInspection } from './policy/inspector.ts';
+import type { ContentPolicy } from './policy/policy.ts';
+
+export type { ContentPolicy };
+
+/*
+ * The domain types every folder may import: what a scan job is, where its bytes come from, what it
+ * produced, and the records kept beside it (callback deliveries, API keys). How they are stored is
+ * store/'s business (store/contracts.ts); how they look on the wire is dialects/'.
+ */
+
+/** Which API a job came through: it decides the shape of its result and callback. */
+export type Dialect = 'bucketav' | 'attachmentav' | 'bucketscan' | 'native';
+
+export type ScanSource =
+  | { kind: 'upload'; blobKey: string; filename?: string; size: number; sha256?: string }
+  | { kind: 'url'; url: string; headers?: Record<string, string> }
+  | { kind: 's3'; bucket: string; key: string; version?: string };
+
+export interface CallbackTarget {
+  url: string;
+  headers: Record<string, string>;
+}
+
+export interface NewScanJob {
+  id: string;
+  tenantId: string;
+  traceId?: string;
+  dialect: Dialect;
+  source: ScanSource;
+  callback?: CallbackTarget;
+  customData?: string;
+  /** The content policy in force, resolved at submit (tenant's, narrowed by the request). Absent: default. */
+  policy?: ContentPolicy;
+}
+
+/** The stored result of a finished job: the verdict plus everything needed to trust it. */
+export interface ScanResult extends Verdict {
+  status: VerdictStatus;
+  reason?: UnscannableReason;
+  size?: number;
+  sha256?: string;
+  engine?: string;
+  engineVersion?: string;
+  signatureVersion?: string;
+  /** `clamav`, or `scangate-test` when the offline test database judged it (SIGNATURES=test). */
+  signatureDatabase?: string;
+  downloadTimeMs?: number;
+  scanTimeMs?: number;
+  /** True when the verdict came from the verdict cache (same bytes, same signatures). */
+  cached?: boolean;
+  /** The type told by the content (magic numbers), whatever the name says; absent for text and unknowns. */
+  fileType?: DetectedFileType;
+  /** The name the content was submitted under (upload filename, URL or S3 key segment). */
+  declaredName?: string;
+  /** What scangate saw in the bytes, whatever the policy: true type and content findings. */
+  content?: ContentInspection;
+}
+
+export type JobState = 'queued' | 'running' | 'done';
+
+export interface ScanJob extends NewScanJob {
+  state: JobState;
+  attempts: number;
+  createdAt: Date;
+  startedAt?: Date;
+  completedAt?: Date;
+  nextAttemptAt: Date;
+  lastError?: string;
+  result?: ScanResult;
+}
+
+export type DeliveryState = 'pending' | 'delivered' | 'failed';
+
+export interface NewCallbackDelivery {
+  /** Standard Webhooks `webhook-id`: stable across every attempt of this delivery. */
+  id: string;
+  url: string;
+  headers: Record<string, string>;
+  /** The exact bytes POSTed on every attempt (signatures cover them). */
+  body: string;
+}
+
+export interface CallbackDelivery extends NewCallbackDelivery {
+  jobId: string;
+  tenantId: string;
+  state: DeliveryState;
+  attempts: number;
+  createdAt: Date;
+  nextAttemptAt: Date;
+  deliveredAt?: Date;
+  lastError?: string;
+  lastStatusCode?: number;
+}
+
+/** A callback that failed for good, with what its job scanned (for attachmentAV's failure list). */
+export interface FailedDelivery extends CallbackDelivery {
+  /** When the last attempt failed and the delivery was given up. */
+  failedAt: Date;
+  source: ScanSource;
+}
+
+export interface FailedDeliveryPage {
+  deliveries: FailedDelivery[];
+  /** Opaque: pass it back to get the next (older) page; absent on the last page. */
+  nextCursor?: string;
+}
+
+export interface JobListFilter {
+  status?: VerdictStatus | 'pending';
+  limit: number;
+  /** Only jobs created before this instant (pagination, newest first). */
+  before?: Date;
+}
+
+export interface VerdictCounts {
+  /** Start of the bucket (bucketSeconds wide). */
+  bucketStart: Date;
+  clean: number;
+  infected: number;
+  unscannable: number;
+  blocked: number;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  tenantId: string;
+  /** SHA-256 hex of the key: the key itself is never stored. */
+  keyHash: string;
+  /** First characters of the key, for people to tell keys apart. */
+  prefix: string;
+  createdAt: Date;
+  revokedAt?: Date;
+}

@@ -1,0 +1,76 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from '../config.ts';
+import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
+import type { Logger } from '../logger.ts';
+import type { ScanSource } from '../scan.ts';
+import type { BlobStore } from './blobs/blob-store.ts';
+import { s3NotConfigured } from './s3/errors.ts';
+import { openS3Object } from './s3/index.ts';
+import type { OpenedSource } from './source.ts';
+import { openUrlDownload } from './url/download.ts';
+
+export interface SourceOpenerDependencies {
+  blobs: BlobStore;
+  s3: S3Client;
+  config: Pick<Config, 'network' | 'limits'>;
+  logger?: Logger;
+  /** scangate's own parts, refused even inside NETWORK_ALLOW_CIDRS (asked at each download). */
+  deniedEndpoints?: DeniedEndpoints;
+}
+
+/** Opens the bytes a job names, wherever they are, as one stream. */
+export class SourceOpener {
+  readonly #blobs: BlobStore;
+  readonly #s3: S3Client;
+  readonly #config: Pick<Config, 'network' | 'limits'>;
+  readonly #logger: Logger | undefined;
+  readonly #deniedEndpoints: DeniedEndpoints;
+
+  constructor(deps: SourceOpenerDependencies) {
+    this.#blobs = deps.blobs;
+    this.#s3 = deps.s3;
+    this.#config = deps.config;
+    this.#logger = deps.logger;
+    this.#deniedEndpoints = deps.deniedEndpoints ?? (() => []);
+  }
+
+  /**
+   * Refuses S3 sources at submit when no credentials can be found (no S3_ACCESS_KEY_ID, nothing in
+   * the SDK's default chain), instead of queueing a job that can only fail.
+   */
+  async assertS3Configured(): Promise<void> {
+    try {
+      await this.#s3.config.credentials();
+    } catch (error) {
+      throw s3NotConfigured(error);
+    }
+  }
+
+  async open(source: ScanSource, signal: AbortSignal): Promise<OpenedSource> {
+    const maxBytes = this.#config.limits.maxFileSizeBytes;
+    switch (source.kind) {
+      case 'upload': {
+        const stream = await this.#blobs.open(source.blobKey);
+        return source.sha256
+          ? { stream, declaredSize: source.size, sha256: source.sha256 }
+          : { stream, declaredSize: source.size };
+      }
+      case 'url':
+        return openUrlDownload(source.url, source.headers ?? {}, {
+          ...this.#config.network,
+          maxBytes,
+          signal,
+          logger: this.#logger,
+          deniedEndpoints: this.#deniedEndpoints(),
+        });
+      case 's3':
+        return openS3Object(
+          this.#s3,
+          source.version === undefined
+            ? { bucket: source.bucket, key: source.key }
+            : { bucket: source.bucket, key: source.key, version: source.version },
+          { maxBytes, signal },
+        );
+    }
+  }
+}

@@ -1,0 +1,250 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type {
+  JobListFilter,
+  NewCallbackDelivery,
+  NewScanJob,
+  ScanJob,
+  ScanResult,
+  VerdictCounts,
+} from '../../scan.ts';
+import type { JobQueueStore, LeasedJob, LeaseOptions } from '../contracts.ts';
+import {
+  assertStorableJob,
+  bucketMilliseconds,
+  duplicateTraceIdError,
+  JOB_COLUMNS,
+  type JobRow,
+  jobFromRow,
+  listLimit,
+  UNFINISHED_TRACE_INDEX,
+} from '../rows.ts';
+import { isUniqueViolation, type PostgresDatabase } from './database.ts';
+
+/** `now() + n ms` for a numeric parameter. */
+const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;
+
+/**
+ * The job queue on PostgreSQL, shared by any number of API and worker nodes. Leases are claimed
+ * with FOR UPDATE SKIP LOCKED, so concurrent workers never wait on each other's row and never claim
+ * the same one. Times come from the database clock (now()), the one clock all nodes share; instants
+ * passed in by callers (retryAt, since, before) are compared against it as given.
+ */
+export class PostgresJobQueue implements JobQueueStore {
+  readonly #db: PostgresDatabase;
+
+  constructor(db: PostgresDatabase) {
+    this.#db = db;
+  }
+
+  async submit(job: NewScanJob): Promise<ScanJob> {
+    assertStorableJob(job);
+    try {
+      const { rows } = await this.#db.query<JobRow>(
+        `INSERT INTO ${this.#db.tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data,
+           policy, state, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
+        [
+          job.id,
+          job.tenantId,
+          job.traceId ?? null,
+          job.dialect,
+          JSON.stringify(job.source),
+          job.callback ? JSON.stringify(job.callback) : null,
+          job.customData ?? null,
+          job.policy ? JSON.stringify(job.policy) : null,
+        ],
+      );
+      return jobFromRow(rows[0]!);
+    } catch (error) {
+      if (isUniqueViolation(error, UNFINISHED_TRACE_INDEX)) throw duplicateTraceIdError(job, error);
+      throw error;
+    }
+  }
+
+  async get(tenantId: string, jobId: string): Promise<ScanJob | undefined> {
+    const { rows } = await this.#db.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM ${this.#db.tables.jobs} WHERE id = $1 AND tenant_id = $2`,
+      [jobId, tenantId],
+    );
+    return rows[0] && jobFromRow(rows[0]);
+  }
+
+  async getByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined> {
+    const { rows } = await this.#db.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM ${this.#db.tables.jobs} WHERE tenant_id = $1 AND trace_id = $2
+       ORDER BY seq DESC LIMIT 1`,
+      [tenantId, traceId],
+    );
+    return rows[0] && jobFromRow(rows[0]);
+  }
+
+  async list(tenantId: string, filter: JobListFilter): Promise<ScanJob[]> {
+    const values: unknown[] = [tenantId];
+    const conditions = ['tenant_id = $1'];
+    if (filter.status === 'pending') conditions.push("state <> 'done'");
+    else if (filter.status) {
+      values.push(filter.status);
+      conditions.push("state = 'done'", `result_status = $${values.length}`);
+    }
+    if (filter.before) {
+      values.push(filter.before);
+      conditions.push(`created_at < $${values.length}`);
+    }
+    values.push(listLimit(filter));
+    const { rows } = await this.#db.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM ${this.#db.tables.jobs} WHERE ${conditions.join(' AND ')}
+       ORDER BY created_at DESC, seq DESC LIMIT $${values.length}`,
+      values,
+    );
+    return rows.map(jobFromRow);
+  }
+
+  async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
+    // int8 and count() arrive as strings from pg: converted below.
+    const { rows } = await this.#db.query<
+      Record<'bucket' | 'clean' | 'infected' | 'unscannable' | 'blocked', string>
+    >(
+      `SELECT floor(extract(epoch FROM completed_at) * 1000 / $1::bigint)::bigint * $1::bigint AS bucket,
+         count(*) FILTER (WHERE result_status = 'clean') AS clean,
+         count(*) FILTER (WHERE result_status = 'infected') AS infected,
+         count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable,
+         count(*) FILTER (WHERE result_status = 'blocked') AS blocked
+       FROM ${this.#db.tables.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
+       GROUP BY 1 ORDER BY 1`,
+      [bucketMilliseconds(bucketSeconds), tenantId, since],
+    );
+    return rows.map((row) => ({
+      bucketStart: new Date(Number(row.bucket)),
+      clean: Number(row.clean),
+      infected: Number(row.infected),
+      unscannable: Number(row.unscannable),
+      blocked: Number(row.blocked),
+    }));
+  }
+
+  async countUnfinished(tenantId?: string): Promise<number> {
+    const { rows } =
+      tenantId === undefined
+        ? await this.#db.query<{ n: number }>(
+            `SELECT count(*)::integer AS n FROM ${this.#db.tables.jobs} WHERE state <> 'done'`,
+          )
+        : await this.#db.query<{ n: number }>(
+            `SELECT count(*)::integer AS n FROM ${this.#db.tables.jobs} WHERE tenant_id = $1 AND state <> 'done'`,
+            [tenantId],
+          );
+    return rows[0]!.n;
+  }
+
+  async unfinishedIds(jobIds: readonly string[]): Promise<Set<string>> {
+    const { rows } = await this.#db.query<{ id: string }>(
+      `SELECT id FROM ${this.#db.tables.jobs} WHERE id = ANY($1::text[]) AND state <> 'done'`,
+      [jobIds],
+    );
+    return new Set(rows.map((row) => row.id));
+  }
+
+  async lease(leaseMs: number, options: LeaseOptions = {}): Promise<LeasedJob | undefined> {
+    const leaseToken = randomUUID();
+    const jobs = this.#db.tables.jobs;
+    // The tenant is chosen first (fewest running, then oldest due), then its oldest due job. SKIP
+    // LOCKED: a row another worker is claiming right now is passed over, not waited for; the locking
+    // re-check of the WHERE clause drops rows that finished since the index was read. Two workers
+    // choosing at the same instant may both pick one tenant: the limit can be passed by that much.
+    const { rows } = await this.#db.query<JobRow>(
+      `WITH RECURSIVE tenants(tenant_id) AS (
+         SELECT MIN(tenant_id) FROM ${jobs} WHERE state <> 'done'
+         UNION ALL
+         SELECT (SELECT MIN(j.tenant_id) FROM ${jobs} j WHERE j.state <> 'done' AND j.tenant_id > t.tenant_id)
+         FROM tenants t WHERE t.tenant_id IS NOT NULL
+       ),
+       ranked AS (
+         SELECT t.tenant_id,
+           (SELECT COUNT(*) FROM ${jobs} r
+             WHERE r.tenant_id = t.tenant_id AND r.state = 'running' AND r.next_attempt_at > now()) AS running,
+           (SELECT MIN(d.next_attempt_at) FROM ${jobs} d
+             WHERE d.tenant_id = t.tenant_id AND d.state <> 'done' AND d.next_attempt_at <= now()) AS due
+         FROM tenants t WHERE t.tenant_id IS NOT NULL
+       ),
+       chosen AS (
+         SELECT tenant_id FROM ranked
+         WHERE due IS NOT NULL AND ($3::integer = 0 OR running < $3::integer)
+         ORDER BY running, due, tenant_id LIMIT 1
+       )
+       UPDATE ${jobs} SET state = 'running', lease_token = $1, attempts = attempts + 1,
+         started_at = now(), next_attempt_at = ${plusMs('$2')}
+       WHERE seq = (SELECT seq FROM ${jobs} WHERE tenant_id = (SELECT tenant_id FROM chosen)
+                      AND state <> 'done' AND next_attempt_at <= now()
+                    ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING ${JOB_COLUMNS}`,
+      [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0],
+      // Named per schema: the statement text names this store's tables.
+      `lease-next-job-${createHash('sha256').update(jobs).digest('hex').slice(0, 12)}`,
+    );
+    if (!rows[0]) return undefined;
+    const job = jobFromRow(rows[0]);
+    return { job, leaseToken, leaseExpiresAt: job.nextAttemptAt };
+  }
+
+  async extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
+    return this.#db.updateLeased('jobs', jobId, leaseToken, `next_attempt_at = ${plusMs('$3')}`, leaseMs);
+  }
+
+  async complete(
+    jobId: string,
+    leaseToken: string,
+    result: ScanResult,
+    delivery?: NewCallbackDelivery,
+  ): Promise<boolean> {
+    const finish = `UPDATE ${this.#db.tables.jobs}
+      SET state = 'done', result = $3, result_status = $4, completed_at = now(), lease_token = NULL
+      WHERE id = $1 AND lease_token = $2 AND state = 'running'`;
+    const values = [jobId, leaseToken, JSON.stringify(result), result.status];
+    if (!delivery) return ((await this.#db.query(finish, values)).rowCount ?? 0) === 1;
+    // One statement is one transaction: the delivery row exists exactly when the job was finished.
+    const { rowCount } = await this.#db.query(
+      `WITH finished AS (${finish} RETURNING id, tenant_id)
+       INSERT INTO ${this.#db.tables.deliveries} (id, job_id, tenant_id, url, headers, body, state, next_attempt_at)
+       SELECT $5, id, tenant_id, $6, $7::jsonb, $8, 'pending', now() FROM finished`,
+      [...values, delivery.id, delivery.url, JSON.stringify(delivery.headers), delivery.body],
+    );
+    return rowCount === 1;
+  }
+
+  async retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean> {
+    return this.#db.updateLeased(
+      'jobs',
+      jobId,
+      leaseToken,
+      "state = 'queued', lease_token = NULL, next_attempt_at = $3, last_error = $4",
+      retryAt,
+      error,
+    );
+  }
+
+  async release(jobId: string, leaseToken: string): Promise<boolean> {
+    return this.#db.updateLeased(
+      'jobs',
+      jobId,
+      leaseToken,
+      "state = 'queued', lease_token = NULL, next_attempt_at = now(), attempts = greatest(attempts - 1, 0)",
+    );
+  }
+
+  async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
+    const expiredJobIds = `SELECT id FROM ${this.#db.tables.jobs} j WHERE j.state = 'done' AND j.completed_at < $1
+      AND NOT EXISTS (SELECT 1 FROM ${this.#db.tables.deliveries} p WHERE p.job_id = j.id AND p.state = 'pending')`;
+    return this.#db.transaction(async (client) => {
+      const deliveries = await client.query(
+        `DELETE FROM ${this.#db.tables.deliveries} WHERE job_id IN (${expiredJobIds})`,
+        [completedBefore],
+      );
+      const jobs = await client.query(`DELETE FROM ${this.#db.tables.jobs} WHERE id IN (${expiredJobIds})`, [
+        completedBefore,
+      ]);
+      await client.query(`DELETE FROM ${this.#db.tables.verdictCache} WHERE created_at < $1`, [
+        completedBefore,
+      ]);
+      return { jobs: jobs.rowCount ?? 0, deliveries: deliveries.rowCount ?? 0 };
+    });
+  }
+}

@@ -1,0 +1,157 @@
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { messageOf, ScanGateError } from '../../errors.ts';
+import { loadMigrations } from '../migrations.ts';
+
+/** How long a writer waits for another connection's write transaction before giving up. */
+const BUSY_TIMEOUT_MS = 5_000;
+
+/** SQLite primary result codes that mean "the file cannot be used right now", not a bad query. */
+const UNAVAILABLE_CODES = new Set([
+  5, // SQLITE_BUSY
+  6, // SQLITE_LOCKED
+  8, // SQLITE_READONLY
+  10, // SQLITE_IOERR
+  13, // SQLITE_FULL
+  14, // SQLITE_CANTOPEN
+  15, // SQLITE_PROTOCOL
+]);
+
+/**
+ * One connection to the store's SQLite file: pragmas, migrations, cached prepared statements and the
+ * error mapping (file unusable → ScanGateError('store_unavailable')). Other errors pass unchanged.
+ */
+export class SqliteDatabase {
+  readonly #path: string;
+  #db: DatabaseSync | undefined;
+  readonly #statements = new Map<string, StatementSync>();
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  open(): void {
+    if (this.#db) return;
+    mapErrors(() => {
+      const db = new DatabaseSync(this.#path, { timeout: BUSY_TIMEOUT_MS });
+      try {
+        db.exec('PRAGMA journal_mode = WAL');
+        // In WAL mode NORMAL never corrupts and survives a killed process (kill -9); only a power
+        // loss can roll back the last commits, which FULL would prevent at one fsync per commit.
+        db.exec('PRAGMA synchronous = NORMAL');
+        db.exec('PRAGMA foreign_keys = ON');
+      } catch (error) {
+        db.close();
+        throw error;
+      }
+      this.#db = db;
+    });
+    this.immediate(() => this.#migrate());
+  }
+
+  close(): void {
+    this.#statements.clear();
+    this.#db?.close();
+    this.#db = undefined;
+  }
+
+  get<T>(sql: string, ...values: SQLInputValue[]): T | undefined {
+    return mapErrors(() => this.#statement(sql).get(...values) as T | undefined);
+  }
+
+  all<T>(sql: string, ...values: SQLInputValue[]): T[] {
+    return mapErrors(() => this.#statement(sql).all(...values) as T[]);
+  }
+
+  /** Runs a write and returns the number of rows it changed. */
+  run(sql: string, ...values: SQLInputValue[]): number {
+    return mapErrors(() => Number(this.#statement(sql).run(...values).changes));
+  }
+
+  /**
+   * The fencing update: changes one leased row only while the caller still holds its lease (same
+   * token, still in its leased state). True when the row was changed.
+   */
+  updateLeased(
+    table: 'jobs' | 'deliveries',
+    id: string,
+    leaseToken: string,
+    assignments: string,
+    ...values: SQLInputValue[]
+  ): boolean {
+    const leasedState = table === 'jobs' ? 'running' : 'pending';
+    const changed = this.run(
+      `UPDATE ${table} SET ${assignments} WHERE id = ? AND lease_token = ? AND state = '${leasedState}'`,
+      ...values,
+      id,
+      leaseToken,
+    );
+    return changed === 1;
+  }
+
+  /**
+   * A read-then-write transaction. IMMEDIATE takes the write lock up front: a deferred transaction
+   * that reads first cannot upgrade its WAL snapshot and fails with SQLITE_BUSY at once, ignoring
+   * busy_timeout, when another connection wrote in between.
+   */
+  immediate<T>(work: () => T): T {
+    const db = this.#connection();
+    mapErrors(() => db.exec('BEGIN IMMEDIATE'));
+    try {
+      const result = work();
+      mapErrors(() => db.exec('COMMIT'));
+      return result;
+    } catch (error) {
+      if (db.isTransaction) db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /** Applies the numbered migrations newer than the file's user_version (inside `immediate`). */
+  #migrate(): void {
+    const db = this.#connection();
+    const current = this.get<{ user_version: number }>('PRAGMA user_version')!.user_version;
+    for (const migration of loadMigrations('sqlite')) {
+      if (migration.version <= current) continue;
+      mapErrors(() => {
+        db.exec(migration.sql);
+        db.exec(`PRAGMA user_version = ${migration.version}`);
+      });
+    }
+  }
+
+  #connection(): DatabaseSync {
+    if (!this.#db) throw new ScanGateError('store_unavailable', 'the SQLite job store is not open');
+    return this.#db;
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#connection().prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+function mapErrors<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    const code = (error as { errcode?: unknown }).errcode;
+    if (typeof code === 'number' && UNAVAILABLE_CODES.has(code & 0xff)) {
+      throw new ScanGateError('store_unavailable', `SQLite job store unavailable: ${messageOf(error)}`, {
+        retryable: true,
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/** SQLite names the columns of a violated unique index: "UNIQUE constraint failed: jobs.trace_id". */
+export function isUniqueViolation(error: unknown, columnPrefix: string): boolean {
+  const code = (error as { errcode?: unknown }).errcode;
+  // SQLITE_CONSTRAINT_UNIQUE (2067) or SQLITE_CONSTRAINT_PRIMARYKEY (1555)
+  return (code === 2067 || code === 1555) && messageOf(error).includes(columnPrefix);
+}

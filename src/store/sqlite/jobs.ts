@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import type { SQLInputValue } from 'node:sqlite';
+import type {
+  JobListFilter,
+  NewCallbackDelivery,
+  NewScanJob,
+  ScanJob,
+  ScanResult,
+  VerdictCounts,
+} from '../../scan.ts';
+import type { JobQueueStore, LeasedJob, LeaseOptions } from '../contracts.ts';
+import {
+  assertStorableJob,
+  bucketMilliseconds,
+  duplicateTraceIdError,
+  JOB_COLUMNS,
+  type JobRow,
+  jobFromRow,
+  listLimit,
+} from '../rows.ts';
+import { isUniqueViolation, type SqliteDatabase } from './database.ts';
+
+/**
+ * The job queue on SQLite. node:sqlite is synchronous, so the transactions of one process never
+ * interleave; other processes on the same file are kept apart by SQLite's write lock. Times come
+ * from this process's clock (epoch ms).
+ */
+export class SqliteJobQueue implements JobQueueStore {
+  readonly #db: SqliteDatabase;
+
+  constructor(db: SqliteDatabase) {
+    this.#db = db;
+  }
+
+  async submit(job: NewScanJob): Promise<ScanJob> {
+    assertStorableJob(job);
+    const now = Date.now();
+    try {
+      const row = this.#db.get<JobRow>(
+        `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy, state,
+           created_at, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
+        job.id,
+        job.tenantId,
+        job.traceId ?? null,
+        job.dialect,
+        JSON.stringify(job.source),
+        job.callback ? JSON.stringify(job.callback) : null,
+        job.customData ?? null,
+        job.policy ? JSON.stringify(job.policy) : null,
+        now,
+        now,
+      );
+      return jobFromRow(row!);
+    } catch (error) {
+      if (isUniqueViolation(error, 'jobs.trace_id')) throw duplicateTraceIdError(job, error);
+      throw error;
+    }
+  }
+
+  async get(tenantId: string, jobId: string): Promise<ScanJob | undefined> {
+    const row = this.#db.get<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND tenant_id = ?`,
+      jobId,
+      tenantId,
+    );
+    return row && jobFromRow(row);
+  }
+
+  async getByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined> {
+    const row = this.#db.get<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant_id = ? AND trace_id = ? ORDER BY seq DESC LIMIT 1`,
+      tenantId,
+      traceId,
+    );
+    return row && jobFromRow(row);
+  }
+
+  async list(tenantId: string, filter: JobListFilter): Promise<ScanJob[]> {
+    const conditions = ['tenant_id = ?'];
+    const values: SQLInputValue[] = [tenantId];
+    if (filter.status === 'pending') conditions.push("state <> 'done'");
+    else if (filter.status) {
+      conditions.push("state = 'done'", 'result_status = ?');
+      values.push(filter.status);
+    }
+    if (filter.before) {
+      conditions.push('created_at < ?');
+      values.push(filter.before.getTime());
+    }
+    const rows = this.#db.all<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE ${conditions.join(' AND ')}
+       ORDER BY created_at DESC, seq DESC LIMIT ?`,
+      ...values,
+      listLimit(filter),
+    );
+    return rows.map(jobFromRow);
+  }
+
+  async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
+    const rows = this.#db.all<{
+      bucket: number;
+      clean: number;
+      infected: number;
+      unscannable: number;
+      blocked: number;
+    }>(
+      `SELECT (completed_at / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS bucket,
+         sum(result_status = 'clean') AS clean,
+         sum(result_status = 'infected') AS infected,
+         sum(result_status = 'unscannable') AS unscannable,
+         sum(result_status = 'blocked') AS blocked
+       FROM jobs WHERE tenant_id = ?2 AND state = 'done' AND completed_at >= ?3
+       GROUP BY bucket ORDER BY bucket`,
+      bucketMilliseconds(bucketSeconds),
+      tenantId,
+      since.getTime(),
+    );
+    return rows.map((row) => ({
+      bucketStart: new Date(row.bucket),
+      clean: row.clean,
+      infected: row.infected,
+      unscannable: row.unscannable,
+      blocked: row.blocked,
+    }));
+  }
+
+  async countUnfinished(tenantId?: string): Promise<number> {
+    const row =
+      tenantId === undefined
+        ? this.#db.get<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE state <> 'done'")
+        : this.#db.get<{ n: number }>(
+            "SELECT count(*) AS n FROM jobs WHERE tenant_id = ? AND state <> 'done'",
+            tenantId,
+          );
+    return row!.n;
+  }
+
+  async unfinishedIds(jobIds: readonly string[]): Promise<Set<string>> {
+    const unfinished = new Set<string>();
+    for (const id of jobIds) {
+      const row = this.#db.get<{ id: string }>("SELECT id FROM jobs WHERE id = ? AND state <> 'done'", id);
+      if (row) unfinished.add(row.id);
+    }
+    return unfinished;
+  }
+
+  async lease(leaseMs: number, options: LeaseOptions = {}): Promise<LeasedJob | undefined> {
+    const now = Date.now();
+    const leaseToken = randomUUID();
+    // One statement: a write statement takes SQLite's write lock (waiting on busy_timeout) before it
+    // reads, so no other connection can claim the same row between the pick and the update. The
+    // tenant is chosen first (fewest running, then oldest due), then its oldest due job.
+    const row = this.#db.get<JobRow>(
+      `WITH RECURSIVE tenants(tenant_id) AS (
+         SELECT MIN(tenant_id) FROM jobs WHERE state <> 'done'
+         UNION ALL
+         SELECT (SELECT MIN(j.tenant_id) FROM jobs j WHERE j.state <> 'done' AND j.tenant_id > t.tenant_id)
+         FROM tenants t WHERE t.tenant_id IS NOT NULL
+       ),
+       ranked AS (
+         SELECT t.tenant_id,
+           (SELECT COUNT(*) FROM jobs r
+             WHERE r.tenant_id = t.tenant_id AND r.state = 'running' AND r.next_attempt_at > ?2) AS running,
+           (SELECT MIN(d.next_attempt_at) FROM jobs d
+             WHERE d.tenant_id = t.tenant_id AND d.state <> 'done' AND d.next_attempt_at <= ?2) AS due
+         FROM tenants t WHERE t.tenant_id IS NOT NULL
+       ),
+       chosen AS (
+         SELECT tenant_id FROM ranked
+         WHERE due IS NOT NULL AND (?4 = 0 OR running < ?4)
+         ORDER BY running, due, tenant_id LIMIT 1
+       )
+       UPDATE jobs SET state = 'running', lease_token = ?1, attempts = attempts + 1, started_at = ?2,
+         next_attempt_at = ?3
+       WHERE seq = (SELECT seq FROM jobs WHERE tenant_id = (SELECT tenant_id FROM chosen)
+                      AND state <> 'done' AND next_attempt_at <= ?2
+                    ORDER BY next_attempt_at, seq LIMIT 1)
+       RETURNING ${JOB_COLUMNS}`,
+      leaseToken,
+      now,
+      now + leaseMs,
+      options.maxRunningPerTenant ?? 0,
+    );
+    if (!row) return undefined;
+    const job = jobFromRow(row);
+    return { job, leaseToken, leaseExpiresAt: job.nextAttemptAt };
+  }
+
+  async extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
+    return this.#db.updateLeased('jobs', jobId, leaseToken, 'next_attempt_at = ?', Date.now() + leaseMs);
+  }
+
+  async complete(
+    jobId: string,
+    leaseToken: string,
+    result: ScanResult,
+    delivery?: NewCallbackDelivery,
+  ): Promise<boolean> {
+    return this.#db.immediate(() => {
+      const now = Date.now();
+      const finished = this.#db.get<{ tenant_id: string }>(
+        `UPDATE jobs SET state = 'done', result = ?, result_status = ?, completed_at = ?, lease_token = NULL
+         WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING tenant_id`,
+        JSON.stringify(result),
+        result.status,
+        now,
+        jobId,
+        leaseToken,
+      );
+      if (!finished) return false;
+      if (delivery) {
+        this.#db.run(
+          `INSERT INTO deliveries (id, job_id, tenant_id, url, headers, body, state, created_at,
+             next_attempt_at)
+           VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
+          delivery.id,
+          jobId,
+          finished.tenant_id,
+          delivery.url,
+          JSON.stringify(delivery.headers),
+          delivery.body,
+          now,
+          now,
+        );
+      }
+      return true;
+    });
+  }
+
+  async retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean> {
+    return this.#db.updateLeased(
+      'jobs',
+      jobId,
+      leaseToken,
+      "state = 'queued', lease_token = NULL, next_attempt_at = ?, last_error = ?",
+      retryAt.getTime(),
+      error,
+    );
+  }
+
+  async release(jobId: string, leaseToken: string): Promise<boolean> {
+    return this.#db.updateLeased(
+      'jobs',
+      jobId,
+      leaseToken,
+      "state = 'queued', lease_token = NULL, next_attempt_at = ?, attempts = max(attempts - 1, 0)",
+      Date.now(),
+    );
+  }
+
+  async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
+    const cutoff = completedBefore.getTime();
+    const expiredJobIds = `SELECT id FROM jobs j WHERE j.state = 'done' AND j.completed_at < ?
+      AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.job_id = j.id AND p.state = 'pending')`;
+    return this.#db.immediate(() => {
+      const deliveries = this.#db.run(`DELETE FROM deliveries WHERE job_id IN (${expiredJobIds})`, cutoff);
+      const jobs = this.#db.run(`DELETE FROM jobs WHERE id IN (${expiredJobIds})`, cutoff);
+      this.#db.run('DELETE FROM verdict_cache WHERE created_at < ?', cutoff);
+      return { jobs, deliveries };
+    });
+  }
+}

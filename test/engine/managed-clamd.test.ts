@@ -211,7 +211,11 @@ describe('signatures kept by someone else (SIGNATURES=system)', () => {
       await assert.rejects(handle.engine.scan(eicar(), { maxBytes: MiB }), { code: 'engine_unavailable' });
       // What a freshclam service outside scangate would do: a database appears in the directory.
       await writeOfflineSignatures(directory);
-      await waitFor(async () => (handle.signatures.status().databaseLoaded ? true : undefined), 30_000);
+      // databaseLoaded can turn true a moment before the reload's outcome is recorded: wait for both.
+      await waitFor(async () => {
+        const status = handle.signatures.status();
+        return status.databaseLoaded && status.lastReload !== undefined ? true : undefined;
+      }, 30_000);
       assert.equal(handle.signatures.status().lastReload?.outcome, 'loaded');
       const outcome = await handle.engine.scan(eicar(), { maxBytes: MiB });
       assert.equal(outcome.verdict.status, 'infected');

@@ -1,9 +1,10 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { ScanGateError } from './errors.ts';
 
 /**
  * Standard Webhooks 1.0 signatures: `v1,<base64 HMAC-SHA256(secret, "{id}.{timestamp}.{body}")>`
- * over the exact bytes sent, with a `whsec_`-prefixed base64 secret.
+ * over the exact bytes sent, with a `whsec_`-prefixed base64 secret. This is the sender's side;
+ * receivers (and our own tests) verify with the client package's `verifyCallbackSignature`.
  */
 const SECRET_PREFIX = 'whsec_';
 const SECRET_BYTES = 32;
@@ -45,35 +46,6 @@ export function webhookHeaders(
   };
 }
 
-/**
- * Receiver side (used by our own tests and offered to clients): true when one of the `v1`
- * signatures matches and the timestamp is within tolerance. Compares in constant time.
- */
-export function verifyWebhook(
-  secret: string,
-  headers: Record<string, string | string[] | undefined>,
-  body: string | Buffer,
-  toleranceSeconds = 300,
-  nowSeconds = Math.floor(Date.now() / 1000),
-): boolean {
-  const msgId = single(headers['webhook-id']);
-  const timestampText = single(headers['webhook-timestamp']);
-  const signatures = single(headers['webhook-signature']);
-  if (!msgId || !timestampText || !signatures || !/^\d+$/.test(timestampText)) return false;
-  const timestamp = Number(timestampText);
-  if (Math.abs(nowSeconds - timestamp) > toleranceSeconds) return false;
-  const expected = computeSignature(secretKey(secret), msgId, timestamp, body);
-  let matched = false;
-  for (const entry of signatures.split(' ')) {
-    const [version, encoded] = entry.split(',', 2);
-    if (version !== 'v1' || !encoded) continue;
-    const candidate = Buffer.from(encoded, 'base64');
-    // Check every entry (no early exit) so timing does not reveal which one matched.
-    if (candidate.length === expected.length && timingSafeEqual(candidate, expected)) matched = true;
-  }
-  return matched;
-}
-
 function computeSignature(
   key: Buffer,
   msgId: string,
@@ -91,8 +63,4 @@ function secretKey(secret: string): Buffer {
     throw new ScanGateError('internal_error', 'webhook secret must be whsec_ + base64 of 24 to 64 bytes');
   }
   return key;
-}
-
-function single(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }

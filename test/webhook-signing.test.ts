@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { verifyCallbackSignature } from 'scangate/client';
 import { Webhook } from 'standardwebhooks';
-import { generateWebhookSecret, signWebhook, verifyWebhook, webhookHeaders } from '../src/webhook-signing.ts';
+import { generateWebhookSecret, signWebhook, webhookHeaders } from '../src/webhook-signing.ts';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const MSG_ID = 'msg_p5jXN8AQM9LWM0D4loKWxJek';
@@ -31,7 +32,7 @@ describe('Standard Webhooks signatures', () => {
       'webhook-timestamp': String(now),
       'webhook-signature': theirs,
     };
-    assert.equal(verifyWebhook(secret, theirHeaders, BODY), true);
+    assert.equal(verifyCallbackSignature(secret, theirHeaders, BODY), true);
   });
 
   test('generated secrets are whsec_ + base64 of 32 random bytes', () => {
@@ -41,7 +42,7 @@ describe('Standard Webhooks signatures', () => {
     assert.notEqual(secret, generateWebhookSecret());
   });
 
-  describe('verifyWebhook', () => {
+  describe('verifyCallbackSignature (the client package) on Standard Webhooks', () => {
     const headers = {
       'webhook-id': MSG_ID,
       'webhook-timestamp': String(TIMESTAMP),
@@ -49,8 +50,20 @@ describe('Standard Webhooks signatures', () => {
     };
 
     test('accepts the vector within tolerance, with or without the whsec_ prefix', () => {
-      assert.equal(verifyWebhook(SECRET, headers, BODY, 300, TIMESTAMP + 300), true);
-      assert.equal(verifyWebhook(SECRET.slice(6), headers, BODY, 300, TIMESTAMP - 300), true);
+      assert.equal(
+        verifyCallbackSignature(SECRET, headers, BODY, {
+          toleranceSeconds: 300,
+          nowSeconds: TIMESTAMP + 300,
+        }),
+        true,
+      );
+      assert.equal(
+        verifyCallbackSignature(SECRET.slice(6), headers, BODY, {
+          toleranceSeconds: 300,
+          nowSeconds: TIMESTAMP - 300,
+        }),
+        true,
+      );
     });
 
     test('accepts a multi-signature header with one valid entry', () => {
@@ -58,7 +71,10 @@ describe('Standard Webhooks signatures', () => {
         ...headers,
         'webhook-signature': `v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= ${EXPECTED}`,
       };
-      assert.equal(verifyWebhook(SECRET, multi, BODY, 300, TIMESTAMP), true);
+      assert.equal(
+        verifyCallbackSignature(SECRET, multi, BODY, { toleranceSeconds: 300, nowSeconds: TIMESTAMP }),
+        true,
+      );
     });
 
     test('rejects tampering, staleness and malformed headers', () => {
@@ -79,10 +95,17 @@ describe('Standard Webhooks signatures', () => {
         ],
       ];
       for (const [name, candidate, body, now] of cases) {
-        assert.equal(verifyWebhook(SECRET, candidate, body, 300, now), false, name);
+        assert.equal(
+          verifyCallbackSignature(SECRET, candidate, body, { toleranceSeconds: 300, nowSeconds: now }),
+          false,
+          name,
+        );
       }
       assert.equal(
-        verifyWebhook(generateWebhookSecret(), headers, BODY, 300, TIMESTAMP),
+        verifyCallbackSignature(generateWebhookSecret(), headers, BODY, {
+          toleranceSeconds: 300,
+          nowSeconds: TIMESTAMP,
+        }),
         false,
         'other secret',
       );

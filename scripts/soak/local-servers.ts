@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { verifyCallbackSignature } from 'scangate/client';
 import { eicarBytes } from '../../src/engine/eicar.ts';
-import { verifyWebhook } from '../../src/webhook-signing.ts';
 
 /** The bytes of soak input number `n`: distinct per n, so clamd's and scangate's caches rarely answer. */
 export function soakContent(infected: boolean, n: number): Buffer {
@@ -96,7 +96,7 @@ export class CallbackReceiver {
           webhookId: String(request.headers['webhook-id'] ?? ''),
           ...(parsed.trace_id !== undefined ? { traceId: parsed.trace_id } : {}),
           ...(parsed.status !== undefined ? { status: parsed.status } : {}),
-          signatureValid: verifyWebhook(this.#secret, request.headers, body),
+          signatureValid: verifyCallbackSignature(this.#secret, request.headers, body),
           answeredWith,
         });
         response.writeHead(answeredWith).end();

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { verifyCallbackSignature } from 'scangate/client';
 import { verifyAttachmentAv } from '../../src/attachmentav-signing.ts';
 import { eicarBytes } from '../../src/engine/eicar.ts';
-import { verifyWebhook } from '../../src/webhook-signing.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import {
   authHeaders,
@@ -182,7 +182,7 @@ describe('attachmentAV dialect over real HTTP with a real clamd', () => {
     const secret = (await (
       await fetch(`${service.url}/v1/webhook-secret`, { headers: authHeaders(KEY_A) })
     ).json()) as { secret: string };
-    assert.equal(verifyWebhook(secret.secret, callback.headers, callback.body), true);
+    assert.equal(verifyCallbackSignature(secret.secret, callback.headers, callback.body), true);
   });
 
   test('bucketAV callbacks carry no attachmentAV signature', async () => {

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { BucketScanView } from 'scangate/client';
 import { startS3rver } from '../test/support/s3rver.ts';
 import { startScangate } from './processes.ts';
 
@@ -60,18 +61,19 @@ async function api<T>(url: string, method: string, route: string, body?: unknown
   return parsed;
 }
 
-interface Progress {
-  state: string;
-  listed: number;
-  clean: number;
-  infected: number;
-  unscannable: number;
-  other: number;
-  failed: number;
-  skipped: number;
-  rescans: number;
-  rate: number;
-}
+type Progress = Pick<
+  BucketScanView,
+  | 'state'
+  | 'listed'
+  | 'clean'
+  | 'infected'
+  | 'unscannable'
+  | 'other'
+  | 'failed'
+  | 'skipped'
+  | 'rescans'
+  | 'rate'
+>;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -6,6 +6,7 @@ import {
   PutObjectTaggingCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import type { BucketScanView } from 'scangate/client';
 import type { S3rverHandle } from './s3rver.ts';
 import { authHeaders, KEY_A, waitFor } from './service.ts';
 
@@ -63,23 +64,8 @@ export async function keysOf(client: S3Client, bucket: string, prefix = ''): Pro
   return (answer.Contents ?? []).map((entry) => entry.Key!).sort();
 }
 
-export interface BucketScanBody {
-  id: string;
-  state: string;
-  listed: number;
-  queued: number;
-  clean: number;
-  infected: number;
-  unscannable: number;
-  other: number;
-  failed: number;
-  skipped: number;
-  rescans: number;
-  bytes: number;
-  rate: number;
-  eta_seconds: number | null;
-  error: string | null;
-}
+/** The wire shape is the client's: tests read what clients read. */
+export type BucketScanBody = BucketScanView;
 
 export interface BucketObjectBody {
   key: string;

@@ -96,6 +96,35 @@ export interface ScanStats {
   pending: number;
 }
 
+/** A bucket scan, watch or event inbox as GET /v1/buckets/scans/{id} answers it. */
+export interface BucketScanView {
+  id: string;
+  kind: string;
+  bucket: string;
+  prefix: string;
+  since: string | null;
+  /** listing | scanning | paused | done | cancelled | failed | watching */
+  state: string;
+  actions: Record<string, unknown>;
+  listed: number;
+  queued: number;
+  clean: number;
+  infected: number;
+  unscannable: number;
+  other: number;
+  failed: number;
+  skipped: number;
+  rescans: number;
+  bytes: number;
+  bytes_scanned: number;
+  /** Objects settled per second since the scan started. */
+  rate: number;
+  eta_seconds: number | null;
+  error: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
 /** Options every submission accepts. */
 export interface SubmitOptions {
   /** Your own ID for the scan (unique among your pending scans). */

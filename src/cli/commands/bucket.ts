@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import type { BucketScanView } from 'scangate/client';
 import { formatBytes } from './progress-bar.ts';
 import { EXIT } from './scan-target.ts';
 
@@ -15,25 +16,26 @@ interface BucketScanOptions {
   interval: number;
 }
 
-/** The progress figures of GET /v1/buckets/scans/{id}. */
-export interface BucketScanProgress {
-  id: string;
-  state: string;
-  bucket: string;
-  prefix: string;
-  listed: number;
-  queued: number;
-  clean: number;
-  infected: number;
-  unscannable: number;
-  other: number;
-  failed: number;
-  skipped: number;
-  bytes: number;
-  rate: number;
-  eta_seconds: number | null;
-  error: string | null;
-}
+/** The progress figures of GET /v1/buckets/scans/{id}, as far as the progress line uses them. */
+export type BucketScanProgress = Pick<
+  BucketScanView,
+  | 'id'
+  | 'state'
+  | 'bucket'
+  | 'prefix'
+  | 'listed'
+  | 'queued'
+  | 'clean'
+  | 'infected'
+  | 'unscannable'
+  | 'other'
+  | 'failed'
+  | 'skipped'
+  | 'bytes'
+  | 'rate'
+  | 'eta_seconds'
+  | 'error'
+>;
 
 const WIDTH = 24;
 const FINISHED = new Set(['done', 'cancelled', 'failed']);

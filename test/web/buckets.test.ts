@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { openHeadlessPage } from '../support/browser.ts';
 import { exists, putObject, testS3Client } from '../support/buckets.ts';
 import { eicarBytes } from '../support/eicar.ts';
 import { type S3rverHandle, startS3rver } from '../support/s3rver.ts';
 import { KEY_A, startTestService, type TestService } from '../support/service.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 export const SCREENSHOT = path.join(tmpdir(), 'scangate-buckets.png');
 
 describe('bucket scans page in headless Chromium', () => {
@@ -19,7 +19,7 @@ describe('bucket scans page in headless Chromium', () => {
   let service: TestService;
   let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[];
 
   before(async () => {
     s3 = await startS3rver(['web-bucket', 'web-quarantine']);
@@ -31,25 +31,7 @@ describe('bucket scans page in headless Chromium', () => {
     for (let index = 0; index < 9; index++)
       await putObject(client, 'web-bucket', `site/page-${index}.html`, randomBytes(300));
     await putObject(client, 'web-bucket', 'site/payload.com', eicarBytes());
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (message) => {
-      if (message.type() === 'error') pageErrors.push(message.text());
-    });
+    ({ browser, page, pageErrors } = await openHeadlessPage());
   });
 
   after(async () => {

@@ -4,12 +4,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { eicarBytes } from '../../src/engine/eicar.ts';
+import { openHeadlessPage } from '../support/browser.ts';
 import { peExecutable } from '../support/policy-samples.ts';
 import { KEY_A, startTestService, type TestService } from '../support/service.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 export const SCREENSHOT = path.join(tmpdir(), 'scangate-dashboard.png');
 
 describe('web dashboard in headless Chromium', () => {
@@ -17,7 +17,7 @@ describe('web dashboard in headless Chromium', () => {
   let browser: Browser;
   let page: Page;
   let files: string;
-  const pageErrors: string[] = [];
+  let pageErrors: string[];
 
   before(async () => {
     service = await startTestService();
@@ -25,26 +25,7 @@ describe('web dashboard in headless Chromium', () => {
     await writeFile(path.join(files, 'eicar.com'), eicarBytes());
     await writeFile(path.join(files, 'report.pdf'), randomBytes(200_000));
     await writeFile(path.join(files, 'setup.pdf'), peExecutable());
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-    // A CSP violation or a script error shows up here: the page must run clean.
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (message) => {
-      if (message.type() === 'error') pageErrors.push(message.text());
-    });
+    ({ browser, page, pageErrors } = await openHeadlessPage());
   });
 
   after(async () => {

@@ -24,13 +24,7 @@ export async function openStore(config: Pick<Config, 'dataDir' | 'store'>): Prom
     await mkdir(config.dataDir, { recursive: true });
     store = new SqliteStore(sqliteStorePath(config.dataDir));
   }
-  try {
-    await store.init();
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
-  return store;
+  return initialized(store);
 }
 
 /**
@@ -43,6 +37,13 @@ export async function openBucketScanStore(
   const store: BucketScanStore = config.store.databaseUrl
     ? new PostgresBucketScanStore(config.store.databaseUrl, Math.min(4, config.store.poolSize))
     : new SqliteBucketScanStore(sqliteStorePath(config.dataDir));
+  return initialized(store);
+}
+
+/** Migrated and ready, or closed again: a store that failed to start holds no connection or file. */
+async function initialized<T extends { init(): Promise<void>; close(): Promise<void> }>(
+  store: T,
+): Promise<T> {
   try {
     await store.init();
   } catch (error) {

@@ -11,16 +11,7 @@ import { signaturePlanFor } from '../../engine/signature-plan.ts';
 import { messageOf } from '../../errors.ts';
 import { openBlobStore } from '../../sources/blobs/open-blob-store.ts';
 import { openStore } from '../../store/open-store.ts';
-
-export type CheckStatus = 'ok' | 'warn' | 'fail';
-
-export interface CheckResult {
-  name: string;
-  status: CheckStatus;
-  detail: string;
-  /** What to do about a warn or fail. */
-  fix?: string;
-}
+import type { CheckResult } from './check-result.ts';
 
 /** Older than this, signatures miss current malware: freshclam normally updates several times a day. */
 const SIGNATURE_WARN_HOURS = 48;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../../config.ts';
 import { messageOf } from '../../errors.ts';
-import type { CheckResult } from './doctor-checks.ts';
+import type { CheckResult } from './check-result.ts';
 
 const LABEL: Record<CheckResult['status'], string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' };
 

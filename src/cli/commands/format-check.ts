@@ -5,7 +5,7 @@ import {
   runFormatSelfTest,
   summarizeFormatSelfTest,
 } from '../../engine/format-self-test.ts';
-import type { CheckResult } from './doctor-checks.ts';
+import type { CheckResult } from './check-result.ts';
 
 /** Pure: the doctor line for a format self-test report. */
 export function formatSupportCheck(report: FormatSelfTestReport): CheckResult {

@@ -1,22 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { type Command, InvalidArgumentError } from 'commander';
-import { loadConfig } from '../../config.ts';
+import type { Command } from 'commander';
 import { generateApiKey, hashApiKey } from '../../http/api-keys.ts';
 import type { ApiKeyRecord } from '../../scan.ts';
-import type { Store } from '../../store/contracts.ts';
 import { registerPolicyCommand } from './policy.ts';
+import { tenantName, withStore } from './tenant-store.ts';
 
 /** Characters of a key kept for people to tell keys apart: `sg_` plus 7 of its 43 random ones. */
 const PREFIX_LENGTH = 10;
-const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export function tenantName(value: string): string {
-  if (!TENANT_NAME.test(value))
-    throw new InvalidArgumentError(
-      'use 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit',
-    );
-  return value;
-}
 
 /** A new stored key: only its SHA-256 and a short prefix are kept; the key itself is returned once. */
 export function newApiKeyRecord(tenantId: string, now = new Date()): { key: string; record: ApiKeyRecord } {
@@ -31,17 +21,6 @@ export function newApiKeyRecord(tenantId: string, now = new Date()): { key: stri
       createdAt: now,
     },
   };
-}
-
-export async function withStore<T>(work: (store: Store) => Promise<T>): Promise<T> {
-  const config = loadConfig(process.env);
-  const { openStore } = await import('../../store/open-store.ts');
-  const store = await openStore(config);
-  try {
-    return await work(store);
-  } finally {
-    await store.close();
-  }
 }
 
 function keyView(record: ApiKeyRecord): Record<string, string | null> {

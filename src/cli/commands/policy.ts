@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { isDefaultPolicy, type PolicyDocument, parsePolicy, policyDocument } from '../../policy/policy.ts';
-import { tenantName, withStore } from './keys.ts';
+import { tenantName, withStore } from './tenant-store.ts';
 
 interface PolicyOptions {
   preset?: string;

@@ -35,6 +35,7 @@ export interface Tables {
   apiKeys: string;
   webhookSecrets: string;
   tenantPolicies: string;
+  verdictCounts: string;
 }
 
 /**
@@ -60,6 +61,7 @@ export class PostgresDatabase {
       apiKeys: qualified('api_keys'),
       webhookSecrets: qualified('webhook_secrets'),
       tenantPolicies: qualified('tenant_policies'),
+      verdictCounts: qualified('verdict_counts'),
     };
     this.#pool = new pg.Pool({
       connectionString,

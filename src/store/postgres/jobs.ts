@@ -18,6 +18,12 @@ import {
   listLimit,
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
+import {
+  mergeVerdictCounts,
+  type VerdictCountRow,
+  verdictCountsFromRow,
+  verdictWindow,
+} from '../verdict-window.ts';
 import { isUniqueViolation, type PostgresDatabase } from './database.ts';
 
 /** `now() + n ms` for a numeric parameter. */
@@ -100,26 +106,48 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
-    // int8 and count() arrive as strings from pg: converted below.
-    const { rows } = await this.#db.query<
-      Record<'bucket' | 'clean' | 'infected' | 'unscannable' | 'blocked', string>
-    >(
+    const bucketMs = bucketMilliseconds(bucketSeconds);
+    const window = verdictWindow(since, bucketMs);
+    if (!window) return this.#countFinished(tenantId, since.getTime(), undefined, bucketMs);
+    const [counters, partial] = await Promise.all([
+      this.#countersSince(tenantId, window.countersFrom, bucketMs),
+      window.partialFrom < window.countersFrom
+        ? this.#countFinished(tenantId, window.partialFrom, window.countersFrom, bucketMs)
+        : [],
+    ]);
+    return mergeVerdictCounts(counters, partial);
+  }
+
+  async #countersSince(tenantId: string, from: number, bucketMs: number): Promise<VerdictCounts[]> {
+    const { rows } = await this.#db.query<VerdictCountRow>(
+      `SELECT (hour_start / $1::bigint) * $1::bigint AS bucket, sum(clean) AS clean,
+         sum(infected) AS infected, sum(unscannable) AS unscannable, sum(blocked) AS blocked
+       FROM ${this.#db.tables.verdictCounts} WHERE tenant_id = $2 AND hour_start >= $3::bigint
+       GROUP BY 1 ORDER BY 1`,
+      [bucketMs, tenantId, from],
+    );
+    return rows.map(verdictCountsFromRow);
+  }
+
+  /** Counts finished jobs from the table: the part-hour before the counters, or odd bucket widths. */
+  async #countFinished(
+    tenantId: string,
+    from: number,
+    until: number | undefined,
+    bucketMs: number,
+  ): Promise<VerdictCounts[]> {
+    const { rows } = await this.#db.query<VerdictCountRow>(
       `SELECT floor(extract(epoch FROM completed_at) * 1000 / $1::bigint)::bigint * $1::bigint AS bucket,
          count(*) FILTER (WHERE result_status = 'clean') AS clean,
          count(*) FILTER (WHERE result_status = 'infected') AS infected,
          count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable,
          count(*) FILTER (WHERE result_status = 'blocked') AS blocked
        FROM ${this.#db.tables.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
+         AND ($4::timestamptz IS NULL OR completed_at < $4::timestamptz)
        GROUP BY 1 ORDER BY 1`,
-      [bucketMilliseconds(bucketSeconds), tenantId, since],
+      [bucketMs, tenantId, new Date(from), until === undefined ? null : new Date(until)],
     );
-    return rows.map((row) => ({
-      bucketStart: new Date(Number(row.bucket)),
-      clean: Number(row.clean),
-      infected: Number(row.infected),
-      unscannable: Number(row.unscannable),
-      blocked: Number(row.blocked),
-    }));
+    return rows.map(verdictCountsFromRow);
   }
 
   async countUnfinished(tenantId?: string): Promise<number> {

@@ -18,6 +18,12 @@ import {
   jobFromRow,
   listLimit,
 } from '../rows.ts';
+import {
+  mergeVerdictCounts,
+  type VerdictCountRow,
+  verdictCountsFromRow,
+  verdictWindow,
+} from '../verdict-window.ts';
 import { isUniqueViolation, type SqliteDatabase } from './database.ts';
 
 /**
@@ -98,31 +104,52 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
-    const rows = this.#db.all<{
-      bucket: number;
-      clean: number;
-      infected: number;
-      unscannable: number;
-      blocked: number;
-    }>(
+    const bucketMs = bucketMilliseconds(bucketSeconds);
+    const window = verdictWindow(since, bucketMs);
+    if (!window) return this.#countFinished(tenantId, since.getTime(), Number.MAX_SAFE_INTEGER, bucketMs);
+    const [counters, partial] = await Promise.all([
+      this.#countersSince(tenantId, window.countersFrom, bucketMs),
+      window.partialFrom < window.countersFrom
+        ? this.#countFinished(tenantId, window.partialFrom, window.countersFrom, bucketMs)
+        : [],
+    ]);
+    return mergeVerdictCounts(counters, partial);
+  }
+
+  async #countersSince(tenantId: string, from: number, bucketMs: number): Promise<VerdictCounts[]> {
+    const rows = this.#db.all<VerdictCountRow>(
+      `SELECT (hour_start / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS bucket, sum(clean) AS clean, sum(infected) AS infected,
+         sum(unscannable) AS unscannable, sum(blocked) AS blocked
+       FROM verdict_counts WHERE tenant_id = ?2 AND hour_start >= ?3
+       GROUP BY bucket ORDER BY bucket`,
+      bucketMs,
+      tenantId,
+      from,
+    );
+    return rows.map(verdictCountsFromRow);
+  }
+
+  /** Counts finished jobs from the table: the part-hour before the counters, or odd bucket widths. */
+  async #countFinished(
+    tenantId: string,
+    from: number,
+    until: number,
+    bucketMs: number,
+  ): Promise<VerdictCounts[]> {
+    const rows = this.#db.all<VerdictCountRow>(
       `SELECT (completed_at / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS bucket,
          sum(result_status = 'clean') AS clean,
          sum(result_status = 'infected') AS infected,
          sum(result_status = 'unscannable') AS unscannable,
          sum(result_status = 'blocked') AS blocked
-       FROM jobs WHERE tenant_id = ?2 AND state = 'done' AND completed_at >= ?3
+       FROM jobs WHERE tenant_id = ?2 AND state = 'done' AND completed_at >= ?3 AND completed_at < ?4
        GROUP BY bucket ORDER BY bucket`,
-      bucketMilliseconds(bucketSeconds),
+      bucketMs,
       tenantId,
-      since.getTime(),
+      from,
+      until,
     );
-    return rows.map((row) => ({
-      bucketStart: new Date(row.bucket),
-      clean: row.clean,
-      infected: row.infected,
-      unscannable: row.unscannable,
-      blocked: row.blocked,
-    }));
+    return rows.map(verdictCountsFromRow);
   }
 
   async countUnfinished(tenantId?: string): Promise<number> {

@@ -26,6 +26,9 @@ import {
 } from '../verdict-window.ts';
 import { isUniqueViolation, type PostgresDatabase } from './database.ts';
 
+/** Rows one retention transaction deletes (with their deliveries and counter updates). */
+const SWEEP_BATCH_ROWS = 5000;
+
 /** `now() + n ms` for a numeric parameter. */
 const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;
 
@@ -259,20 +262,46 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
-    const expiredJobIds = `SELECT id FROM ${this.#db.tables.jobs} j WHERE j.state = 'done' AND j.completed_at < $1
-      AND NOT EXISTS (SELECT 1 FROM ${this.#db.tables.deliveries} p WHERE p.job_id = j.id AND p.state = 'pending')`;
-    return this.#db.transaction(async (client) => {
-      const deliveries = await client.query(
-        `DELETE FROM ${this.#db.tables.deliveries} WHERE job_id IN (${expiredJobIds})`,
-        [completedBefore],
+    const removed = { jobs: 0, deliveries: 0 };
+    // Bounded batches, each its own short transaction: row locks on a few thousand old rows at a
+    // time, and the WAL and the counters' trigger work spread over many commits.
+    for (;;) {
+      const batch = await this.#db.transaction(async (client) => {
+        const { rows } = await client.query<{ id: string }>(
+          `SELECT id FROM ${this.#db.tables.jobs} j WHERE j.state = 'done' AND j.completed_at < $1
+             AND NOT EXISTS (SELECT 1 FROM ${this.#db.tables.deliveries} p
+                             WHERE p.job_id = j.id AND p.state = 'pending')
+           ORDER BY j.completed_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [completedBefore, SWEEP_BATCH_ROWS],
+        );
+        if (rows.length === 0) return { jobs: 0, deliveries: 0, picked: 0 };
+        const ids = rows.map((row) => row.id);
+        const removedDeliveries = await client.query(
+          `DELETE FROM ${this.#db.tables.deliveries} WHERE job_id = ANY($1::text[])`,
+          [ids],
+        );
+        const removedJobs = await client.query(
+          `DELETE FROM ${this.#db.tables.jobs} WHERE id = ANY($1::text[])`,
+          [ids],
+        );
+        return {
+          jobs: removedJobs.rowCount ?? 0,
+          deliveries: removedDeliveries.rowCount ?? 0,
+          picked: rows.length,
+        };
+      });
+      removed.jobs += batch.jobs;
+      removed.deliveries += batch.deliveries;
+      if (batch.picked < SWEEP_BATCH_ROWS) break;
+    }
+    for (;;) {
+      const deleted = await this.#db.query(
+        `DELETE FROM ${this.#db.tables.verdictCache} WHERE (sha256, signature_version) IN (
+           SELECT sha256, signature_version FROM ${this.#db.tables.verdictCache} WHERE created_at < $1 LIMIT $2)`,
+        [completedBefore, SWEEP_BATCH_ROWS],
       );
-      const jobs = await client.query(`DELETE FROM ${this.#db.tables.jobs} WHERE id IN (${expiredJobIds})`, [
-        completedBefore,
-      ]);
-      await client.query(`DELETE FROM ${this.#db.tables.verdictCache} WHERE created_at < $1`, [
-        completedBefore,
-      ]);
-      return { jobs: jobs.rowCount ?? 0, deliveries: deliveries.rowCount ?? 0 };
-    });
+      if ((deleted.rowCount ?? 0) < SWEEP_BATCH_ROWS) break;
+    }
+    return removed;
   }
 }

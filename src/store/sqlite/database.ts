@@ -39,6 +39,7 @@ export class SqliteDatabase {
         // loss can roll back the last commits, which FULL would prevent at one fsync per commit.
         db.exec('PRAGMA synchronous = NORMAL');
         db.exec('PRAGMA foreign_keys = ON');
+        useIncrementalVacuum(db);
       } catch (error) {
         db.close();
         throw error;
@@ -65,6 +66,26 @@ export class SqliteDatabase {
   /** Runs a write and returns the number of rows it changed. */
   run(sql: string, ...values: SQLInputValue[]): number {
     return mapErrors(() => Number(this.#statement(sql).run(...values).changes));
+  }
+
+  /**
+   * Gives the free pages the retention sweep left back to the file system, a bounded step at a time
+   * with the event loop let in between, so the file tracks what is retained instead of its peak.
+   */
+  async releaseFreePages(): Promise<number> {
+    let released = 0;
+    let before = Number.POSITIVE_INFINITY;
+    for (;;) {
+      const free = this.get<{ freelist_count: number }>('PRAGMA freelist_count')!.freelist_count;
+      // Stops when a step frees nothing (another connection holds pages), not only at zero.
+      if (free === 0 || free >= before) return released;
+      before = free;
+      // exec, not a prepared statement: each step of the pragma's statement frees a single page.
+      const db = this.#connection();
+      mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`));
+      released += Math.min(free, FREE_PAGES_PER_STEP);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   /**
@@ -132,6 +153,23 @@ export class SqliteDatabase {
     }
     return statement;
   }
+}
+
+/** Pages (4 KiB) one incremental_vacuum step returns: a few milliseconds of I/O. */
+const FREE_PAGES_PER_STEP = 2048;
+
+/**
+ * auto_vacuum=INCREMENTAL keeps the page maps that let incremental_vacuum hand free pages back.
+ * A file takes a new mode only when rebuilt once its header is written (switching to WAL already
+ * writes it), so a file in another mode is rebuilt here, once: instant for a new file, seconds per
+ * GiB for one created before this mode (and as much free disk again while the VACUUM runs).
+ */
+function useIncrementalVacuum(db: DatabaseSync): void {
+  const INCREMENTAL = 2;
+  const mode = () => (db.prepare('PRAGMA auto_vacuum').get() as { auto_vacuum: number }).auto_vacuum;
+  if (mode() === INCREMENTAL) return;
+  db.exec('PRAGMA auto_vacuum = INCREMENTAL');
+  if (mode() !== INCREMENTAL) db.exec('VACUUM');
 }
 
 function mapErrors<T>(work: () => T): T {

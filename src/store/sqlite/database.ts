@@ -1,6 +1,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { messageOf, ScanGateError } from '../../errors.ts';
 import { loadMigrations } from '../migrations.ts';
+import { SqliteReader } from './reader.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -24,9 +25,12 @@ export class SqliteDatabase {
   readonly #path: string;
   #db: DatabaseSync | undefined;
   readonly #statements = new Map<string, StatementSync>();
+  /** Long reads run on a thread of their own; an in-memory database has no file to share with it. */
+  readonly #reader: SqliteReader | undefined;
 
   constructor(path: string) {
     this.#path = path;
+    this.#reader = path === ':memory:' || path === '' ? undefined : new SqliteReader(path, BUSY_TIMEOUT_MS);
   }
 
   open(): void {
@@ -49,10 +53,11 @@ export class SqliteDatabase {
     this.immediate(() => this.#migrate());
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#statements.clear();
     this.#db?.close();
     this.#db = undefined;
+    await this.#reader?.close();
   }
 
   get<T>(sql: string, ...values: SQLInputValue[]): T | undefined {
@@ -61,6 +66,22 @@ export class SqliteDatabase {
 
   all<T>(sql: string, ...values: SQLInputValue[]): T[] {
     return mapErrors(() => this.#statement(sql).all(...values) as T[]);
+  }
+
+  /**
+   * A read that may take long (counting, deep pages): on the reader thread, so the event loop keeps
+   * answering while it runs. It sees everything committed before it was asked for.
+   */
+  async allOffThread<T>(sql: string, ...values: SQLInputValue[]): Promise<T[]> {
+    this.#connection();
+    if (!this.#reader) return this.all<T>(sql, ...values);
+    try {
+      return await this.#reader.all<T>(sql, values);
+    } catch (error) {
+      return mapErrors(() => {
+        throw error;
+      });
+    }
   }
 
   /** Runs a write and returns the number of rows it changed. */

@@ -104,7 +104,7 @@ export class SqliteJobQueue implements JobQueueStore {
       conditions.push('created_at < ?');
       values.push(filter.before.getTime());
     }
-    const rows = this.#db.all<JobRow>(
+    const rows = await this.#db.allOffThread<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM jobs WHERE ${conditions.join(' AND ')}
        ORDER BY created_at DESC, seq DESC LIMIT ?`,
       ...values,
@@ -127,7 +127,7 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async #countersSince(tenantId: string, from: number, bucketMs: number): Promise<VerdictCounts[]> {
-    const rows = this.#db.all<VerdictCountRow>(
+    const rows = await this.#db.allOffThread<VerdictCountRow>(
       `SELECT (hour_start / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS bucket, sum(clean) AS clean, sum(infected) AS infected,
          sum(unscannable) AS unscannable, sum(blocked) AS blocked
        FROM verdict_counts WHERE tenant_id = ?2 AND hour_start >= ?3
@@ -146,7 +146,7 @@ export class SqliteJobQueue implements JobQueueStore {
     until: number,
     bucketMs: number,
   ): Promise<VerdictCounts[]> {
-    const rows = this.#db.all<VerdictCountRow>(
+    const rows = await this.#db.allOffThread<VerdictCountRow>(
       `SELECT (completed_at / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS bucket,
          sum(result_status = 'clean') AS clean,
          sum(result_status = 'infected') AS infected,
@@ -163,10 +163,11 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async countUnfinished(tenantId?: string): Promise<number> {
-    const row =
+    // Off the main thread: one tenant's bucket scan can queue a million jobs, a long count.
+    const [row] =
       tenantId === undefined
-        ? this.#db.get<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE state <> 'done'")
-        : this.#db.get<{ n: number }>(
+        ? await this.#db.allOffThread<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE state <> 'done'")
+        : await this.#db.allOffThread<{ n: number }>(
             "SELECT count(*) AS n FROM jobs WHERE tenant_id = ? AND state <> 'done'",
             tenantId,
           );

@@ -33,7 +33,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    this.#db.close();
+    await this.#db.close();
   }
 
   async ping(): Promise<void> {

@@ -139,16 +139,20 @@ export class PostgresJobQueue implements JobQueueStore {
     until: number | undefined,
     bucketMs: number,
   ): Promise<VerdictCounts[]> {
+    // Two statement texts, not `$4 IS NULL OR …`: a generic plan (plan_cache_mode) must see the upper
+    // bound to choose the tenant's completion index for the part-hour.
+    const bounded = until === undefined ? '' : 'AND completed_at < $4';
     const { rows } = await this.#db.query<VerdictCountRow>(
       `SELECT floor(extract(epoch FROM completed_at) * 1000 / $1::bigint)::bigint * $1::bigint AS bucket,
          count(*) FILTER (WHERE result_status = 'clean') AS clean,
          count(*) FILTER (WHERE result_status = 'infected') AS infected,
          count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable,
          count(*) FILTER (WHERE result_status = 'blocked') AS blocked
-       FROM ${this.#db.tables.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
-         AND ($4::timestamptz IS NULL OR completed_at < $4::timestamptz)
+       FROM ${this.#db.tables.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3 ${bounded}
        GROUP BY 1 ORDER BY 1`,
-      [bucketMs, tenantId, new Date(from), until === undefined ? null : new Date(until)],
+      until === undefined
+        ? [bucketMs, tenantId, new Date(from)]
+        : [bucketMs, tenantId, new Date(from), new Date(until)],
     );
     return rows.map(verdictCountsFromRow);
   }

@@ -6,6 +6,9 @@ import { SqliteReader } from './reader.ts';
 /** How long a writer waits for another connection's write transaction before giving up. */
 const BUSY_TIMEOUT_MS = 5_000;
 
+/** What the WAL file is truncated to after a checkpoint. */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
 /** SQLite primary result codes that mean "the file cannot be used right now", not a bad query. */
 const UNAVAILABLE_CODES = new Set([
   5, // SQLITE_BUSY
@@ -43,6 +46,9 @@ export class SqliteDatabase {
         // loss can roll back the last commits, which FULL would prevent at one fsync per commit.
         db.exec('PRAGMA synchronous = NORMAL');
         db.exec('PRAGMA foreign_keys = ON');
+        // The WAL file keeps its largest size between checkpoints unless told otherwise: a sweep or a
+        // bulk import would leave it at its peak for good.
+        db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
         useIncrementalVacuum(db);
       } catch (error) {
         db.close();
@@ -91,12 +97,13 @@ export class SqliteDatabase {
 
   /**
    * Gives the free pages the retention sweep left back to the file system, a bounded step at a time
-   * with the event loop let in between, so the file tracks what is retained instead of its peak.
+   * with a rest in between, so the file tracks what is retained instead of its peak.
    */
   async releaseFreePages(): Promise<number> {
     let released = 0;
     let before = Number.POSITIVE_INFINITY;
     for (;;) {
+      const started = performance.now();
       const free = this.get<{ freelist_count: number }>('PRAGMA freelist_count')!.freelist_count;
       // Stops when a step frees nothing (another connection holds pages), not only at zero.
       if (free === 0 || free >= before) return released;
@@ -105,7 +112,7 @@ export class SqliteDatabase {
       const db = this.#connection();
       mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`));
       released += Math.min(free, FREE_PAGES_PER_STEP);
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await restAsLongAs(started);
     }
   }
 
@@ -177,7 +184,16 @@ export class SqliteDatabase {
 }
 
 /** Pages (4 KiB) one incremental_vacuum step returns: a few milliseconds of I/O. */
-const FREE_PAGES_PER_STEP = 2048;
+const FREE_PAGES_PER_STEP = 512;
+
+/**
+ * Background work on the store's thread (sweep batches, vacuum steps) rests as long as its last step
+ * took, so it takes at most half of the thread and the write lock, and requests keep flowing.
+ */
+export function restAsLongAs(stepStartedAt: number): Promise<void> {
+  const tookMs = performance.now() - stepStartedAt;
+  return new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(tookMs))));
+}
 
 /**
  * auto_vacuum=INCREMENTAL keeps the page maps that let incremental_vacuum hand free pages back.

@@ -24,17 +24,13 @@ import {
   verdictCountsFromRow,
   verdictWindow,
 } from '../verdict-window.ts';
-import { isUniqueViolation, type SqliteDatabase } from './database.ts';
+import { isUniqueViolation, restAsLongAs, type SqliteDatabase } from './database.ts';
 
 /**
- * Rows one retention transaction deletes: ~10 ms of this thread with the write lock held (a deleted
- * job touches eight indexes and its hour's counter), short enough that a submit waiting behind it
- * stays within its usual latency.
+ * Rows one retention transaction deletes: a few milliseconds of this thread with the write lock
+ * held (a deleted job touches eight indexes and its hour's counter).
  */
-const SWEEP_BATCH_ROWS = 1000;
-
-/** Lets timers, I/O callbacks and other connections' writers run between two sweep batches. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+const SWEEP_BATCH_ROWS = 250;
 
 /**
  * The job queue on SQLite. node:sqlite is synchronous, so the transactions of one process never
@@ -290,17 +286,19 @@ export class SqliteJobQueue implements JobQueueStore {
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
     const cutoff = completedBefore.getTime();
     const removed = { jobs: 0, deliveries: 0 };
-    // Bounded batches, each its own write transaction, with the event loop (and other connections'
-    // writers) let in between: a million expired rows never hold the write lock or this thread for
-    // longer than one batch.
+    // Bounded batches, each its own write transaction, with a rest as long as the batch in between:
+    // a million expired rows never hold the write lock or this thread for longer than one batch, and
+    // the sweep takes at most half of either (a submit needs several turns of the event loop).
     for (;;) {
+      const started = performance.now();
       const batch = this.#db.immediate(() => this.#sweepBatch(cutoff));
       removed.jobs += batch.jobs;
       removed.deliveries += batch.deliveries;
       if (batch.jobs < SWEEP_BATCH_ROWS) break;
-      await yieldToEventLoop();
+      await restAsLongAs(started);
     }
     for (;;) {
+      const started = performance.now();
       const deleted = this.#db.run(
         `DELETE FROM verdict_cache WHERE (sha256, signature_version) IN (
            SELECT sha256, signature_version FROM verdict_cache WHERE created_at < ? LIMIT ?)`,
@@ -308,7 +306,7 @@ export class SqliteJobQueue implements JobQueueStore {
         SWEEP_BATCH_ROWS,
       );
       if (deleted < SWEEP_BATCH_ROWS) break;
-      await yieldToEventLoop();
+      await restAsLongAs(started);
     }
     await this.#db.releaseFreePages();
     return removed;

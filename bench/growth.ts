@@ -227,10 +227,12 @@ const CLEAN = { status: 'clean' as const, size: 1024, engine: 'ClamAV 1.4.6', si
 async function measureClaims(
   store: Store,
   claims: number,
+  maxMs = 20_000,
 ): Promise<{ perSecond: number; ms: number; ids: string[] }> {
   const ids: string[] = [];
   const started = performance.now();
-  for (let index = 0; index < claims; index++) {
+  // Bounded in time too: a slow claim path (a wide tenant walk) would otherwise stall the run.
+  for (let index = 0; index < claims && performance.now() - started < maxMs; index++) {
     const leased = await store.jobs.lease(60_000);
     if (!leased) break;
     await store.jobs.complete(leased.job.id, leased.leaseToken, CLEAN);
@@ -260,7 +262,7 @@ async function measurePoint(
   let claims: Awaited<ReturnType<typeof measureClaims>>;
   if (queued === 0) {
     // Claims from jobs of one tenant queued just now, after finishing what earlier submits left.
-    while (await measureClaims(store, 1000).then((drained) => drained.ids.length > 0)) {}
+    while (await measureClaims(store, 1000, 60_000).then((drained) => drained.ids.length > 0)) {}
     const stamp = Date.now();
     const traceIds = Array.from({ length: settings.claims }, (_, index) => `ct-${stamp}-${index}`);
     for (const [index, traceId] of traceIds.entries()) {
@@ -373,11 +375,9 @@ async function timedFill(result: DialectResult, what: string, rows: number, work
   console.log(`  ${what}: ${rows} rows in ${seconds} s (load ${loadAverage()})`);
 }
 
-async function runDialect(
-  dialect: 'sqlite' | 'postgres',
-  cleanups: (() => Promise<void>)[],
-): Promise<DialectResult> {
-  const result: DialectResult = { dialect, points: [], sweeps: [], storage: [], fillSeconds: [] };
+/** Measures one dialect into `result` as it goes: a run stopped by the time limit keeps what it has. */
+async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)[]): Promise<void> {
+  const { dialect } = result;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), `scangate-growth-${dialect}-`));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   let databaseUrl = '';
@@ -480,7 +480,6 @@ async function runDialect(
     await http.close();
     await fill.close();
   }
-  return result;
 }
 
 async function explainAll(
@@ -521,12 +520,6 @@ async function main(): Promise<void> {
     await writeMarkdown(markdownFile, report, jsonLink);
     return;
   }
-  const cleanups: (() => Promise<void>)[] = [];
-  const limit = setTimeout(() => {
-    console.error(`bench:growth: time limit of ${args['time-limit']} minutes reached; stopping`);
-    void Promise.allSettled(cleanups.map((cleanup) => cleanup())).then(() => process.exit(2));
-  }, Number(args['time-limit']) * 60_000);
-  limit.unref();
   const startedAt = new Date();
   const loadAverages = [loadAverage()];
   const report: GrowthReport = {
@@ -537,6 +530,18 @@ async function main(): Promise<void> {
     settings,
     dialects: [],
   };
+  const cleanups: (() => Promise<void>)[] = [];
+  const limit = setTimeout(() => {
+    console.error(
+      `bench:growth: time limit of ${args['time-limit']} minutes reached; writing what was measured`,
+    );
+    report.durationSeconds = round((Date.now() - startedAt.getTime()) / 1000, 0);
+    void writeFile(jsonFile, `${formatJson(report)}\n`)
+      .then(() => writeMarkdown(markdownFile, report, jsonLink))
+      .then(() => Promise.allSettled(cleanups.map((cleanup) => cleanup())))
+      .then(() => process.exit(2));
+  }, Number(args['time-limit']) * 60_000);
+  limit.unref();
   try {
     for (const dialect of settings.dialects) {
       const own: (() => Promise<void>)[] = [];
@@ -544,8 +549,10 @@ async function main(): Promise<void> {
         for (const cleanup of own.splice(0).reverse()) await cleanup().catch((error) => console.error(error));
       };
       cleanups.push(cleanUp);
+      const result: DialectResult = { dialect, points: [], sweeps: [], storage: [], fillSeconds: [] };
+      report.dialects.push(result);
       try {
-        report.dialects.push(await runDialect(dialect, own));
+        await runDialect(result, own);
       } finally {
         await cleanUp();
       }

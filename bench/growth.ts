@@ -51,8 +51,8 @@ const USAGE = `npm run bench:growth -- [options]
   --dialects LIST     sqlite,postgres (default both)
   --queued N          the deep queue measured at every size (default 1M; 0 skips it)
   --tenants N         tenants the queue is spread over (default 10000)
-  --sweep-rows N      expired results the sweep deletes at each size (default 1M; 0 skips)
-  --churn-cycles N    fill-and-sweep cycles at the first size with results (default 3)
+  --sweep-rows N      expired results the sweep deletes at each size above 0 (default 1M; 0 skips)
+  --churn-cycles N    fill-and-sweep cycles at the first size with results (default 2)
   --submits N         submits per latency measurement (default 500)
   --claims N          claims per claims/s measurement (default 300)
   --database-url URL  PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres);
@@ -78,7 +78,7 @@ const { values: args } = parseArgs({
     queued: { type: 'string', default: '1M' },
     tenants: { type: 'string', default: '10000' },
     'sweep-rows': { type: 'string', default: '1M' },
-    'churn-cycles': { type: 'string', default: '3' },
+    'churn-cycles': { type: 'string', default: '2' },
     submits: { type: 'string', default: '500' },
     claims: { type: 'string', default: '300' },
     'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
@@ -445,12 +445,13 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
       result.points.push(idle);
       console.log(`  ${JSON.stringify(brief(idle))}`);
       // The first size with results replays more churn: the file must stop growing, not only shrink once.
+      // Sweeps run where there are results to keep: the question is what deleting costs beside them.
       const cycles =
-        settings.sweepRows > 0
-          ? retained > 0 && retained === settings.sizes.find((size) => size > 0)
+        settings.sweepRows === 0 || retained === 0
+          ? 0
+          : retained === settings.sizes.find((size) => size > 0)
             ? settings.churnCycles
-            : 1
-          : 0;
+            : 1;
       for (let cycle = 0; cycle < cycles; cycle++) {
         const sweep = await measureSweep(http, store, fill, retained);
         result.sweeps.push(sweep);
@@ -531,16 +532,23 @@ async function main(): Promise<void> {
     dialects: [],
   };
   const cleanups: (() => Promise<void>)[] = [];
-  const limit = setTimeout(() => {
-    console.error(
-      `bench:growth: time limit of ${args['time-limit']} minutes reached; writing what was measured`,
-    );
+  let stopping = false;
+  const stop = (why: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`bench:growth: ${why}; writing what was measured and stopping`);
     report.durationSeconds = round((Date.now() - startedAt.getTime()) / 1000, 0);
     void writeFile(jsonFile, `${formatJson(report)}\n`)
       .then(() => writeMarkdown(markdownFile, report, jsonLink))
       .then(() => Promise.allSettled(cleanups.map((cleanup) => cleanup())))
-      .then(() => process.exit(2));
-  }, Number(args['time-limit']) * 60_000);
+      .then(() => process.exit(code));
+  };
+  const limit = setTimeout(
+    () => stop(`time limit of ${args['time-limit']} minutes reached`, 2),
+    Number(args['time-limit']) * 60_000,
+  );
+  process.once('SIGINT', () => stop('interrupted', 130));
+  process.once('SIGTERM', () => stop('terminated', 143));
   limit.unref();
   try {
     for (const dialect of settings.dialects) {

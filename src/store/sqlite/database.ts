@@ -184,7 +184,7 @@ export class SqliteDatabase {
 }
 
 /** Pages (4 KiB) one incremental_vacuum step returns: a few milliseconds of I/O. */
-const FREE_PAGES_PER_STEP = 512;
+const FREE_PAGES_PER_STEP = 128;
 
 /**
  * Background work on the store's thread (sweep batches, vacuum steps) rests as long as its last step

@@ -30,7 +30,7 @@ import { isUniqueViolation, restAsLongAs, type SqliteDatabase } from './database
  * Rows one retention transaction deletes: a few milliseconds of this thread with the write lock
  * held (a deleted job touches eight indexes and its hour's counter).
  */
-const SWEEP_BATCH_ROWS = 250;
+const SWEEP_BATCH_ROWS = 100;
 
 /**
  * The job queue on SQLite. node:sqlite is synchronous, so the transactions of one process never

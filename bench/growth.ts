@@ -48,6 +48,7 @@ const KEYS: Record<string, string> = {
 const USAGE = `npm run bench:growth -- [options]
 
   --sizes LIST        retained results to measure at (default 0,1M,10M; k and M suffixes)
+  --postgres-sizes L  sizes for PostgreSQL when they differ (its fills are the slow part)
   --dialects LIST     sqlite,postgres (default both)
   --queued N          the deep queue measured at every size (default 1M; 0 skips it)
   --tenants N         tenants the queue is spread over (default 10000)
@@ -74,6 +75,7 @@ const { values: args } = parseArgs({
   options: {
     help: { type: 'boolean', short: 'h' },
     sizes: { type: 'string', default: '0,1M,10M' },
+    'postgres-sizes': { type: 'string' },
     dialects: { type: 'string', default: 'sqlite,postgres' },
     queued: { type: 'string', default: '1M' },
     tenants: { type: 'string', default: '10000' },
@@ -89,11 +91,16 @@ const { values: args } = parseArgs({
   },
 });
 
-const settings = {
-  sizes: args.sizes
+function sizesOf(list: string): number[] {
+  return list
     .split(',')
     .map(count)
-    .sort((a, b) => a - b),
+    .sort((a, b) => a - b);
+}
+
+const settings = {
+  sizes: sizesOf(args.sizes),
+  postgresSizes: sizesOf(args['postgres-sizes'] ?? args.sizes),
   dialects: args.dialects.split(',').map((name) => name.trim()) as ('sqlite' | 'postgres')[],
   queued: count(args.queued),
   tenants: count(args.tenants),
@@ -156,6 +163,8 @@ export interface GrowthReport {
   machine: ReturnType<typeof machineInfo> & { loadAverages: number[] };
   settings: typeof settings;
   dialects: DialectResult[];
+  /** Errors the run survived (listed in the report). */
+  incidents: string[];
 }
 
 const loadAverage = () => round(os.loadavg()[0]!, 2);
@@ -334,6 +343,7 @@ async function measureSweep(
   const submits = (async () => {
     while (sweeping) during.push(await submitOnce(http));
   })();
+  submits.catch(() => {}); // awaited below; a failure is reported there, not as an unhandled rejection
   const started = performance.now();
   const removed = await store.jobs.sweepExpired(new Date(Date.now() - 24 * HOUR_MS));
   const seconds = (performance.now() - started) / 1000;
@@ -378,6 +388,7 @@ async function timedFill(result: DialectResult, what: string, rows: number, work
 /** Measures one dialect into `result` as it goes: a run stopped by the time limit keeps what it has. */
 async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)[]): Promise<void> {
   const { dialect } = result;
+  const sizes = dialect === 'postgres' ? settings.postgresSizes : settings.sizes;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), `scangate-growth-${dialect}-`));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   let databaseUrl = '';
@@ -432,7 +443,7 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
     console.log(`  ${JSON.stringify(result.fairness)}`);
     let retained = 0;
     const own: OwnJobs = { ids: [], traceIds: [] };
-    for (const size of settings.sizes) {
+    for (const size of sizes) {
       if (size > retained) {
         await timedFill(result, `retained ${retained} → ${size}`, size - retained, () =>
           fill.addRetained(retained, size),
@@ -449,7 +460,7 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
       const cycles =
         settings.sweepRows === 0 || retained === 0
           ? 0
-          : retained === settings.sizes.find((size) => size > 0)
+          : retained === sizes.find((candidate: number) => candidate > 0)
             ? settings.churnCycles
             : 1;
       for (let cycle = 0; cycle < cycles; cycle++) {
@@ -468,12 +479,11 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
         const deep = await measurePoint(http, store, retained, settings.queued, own);
         result.points.push(deep);
         console.log(`  ${JSON.stringify(brief(deep))}`);
-        if (size === settings.sizes.at(-1))
-          result.explain = await explainAll(fill, retained, settings.queued);
+        if (size === sizes.at(-1)) result.explain = await explainAll(fill, retained, settings.queued);
         await timedFill(result, `queued ${settings.queued} → 0`, settings.queued, () =>
           fill.removeRange(range!),
         );
-      } else if (size === settings.sizes.at(-1)) {
+      } else if (size === sizes.at(-1)) {
         result.explain = await explainAll(fill, retained, 0);
       }
     }
@@ -530,6 +540,7 @@ async function main(): Promise<void> {
     machine: { ...machineInfo(REPO, 'not used (role api: no scans)'), loadAverages },
     settings,
     dialects: [],
+    incidents: [],
   };
   const cleanups: (() => Promise<void>)[] = [];
   let stopping = false;
@@ -547,6 +558,12 @@ async function main(): Promise<void> {
     () => stop(`time limit of ${args['time-limit']} minutes reached`, 2),
     Number(args['time-limit']) * 60_000,
   );
+  // A socket error nobody listens for (seen once on the loaded machine: ECONNRESET) is logged in the
+  // report instead of ending a run of many minutes.
+  process.on('uncaughtException', (error) => {
+    console.error('bench:growth: uncaught', error);
+    report.incidents.push(`${new Date().toISOString()} uncaught: ${String(error)}`);
+  });
   process.once('SIGINT', () => stop('interrupted', 130));
   process.once('SIGTERM', () => stop('terminated', 143));
   limit.unref();

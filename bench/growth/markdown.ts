@@ -227,6 +227,8 @@ export function renderGrowthMarkdown(report: GrowthReport, jsonLink: string): st
     const explain = explainSection(result);
     if (explain) sections.push('', explain);
   }
+  if (report.incidents?.length)
+    sections.push('', `Incidents during the run: ${report.incidents.join('; ')}.`);
   sections.push(END);
   return sections.join('\n');
 }

@@ -1,7 +1,10 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { messageOf, ScanGateError } from '../../errors.ts';
 import { loadMigrations } from '../migrations.ts';
-import { SqliteReader } from './reader.ts';
+import type { SweepRequest } from './maintenance-worker.ts';
+import type { ReadRequest } from './read-worker.ts';
+import { SqliteStoreThread } from './store-thread.ts';
+import { sweepExpiredRows } from './sweep.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -28,12 +31,24 @@ export class SqliteDatabase {
   readonly #path: string;
   #db: DatabaseSync | undefined;
   readonly #statements = new Map<string, StatementSync>();
-  /** Long reads run on a thread of their own; an in-memory database has no file to share with it. */
-  readonly #reader: SqliteReader | undefined;
+  /**
+   * Long reads and the retention sweep run on threads of their own, each with its own connection to
+   * the file; an in-memory database has no file to share, and a store thread opens none of its own.
+   */
+  readonly #reader: SqliteStoreThread | undefined;
+  readonly #maintenance: SqliteStoreThread | undefined;
 
-  constructor(path: string) {
+  constructor(path: string, options: { storeThreads?: boolean } = {}) {
     this.#path = path;
-    this.#reader = path === ':memory:' || path === '' ? undefined : new SqliteReader(path, BUSY_TIMEOUT_MS);
+    if ((options.storeThreads ?? true) && path !== ':memory:' && path !== '') {
+      this.#reader = new SqliteStoreThread(new URL('./read-worker.ts', import.meta.url), {
+        path,
+        busyTimeoutMs: BUSY_TIMEOUT_MS,
+      });
+      this.#maintenance = new SqliteStoreThread(new URL('./maintenance-worker.ts', import.meta.url), {
+        path,
+      });
+    }
   }
 
   open(): void {
@@ -63,7 +78,7 @@ export class SqliteDatabase {
     this.#statements.clear();
     this.#db?.close();
     this.#db = undefined;
-    await this.#reader?.close();
+    await Promise.all([this.#reader?.close(), this.#maintenance?.close()]);
   }
 
   get<T>(sql: string, ...values: SQLInputValue[]): T | undefined {
@@ -82,7 +97,20 @@ export class SqliteDatabase {
     this.#connection();
     if (!this.#reader) return this.all<T>(sql, ...values);
     try {
-      return await this.#reader.all<T>(sql, values);
+      return await this.#reader.request<T[]>({ sql, values } satisfies ReadRequest);
+    } catch (error) {
+      return mapErrors(() => {
+        throw error;
+      });
+    }
+  }
+
+  /** The retention sweep (sweep.ts), on the maintenance thread when there is one. */
+  async sweepExpired(cutoff: number): Promise<{ jobs: number; deliveries: number }> {
+    this.#connection();
+    if (!this.#maintenance) return sweepExpiredRows(this, cutoff);
+    try {
+      return await this.#maintenance.request({ cutoff } satisfies SweepRequest);
     } catch (error) {
       return mapErrors(() => {
         throw error;

@@ -24,13 +24,7 @@ import {
   verdictCountsFromRow,
   verdictWindow,
 } from '../verdict-window.ts';
-import { isUniqueViolation, restAsLongAs, type SqliteDatabase } from './database.ts';
-
-/**
- * Rows one retention transaction deletes: a few milliseconds of this thread with the write lock
- * held (a deleted job touches eight indexes and its hour's counter).
- */
-const SWEEP_BATCH_ROWS = 100;
+import { isUniqueViolation, type SqliteDatabase } from './database.ts';
 
 /**
  * The job queue on SQLite. node:sqlite is synchronous, so the transactions of one process never
@@ -284,49 +278,6 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
-    const cutoff = completedBefore.getTime();
-    const removed = { jobs: 0, deliveries: 0 };
-    // Bounded batches, each its own write transaction, with a rest as long as the batch in between:
-    // a million expired rows never hold the write lock or this thread for longer than one batch, and
-    // the sweep takes at most half of either (a submit needs several turns of the event loop).
-    for (;;) {
-      const started = performance.now();
-      const batch = this.#db.immediate(() => this.#sweepBatch(cutoff));
-      removed.jobs += batch.jobs;
-      removed.deliveries += batch.deliveries;
-      if (batch.jobs < SWEEP_BATCH_ROWS) break;
-      await restAsLongAs(started);
-    }
-    for (;;) {
-      const started = performance.now();
-      const deleted = this.#db.run(
-        `DELETE FROM verdict_cache WHERE (sha256, signature_version) IN (
-           SELECT sha256, signature_version FROM verdict_cache WHERE created_at < ? LIMIT ?)`,
-        cutoff,
-        SWEEP_BATCH_ROWS,
-      );
-      if (deleted < SWEEP_BATCH_ROWS) break;
-      await restAsLongAs(started);
-    }
-    await this.#db.releaseFreePages();
-    return removed;
-  }
-
-  #sweepBatch(cutoff: number): { jobs: number; deliveries: number } {
-    const expired = this.#db.all<{ id: string }>(
-      `SELECT id FROM jobs j WHERE j.state = 'done' AND j.completed_at < ?
-         AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.job_id = j.id AND p.state = 'pending')
-       ORDER BY j.completed_at LIMIT ?`,
-      cutoff,
-      SWEEP_BATCH_ROWS,
-    );
-    if (expired.length === 0) return { jobs: 0, deliveries: 0 };
-    const ids = JSON.stringify(expired.map((row) => row.id));
-    const deliveries = this.#db.run(
-      'DELETE FROM deliveries WHERE job_id IN (SELECT value FROM json_each(?))',
-      ids,
-    );
-    const jobs = this.#db.run('DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))', ids);
-    return { jobs, deliveries };
+    return this.#db.sweepExpired(completedBefore.getTime());
   }
 }

@@ -154,6 +154,10 @@ export interface DialectResult {
   fairness?: FairnessResult;
   explain?: { retained: number; queued: number; plans: { name: string; plan: string[] }[] };
   fillSeconds: { what: string; rows: number; seconds: number }[];
+  /** Sweeps measured by a later run of this dialect alone (the code of the sweep changed after). */
+  sweepsRun?: { command: string; startedAt: string; gitCommit: string; loadAverages: number[] };
+  /** The sweeps of this run, kept beside the later ones they were replaced by. */
+  sweepsBeforeMaintenanceThread?: SweepResult[];
 }
 
 export interface GrowthReport {
@@ -169,9 +173,14 @@ export interface GrowthReport {
 
 const loadAverage = () => round(os.loadavg()[0]!, 2);
 
+/** Writes the report as it stands (set by main): a run that dies keeps what it measured. */
+let saveProgress: () => Promise<void> = async () => {};
+
 class Http {
-  readonly #pool: Pool;
+  readonly #url: string;
+  #pool: Pool;
   constructor(url: string) {
+    this.#url = url;
     this.#pool = new Pool(url, { connections: 2, pipelining: 1 });
   }
 
@@ -182,6 +191,26 @@ class Http {
     expected: number,
     body?: Buffer,
     headers = {},
+  ): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#once(method, requestPath, tenant, expected, body, headers);
+      } catch (error) {
+        // A kept-alive socket the server closed as it was reused (a bulk fill holds this thread for
+        // minutes, so both sides' keep-alive timers fire late): once more on a fresh connection.
+        const code = (error as { code?: string }).code;
+        if (attempt > 1 || (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET')) throw error;
+      }
+    }
+  }
+
+  async #once(
+    method: 'GET' | 'POST',
+    requestPath: string,
+    tenant: string,
+    expected: number,
+    body: Buffer | undefined,
+    headers: Record<string, string>,
   ): Promise<number> {
     const started = performance.now();
     const response = await this.#pool.request({
@@ -195,6 +224,13 @@ class Http {
     if (response.statusCode !== expected)
       throw new Error(`${method} ${requestPath}: HTTP ${response.statusCode} ${text.slice(0, 200)}`);
     return elapsed;
+  }
+
+  /** New connections after a fill: the old ones may have been closed by the server meanwhile. */
+  async reset(): Promise<void> {
+    const old = this.#pool;
+    this.#pool = new Pool(this.#url, { connections: 2, pipelining: 1 });
+    await old.close();
   }
 
   close(): Promise<void> {
@@ -336,6 +372,7 @@ async function measureSweep(
   await warmUp(http);
   const submitBefore = await repeat(settings.submits, () => submitOnce(http));
   await fill.addExpired(settings.sweepRows);
+  await http.reset();
   const storageFilled = await fill.storage();
   const load = loadAverage();
   let sweeping = true;
@@ -377,9 +414,16 @@ async function measureFairness(store: Store, fill: GrowthStore): Promise<Fairnes
   return { queuedJobs, loadAverage: load, oneTenantClaimMs, manyTenantsClaimMs, tenants: settings.tenants };
 }
 
-async function timedFill(result: DialectResult, what: string, rows: number, work: () => Promise<unknown>) {
+async function timedFill(
+  result: DialectResult,
+  http: Http,
+  what: string,
+  rows: number,
+  work: () => Promise<unknown>,
+) {
   const started = performance.now();
   await work();
+  await http.reset();
   const seconds = round((performance.now() - started) / 1000, 1);
   result.fillSeconds.push({ what, rows, seconds });
   console.log(`  ${what}: ${rows} rows in ${seconds} s (load ${loadAverage()})`);
@@ -445,7 +489,7 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
     const own: OwnJobs = { ids: [], traceIds: [] };
     for (const size of sizes) {
       if (size > retained) {
-        await timedFill(result, `retained ${retained} → ${size}`, size - retained, () =>
+        await timedFill(result, http, `retained ${retained} → ${size}`, size - retained, () =>
           fill.addRetained(retained, size),
         );
         retained = size;
@@ -454,6 +498,7 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
       console.log(`${dialect} @ ${retained} retained, 0 queued`);
       const idle = await measurePoint(http, store, retained, 0, own);
       result.points.push(idle);
+      await saveProgress();
       console.log(`  ${JSON.stringify(brief(idle))}`);
       // The first size with results replays more churn: the file must stop growing, not only shrink once.
       // Sweeps run where there are results to keep: the question is what deleting costs beside them.
@@ -466,21 +511,23 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
       for (let cycle = 0; cycle < cycles; cycle++) {
         const sweep = await measureSweep(http, store, fill, retained);
         result.sweeps.push(sweep);
+        await saveProgress();
         console.log(
           `  sweep: ${sweep.rows} rows in ${sweep.seconds} s (${sweep.rowsPerSecond}/s); submit p99 ${sweep.submitBefore.p99Ms} → ${sweep.submitDuring.p99Ms} ms; bytes ${sweep.storageBefore.bytes} → ${sweep.storageFilled.bytes} → ${sweep.storageAfter.bytes}`,
         );
       }
       if (settings.queued > 0) {
         let range: { firstSeq: number; lastSeq: number } | undefined;
-        await timedFill(result, `queued 0 → ${settings.queued}`, settings.queued, async () => {
+        await timedFill(result, http, `queued 0 → ${settings.queued}`, settings.queued, async () => {
           range = await fill.addQueued(settings.queued, settings.tenants, `q${retained}`);
         });
         console.log(`${dialect} @ ${retained} retained, ${settings.queued} queued`);
         const deep = await measurePoint(http, store, retained, settings.queued, own);
         result.points.push(deep);
+        await saveProgress();
         console.log(`  ${JSON.stringify(brief(deep))}`);
         if (size === sizes.at(-1)) result.explain = await explainAll(fill, retained, settings.queued);
-        await timedFill(result, `queued ${settings.queued} → 0`, settings.queued, () =>
+        await timedFill(result, http, `queued ${settings.queued} → 0`, settings.queued, () =>
           fill.removeRange(range!),
         );
       } else if (size === sizes.at(-1)) {
@@ -543,6 +590,10 @@ async function main(): Promise<void> {
     incidents: [],
   };
   const cleanups: (() => Promise<void>)[] = [];
+  saveProgress = async () => {
+    report.durationSeconds = round((Date.now() - startedAt.getTime()) / 1000, 0);
+    await writeFile(jsonFile, `${formatJson(report)}\n`);
+  };
   let stopping = false;
   const stop = (why: string, code: number) => {
     if (stopping) return;

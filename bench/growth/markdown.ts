@@ -212,7 +212,25 @@ export function renderGrowthMarkdown(report: GrowthReport, jsonLink: string): st
       '',
       pointsTable(result),
     );
-    if (result.sweeps.length > 0) sections.push('', 'Retention sweep:', '', sweepTable(result));
+    if (result.sweeps.length > 0) {
+      const run = result.sweepsRun;
+      sections.push(
+        '',
+        run
+          ? `Retention sweep, measured by a later run of this dialect alone (\`${run.command}\`, ${run.startedAt}, commit ${run.gitCommit}, load ${run.loadAverages.join(' → ')}):`
+          : 'Retention sweep:',
+        '',
+        sweepTable(result),
+      );
+    }
+    if (result.sweepsBeforeMaintenanceThread?.length) {
+      sections.push(
+        '',
+        'The same sweep in this run, still on the thread that answers requests (before the maintenance thread):',
+        '',
+        sweepTable({ ...result, sweeps: result.sweepsBeforeMaintenanceThread }),
+      );
+    }
     if (result.fairness) {
       sections.push(
         '',

@@ -154,6 +154,10 @@ export interface DialectResult {
   fairness?: FairnessResult;
   explain?: { retained: number; queued: number; plans: { name: string; plan: string[] }[] };
   fillSeconds: { what: string; rows: number; seconds: number }[];
+  /** Set when this entry comes from a separate run of one dialect, merged into the report. */
+  label?: string;
+  /** Where that separate run came from (command, time, commit, load). */
+  runDetail?: string;
   /** Sweeps measured by a later run of this dialect alone (the code of the sweep changed after). */
   sweepsRun?: { command: string; startedAt: string; gitCommit: string; loadAverages: number[] };
   /** The sweeps of this run, kept beside the later ones they were replaced by. */

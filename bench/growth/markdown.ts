@@ -43,7 +43,7 @@ export function growthTargets(report: GrowthReport): GrowthTarget[] {
       if (!base || !top || top === base) return;
       const value = higherIsBetter ? pick(base) / pick(top) : pick(top) / pick(base);
       targets.push({
-        dialect: result.dialect,
+        dialect: result.label ?? result.dialect,
         target: `${name} within ${limit}× of the empty store (at ${where})`,
         held: value <= limit,
         measured: `${round(pick(base), 2)} → ${round(pick(top), 2)} (${round(value, 2)}×)`,
@@ -56,7 +56,7 @@ export function growthTargets(report: GrowthReport): GrowthTarget[] {
     const largest = Math.max(...result.points.map((point) => point.retained));
     for (const point of result.points.filter((candidate) => candidate.retained === largest)) {
       targets.push({
-        dialect: result.dialect,
+        dialect: result.label ?? result.dialect,
         target: `stats p99 < 200 ms (${millions(point.retained)} retained, ${millions(point.queued)} queued)`,
         held: point.statsBigTenant.p99Ms < 200,
         measured: `${point.statsBigTenant.p99Ms} ms (the tenant with half the results)`,
@@ -65,7 +65,7 @@ export function growthTargets(report: GrowthReport): GrowthTarget[] {
     for (const sweep of result.sweeps) {
       const value = sweep.submitDuring.p99Ms / sweep.submitBefore.p99Ms;
       targets.push({
-        dialect: result.dialect,
+        dialect: result.label ?? result.dialect,
         target: `submit p99 ≤ 2× while the sweep deletes ${millions(sweep.rows)} (${millions(sweep.retained)} retained)`,
         held: value <= 2,
         measured: `${sweep.submitBefore.p99Ms} → ${sweep.submitDuring.p99Ms} ms (${round(value, 2)}×), ${sweep.rowsPerSecond} rows/s`,
@@ -78,7 +78,7 @@ export function growthTargets(report: GrowthReport): GrowthTarget[] {
         const last = cycles.at(-1)!;
         const sizes = cycles.map((sweep) => round(sweep.storageAfter.bytes / MiB, 1)).join(' → ');
         targets.push({
-          dialect: result.dialect,
+          dialect: result.label ?? result.dialect,
           target: `SQLite file stops growing under churn (${millions(retained)} retained, ${cycles.length} cycles of ${millions(first.rows)} added and swept)`,
           held: cycles.length < 2 ? null : last.storageAfter.bytes <= first.storageAfter.bytes * 1.05,
           measured: `${round(first.storageBefore.bytes / MiB, 1)} MiB before, ${round(first.storageFilled.bytes / MiB, 1)} filled; after each sweep ${sizes} MiB`,
@@ -88,7 +88,7 @@ export function growthTargets(report: GrowthReport): GrowthTarget[] {
     if (result.fairness) {
       const value = result.fairness.manyTenantsClaimMs / result.fairness.oneTenantClaimMs;
       targets.push({
-        dialect: result.dialect,
+        dialect: result.label ?? result.dialect,
         target: `claim with ${result.fairness.tenants} tenants queued within 1.3× of one tenant`,
         held: value <= 1.3,
         measured: `${result.fairness.oneTenantClaimMs} → ${result.fairness.manyTenantsClaimMs} ms per claim (${round(value, 1)}×)`,
@@ -208,7 +208,8 @@ export function renderGrowthMarkdown(report: GrowthReport, jsonLink: string): st
   for (const result of report.dialects) {
     sections.push(
       '',
-      `### ${result.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'}`,
+      `### ${result.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'}${result.label ? ` (${result.label})` : ''}`,
+      ...(result.runDetail ? ['', result.runDetail] : []),
       '',
       pointsTable(result),
     );

@@ -72,6 +72,23 @@ export class SqliteDatabase {
       this.#db = db;
     });
     this.immediate(() => this.#migrate());
+    // Both threads start with the store: starting a worker later, at the first list or the first
+    // sweep, would stall the event loop inside a request or between two.
+    this.#reader?.start();
+    this.#maintenance?.start();
+  }
+
+  /**
+   * Resolves once both store threads have answered a first request: a worker's start holds the
+   * starting thread's event loop for up to hundreds of milliseconds under load, which belongs to
+   * startup, not to the first requests served.
+   */
+  async threadsReady(): Promise<void> {
+    await Promise.all([
+      this.#reader?.request({ sql: 'SELECT 1', values: [] } satisfies ReadRequest),
+      // A sweep of nothing (completed before the epoch): the thread is up, its connection open.
+      this.#maintenance?.request({ cutoff: 0 } satisfies SweepRequest),
+    ]);
   }
 
   async close(): Promise<void> {

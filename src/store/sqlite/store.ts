@@ -30,6 +30,7 @@ export class SqliteStore implements Store {
 
   async init(): Promise<void> {
     this.#db.open();
+    await this.#db.threadsReady();
   }
 
   async close(): Promise<void> {

@@ -64,5 +64,7 @@ HEALTHCHECK --interval=30s --timeout=15s --start-period=15m --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/readyz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # tini is PID 1: it forwards SIGTERM to scangate, which drains running jobs (SHUTDOWN_GRACE_MS),
 # stops freshclam and clamd, and exits 0; it also reaps whatever clamd or freshclam leave behind.
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/src/cli/main.js"]
+# --max-semi-space-size=2 (MiB): V8's young generation otherwise grows to tens of MiB during start-up
+# and stays committed; at 2 MiB the idle service is ~25 MiB smaller at no measured cost in CPU per scan.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=2", "/app/dist/src/cli/main.js"]
 CMD ["serve"]

@@ -117,6 +117,8 @@ const ENTRY_POINTS: Record<ServiceEntry, string> = {
   dist: 'dist/src/cli/main.js',
   src: 'src/cli/main.ts',
 };
+/** The node flags `npm start` and the image start the build with (see the Dockerfile's ENTRYPOINT). */
+const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=2'];
 
 /** Compiles dist/ unless it is up to date with the sources (the bench measures what production runs). */
 export function buildService(): void {
@@ -140,7 +142,12 @@ export async function startScangate(options: {
 }): Promise<ScangateProcess> {
   await mkdir(options.dataDir, { recursive: true });
   const port = await freePort();
-  const args = [path.join(REPO, ENTRY_POINTS[options.entry ?? 'dist']), 'serve'];
+  const entry = options.entry ?? 'dist';
+  const args = [
+    ...(entry === 'dist' ? PRODUCTION_NODE_FLAGS : []),
+    path.join(REPO, ENTRY_POINTS[entry]),
+    'serve',
+  ];
   if (options.cpuProfileDir) {
     await mkdir(options.cpuProfileDir, { recursive: true });
     args.unshift('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);

@@ -155,14 +155,15 @@ function memorySection(report: BenchReport): string {
   if (memory.idle?.length) {
     lines.push(
       '`SIGNATURES=test scangate serve` with its own managed clamd (not counted: the node process only), ' +
-        'read after it had been ready and idle for a while. dist = the compiled build (`npm start`, the image); ' +
-        'src = the TypeScript sources through type stripping (development). Anonymous = heap, malloc, V8 code; ' +
-        'file-backed = touched pages of the node binary and libraries.',
+        'read after it had been ready and idle for a while. src = the TypeScript sources through type stripping ' +
+        '(development); dist = the compiled build, without and with the node flags `npm start` and the image use. ' +
+        'Anonymous = heap, malloc, V8 code; file-backed = touched pages of the node binary and libraries.',
       '',
       table(
-        ['entry', 'idle s', 'RSS', 'anonymous', 'file-backed'],
+        ['entry', 'node flags', 'idle s', 'RSS', 'anonymous', 'file-backed'],
         memory.idle.map((entry) => [
           entry.entry,
+          entry.nodeFlags?.length ? `\`${entry.nodeFlags.join(' ')}\`` : 'none',
           entry.idleSeconds,
           mib(entry.rss),
           mib(entry.rssAnon),

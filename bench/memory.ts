@@ -20,6 +20,8 @@ import { round, runConcurrently } from './stats.ts';
 export interface IdleRss {
   /** dist: the compiled build, as `npm start` and the image run it; src: the TypeScript sources. */
   entry: ServiceEntry;
+  /** The node flags it ran with (the production ones: PRODUCTION_NODE_FLAGS). */
+  nodeFlags: string[];
   idleSeconds: number;
   rss: number;
   /** Heap, malloc and V8's code: what the program allocated. */
@@ -63,14 +65,15 @@ export interface MemoryResult {
  */
 export async function measureIdleRss(
   entry: ServiceEntry,
+  nodeFlags: string[],
   dataDir: string,
   idleSeconds: number,
   env: Record<string, string>,
 ): Promise<IdleRss> {
-  const service = await startScangate({ dataDir, env: { ...env, SIGNATURES: 'test' }, entry });
+  const service = await startScangate({ dataDir, env: { ...env, SIGNATURES: 'test' }, entry, nodeFlags });
   try {
     await sleep(idleSeconds * 1000);
-    return { entry, idleSeconds, ...rssBreakdown(service.pid) };
+    return { entry, nodeFlags, idleSeconds, ...rssBreakdown(service.pid) };
   } finally {
     await service.stop();
   }

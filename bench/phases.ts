@@ -21,7 +21,13 @@ import {
   policyPayloads,
   policyRatios,
 } from './policy.ts';
-import { memory, type ScangateProcess, startScangate, waitUntilReady } from './processes.ts';
+import {
+  memory,
+  PRODUCTION_NODE_FLAGS,
+  type ScangateProcess,
+  startScangate,
+  waitUntilReady,
+} from './processes.ts';
 import { type RoundResult, runRound, waitUntilNonePending } from './rounds.ts';
 import { ScangateClient } from './scangate-client.ts';
 import { measureSubmitLatency, type SubmitLatencyResult } from './submit-latency.ts';
@@ -346,15 +352,21 @@ export async function runMemory(bench: Bench): Promise<MemoryResult> {
 }
 
 /**
- * Idle RSS of `SIGNATURES=test scangate serve` with its own managed clamd (not counted): the build
- * as production runs it, and the TypeScript sources (type stripping) for comparison.
+ * Idle RSS of `SIGNATURES=test scangate serve` with its own managed clamd (not counted), step by
+ * step: the TypeScript sources (type stripping), the build, the build with the production node flags.
  */
 export async function runIdleRss(bench: Bench): Promise<MemoryResult['idle']> {
   const idle: NonNullable<MemoryResult['idle']> = [];
-  for (const entry of ['dist', 'src'] as const) {
+  const variants = [
+    { entry: 'src', nodeFlags: [] },
+    { entry: 'dist', nodeFlags: [] },
+    { entry: 'dist', nodeFlags: PRODUCTION_NODE_FLAGS },
+  ] as const;
+  for (const [index, { entry, nodeFlags }] of variants.entries()) {
     const measured = await measureIdleRss(
       entry,
-      path.join(bench.tempDir, `scangate-idle-${entry}`),
+      [...nodeFlags],
+      path.join(bench.tempDir, `scangate-idle-${index}`),
       bench.options.idleSeconds,
       {
         API_KEYS: `bench=${bench.apiKey}`,
@@ -364,7 +376,7 @@ export async function runIdleRss(bench: Bench): Promise<MemoryResult['idle']> {
     );
     idle.push(measured);
     bench.log(
-      `idle RSS (${entry}): ${Math.round(measured.rss / MiB)} MiB (anonymous ${Math.round(measured.rssAnon / MiB)}, ` +
+      `idle RSS (${[entry, ...nodeFlags].join(' ')}): ${Math.round(measured.rss / MiB)} MiB (anonymous ${Math.round(measured.rssAnon / MiB)}, ` +
         `file-backed ${Math.round(measured.rssFile / MiB)}) after ${measured.idleSeconds} s`,
     );
   }

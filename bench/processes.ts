@@ -118,7 +118,7 @@ const ENTRY_POINTS: Record<ServiceEntry, string> = {
   src: 'src/cli/main.ts',
 };
 /** The node flags `npm start` and the image start the build with (see the Dockerfile's ENTRYPOINT). */
-const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=2'];
+export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=2'];
 
 /** Compiles dist/ unless it is up to date with the sources (the bench measures what production runs). */
 export function buildService(): void {
@@ -139,12 +139,14 @@ export async function startScangate(options: {
   env: Record<string, string>;
   cpuProfileDir?: string | undefined;
   entry?: ServiceEntry;
+  /** Node flags; by default the production ones for the build and none for the sources. */
+  nodeFlags?: string[];
 }): Promise<ScangateProcess> {
   await mkdir(options.dataDir, { recursive: true });
   const port = await freePort();
   const entry = options.entry ?? 'dist';
   const args = [
-    ...(entry === 'dist' ? PRODUCTION_NODE_FLAGS : []),
+    ...(options.nodeFlags ?? (entry === 'dist' ? PRODUCTION_NODE_FLAGS : [])),
     path.join(REPO, ENTRY_POINTS[entry]),
     'serve',
   ];

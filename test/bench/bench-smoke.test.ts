@@ -97,10 +97,15 @@ describe('npm run bench on tiny inputs', () => {
 
   test('reports the memory of the service: idle (build and sources), large uploads, queued jobs', () => {
     const memory = report.memory!;
-    assert.deepEqual(memory.idle?.map((entry) => entry.entry), ['dist', 'src']);
+    assert.deepEqual(
+      memory.idle?.map((entry) => entry.entry),
+      ['src', 'dist', 'dist'],
+    );
     for (const entry of memory.idle ?? []) assert.ok(entry.rss > 0 && entry.rssAnon > 0 && entry.rssFile > 0);
     assert.deepEqual(memory.uploads?.verdicts, { clean: 1 });
-    assert.ok((memory.uploads?.peakSampled ?? 0) >= (memory.uploads?.rssBefore ?? Number.POSITIVE_INFINITY) / 2);
+    assert.ok(
+      (memory.uploads?.peakSampled ?? 0) >= (memory.uploads?.rssBefore ?? Number.POSITIVE_INFINITY) / 2,
+    );
     assert.equal(memory.queued?.jobs, 10);
     assert.ok((memory.queued?.rssQueued ?? 0) > 0);
     assert.match(markdown, /### Memory of the service/);

@@ -60,9 +60,12 @@ async function build(): Promise<void> {
   await rm(out, { recursive: true, force: true });
   try {
     const tsc = path.join(ROOT, 'node_modules/.bin/tsc');
-    const compiled = spawnSync(tsc, ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], {
-      stdio: 'inherit',
-    });
+    // With this Node (the pinned 24), not whichever `node` is first on PATH.
+    const compiled = spawnSync(
+      process.execPath,
+      [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out],
+      { stdio: 'inherit' },
+    );
     if (compiled.error)
       throw new Error(`could not run ${tsc} (npm install first): ${compiled.error.message}`);
     if (compiled.status !== 0) throw new Error(`tsc failed (exit ${compiled.status})`);

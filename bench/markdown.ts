@@ -44,7 +44,7 @@ function machineSection(report: BenchReport, jsonPath: string): string {
     '',
     `Setup: one clamd (MaxThreads ${settings.clamdMaxThreads}, nice ${defaultConfig().engine.clamdNiceness} like the managed clamd) on a unix socket: on the offline test signatures ` +
       'restarted before every round; on the full database (make-synthetic-sigdb.sh: 3 M MD5 + 2 M SHA-256 + 2.5 M PE-section hashes, ' +
-      '100 k body patterns, 20 k logical signatures, ~1 GiB in clamd) loaded once, as it takes ~16 s. ' +
+      '100 k body patterns, 20 k logical signatures, ~1 GiB in clamd) loaded once, as it takes ~16 s, and warmed up with 200 raw scans before the first round. ' +
       `scangate as a child process (the compiled build, \`node dist/src/cli/main.js serve\`, SQLite store, WORKER_CONCURRENCY ${settings.workerConcurrency}, ` +
       `MAX_FILE_SIZE ${mib(settings.maxFileSizeBytes)}) on 127.0.0.1. Files are random binary data whose last 16 bytes change every ` +
       'round, so neither clamd’s MD5 cache nor the verdict cache answers any of them. raw = one unix-socket INSTREAM per file from the bench ' +

@@ -32,6 +32,7 @@ export class ScanWorkerPool {
   readonly #deps: ScanWorkerDependencies;
   readonly #running = new Map<string, AbortController>();
   readonly #loop: LeaseLoop<LeasedJob>;
+  #stopWatching: (() => void) | undefined;
 
   constructor(dependencies: ScanWorkerDependencies) {
     this.#deps = dependencies;
@@ -40,7 +41,12 @@ export class ScanWorkerPool {
       concurrency: jobs.workerConcurrency,
       pollIntervalMs: jobs.pollIntervalMs,
       leaseErrorDelayMs: Math.max(jobs.pollIntervalMs, 500),
-      lease: () => store.jobs.lease(jobs.leaseMs, { maxRunningPerTenant: jobs.maxRunningPerTenant }),
+      lease: async () => {
+        const leased = await store.jobs.lease(jobs.leaseMs, {
+          maxRunningPerTenant: jobs.maxRunningPerTenant,
+        });
+        return leased ? [leased] : [];
+      },
       handle: (leased) => this.#process(leased),
       onLeaseError: (error) => logger.error({ err: error }, 'cannot lease jobs; retrying'),
     });
@@ -51,6 +57,7 @@ export class ScanWorkerPool {
   }
 
   start(): void {
+    this.#stopWatching ??= this.#deps.store.watchWork('jobs', () => this.#loop.wake());
     this.#loop.start();
   }
 
@@ -61,6 +68,8 @@ export class ScanWorkerPool {
 
   /** Stops leasing; running jobs get `graceMs` to finish, then are aborted and released. */
   async stop(graceMs = this.#deps.jobs.shutdownGraceMs): Promise<void> {
+    this.#stopWatching?.();
+    this.#stopWatching = undefined;
     await this.#loop.stop(graceMs, () => {
       for (const controller of this.#running.values()) controller.abort(new ShutdownAbort('shutting down'));
     });
@@ -101,7 +110,8 @@ export class ScanWorkerPool {
             Date.now() +
               retryDelayMs(job.attempts, { baseMs: jobs.retryBaseDelayMs, maxMs: jobs.retryMaxDelayMs }),
           );
-          await store.jobs.retry(job.id, leaseToken, messageOf(error), retryAt);
+          if (await store.jobs.retry(job.id, leaseToken, messageOf(error), retryAt))
+            this.#loop.wakeAt(retryAt);
           logger.warn({ ...log, err: error, retryAt }, 'scan attempt failed; will retry');
           this.#deps.events?.emit('scan:retried', { jobId: job.id, error });
           return;

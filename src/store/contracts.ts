@@ -34,6 +34,9 @@ import type {
  * attempt. A lease that expires puts the row back in the queue (the attempt already counted).
  */
 
+/** The two queues whose workers can be woken: scan jobs and callback deliveries. */
+export type WorkQueue = 'jobs' | 'deliveries';
+
 export interface LeaseOptions {
   /** Jobs of one tenant running at once, across every worker on this store (0 = no limit). */
   maxRunningPerTenant?: number;
@@ -170,6 +173,13 @@ export interface Store {
   close(): Promise<void>;
   /** Throws ScanGateError('store_unavailable') when the database cannot be reached. */
   ping(): Promise<void>;
+  /**
+   * Calls `wake` when another process sharing the store announces work in `queue` (a submitted
+   * job, a released lease, a stored callback): PostgreSQL's LISTEN/NOTIFY. SQLite serves one
+   * process, whose workers are woken in-process, so it announces nothing. Returns the unsubscribe.
+   * Announcements can be lost (a dropped connection): workers still poll, slowly.
+   */
+  watchWork(queue: WorkQueue, wake: () => void): () => void;
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
 import { isUniqueViolation, type PostgresDatabase } from './database.ts';
+import type { PostgresWorkNotifications } from './work-notifications.ts';
 
 /** `now() + n ms` for a numeric parameter. */
 const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;
@@ -31,9 +32,11 @@ const plusMs = (parameter: string) => `now() + ${parameter}::double precision * 
  */
 export class PostgresJobQueue implements JobQueueStore {
   readonly #db: PostgresDatabase;
+  readonly #notifications: PostgresWorkNotifications;
 
-  constructor(db: PostgresDatabase) {
+  constructor(db: PostgresDatabase, notifications: PostgresWorkNotifications) {
     this.#db = db;
+    this.#notifications = notifications;
   }
 
   async submit(job: NewScanJob): Promise<ScanJob> {
@@ -42,7 +45,8 @@ export class PostgresJobQueue implements JobQueueStore {
       const { rows } = await this.#db.query<JobRow>(
         `INSERT INTO ${this.#db.tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data,
            policy, state, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now())
+         RETURNING ${JOB_COLUMNS}, pg_notify($9, $10)`,
         [
           job.id,
           job.tenantId,
@@ -52,6 +56,8 @@ export class PostgresJobQueue implements JobQueueStore {
           job.callback ? JSON.stringify(job.callback) : null,
           job.customData ?? null,
           job.policy ? JSON.stringify(job.policy) : null,
+          this.#notifications.channel('jobs'),
+          this.#notifications.origin,
         ],
       );
       return jobFromRow(rows[0]!);
@@ -204,8 +210,17 @@ export class PostgresJobQueue implements JobQueueStore {
     const { rowCount } = await this.#db.query(
       `WITH finished AS (${finish} RETURNING id, tenant_id)
        INSERT INTO ${this.#db.tables.deliveries} (id, job_id, tenant_id, url, headers, body, state, next_attempt_at)
-       SELECT $5, id, tenant_id, $6, $7::jsonb, $8, 'pending', now() FROM finished`,
-      [...values, delivery.id, delivery.url, JSON.stringify(delivery.headers), delivery.body],
+       SELECT $5, id, tenant_id, $6, $7::jsonb, $8, 'pending', now() FROM finished
+       RETURNING pg_notify($9, $10)`,
+      [
+        ...values,
+        delivery.id,
+        delivery.url,
+        JSON.stringify(delivery.headers),
+        delivery.body,
+        this.#notifications.channel('deliveries'),
+        this.#notifications.origin,
+      ],
     );
     return rowCount === 1;
   }
@@ -222,12 +237,15 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async release(jobId: string, leaseToken: string): Promise<boolean> {
-    return this.#db.updateLeased(
+    const released = await this.#db.updateLeased(
       'jobs',
       jobId,
       leaseToken,
       "state = 'queued', lease_token = NULL, next_attempt_at = now(), attempts = greatest(attempts - 1, 0)",
     );
+    // Released at shutdown: another process's workers take it now rather than at their next poll.
+    if (released) await this.#db.announce(this.#notifications, 'jobs');
+    return released;
   }
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {

@@ -6,9 +6,10 @@ import type { Logger } from '../logger.ts';
 import type { ScanResult } from '../scan.ts';
 import type { ScanEvents } from '../scan-events.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
-import type { LeasedJob } from '../store/contracts.ts';
+import type { JobCompletion, LeasedJob } from '../store/contracts.ts';
 import { retryDelayMs } from './backoff.ts';
 import { verdictForFailure } from './failure-verdict.ts';
+import { GroupCommit } from './group-commit.ts';
 import { runScan, type ScanRunnerDependencies } from './scan-runner.ts';
 
 export interface ScanWorkerDependencies extends ScanRunnerDependencies {
@@ -32,6 +33,8 @@ export class ScanWorkerPool {
   readonly #deps: ScanWorkerDependencies;
   readonly #running = new Map<string, AbortController>();
   readonly #loop: LeaseLoop<LeasedJob>;
+  /** Jobs that finish together store their verdicts in one transaction. */
+  readonly #completions: GroupCommit<JobCompletion, boolean>;
   #stopWatching: (() => void) | undefined;
 
   constructor(dependencies: ScanWorkerDependencies) {
@@ -50,6 +53,7 @@ export class ScanWorkerPool {
       handle: (leased) => this.#process(leased),
       onLeaseError: (error) => logger.error({ err: error }, 'cannot lease jobs; retrying'),
     });
+    this.#completions = new GroupCommit((completions) => store.jobs.completeMany(completions));
   }
 
   get activeJobs(): number {
@@ -119,7 +123,7 @@ export class ScanWorkerPool {
         result = decision;
       }
       const delivery = callbackDeliveryFor(job, result);
-      const stored = await store.jobs.complete(job.id, leaseToken, result, delivery);
+      const stored = await this.#completions.add({ jobId: job.id, leaseToken, result, delivery });
       if (!stored) {
         logger.warn(log, 'verdict discarded: lease lost before it was stored');
         return;

@@ -49,6 +49,17 @@ export interface LeasedJob {
   leaseExpiresAt: Date;
 }
 
+/** One finished job of a batch: its result and callback, under its own lease token. */
+export interface JobCompletion {
+  jobId: string;
+  leaseToken: string;
+  result: ScanResult;
+  delivery?: NewCallbackDelivery | undefined;
+}
+
+/** One job of a submitted batch: stored, or refused alone (duplicate_trace_id, invalid_request). */
+export type SubmitOutcome = { job: ScanJob; error?: undefined } | { job?: undefined; error: unknown };
+
 export interface LeasedDelivery {
   delivery: CallbackDelivery;
   leaseToken: string;
@@ -70,6 +81,12 @@ export interface JobQueueStore {
    * as the answer to getByTraceId (the newest job wins).
    */
   submit(job: NewScanJob): Promise<ScanJob>;
+  /**
+   * Submits several jobs in one transaction (one commit, one fsync), each as submit() would, in
+   * order. A job refused on its own (duplicate trace id) does not refuse the others: its outcome
+   * carries the error. A failure of the transaction itself (database down) rejects the whole call.
+   */
+  submitMany(jobs: readonly NewScanJob[]): Promise<SubmitOutcome[]>;
   get(tenantId: string, jobId: string): Promise<ScanJob | undefined>;
   getByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined>;
   list(tenantId: string, filter: JobListFilter): Promise<ScanJob[]>;
@@ -86,6 +103,12 @@ export interface JobQueueStore {
    * `maxRunningPerTenant` jobs running (0 = no limit) gets no more until one finishes.
    */
   lease(leaseMs: number, options?: LeaseOptions): Promise<LeasedJob | undefined>;
+  /**
+   * Leases up to `max` jobs in one transaction, the same jobs in the same order as `max` calls of
+   * lease() would (fair picking and maxRunningPerTenant hold inside the batch). Fewer than `max`
+   * means nothing else is due for now.
+   */
+  leaseMany(leaseMs: number, max: number, options?: LeaseOptions): Promise<LeasedJob[]>;
   extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean>;
   /**
    * Stores the result and, in the same transaction, the callback delivery (outbox): a crash between
@@ -97,6 +120,11 @@ export interface JobQueueStore {
     result: ScanResult,
     delivery?: NewCallbackDelivery,
   ): Promise<boolean>;
+  /**
+   * complete() for several jobs in one transaction: one answer per completion, in order. A stale
+   * token refuses only its own job (false); the others are stored.
+   */
+  completeMany(completions: readonly JobCompletion[]): Promise<boolean[]>;
   /** Puts the job back in the queue until retryAt, recording why. */
   retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean>;
   /** Gives a lease back without counting the attempt (graceful shutdown). */

@@ -175,6 +175,14 @@ export function apiKeyFromRow(row: ApiKeyRow): ApiKeyRecord {
  * PostgreSQL cannot store U+0000 in text or jsonb while SQLite can; refusing it in both keeps the two
  * stores identical. Only client-controlled job fields can carry it.
  */
+/** A job of a submitted batch refused for itself (the others are stored), not a failed transaction. */
+export function isRefusedAlone(error: unknown): boolean {
+  return (
+    error instanceof ScanGateError &&
+    (error.code === 'duplicate_trace_id' || error.code === 'invalid_request')
+  );
+}
+
 export function assertStorableJob(job: NewScanJob): void {
   if (containsNul(job)) {
     throw new ScanGateError('invalid_request', 'scan requests cannot contain NUL characters');

@@ -29,7 +29,7 @@ export class GroupCommit<Item, Outcome> {
       const batch = this.#waiting.splice(0, this.#maxBatch);
       try {
         const outcomes = await this.#flush(batch.map((entry) => entry.item));
-        batch.forEach((entry, index) => entry.resolve(outcomes[index]!));
+        for (const [index, entry] of batch.entries()) entry.resolve(outcomes[index]!);
       } catch (error) {
         for (const entry of batch) entry.reject(error);
       }

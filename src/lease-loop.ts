@@ -87,6 +87,7 @@ export class LeaseLoop<T> {
     }
     clearTimeout(this.#sleep);
     this.#sleep = undefined;
+    this.#wokenWhileLeasing = false;
     this.#leasing = this.#leaseWhileFree().finally(() => {
       this.#leasing = undefined;
       if (this.#wokenWhileLeasing && !this.#stopping) this.#fill();

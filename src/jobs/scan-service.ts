@@ -8,15 +8,17 @@ import type {
   Dialect,
   FailedDeliveryPage,
   JobListFilter,
+  NewScanJob,
   ScanJob,
   ScanResult,
   ScanSource,
 } from '../scan.ts';
 import type { ScanEvents } from '../scan-events.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
-import type { Store } from '../store/contracts.ts';
+import type { Store, SubmitOutcome } from '../store/contracts.ts';
 import type { BucketGrants } from './buckets/grants.ts';
 import { verdictForFailure } from './failure-verdict.ts';
+import { GroupCommit } from './group-commit.ts';
 import { runScan, type ScanRunnerDependencies, scanStream } from './scan-runner.ts';
 import { bucketSecondsFor, type ScanStats, totalsOf, verdictTimeline } from './scan-stats.ts';
 
@@ -72,9 +74,16 @@ export class ScanService {
   readonly #deps: ScanServiceDependencies;
   /** The tail of each tenant's admission queue (only while submissions are in flight). */
   readonly #admissions = new Map<string, Promise<void>>();
+  /**
+   * Submissions that arrive together are stored in one transaction (one commit, one fsync); each
+   * request is answered only after the commit that holds its job, so a 201/202 still means the job
+   * survives a kill -9.
+   */
+  readonly #submissions: GroupCommit<NewScanJob, SubmitOutcome>;
 
   constructor(dependencies: ScanServiceDependencies) {
     this.#deps = dependencies;
+    this.#submissions = new GroupCommit((jobs) => dependencies.store.jobs.submitMany(jobs));
   }
 
   /** Which database backs the service (readiness report). */
@@ -155,7 +164,7 @@ export class ScanService {
     if (request.source.kind === 's3') await this.#deps.sources.assertS3Configured();
     const policy = await this.policyFor(tenantId, request.policy);
     const job = await this.#admit(tenantId, () =>
-      this.#deps.store.jobs.submit({
+      this.#queue({
         id: randomUUID(),
         tenantId,
         dialect: request.dialect,
@@ -192,7 +201,7 @@ export class ScanService {
     try {
       // Checked again now: parallel uploads all passed the first check before any was queued.
       const job = await this.#admit(tenantId, () =>
-        this.#deps.store.jobs.submit({
+        this.#queue({
           id,
           tenantId,
           dialect: request.dialect,
@@ -259,6 +268,12 @@ export class ScanService {
     const verdict = verdictForFailure(error, 0);
     if (verdict === 'retry') throw error;
     return verdict;
+  }
+
+  async #queue(job: NewScanJob): Promise<ScanJob> {
+    const outcome = await this.#submissions.add(job);
+    if (!outcome.job) throw outcome.error;
+    return outcome.job;
   }
 
   /**

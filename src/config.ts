@@ -339,6 +339,14 @@ export const ConfigSchema = Type.Object({
       env: 'JOB_POLL_INTERVAL_MS',
       description: 'fallback poll of an idle worker (new work wakes it at once)',
     }),
+    inlineUploadMaxBytes: Type.Integer({
+      minimum: 0,
+      maximum: 1024 * 1024,
+      default: 64 * 1024,
+      env: 'INLINE_UPLOAD_MAX_BYTES',
+      description:
+        'uploads up to this size are stored with their job in the database, not staged as a blob (0 = always stage)',
+    }),
     resultRetentionSeconds: Type.Integer({
       minimum: 1,
       default: 24 * 3600,

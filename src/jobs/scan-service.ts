@@ -15,6 +15,7 @@ import type {
 } from '../scan.ts';
 import type { ScanEvents } from '../scan-events.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
+import { stageUpload } from '../sources/upload-staging.ts';
 import type { Store, SubmitOutcome } from '../store/contracts.ts';
 import type { BucketGrants } from './buckets/grants.ts';
 import { verdictForFailure } from './failure-verdict.ts';
@@ -61,6 +62,8 @@ export interface ScanServiceDependencies extends ScanRunnerDependencies {
   blobs: BlobStore;
   /** Pending jobs one tenant may have at once (0 = unlimited). */
   maxUnfinishedJobsPerTenant: number;
+  /** Uploads up to this size are stored with their job instead of staged in the blob store. */
+  inlineUploadMaxBytes: number;
   /** Tells local workers that a job is waiting (absent on API-only nodes). */
   notifyWorkers?: () => void;
   /** Told of every synchronous verdict (scan:finished). */
@@ -184,19 +187,28 @@ export class ScanService {
     if (source.kind === 's3') this.#deps.bucketGrants?.check(tenantId, source.bucket, source.key);
   }
 
-  /** Streams an upload into the blob store, then queues it; the staged blob is removed if queueing fails. */
+  /**
+   * Stages an upload (small ones inline with the job, others streamed into the blob store), then
+   * queues it; a staged blob is removed if queueing fails.
+   */
   async submitUpload(tenantId: string, input: Readable, request: UploadRequest): Promise<ScanJob> {
     // Refused before a byte is staged: a request that widens the tenant's policy gets no job.
     const policy = await this.policyFor(tenantId, request.policy);
     await this.#checkQuota(tenantId);
     const id = randomUUID();
-    const staged = await this.#deps.blobs.put(id, input, { maxBytes: this.#deps.maxFileSizeBytes });
+    const staged = await stageUpload(input, {
+      blobs: this.#deps.blobs,
+      key: id,
+      maxBytes: this.#deps.maxFileSizeBytes,
+      inlineMaxBytes: this.#deps.inlineUploadMaxBytes,
+    });
     const source: ScanSource = {
       kind: 'upload',
-      blobKey: staged.key,
+      blobKey: staged.inline ? id : staged.blobKey,
       size: staged.size,
       sha256: staged.sha256,
     };
+    if (staged.inline) source.inline = true;
     if (request.filename) source.filename = request.filename;
     try {
       // Checked again now: parallel uploads all passed the first check before any was queued.
@@ -210,12 +222,13 @@ export class ScanService {
           callback: request.callback,
           customData: request.customData,
           policy,
+          uploadBytes: staged.inline,
         }),
       );
       this.#deps.notifyWorkers?.();
       return job;
     } catch (error) {
-      await this.#deps.blobs.delete(staged.key).catch(() => undefined);
+      if (!staged.inline) await this.#deps.blobs.delete(staged.blobKey).catch(() => undefined);
       throw error;
     }
   }

@@ -99,7 +99,7 @@ export class ScanWorkerPool {
     try {
       let result: ScanResult;
       try {
-        result = await runScan(job.source, this.#deps, controller.signal, job.policy);
+        result = await runScan(job.source, this.#deps, controller.signal, job.policy, job.uploadBytes);
       } catch (error) {
         if (controller.signal.aborted) {
           if (controller.signal.reason instanceof ShutdownAbort) {
@@ -138,7 +138,9 @@ export class ScanWorkerPool {
         result,
         durationMs: performance.now() - started,
       });
-      if (job.source.kind === 'upload') await this.#deleteStagedUpload(job.source.blobKey, job.id);
+      if (job.source.kind === 'upload' && !job.source.inline) {
+        await this.#deleteStagedUpload(job.source.blobKey, job.id);
+      }
     } catch (error) {
       logger.error(
         { ...log, err: error },

@@ -16,6 +16,7 @@ import {
   JOB_COLUMNS,
   type JobRow,
   jobFromRow,
+  LEASED_JOB_COLUMNS,
   listLimit,
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
@@ -45,9 +46,9 @@ export class PostgresJobQueue implements JobQueueStore {
     try {
       const { rows } = await this.#db.query<JobRow>(
         `INSERT INTO ${this.#db.tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data,
-           policy, state, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now())
-         RETURNING ${JOB_COLUMNS}, pg_notify($9, $10)`,
+           policy, upload_bytes, state, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', now())
+         RETURNING ${JOB_COLUMNS}, pg_notify($10, $11)`,
         [
           job.id,
           job.tenantId,
@@ -57,6 +58,7 @@ export class PostgresJobQueue implements JobQueueStore {
           job.callback ? JSON.stringify(job.callback) : null,
           job.customData ?? null,
           job.policy ? JSON.stringify(job.policy) : null,
+          job.uploadBytes ?? null,
           this.#notifications.channel('jobs'),
           this.#notifications.origin,
         ],
@@ -92,15 +94,16 @@ export class PostgresJobQueue implements JobQueueStore {
           job.callback ? JSON.stringify(job.callback) : null,
           job.customData ?? null,
           job.policy ? JSON.stringify(job.policy) : null,
+          job.uploadBytes ?? null,
         );
-        const parameters = Array.from({ length: 8 }, (_, offset) => `$${first + offset}`);
+        const parameters = Array.from({ length: 9 }, (_, offset) => `$${first + offset}`);
         return `(${parameters.join(', ')}, 'queued', now())`;
       });
       // One statement, one commit for the batch. A row that meets an unfinished job with its trace
       // id (or an earlier row of the batch) is skipped, not an error, so it refuses only itself.
       const { rows } = await this.#db.query<JobRow>(
         `INSERT INTO ${this.#db.tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data,
-           policy, state, next_attempt_at)
+           policy, upload_bytes, state, next_attempt_at)
          VALUES ${tuples.join(', ')}
          ON CONFLICT DO NOTHING
          RETURNING ${JOB_COLUMNS}, pg_notify($1, $2)`,
@@ -260,7 +263,7 @@ export class PostgresJobQueue implements JobQueueStore {
        WHERE seq = (SELECT seq FROM ${jobs} WHERE tenant_id = (SELECT tenant_id FROM chosen)
                       AND state <> 'done' AND next_attempt_at <= now()
                     ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING ${JOB_COLUMNS}`,
+       RETURNING ${LEASED_JOB_COLUMNS}`,
       [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0],
       // Named per schema: the statement text names this store's tables.
       `lease-next-job-${createHash('sha256').update(jobs).digest('hex').slice(0, 12)}`,
@@ -308,7 +311,8 @@ export class PostgresJobQueue implements JobQueueStore {
     { jobId, leaseToken, result, delivery }: JobCompletion,
   ): Promise<boolean> {
     const finish = `UPDATE ${this.#db.tables.jobs}
-      SET state = 'done', result = $3, result_status = $4, completed_at = now(), lease_token = NULL
+      SET state = 'done', result = $3, result_status = $4, completed_at = now(), lease_token = NULL,
+        upload_bytes = NULL
       WHERE id = $1 AND lease_token = $2 AND state = 'running'`;
     const values = [jobId, leaseToken, JSON.stringify(result), result.status];
     if (!delivery) return ((await query(finish, values)).rowCount ?? 0) === 1;

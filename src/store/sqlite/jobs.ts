@@ -17,6 +17,7 @@ import {
   JOB_COLUMNS,
   type JobRow,
   jobFromRow,
+  LEASED_JOB_COLUMNS,
   listLimit,
 } from '../rows.ts';
 import { isUniqueViolation, type SqliteDatabase } from './database.ts';
@@ -58,9 +59,9 @@ export class SqliteJobQueue implements JobQueueStore {
     assertStorableJob(job);
     try {
       const row = this.#db.get<JobRow>(
-        `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy, state,
-           created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
+        `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy,
+           upload_bytes, state, created_at, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
         job.id,
         job.tenantId,
         job.traceId ?? null,
@@ -69,6 +70,7 @@ export class SqliteJobQueue implements JobQueueStore {
         job.callback ? JSON.stringify(job.callback) : null,
         job.customData ?? null,
         job.policy ? JSON.stringify(job.policy) : null,
+        job.uploadBytes ?? null,
         now,
         now,
       );
@@ -215,7 +217,7 @@ export class SqliteJobQueue implements JobQueueStore {
        WHERE seq = (SELECT seq FROM jobs WHERE tenant_id = (SELECT tenant_id FROM chosen)
                       AND state <> 'done' AND next_attempt_at <= ?2
                     ORDER BY next_attempt_at, seq LIMIT 1)
-       RETURNING ${JOB_COLUMNS}`,
+       RETURNING ${LEASED_JOB_COLUMNS}`,
       leaseToken,
       now,
       now + leaseMs,
@@ -249,7 +251,8 @@ export class SqliteJobQueue implements JobQueueStore {
 
   #completeOne(now: number, { jobId, leaseToken, result, delivery }: JobCompletion): boolean {
     const finished = this.#db.get<{ tenant_id: string }>(
-      `UPDATE jobs SET state = 'done', result = ?, result_status = ?, completed_at = ?, lease_token = NULL
+      `UPDATE jobs SET state = 'done', result = ?, result_status = ?, completed_at = ?, lease_token = NULL,
+         upload_bytes = NULL
        WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING tenant_id`,
       JSON.stringify(result),
       result.status,

@@ -145,4 +145,22 @@ export function batchesContract(context: ContractContext): void {
     assert.equal(await store.jobs.countUnfinished(), 4);
     assert.deepEqual(await store.jobs.submitMany([]), []);
   });
+
+  test('an inline upload is stored with its job and read back by the lease only, after a release too', async () => {
+    const store = context.store();
+    const uploadBytes = Buffer.from([0, 1, 2, 250, 251, 255]);
+    const source = { kind: 'upload' as const, blobKey: 'k', size: uploadBytes.length, inline: true };
+    const [submitted] = await store.jobs.submitMany([newJob({ source, uploadBytes })]);
+    assert.ok(submitted?.job);
+    assert.equal(submitted.job.uploadBytes, undefined, 'reads other than the lease do not carry the bytes');
+    assert.equal((await store.jobs.get('tenant-a', submitted.job.id))?.uploadBytes, undefined);
+    const [leased] = await store.jobs.leaseMany(60_000, 2);
+    assert.ok(leased);
+    assert.deepEqual(leased.job.source, source);
+    assert.deepEqual(Buffer.from(leased.job.uploadBytes!), uploadBytes);
+    assert.ok(await store.jobs.release(leased.job.id, leased.leaseToken));
+    const again = await store.jobs.lease(60_000);
+    assert.deepEqual(Buffer.from(again!.job.uploadBytes!), uploadBytes, 'a released job keeps its bytes');
+    assert.ok(await store.jobs.complete(again!.job.id, again!.leaseToken, CLEAN));
+  });
 }

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { type ErrorCode, isScanGateError, ScanGateError } from '../errors.ts';
 
@@ -70,7 +69,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       .send({ code: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` });
   });
 
-  app.setErrorHandler(async (error: FastifyError | ScanGateError, request, reply) => {
+  app.setErrorHandler((error: FastifyError | ScanGateError, request, reply) => {
     const body = toErrorBody(error);
     const status = statusForCode(body.code);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
@@ -78,39 +77,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (body.code === 'rate_limited' && !reply.hasHeader('retry-after')) reply.header('retry-after', '60');
     // Pending jobs finish within seconds to minutes; a client told nothing would retry at once.
     if (body.code === 'quota_exceeded' && !reply.hasHeader('retry-after')) reply.header('retry-after', '5');
-    // The rest of an oversized body is not read: closing is cheaper than draining it. A small
-    // refused body (a form with a second file) is drained first, though: answered while the client
-    // still writes, the client sees its write fail (EPIPE) instead of the 413.
+    // The rest of an oversized body is never read: closing is cheaper than draining it.
     // (HTTP/2 has no Connection header: the stream is reset instead.)
-    if (status === 413 && request.raw.httpVersionMajor < 2 && !(await drainedSmallBody(request.raw))) {
-      reply.header('connection', 'close');
-    }
-    return reply.code(status).send(body);
-  });
-}
-
-/** A refused body this small is read to its end before the answer (it costs less than a reconnect). */
-const DRAINED_BODY_MAX_BYTES = 256 * 1024;
-const DRAIN_TIMEOUT_MS = 1_000;
-
-/** True when the request body has been read to its end (now or within the drain timeout). */
-async function drainedSmallBody(raw: IncomingMessage): Promise<boolean> {
-  if (raw.complete) return true;
-  const declared = Number(raw.headers['content-length']);
-  if (!Number.isFinite(declared) || declared > DRAINED_BODY_MAX_BYTES || raw.destroyed) return false;
-  return new Promise<boolean>((resolve) => {
-    const done = (ended: boolean) => {
-      clearTimeout(timer);
-      raw.off('end', onEnd);
-      raw.off('close', onClose);
-      resolve(ended);
-    };
-    const onEnd = () => done(true);
-    const onClose = () => done(raw.complete);
-    const timer = setTimeout(() => done(false), DRAIN_TIMEOUT_MS);
-    raw.on('end', onEnd);
-    raw.on('close', onClose);
-    raw.resume();
+    if (status === 413 && request.raw.httpVersionMajor < 2) reply.header('connection', 'close');
+    reply.code(status).send(body);
   });
 }
 

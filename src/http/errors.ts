@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { type ErrorCode, isScanGateError, ScanGateError } from '../errors.ts';
+import { lingerOnRefusal } from './lingering-close.ts';
 
 /** The one place where error codes become HTTP statuses. */
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -64,6 +65,7 @@ export function statusForCode(code: ErrorCode): number {
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
+    lingerOnRefusal(request.raw);
     reply
       .code(404)
       .send({ code: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` });
@@ -77,9 +79,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (body.code === 'rate_limited' && !reply.hasHeader('retry-after')) reply.header('retry-after', '60');
     // Pending jobs finish within seconds to minutes; a client told nothing would retry at once.
     if (body.code === 'quota_exceeded' && !reply.hasHeader('retry-after')) reply.header('retry-after', '5');
-    // The rest of an oversized body is never read: closing is cheaper than draining it.
-    // (HTTP/2 has no Connection header: the stream is reset instead.)
-    if (status === 413 && request.raw.httpVersionMajor < 2) reply.header('connection', 'close');
+    lingerOnRefusal(request.raw);
     reply.code(status).send(body);
   });
 }

@@ -1,7 +1,9 @@
+import type { IncomingMessage } from 'node:http';
 import { PassThrough, pipeline, type Readable, Transform } from 'node:stream';
 import type { Multipart } from '@fastify/multipart';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { ScanGateError } from '../errors.ts';
+import { lingerOnRefusal } from './lingering-close.ts';
 
 /** Longest upload filename kept (UTF-8 bytes): it is stored with the job and echoed in answers. */
 export const MAX_FILENAME_BYTES = 1024;
@@ -111,17 +113,16 @@ export async function singleFile(
 /**
  * The engine destroys a stream it stops reading (at the size limit, or when clamd fails), and
  * destroying the request itself would reset the socket before the 413 or 503 reaches the client.
- * So the engine gets a stream of its own; the rest of the request is drained and the connection
- * closed after the answer.
+ * So the engine gets a stream of its own, and the rest of the request lingers (bounded) behind the
+ * answer.
  */
-export function detachedRequestBody(body: Readable, reply: FastifyReply): Readable {
+export function detachedRequestBody(request: IncomingMessage): Readable {
   const detached = new PassThrough();
-  body.pipe(detached);
+  request.pipe(detached);
   detached.once('close', () => {
-    if (body.readableEnded) return;
-    body.unpipe(detached);
-    reply.header('connection', 'close');
-    body.resume();
+    if (request.readableEnded) return;
+    request.unpipe(detached);
+    lingerOnRefusal(request);
   });
   return detached;
 }

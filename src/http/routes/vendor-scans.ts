@@ -233,7 +233,7 @@ export function registerVendorScanRoutes(
         throw new ScanGateError('payload_too_large', 'file exceeds the maximum size');
       if (declared === 0) throw new ScanGateError('empty_file', 'the request body is empty');
       const result = await scans.scanStreamNow(
-        detachedRequestBody(request.body, reply),
+        detachedRequestBody(request.raw),
         clientGoneSignal(reply),
         syncScope(request),
       );

@@ -1,7 +1,9 @@
 /**
- * Commits what arrives together in one transaction. The first item is flushed at once (no added
- * latency when idle); items that arrive while a flush is in flight wait for it and then go
- * together in the next. Each caller's promise settles only after its own item's transaction
+ * Commits what arrives together in one transaction. The first item waits one turn of the event
+ * loop (no timer: nothing is added when idle but that turn), so the requests whose bodies ended in
+ * the same turn join it; items that arrive while a flush is in flight go together in the next.
+ * The turn matters for SQLite, whose commit is synchronous: without it no flush is ever in flight
+ * when the next item arrives. Each caller's promise settles only after its own item's transaction
  * committed (or failed), so an answer sent on it keeps the promise of a single commit.
  */
 export class GroupCommit<Item, Outcome> {
@@ -25,6 +27,7 @@ export class GroupCommit<Item, Outcome> {
 
   async #drain(): Promise<void> {
     this.#flushing = true;
+    await new Promise((resolve) => setImmediate(resolve));
     while (this.#waiting.length > 0) {
       const batch = this.#waiting.splice(0, this.#maxBatch);
       try {

@@ -15,33 +15,41 @@ function heldFlush() {
   return { batches, releases, flush };
 }
 
-test('the first item is flushed at once; items arriving during a flush go together in the next one', async () => {
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+test('items of one turn go in one flush; items arriving during a flush go together in the next one', async () => {
   const { batches, releases, flush } = heldFlush();
   const group = new GroupCommit(flush);
-  const first = group.add(1);
-  assert.deepEqual(batches, [[1]], 'no waiting for company when idle');
-  const later = [group.add(2), group.add(3), group.add(4)];
-  assert.deepEqual(batches, [[1]], 'they wait for the commit in flight');
+  const first = [group.add(1), group.add(2)];
+  await nextTurn();
+  assert.deepEqual(batches, [[1, 2]], 'flushed after one turn, no timer');
+  const later = [group.add(3), group.add(4), group.add(5)];
+  await nextTurn();
+  assert.deepEqual(batches, [[1, 2]], 'they wait for the commit in flight');
   releases.shift()!();
-  assert.equal(await first, 10);
-  await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(batches, [[1], [2, 3, 4]]);
+  assert.deepEqual(await Promise.all(first), [10, 20], 'each caller gets its own outcome');
+  await nextTurn();
+  assert.deepEqual(batches, [
+    [1, 2],
+    [3, 4, 5],
+  ]);
   releases.shift()!();
-  assert.deepEqual(await Promise.all(later), [20, 30, 40], 'each caller gets its own outcome');
+  assert.deepEqual(await Promise.all(later), [30, 40, 50]);
 });
 
 test('a failed flush rejects its own batch only, and the next batch still goes', async () => {
   const { batches, releases, flush } = heldFlush();
   const group = new GroupCommit(flush, 2);
   const held = group.add(1);
+  await nextTurn();
   const failing = [group.add(13), group.add(5)];
   const after = group.add(6);
   releases.shift()!();
   await held;
-  await new Promise((resolve) => setImmediate(resolve));
+  await nextTurn();
   releases.shift()!();
   for (const outcome of await Promise.allSettled(failing)) assert.equal(outcome.status, 'rejected');
-  await new Promise((resolve) => setImmediate(resolve));
+  await nextTurn();
   assert.deepEqual(batches, [[1], [13, 5], [6]], 'batches are capped at maxBatch');
   releases.shift()!();
   assert.equal(await after, 60);

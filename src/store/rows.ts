@@ -189,7 +189,8 @@ export function isRefusedAlone(error: unknown): boolean {
   );
 }
 
-export function assertStorableJob(job: NewScanJob): void {
+/** Its text fields, that is: an inline upload's bytes are binary and may hold any byte. */
+export function assertStorableJob({ uploadBytes: _binary, ...job }: NewScanJob): void {
   if (containsNul(job)) {
     throw new ScanGateError('invalid_request', 'scan requests cannot contain NUL characters');
   }

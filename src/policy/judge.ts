@@ -75,6 +75,14 @@ export function judgeContent(judgement: PolicyJudgement, policy: ContentPolicy):
       return blocked(rule, `${finding.detail}${where}`);
     }
   }
+  if (content.incomplete !== undefined) {
+    // Nothing refused was seen, but not every member was seen: the policy cannot call it clean.
+    return {
+      status: 'unscannable',
+      reason: 'limits_exceeded',
+      detail: `the content policy could not judge every archive member (${content.incomplete})`,
+    };
+  }
   if (policy.block.includes('invalid') && contradictsExtension(declaredName, content.detectedType)) {
     return blocked(
       'invalid',

@@ -1,4 +1,5 @@
-import { Gunzip, Inflate } from 'fflate';
+import type { Transform } from 'node:stream';
+import { createGunzip, createInflateRaw } from 'node:zlib';
 import {
   type ContainerKind,
   containerOf,
@@ -29,6 +30,8 @@ const MAX_DEPTH = 17;
 const NESTED_BYTES_FLOOR = 400 * 1024 * 1024;
 /** Nested containers followed at once (each costs an inflate window and a header scanner). */
 const MAX_OPEN_CONTAINERS = 16;
+/** Compressed bytes queued for one inflater before the stream waits for it (ScanObserver backpressure). */
+const INFLATE_QUEUE_BYTES = 1024 * 1024;
 const TEXT_TYPES: ReadonlySet<FileType> = new Set(['html', 'xml', 'svg', 'text', 'csv', 'script']);
 const ZIP_TYPES: ReadonlySet<FileType> = new Set(['zip', 'docx', 'xlsx', 'pptx', 'odt', 'ods', 'odp', 'jar']);
 const SCRIPT_ELEMENT = /<script[\s>/]/i;
@@ -59,7 +62,7 @@ export interface ContentInspection {
   ext?: string;
   mime?: string;
   findings: ContentFinding[];
-  /** Members of the outer archive, at every level the inspection opened; absent when the file is no archive. */
+  /** Members of the outer archive (of the tar in an outer gzip); absent when the file is no archive. */
   archiveMembers?: number;
   /** The inspection itself failed (a bug, not the content's fault): a policy cannot rely on it. */
   failed?: true;
@@ -67,11 +70,28 @@ export interface ContentInspection {
   incomplete?: string;
 }
 
-/** What every level of one inspection shares: the findings (first per rule), the bounds, pending type detections. */
+/**
+ * A place in stream order: a member's index in its archive, after the places of the members that
+ * lead to it. Nested members are inflated off the main thread and met later than the outer bytes
+ * around them; their place, not the moment they were met, decides which finding is named first.
+ */
+type Place = readonly number[];
+/** Findings about the file itself are never compared with members' findings. */
+const FILE_PLACE: Place = [];
+
+function before(a: Place, b: Place): boolean {
+  for (let index = 0; index < Math.min(a.length, b.length); index++) {
+    if (a[index] !== b[index]) return a[index]! < b[index]!;
+  }
+  return a.length < b.length;
+}
+
+/** What every level of one inspection shares: the findings (first per rule), the bounds, the work in flight. */
 class InspectionState {
-  #order = 0;
-  readonly #findings = new Map<string, { finding: ContentFinding; order: number }>();
+  readonly #findings = new Map<string, { finding: ContentFinding; place: Place }>();
   readonly #pending = new Set<Promise<void>>();
+  /** Inflaters the stream should wait for before it reads on (ScanObserver backpressure). */
+  readonly #behind = new Set<Promise<void>>();
   members = 0;
   nestedBytes = 0;
   outerBytes = 0;
@@ -79,15 +99,10 @@ class InspectionState {
   incomplete: string | undefined;
   failed = false;
 
-  /** A place in stream order, taken when a member is met: its findings keep it even when judged later. */
-  next(): number {
-    return this.#order++;
-  }
-
-  add(finding: ContentFinding, order: number): void {
+  add(finding: ContentFinding, place: Place): void {
     const key = `${finding.member === undefined ? 'file' : 'member'}:${finding.rule}`;
     const kept = this.#findings.get(key);
-    if (!kept || kept.order > order) this.#findings.set(key, { finding, order });
+    if (!kept || before(place, kept.place)) this.#findings.set(key, { finding, place });
   }
 
   has(rule: ContentFinding['rule'], scope: 'file' | 'member'): boolean {
@@ -95,9 +110,12 @@ class InspectionState {
   }
 
   findings(): ContentFinding[] {
-    return [...this.#findings.values()].sort((a, b) => a.order - b.order).map((kept) => kept.finding);
+    return [...this.#findings.values()]
+      .sort((a, b) => (before(a.place, b.place) ? -1 : before(b.place, a.place) ? 1 : 0))
+      .map((kept) => kept.finding);
   }
 
+  /** Work that must end before the inspection is finished (a type detection, an inflater). */
   track(work: Promise<void>): void {
     const tracked = work.catch(() => {
       this.failed = true;
@@ -107,7 +125,18 @@ class InspectionState {
   }
 
   async settled(): Promise<void> {
+    // Work in flight starts more work (an inflated member holds another archive): wait until none is left.
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+
+  /** The stream should not read on until this settles. */
+  wait(drained: Promise<void>): void {
+    this.#behind.add(drained);
+    void drained.finally(() => this.#behind.delete(drained));
+  }
+
+  waiting(): Promise<void> | undefined {
+    return this.#behind.size === 0 ? undefined : Promise.all([...this.#behind]).then(() => {});
   }
 
   giveUp(reason: string): void {
@@ -120,6 +149,77 @@ class InspectionState {
     if (this.nestedBytes <= Math.max(NESTED_BYTES_FLOOR, 4 * this.outerBytes)) return true;
     this.giveUp('nested archive content larger than the inspection reads');
     return false;
+  }
+}
+
+/**
+ * Feeds compressed bytes to a native zlib inflater (it runs on libuv's thread pool, not the event
+ * loop) and hands what comes out to `sink`. `sink` returns false when it wants no more. Tracked by
+ * the state until the inflater has closed; asks the stream to wait when too much is queued.
+ */
+class Inflater {
+  readonly #zlib: Transform;
+  readonly #state: InspectionState;
+  #open = true;
+  #drained: Promise<void> | undefined;
+  readonly #onEnd: () => void;
+
+  constructor(
+    state: InspectionState,
+    kind: 'deflate' | 'gzip',
+    sink: (bytes: Buffer) => boolean,
+    onEnd: () => void,
+  ) {
+    this.#state = state;
+    this.#onEnd = onEnd;
+    this.#zlib = kind === 'gzip' ? createGunzip() : createInflateRaw();
+    this.#zlib.on('data', (bytes: Buffer) => {
+      if (this.#open && !(state.spend(bytes.length) && sink(bytes))) this.close();
+    });
+    // A deflate stream ends itself (data behind it is ignored): that is the member's end. Data that
+    // does not inflate ends it too: no unpacker gets anything past that point either (clamd, an
+    // unzip tool), and a zip header the signature search met inside another member's stored
+    // deflate blocks leads to exactly such data.
+    this.#zlib.once('end', () => this.close());
+    this.#zlib.once('error', () => this.close());
+    state.track(new Promise<void>((resolve) => this.#zlib.once('close', () => resolve())));
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /** Takes a copy: the stream's chunk may be reused once the observer returns. */
+  write(bytes: Buffer): boolean {
+    if (!this.#open) return false;
+    if (bytes.length === 0) return true;
+    this.#zlib.write(Buffer.from(bytes));
+    // write() asks to wait past 16 KiB queued; an inflater keeps up with clamd, so allow a bigger queue.
+    if (this.#zlib.writableLength > INFLATE_QUEUE_BYTES && !this.#drained) {
+      this.#drained = new Promise<void>((resolve) => {
+        const done = () => {
+          this.#zlib.off('drain', done);
+          this.#zlib.off('close', done);
+          this.#drained = undefined;
+          resolve();
+        };
+        this.#zlib.on('drain', done);
+        this.#zlib.on('close', done);
+      });
+      this.#state.wait(this.#drained);
+    }
+    return true;
+  }
+
+  end(): void {
+    if (this.#open) this.#zlib.end();
+  }
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#onEnd();
+    this.#zlib.destroy();
   }
 }
 
@@ -143,14 +243,18 @@ export class ContentInspector {
   #binarySeam = Buffer.alloc(0);
   #root: ArchiveLayer | undefined;
 
-  /** Never throws: it runs inside the clamd stream loop, where a throw would fail the malware scan. */
-  push(chunk: Buffer): void {
-    if (this.#state.failed || chunk.length === 0) return;
+  /**
+   * Never throws: it runs inside the clamd stream loop, where a throw would fail the malware scan.
+   * A promise (never rejected) when inflaters fell behind: the stream reads on once it settles.
+   */
+  push(chunk: Buffer): Promise<void> | undefined {
+    if (this.#state.failed || chunk.length === 0) return undefined;
     try {
       this.#push(chunk);
     } catch {
       this.#state.failed = true;
     }
+    return this.#state.waiting();
   }
 
   #push(chunk: Buffer): void {
@@ -176,7 +280,11 @@ export class ContentInspector {
     const head = Buffer.concat(this.#head);
     const kind = containerOf(head);
     // Zip headers are searched in whatever is not gzip or tar: a zip may start with a stub (self-extractors).
-    this.#root = new ArchiveLayer(this.#state, '', 0, kind === 'gzip' || kind === 'tar' ? kind : 'zip');
+    this.#root = new ArchiveLayer(
+      this.#state,
+      { prefix: '', place: [], depth: 0, counts: true },
+      kind === 'gzip' || kind === 'tar' ? kind : 'zip',
+    );
     this.#root.push(head);
     if (after.length > 0) this.#root.push(after);
   }
@@ -245,7 +353,7 @@ export class ContentInspector {
   #searchText(text: string): void {
     const window = this.#textSeam + text;
     for (const finding of textFindings(window)) {
-      if (!this.#state.has(finding.rule, 'file')) this.#state.add(finding, this.#state.next());
+      if (!this.#state.has(finding.rule, 'file')) this.#state.add(finding, FILE_PLACE);
     }
     this.#textSeam = window.slice(-TEXT_SEAM);
   }
@@ -254,7 +362,7 @@ export class ContentInspector {
     if (this.#state.has('macros', 'file')) return;
     const window = Buffer.concat([this.#binarySeam, bytes.subarray(0, VBA_STREAM.length)]);
     if (window.includes(VBA_STREAM) || bytes.includes(VBA_STREAM)) {
-      this.#state.add({ rule: 'macros', detail: 'OLE2 document with a VBA project' }, this.#state.next());
+      this.#state.add({ rule: 'macros', detail: 'OLE2 document with a VBA project' }, FILE_PLACE);
       return;
     }
     this.#binarySeam = Buffer.from(
@@ -293,14 +401,14 @@ function withMember(finding: ContentFinding, member: string | undefined): Conten
 }
 
 /** Judges one member by its head: its type, and what the type and the head's text say. */
-function judgeMemberHead(state: InspectionState, head: Buffer, path: string, order: number): void {
+function judgeMemberHead(state: InspectionState, head: Buffer, path: string, place: Place): void {
   state.track(
     detectType(head.subarray(0, MEMBER_HEAD_BYTES)).then((type) => {
       const findings = typeFindings(type, path);
       if (type.type === 'ole2' && head.includes(VBA_STREAM))
         findings.push({ rule: 'macros', detail: 'OLE2 document with a VBA project', member: path });
       if (TEXT_TYPES.has(type.type)) findings.push(...textFindings(head.toString('latin1'), path));
-      for (const finding of findings) state.add(finding, order);
+      for (const finding of findings) state.add(finding, place);
     }),
   );
 }
@@ -308,30 +416,45 @@ function judgeMemberHead(state: InspectionState, head: Buffer, path: string, ord
 /**
  * One container level: a zip (its local and central headers), a tar (its 512-byte headers) or a
  * gzip (one compressed stream, whose content is judged like a member). `prefix` is the member path
- * that leads here (`inner.zip/`), empty for the outer file.
+ * that leads here (`inner.zip/`), empty for the outer file; `place` is where it is in stream order.
  */
 class ArchiveLayer {
   readonly kind: ContainerKind;
   readonly #state: InspectionState;
   readonly #prefix: string;
+  readonly #place: Place;
   readonly #depth: number;
+  /**
+   * Whether this level's members are the file's own (`archiveMembers`, `max_archive_members`): the
+   * outer archive, or a tar in the outer gzip. Deeper levels are judged but not counted: a zip
+   * stored (or deflated into stored blocks) in another shows its headers to both levels.
+   */
+  readonly #counts: boolean;
   readonly #zip: ZipHeaderScanner | undefined;
   readonly #tar: TarHeaderScanner | undefined;
-  readonly #gunzip: Gunzip | undefined;
-  #gunzipContent: MemberStream | undefined;
+  readonly #gzip: Inflater | undefined;
+  #members = 0;
 
-  constructor(state: InspectionState, prefix: string, depth: number, kind: ContainerKind) {
+  constructor(
+    state: InspectionState,
+    where: { prefix: string; place: Place; depth: number; counts: boolean },
+    kind: ContainerKind,
+  ) {
     this.kind = kind;
     this.#state = state;
-    this.#prefix = prefix;
-    this.#depth = depth;
+    this.#prefix = where.prefix;
+    this.#place = where.place;
+    this.#depth = where.depth;
+    this.#counts = where.counts;
+    const prefix = where.prefix;
     if (kind === 'zip') {
       this.#zip = new ZipHeaderScanner({
         member: (header) => this.#zipMember(header),
+        // Central headers come after every local one: their place is after the members'.
         symlink: (name) =>
           state.add(
             { rule: 'unsafe_archives', detail: 'symbolic link member', member: prefix + printable(name) },
-            state.next(),
+            [...this.#place, Number.MAX_SAFE_INTEGER],
           ),
       });
     } else if (kind === 'tar') {
@@ -340,58 +463,55 @@ class ArchiveLayer {
         invalid: () => state.giveUp(`a tar header at ${prefix || 'the top level'} does not parse`),
       });
     } else {
-      const gunzip = new Gunzip();
-      this.#gunzip = gunzip;
-      gunzip.ondata = (data, final) => {
-        if (!this.#gunzipContent) {
-          // The gzip wrapper holds one stream, not named members: a tar in it lists its members at
-          // this level; anything else is judged as the gzip's content.
-          const name = this.#prefix === '' ? 'gzip content' : this.#prefix.slice(0, -1);
-          this.#gunzipContent = new MemberStream(state, name, this.#prefix, depth, true);
-        }
-        if (data.length > 0 && this.#state.spend(data.length)) this.#gunzipContent.push(Buffer.from(data));
-        if (final) this.#gunzipContent.end();
-      };
+      // The gzip wrapper holds one stream, not named members: a tar in it lists its members at
+      // this level (and counts as the file's own); anything else is judged as the gzip's content.
+      const content = new MemberStream(state, {
+        path: prefix === '' ? 'gzip content' : prefix.slice(0, -1),
+        childPrefix: prefix,
+        place: [...this.#place, 0],
+        depth: this.#depth,
+        judge: true,
+        counts: this.#counts,
+      });
+      this.#gzip = new Inflater(
+        state,
+        'gzip',
+        (bytes) => content.push(bytes),
+        () => content.end(),
+      );
     }
   }
 
   push(bytes: Buffer): void {
     if (this.#zip) this.#zip.push(bytes);
     else if (this.#tar) this.#tar.push(bytes);
-    else if (this.#gunzip) this.#pushGzip(bytes, false);
+    else this.#gzip?.write(bytes);
   }
 
   finish(): void {
     if (this.#zip) this.#zip.finish();
     else if (this.#tar) this.#tar.finish();
-    else if (this.#gunzip) {
-      this.#pushGzip(new Uint8Array(0), true);
-      this.#gunzipContent?.end();
-    }
+    else this.#gzip?.end();
   }
 
-  #pushGzip(bytes: Uint8Array, final: boolean): void {
-    try {
-      this.#gunzip!.push(bytes, final);
-    } catch {
-      this.#state.giveUp(`gzip content at ${this.#prefix || 'the top level'} does not inflate`);
-    }
+  #nextPlace(): Place {
+    return [...this.#place, this.#members++];
   }
 
   #zipMember(header: ZipMemberHeader): MemberDataReceiver | undefined {
     const state = this.#state;
-    const order = state.next();
-    state.members++;
+    const place = this.#nextPlace();
+    if (this.#counts) state.members++;
     // The name is stored and shown as evidence: bounded, whatever the archive says.
     const path = this.#prefix + printable(header.name);
     if (isUnsafePath(header.name))
-      state.add({ rule: 'unsafe_archives', detail: 'path outside the archive', member: path }, order);
+      state.add({ rule: 'unsafe_archives', detail: 'path outside the archive', member: path }, place);
     if (header.encrypted)
-      state.add({ rule: 'encrypted', detail: 'password-protected member', member: path }, order);
+      state.add({ rule: 'encrypted', detail: 'password-protected member', member: path }, place);
     if (/(^|\/)vbaProject\.bin$/i.test(header.name))
-      state.add({ rule: 'macros', detail: 'VBA project', member: path }, order);
+      state.add({ rule: 'macros', detail: 'VBA project', member: path }, place);
     if (!header.head || header.head.length === 0) return undefined;
-    judgeMemberHead(state, header.head, path, order);
+    judgeMemberHead(state, header.head, path, place);
     const container = containerOf(header.head);
     if (!container || header.encrypted) return undefined;
     // A stored zip's own headers are in this level's bytes: this level's signature search judges
@@ -401,22 +521,29 @@ class ArchiveLayer {
       state.giveUp(`${path}: a stored member of unknown length`);
       return undefined;
     }
-    return this.#follow(path, header.method === 8 ? 'deflate' : 'stored');
+    return this.#follow(path, place, header.method === 8 ? 'deflate' : 'stored');
   }
 
   #tarMember(header: TarMemberHeader): MemberDataReceiver | undefined {
     const state = this.#state;
-    const order = state.next();
-    state.members++;
+    const place = this.#nextPlace();
+    if (this.#counts) state.members++;
     const path = this.#prefix + header.name;
     if (isUnsafePath(header.name))
-      state.add({ rule: 'unsafe_archives', detail: 'path outside the archive', member: path }, order);
+      state.add({ rule: 'unsafe_archives', detail: 'path outside the archive', member: path }, place);
     if (header.kind === 'symlink')
-      state.add({ rule: 'unsafe_archives', detail: 'symbolic link member', member: path }, order);
+      state.add({ rule: 'unsafe_archives', detail: 'symbolic link member', member: path }, place);
     if (header.kind === 'hardlink')
-      state.add({ rule: 'unsafe_archives', detail: 'hard link member', member: path }, order);
+      state.add({ rule: 'unsafe_archives', detail: 'hard link member', member: path }, place);
     if (header.kind !== 'file' || header.size === 0) return undefined;
-    const member = new MemberStream(state, path, `${path}/`, this.#depth, true, order);
+    const member = new MemberStream(state, {
+      path,
+      childPrefix: `${path}/`,
+      place,
+      depth: this.#depth,
+      judge: true,
+      counts: false,
+    });
     return (bytes, end) => {
       const wanted = member.push(bytes);
       if (end) member.end();
@@ -424,8 +551,8 @@ class ArchiveLayer {
     };
   }
 
-  /** A zip member that is itself a container: its data goes through an inflater into the next level. */
-  #follow(path: string, method: 'deflate' | 'stored'): MemberDataReceiver | undefined {
+  /** A zip member that is itself a container: its data goes (inflated) into the next level. */
+  #follow(path: string, place: Place, method: 'deflate' | 'stored'): MemberDataReceiver | undefined {
     const state = this.#state;
     if (this.#depth + 1 > MAX_DEPTH) {
       state.giveUp(`${path}: archives nested deeper than ${MAX_DEPTH} levels`);
@@ -436,72 +563,74 @@ class ArchiveLayer {
       return undefined;
     }
     state.openContainers++;
-    const member = new MemberStream(state, path, `${path}/`, this.#depth, false);
-    let open = true;
-    const close = () => {
-      if (!open) return;
-      open = false;
-      state.openContainers--;
-      member.end();
-    };
+    // Its head was judged from the local header already.
+    const member = new MemberStream(state, {
+      path,
+      childPrefix: `${path}/`,
+      place,
+      depth: this.#depth,
+      judge: false,
+      counts: false,
+    });
     if (method === 'stored') {
+      let open = true;
       return (bytes, end) => {
-        const wanted = open && state.spend(bytes.length) && member.push(bytes);
-        if (end || !wanted) close();
-        return wanted;
+        if (!open) return false;
+        const wanted = state.spend(bytes.length) && member.push(bytes);
+        if (end || !wanted) {
+          open = false;
+          state.openContainers--;
+          member.end();
+        }
+        return open;
       };
     }
-    const inflate = new Inflate();
-    inflate.ondata = (data, final) => {
-      if (open && data.length > 0 && (!state.spend(data.length) || !member.push(Buffer.from(data)))) close();
-      if (final) close();
-    };
+    const inflater = new Inflater(
+      state,
+      'deflate',
+      (bytes) => member.push(bytes),
+      () => {
+        state.openContainers--;
+        member.end();
+      },
+    );
     return (bytes, end) => {
-      if (!open) return false;
-      try {
-        inflate.push(bytes, end);
-      } catch {
-        state.giveUp(`${path}: the member does not inflate`);
-        close();
-      }
-      if (end) close();
-      return open;
+      if (!inflater.write(bytes)) return false;
+      if (end) inflater.end();
+      return inflater.open;
     };
   }
 }
 
+interface MemberPlace {
+  /** The member's path, shown in evidence. */
+  path: string;
+  /** The prefix of the members of a container found in it (a gzip's content keeps the gzip's level). */
+  childPrefix: string;
+  place: Place;
+  depth: number;
+  /** Judge the head's type (a zip member's head was judged from its local header already). */
+  judge: boolean;
+  /** Whether a container found here lists the file's own members (a gzip's content at the top). */
+  counts: boolean;
+}
+
 /**
  * The uncompressed bytes of one member (or of a gzip's content): keeps its head to judge its type
- * (when `judge`; a zip member's head was judged from its local header already) and, when the head
- * says container, opens the next level and hands it everything.
+ * and, when the head says container, opens the next level and hands it everything.
  */
 class MemberStream {
   readonly #state: InspectionState;
-  readonly #path: string;
-  readonly #childPrefix: string;
-  readonly #depth: number;
-  readonly #judge: boolean;
-  readonly #order: number;
+  readonly #where: MemberPlace;
   #head: Buffer[] = [];
   #headLength = 0;
   #decided = false;
   #child: ArchiveLayer | undefined;
   #ended = false;
 
-  constructor(
-    state: InspectionState,
-    path: string,
-    childPrefix: string,
-    depth: number,
-    judge: boolean,
-    order = state.next(),
-  ) {
+  constructor(state: InspectionState, where: MemberPlace) {
     this.#state = state;
-    this.#path = path;
-    this.#childPrefix = childPrefix;
-    this.#depth = depth;
-    this.#judge = judge;
-    this.#order = order;
+    this.#where = where;
   }
 
   /** False once nothing more is wanted (the head was enough). */
@@ -533,16 +662,19 @@ class MemberStream {
     const head = Buffer.concat(this.#head, this.#headLength);
     this.#head = [];
     if (head.length === 0) return;
-    if (this.#judge) judgeMemberHead(this.#state, head, this.#path, this.#order);
+    const where = this.#where;
+    if (where.judge) judgeMemberHead(this.#state, head, where.path, where.place);
     const kind = containerOf(head);
     if (!kind) return;
-    if (this.#depth + 1 > MAX_DEPTH) {
-      this.#state.giveUp(`${this.#path}: archives nested deeper than ${MAX_DEPTH} levels`);
+    if (where.depth + 1 > MAX_DEPTH) {
+      this.#state.giveUp(`${where.path}: archives nested deeper than ${MAX_DEPTH} levels`);
       return;
     }
-    // A gzip's content is the same member, not a level of names: its tar lists members where the gzip is.
-    const prefix = this.#childPrefix;
-    this.#child = new ArchiveLayer(this.#state, prefix, this.#depth + 1, kind);
+    this.#child = new ArchiveLayer(
+      this.#state,
+      { prefix: where.childPrefix, place: where.place, depth: where.depth + 1, counts: where.counts },
+      kind,
+    );
     this.#child.push(head);
   }
 }

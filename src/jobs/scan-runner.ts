@@ -94,6 +94,10 @@ export async function scanStream(
       // answer's type (detected_type, file_type, realfiletype) and the policy's rules alike.
       observer: inspector,
     });
+  } catch (error) {
+    // Ends the inspection's inflaters; its answer is not needed.
+    void inspector.finish();
+    throw error;
   } finally {
     input.destroy();
   }

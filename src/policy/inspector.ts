@@ -172,7 +172,8 @@ class Inflater {
   ) {
     this.#state = state;
     this.#onEnd = onEnd;
-    this.#zlib = kind === 'gzip' ? createGunzip() : createInflateRaw();
+    const options = { chunkSize: 64 * 1024 };
+    this.#zlib = kind === 'gzip' ? createGunzip(options) : createInflateRaw(options);
     this.#zlib.on('data', (bytes: Buffer) => {
       if (this.#open && !(state.spend(bytes.length) && sink(bytes))) this.close();
     });

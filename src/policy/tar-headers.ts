@@ -160,11 +160,16 @@ function sizeOf(header: Buffer): number {
   return octal ? Number.parseInt(octal, 8) || 0 : 0;
 }
 
-/** The header's checksum: the sum of its bytes with the checksum field read as spaces. */
+/** The header's checksum: the sum of its bytes with the checksum field read as spaces (old tars summed signed bytes). */
 function checksumHolds(header: Buffer): boolean {
   const stored = Number.parseInt(field(header, 148, 8).trim(), 8);
   if (Number.isNaN(stored)) return false;
-  let sum = 0;
-  for (let at = 0; at < BLOCK; at++) sum += at >= 148 && at < 156 ? 0x20 : header[at]!;
-  return sum === stored;
+  let unsigned = 0;
+  let signed = 0;
+  for (let at = 0; at < BLOCK; at++) {
+    const byte = at >= 148 && at < 156 ? 0x20 : header[at]!;
+    unsigned += byte;
+    signed += byte > 127 ? byte - 256 : byte;
+  }
+  return stored === unsigned || stored === signed;
 }

@@ -5,6 +5,7 @@ import { type ContentInspection, ContentInspector, isUnsafePath } from '../../sr
 import {
   buildTar,
   buildZip,
+  gnuTar,
   htmlWithScript,
   macroDocument,
   pdfDocument,
@@ -151,6 +152,18 @@ describe('content inspection of the streamed bytes', async () => {
     const gz = await inspect(gzipSync(peExecutable()));
     assert.deepEqual(gz.findings, [{ rule: 'executables', detail: 'PE32', member: 'gzip content' }]);
   });
+
+  for (const format of ['gnu', 'pax'] as const) {
+    it(`reads a tar GNU tar wrote (${format} long names) and its symlink`, async () => {
+      const { data, scriptPath } = await gnuTar(format);
+      const found = await inspect(data, 4099);
+      assert.equal(found.detectedType, 'tar');
+      const script = found.findings.find((finding) => finding.rule === 'scripts');
+      assert.deepEqual(script, { rule: 'scripts', detail: 'script (/bin/sh)', member: scriptPath });
+      const link = found.findings.find((finding) => finding.rule === 'unsafe_archives');
+      assert.deepEqual(link, { rule: 'unsafe_archives', detail: 'symbolic link member', member: './passwd' });
+    });
+  }
 
   it('a clean nested archive has no findings; nesting past the bound leaves the inspection incomplete', async () => {
     const clean = await inspect(

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -207,6 +207,31 @@ export async function encryptedZip(): Promise<Buffer> {
     await writeFile(path.join(dir, 'secret.txt'), 'nothing to see\n');
     await run('zip', ['-q', '-X', '-P', 'policy-secret', 'secret.zip', 'secret.txt'], { cwd: dir });
     return await readFile(path.join(dir, 'secret.zip'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A tar written by GNU tar in `format` (gnu: long names as `L` records; pax: `path=` records): a
+ * script under a directory name longer than ustar's 100 bytes, and a symlink.
+ */
+export async function gnuTar(format: 'gnu' | 'pax'): Promise<{ data: Buffer; scriptPath: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'scangate-tar-'));
+  try {
+    const scriptPath = `${'long-directory-name-'.repeat(6)}/install.sh`;
+    await mkdir(path.join(dir, 'src', path.dirname(scriptPath)), { recursive: true });
+    await writeFile(path.join(dir, 'src', scriptPath), shellScript());
+    await symlink('/etc/passwd', path.join(dir, 'src', 'passwd'));
+    await run('tar', [
+      '-C',
+      path.join(dir, 'src'),
+      `--format=${format}`,
+      '-cf',
+      path.join(dir, 'out.tar'),
+      '.',
+    ]);
+    return { data: await readFile(path.join(dir, 'out.tar')), scriptPath: `./${scriptPath}` };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -50,7 +50,9 @@ export async function startBucketScanning(
         pageSize: config.buckets.pageSize,
         window: config.buckets.window,
         leaseMs: config.jobs.leaseMs,
-        idleMs: Math.max(config.jobs.pollIntervalMs * 5, 100),
+        // The walker still polls for scans to advance; at most once a second, however slow the
+        // workers' fallback poll is (a second is what a scan's progress may lag).
+        idleMs: Math.min(Math.max(config.jobs.pollIntervalMs * 5, 100), 1_000),
         retentionMs: config.jobs.resultRetentionSeconds * 1000,
         sweepIntervalMs: config.jobs.sweepIntervalMs,
       },

@@ -5,18 +5,31 @@
  * once as the same bytes sent as async uploads, against one scangate with its managed clamd.
  * Prints objects/s for both and checks that the bucket scan gave exactly one verdict per object.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import type { BucketScanView } from 'scangate/client';
-import { startS3rver } from '../test/support/s3rver.ts';
-import { startScangate } from './processes.ts';
+import { type RecordedRequest, startS3rver } from '../test/support/s3rver.ts';
+import { type BucketBenchReport, spliceBucketSection } from './bucket-markdown.ts';
+import { cpuSeconds, startScangate } from './processes.ts';
+import { countOperations, s3Operation } from './s3-requests.ts';
 
 const KEY = 'bench-bucket-key-0123456789';
 const BUCKET = 'bench-bucket';
+const REPO = path.resolve(import.meta.dirname, '..');
+const RESULTS = path.join(REPO, 'bench/results');
 
 function log(message: string): void {
   console.error(`[bench:bucket ${new Date().toISOString().slice(11, 19)}] ${message}`);
@@ -75,18 +88,116 @@ type Progress = Pick<
   | 'rate'
 >;
 
+/** The processes a scangate child started (its managed clamd), by parent pid, from /proc. */
+function childPids(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === parent) children.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children;
+}
+
+/** CPU seconds of this process (s3rver runs in it), the scangate child and its clamd, from a start. */
+function cpuMeter(scangatePid: number): () => { s3rverAndBench: number; scangate: number; clamd: number } {
+  const clamdPids = childPids(scangatePid);
+  const clamdCpu = () => clamdPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const start = { self: process.cpuUsage(), scangate: cpuSeconds(scangatePid), clamd: clamdCpu() };
+  return () => {
+    const self = process.cpuUsage(start.self);
+    return {
+      s3rverAndBench: round((self.user + self.system) / 1e6),
+      scangate: round(cpuSeconds(scangatePid) - start.scangate),
+      clamd: round(clamdCpu() - start.clamd),
+    };
+  };
+}
+
+function round(value: number, digits = 2): number {
+  return Number(value.toFixed(digits));
+}
+
+/** Object key → the object-level S3 operations the bucket scan sent for it, in order. */
+function operationsPerKey(requests: readonly RecordedRequest[]): Map<string, string[]> {
+  const perKey = new Map<string, string[]>();
+  for (const request of requests) {
+    const key = decodeURIComponent(request.url.split('?')[0] ?? '').split('/').slice(2).join('/');
+    if (!key) continue;
+    const operations = perKey.get(key) ?? [];
+    operations.push(s3Operation(request));
+    perKey.set(key, operations);
+  }
+  return perKey;
+}
+
+/**
+ * s3rver's own ceiling: the object-level requests the bucket scan sent for a sample of objects,
+ * replayed in the same order from a bare loop (no scangate, no clamd). Objects/s here is the most a
+ * bucket scan that needs these requests can reach on s3rver, whatever scangate does.
+ */
+async function s3rverFloor(
+  client: S3Client,
+  perKey: Map<string, string[]>,
+  sample: number,
+  concurrency: number,
+): Promise<{ objects: number; requests: number; seconds: number; objectsPerSecond: number; requestsPerSecond: number; cpuSecondsPerRequest: number }> {
+  const keys = [...perKey.keys()].slice(0, sample);
+  let requests = 0;
+  const started = performance.now();
+  const cpuStart = process.cpuUsage();
+  await inParallel(keys.length, concurrency, async (index) => {
+    const key = keys[index]!;
+    const target = { Bucket: BUCKET, Key: key };
+    for (const operation of perKey.get(key) ?? []) {
+      requests++;
+      if (operation === 'GetObject') {
+        const answer = await client.send(new GetObjectCommand(target));
+        await answer.Body?.transformToByteArray();
+      } else if (operation === 'HeadObject') await client.send(new HeadObjectCommand(target));
+      else if (operation === 'GetObjectTagging') await client.send(new GetObjectTaggingCommand(target));
+      else if (operation === 'PutObjectTagging') {
+        await client.send(
+          new PutObjectTaggingCommand({ ...target, Tagging: { TagSet: [{ Key: 'bench', Value: 'floor' }] } }),
+        );
+      } else requests--;
+    }
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  return {
+    objects: keys.length,
+    requests,
+    seconds: round(seconds),
+    objectsPerSecond: round(keys.length / seconds, 1),
+    requestsPerSecond: round(requests / seconds, 1),
+    cpuSecondsPerRequest: round((cpu.user + cpu.system) / 1e6 / Math.max(requests, 1), 5),
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       objects: { type: 'string', default: '100000' },
       size: { type: 'string', default: '1024' },
       concurrency: { type: 'string', default: '16' },
-      output: { type: 'string' },
+      'floor-objects': { type: 'string', default: '2000' },
+      'skip-uploads': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
+      output: { type: 'string', default: path.join(RESULTS, 'bucket.json') },
+      markdown: { type: 'string', default: path.join(REPO, 'BENCHMARKS.md') },
+      env: { type: 'string', multiple: true, default: [] },
     },
   });
   const objects = Number(values.objects);
   const size = Number(values.size);
   const concurrency = Number(values.concurrency);
+  const loadAverageStart = os.loadavg()[0]!;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'scangate-bench-bucket-'));
   const s3 = await startS3rver([BUCKET]);
   const client = new S3Client({
@@ -98,6 +209,7 @@ async function main(): Promise<void> {
   let scangate: Awaited<ReturnType<typeof startScangate>> | undefined;
   try {
     log(`writing ${objects} objects of ${size} bytes to s3rver`);
+    const writeStarted = performance.now();
     await inParallel(objects, concurrency, async (index) => {
       await client.send(
         new PutObjectCommand({
@@ -107,8 +219,13 @@ async function main(): Promise<void> {
         }),
       );
     });
+    const writeSeconds = (performance.now() - writeStarted) / 1000;
+    const extraEnv = Object.fromEntries(
+      values.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+    );
     scangate = await startScangate({
       dataDir: path.join(dir, 'data'),
+      cpuProfileDir: values['cpu-prof'],
       env: {
         LOG_LEVEL: 'warn',
         // The offline test database, as the main bench runs it.
@@ -119,10 +236,13 @@ async function main(): Promise<void> {
         S3_ACCESS_KEY_ID: s3.config.accessKeyId,
         S3_SECRET_ACCESS_KEY: s3.config.secretAccessKey,
         BUCKET_GRANTS: `bench=${BUCKET}`,
+        ...extraEnv,
       },
     });
 
     log('bucket scan');
+    const firstRequest = s3.requests.length;
+    const bucketCpu = cpuMeter(scangate.pid);
     const bucketStarted = performance.now();
     const scan = await api<{ id: string }>(scangate.url, 'POST', '/v1/buckets/scans', {
       bucket: BUCKET,
@@ -136,6 +256,8 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const bucketSeconds = (performance.now() - bucketStarted) / 1000;
+    const bucketCpuSeconds = bucketCpu();
+    const bucketRequests = s3.requests.slice(firstRequest);
     const verdicts = progress.clean + progress.infected + progress.unscannable + progress.other;
     const exactlyOnce =
       progress.state === 'done' &&
@@ -144,58 +266,104 @@ async function main(): Promise<void> {
       progress.failed === 0;
     log(`bucket scan: ${progress.state}, ${verdicts} verdicts in ${bucketSeconds.toFixed(1)} s`);
 
-    log('the same objects as async uploads');
-    const uploadStarted = performance.now();
-    const ids: string[] = [];
-    await inParallel(objects, concurrency, async (index) => {
-      const form = new FormData();
-      form.set('file', new Blob([objectBytes(index, size)]), `${index}.bin`);
-      const response = await fetch(`${scangate!.url}/v1/scans/file`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${KEY}` },
-        body: form,
-      });
-      if (response.status !== 202) throw new Error(`upload ${index}: HTTP ${response.status}`);
-      ids.push(((await response.json()) as { id: string }).id);
-    });
-    for (;;) {
-      const pending = await api<{ scans: unknown[] }>(
-        scangate.url,
-        'GET',
-        '/v1/scans?status=pending&limit=1',
-      );
-      if (pending.scans.length === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    const uploadSeconds = (performance.now() - uploadStarted) / 1000;
+    log('s3rver alone: the same object requests from a bare loop');
+    const floor = await s3rverFloor(
+      client,
+      operationsPerKey(bucketRequests),
+      Number(values['floor-objects']),
+      concurrency,
+    );
 
-    const report = {
+    let uploads: { seconds: number; objectsPerSecond: number; submitted: number; cpuSeconds: ReturnType<ReturnType<typeof cpuMeter>> } | undefined;
+    if (!values['skip-uploads']) {
+      log('the same objects as async uploads');
+      const uploadCpu = cpuMeter(scangate.pid);
+      const uploadStarted = performance.now();
+      let submitted = 0;
+      await inParallel(objects, concurrency, async (index) => {
+        const form = new FormData();
+        form.set('file', new Blob([objectBytes(index, size)]), `${index}.bin`);
+        const response = await fetch(`${scangate!.url}/v1/scans/file`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}` },
+          body: form,
+        });
+        if (response.status !== 202) throw new Error(`upload ${index}: HTTP ${response.status}`);
+        await response.arrayBuffer();
+        submitted++;
+      });
+      for (;;) {
+        const pending = await api<{ scans: unknown[] }>(
+          scangate.url,
+          'GET',
+          '/v1/scans?status=pending&limit=1',
+        );
+        if (pending.scans.length === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      const uploadSeconds = (performance.now() - uploadStarted) / 1000;
+      uploads = {
+        seconds: round(uploadSeconds),
+        objectsPerSecond: round(objects / uploadSeconds, 1),
+        submitted,
+        cpuSeconds: uploadCpu(),
+      };
+    }
+
+    const report: BucketBenchReport = {
       at: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? 'unknown' },
+      command: `node bench/bucket.ts ${process.argv.slice(2).join(' ')}`.trim(),
+      commit: gitCommit(),
+      machine: {
+        cpus: os.cpus().length,
+        model: os.cpus()[0]?.model ?? 'unknown',
+        loadAverageStart: round(loadAverageStart),
+        loadAverageEnd: round(os.loadavg()[0]!),
+      },
       objects,
       objectBytes: size,
       concurrency,
+      settings: extraEnv,
+      writeObjectsPerSecond: round(objects / writeSeconds, 1),
       bucketScan: {
-        seconds: Number(bucketSeconds.toFixed(2)),
-        objectsPerSecond: Number((objects / bucketSeconds).toFixed(1)),
+        state: progress.state,
+        seconds: round(bucketSeconds),
+        objectsPerSecond: round(objects / bucketSeconds, 1),
         verdicts,
         rescans: progress.rescans,
         exactlyOneVerdictPerObject: exactlyOnce,
+        s3Requests: bucketRequests.length,
+        s3RequestsPerObject: round(bucketRequests.length / objects),
+        s3Operations: countOperations(bucketRequests),
+        cpuSeconds: bucketCpuSeconds,
       },
-      uploads: {
-        seconds: Number(uploadSeconds.toFixed(2)),
-        objectsPerSecond: Number((objects / uploadSeconds).toFixed(1)),
-        submitted: ids.length,
-      },
+      s3rverAlone: floor,
+      ...(uploads ? { uploads } : {}),
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    if (values.output) await writeFile(values.output, `${JSON.stringify(report, null, 2)}\n`);
+    await mkdir(path.dirname(values.output), { recursive: true });
+    await writeFile(values.output, `${JSON.stringify(report, null, 2)}\n`);
+    if (values.markdown) {
+      const existing = await readFile(values.markdown, 'utf8').catch(() => undefined);
+      await writeFile(
+        values.markdown,
+        spliceBucketSection(existing, report, path.relative(REPO, values.output)),
+      );
+    }
     if (!exactlyOnce) process.exitCode = 1;
   } finally {
     await scangate?.stop();
     client.destroy();
     await s3.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
   }
 }
 

@@ -67,8 +67,11 @@ export async function settleObject(ready: ObjectToSettle, context: SettleContext
   const ref: ObjectRef = { bucket: scan.bucket, key: object.key };
   if (object.versionId) ref.versionId = object.versionId;
 
-  // Without a version id the job read whatever was current: compare with what was listed.
-  const before = await actions.head(ref);
+  // Without a version id the job read whatever was current: compare what it read with what was
+  // listed. GetObject told the job which ETag it served; only a job that did not record it (stored
+  // by an older scangate) costs a HEAD here.
+  const served = result.s3Object;
+  const before = served?.etag !== undefined ? served : await actions.head(ref);
   if (!before) {
     await settle('skipped', [
       note('skip', true, 'object_gone: deleted before its verdict was applied', object.jobId),
@@ -89,7 +92,14 @@ export async function settleObject(ready: ObjectToSettle, context: SettleContext
       ? undefined
       : { tags: verdictTags(style, result, new Date()), owned: OWNED_TAG_KEYS[style] };
   if (tags) {
-    const tagged = await actions.tag(ref, tags.tags, tags.owned);
+    // An object read with no tags has none of anyone else's to keep: no need to read them first.
+    const knownTags = served?.tagCount === 0 ? [] : undefined;
+    const tagged = await actions.tag(ref, tags.tags, tags.owned, knownTags);
+    if (tagged.action === 'skip') {
+      // Deleted after it was scanned (a tag write on a missing key finds nothing to tag).
+      await settle('skipped', [{ ...tagged, jobId: object.jobId }]);
+      return;
+    }
     tagged.jobId = object.jobId;
     done.push(tagged);
     if (!ref.versionId && object.etag) {

@@ -22,6 +22,7 @@ export interface BucketBenchReport {
   /** Extra environment given to scangate (`--env NAME=value`). */
   settings: Record<string, string>;
   writeObjectsPerSecond: number;
+  objectsWrittenThrough: string;
   bucketScan: {
     state: string;
     seconds: number;
@@ -55,7 +56,9 @@ function cpuLine(label: string, cpu: CpuSeconds, objects: number): string {
 
 export function renderBucketSection(report: BucketBenchReport, jsonPath: string): string {
   const { bucketScan, uploads, s3rverAlone, machine } = report;
-  const ratio = uploads ? ` (${(bucketScan.objectsPerSecond / uploads.objectsPerSecond).toFixed(2)}× uploads)` : '';
+  const ratio = uploads
+    ? ` (${(bucketScan.objectsPerSecond / uploads.objectsPerSecond).toFixed(2)}× uploads)`
+    : '';
   const operations = Object.entries(bucketScan.s3Operations)
     .map(([name, count]) => `${name} ${count}`)
     .join(', ');
@@ -72,23 +75,29 @@ export function renderBucketSection(report: BucketBenchReport, jsonPath: string)
     '|---|---:|---:|---|',
     `| bucket scan | **${bucketScan.objectsPerSecond}**${ratio} | ${bucketScan.seconds} | ${bucketScan.state}, ${bucketScan.verdicts} verdicts, ${bucketScan.rescans} rescans, exactly one verdict per object: **${bucketScan.exactlyOneVerdictPerObject ? 'yes' : 'NO'}** |`,
     uploads
-      ? `| the same bytes as async uploads | ${uploads.objectsPerSecond} | ${uploads.seconds} | ${uploads.submitted} submitted |`
+      ? `| the same bytes as async uploads (\`POST /v1/scans/file\`) | ${uploads.objectsPerSecond} | ${uploads.seconds} | the first ${uploads.submitted.toLocaleString('en')} objects |`
       : '| async uploads | — | — | skipped (`--skip-uploads`) |',
     `| s3rver alone, the bucket scan's object requests from a bare loop (${s3rverAlone.objects} objects) | ${s3rverAlone.objectsPerSecond} | ${s3rverAlone.seconds} | ${s3rverAlone.requestsPerSecond} requests/s, ${(s3rverAlone.cpuSecondsPerRequest * 1000).toFixed(2)} ms of s3rver CPU per request |`,
-    `| writing the objects to s3rver (PutObject) | ${report.writeObjectsPerSecond} | | |`,
+    `| making the bucket (${report.objectsWrittenThrough}) | ${report.writeObjectsPerSecond} | | |`,
+    '',
+    'Uploads are of the same size as the objects but other bytes, so no cache answers them.',
     '',
     `S3 requests of the bucket scan: ${bucketScan.s3Requests} (${bucketScan.s3RequestsPerObject} per object): ${operations}.`,
     '',
     '| CPU during | s3rver (+ bench) | scangate | clamd |',
     '|---|---:|---:|---:|',
     cpuLine('bucket scan', bucketScan.cpuSeconds, report.objects),
-    ...(uploads ? [cpuLine('uploads', uploads.cpuSeconds, report.objects)] : []),
+    ...(uploads ? [cpuLine('uploads', uploads.cpuSeconds, uploads.submitted)] : []),
     END,
   ].join('\n');
 }
 
 /** Replaces the generated bucket section, or appends it after the hand-written bucket text. */
-export function spliceBucketSection(existing: string | undefined, report: BucketBenchReport, jsonPath: string): string {
+export function spliceBucketSection(
+  existing: string | undefined,
+  report: BucketBenchReport,
+  jsonPath: string,
+): string {
   const generated = renderBucketSection(report, jsonPath);
   if (existing === undefined) return `# Benchmarks\n\n${generated}\n`;
   const begin = existing.indexOf(BEGIN);

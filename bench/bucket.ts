@@ -35,12 +35,15 @@ function log(message: string): void {
   console.error(`[bench:bucket ${new Date().toISOString().slice(11, 19)}] ${message}`);
 }
 
-/** Distinct bytes per object (clamd's MD5 cache must not answer for it), the same in both phases. */
-function objectBytes(index: number, size: number): Buffer {
+/**
+ * Distinct bytes per object, of the same size in both phases but never the same bytes: neither
+ * clamd's MD5 cache nor scangate's verdict cache may answer an upload for an object scanned before.
+ */
+function objectBytes(index: number, size: number, phase: 'bucket' | 'upload' = 'bucket'): Buffer {
   const chunks: Buffer[] = [];
   let total = 0;
   for (let block = 0; total < size; block++) {
-    const digest = createHash('sha256').update(`scangate-bench-${index}-${block}`).digest();
+    const digest = createHash('sha256').update(`scangate-bench-${phase}-${index}-${block}`).digest();
     chunks.push(digest);
     total += digest.length;
   }
@@ -57,6 +60,26 @@ async function inParallel(
     Array.from({ length: Math.min(concurrency, count) }, async () => {
       for (let index = next++; index < count; index = next++) await work(index);
     }),
+  );
+}
+
+function objectKey(index: number): string {
+  return `objects/${String(index).padStart(7, '0')}.bin`;
+}
+
+/**
+ * One object laid out as s3rver 3.7's file-system store keeps it (bytes, MD5 = ETag, metadata), so a
+ * 100,000-object bucket is made in seconds instead of the minutes s3rver takes over PutObject.
+ * `--put-objects` writes through the S3 API instead.
+ */
+async function writeS3rverObject(directory: string, key: string, bytes: Buffer): Promise<void> {
+  const base = path.join(directory, BUCKET, key);
+  await mkdir(path.dirname(base), { recursive: true });
+  await writeFile(`${base}._S3rver_object`, bytes);
+  await writeFile(`${base}._S3rver_object.md5`, createHash('md5').update(bytes).digest('hex'));
+  await writeFile(
+    `${base}._S3rver_metadata.json`,
+    JSON.stringify({ 'content-type': 'application/octet-stream' }),
   );
 }
 
@@ -127,7 +150,10 @@ function round(value: number, digits = 2): number {
 function operationsPerKey(requests: readonly RecordedRequest[]): Map<string, string[]> {
   const perKey = new Map<string, string[]>();
   for (const request of requests) {
-    const key = decodeURIComponent(request.url.split('?')[0] ?? '').split('/').slice(2).join('/');
+    const key = decodeURIComponent(request.url.split('?')[0] ?? '')
+      .split('/')
+      .slice(2)
+      .join('/');
     if (!key) continue;
     const operations = perKey.get(key) ?? [];
     operations.push(s3Operation(request));
@@ -146,7 +172,14 @@ async function s3rverFloor(
   perKey: Map<string, string[]>,
   sample: number,
   concurrency: number,
-): Promise<{ objects: number; requests: number; seconds: number; objectsPerSecond: number; requestsPerSecond: number; cpuSecondsPerRequest: number }> {
+): Promise<{
+  objects: number;
+  requests: number;
+  seconds: number;
+  objectsPerSecond: number;
+  requestsPerSecond: number;
+  cpuSecondsPerRequest: number;
+}> {
   const keys = [...perKey.keys()].slice(0, sample);
   let requests = 0;
   const started = performance.now();
@@ -187,16 +220,25 @@ async function main(): Promise<void> {
       size: { type: 'string', default: '1024' },
       concurrency: { type: 'string', default: '16' },
       'floor-objects': { type: 'string', default: '2000' },
+      'upload-objects': { type: 'string' },
+      'put-objects': { type: 'boolean', default: false },
       'skip-uploads': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       output: { type: 'string', default: path.join(RESULTS, 'bucket.json') },
       markdown: { type: 'string', default: path.join(REPO, 'BENCHMARKS.md') },
       env: { type: 'string', multiple: true, default: [] },
+      'time-limit': { type: 'string', default: '60' },
     },
   });
   const objects = Number(values.objects);
   const size = Number(values.size);
   const concurrency = Number(values.concurrency);
+  const deadline = Date.now() + Number(values['time-limit']) * 60_000;
+  const checkDeadline = (phase: string) => {
+    if (Date.now() > deadline)
+      throw new Error(`--time-limit of ${values['time-limit']} min reached during ${phase}`);
+  };
+  const uploadCount = Math.min(objects, Number(values['upload-objects'] ?? objects));
   const loadAverageStart = os.loadavg()[0]!;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'scangate-bench-bucket-'));
   const s3 = await startS3rver([BUCKET]);
@@ -208,16 +250,16 @@ async function main(): Promise<void> {
   });
   let scangate: Awaited<ReturnType<typeof startScangate>> | undefined;
   try {
-    log(`writing ${objects} objects of ${size} bytes to s3rver`);
+    log(
+      `writing ${objects} objects of ${size} bytes to s3rver${values['put-objects'] ? ' (PutObject)' : ' (its store on disk)'}`,
+    );
     const writeStarted = performance.now();
-    await inParallel(objects, concurrency, async (index) => {
-      await client.send(
-        new PutObjectCommand({
-          Bucket: BUCKET,
-          Key: `objects/${String(index).padStart(7, '0')}.bin`,
-          Body: objectBytes(index, size),
-        }),
-      );
+    await inParallel(objects, values['put-objects'] ? concurrency : 64, async (index) => {
+      const key = objectKey(index);
+      const bytes = objectBytes(index, size);
+      if (values['put-objects']) {
+        await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bytes }));
+      } else await writeS3rverObject(s3.directory, key, bytes);
     });
     const writeSeconds = (performance.now() - writeStarted) / 1000;
     const extraEnv = Object.fromEntries(
@@ -253,6 +295,7 @@ async function main(): Promise<void> {
     for (;;) {
       progress = await api<Progress>(scangate.url, 'GET', `/v1/buckets/scans/${scan.id}`);
       if (['done', 'failed', 'cancelled'].includes(progress.state)) break;
+      checkDeadline('the bucket scan');
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const bucketSeconds = (performance.now() - bucketStarted) / 1000;
@@ -274,15 +317,22 @@ async function main(): Promise<void> {
       concurrency,
     );
 
-    let uploads: { seconds: number; objectsPerSecond: number; submitted: number; cpuSeconds: ReturnType<ReturnType<typeof cpuMeter>> } | undefined;
+    let uploads:
+      | {
+          seconds: number;
+          objectsPerSecond: number;
+          submitted: number;
+          cpuSeconds: ReturnType<ReturnType<typeof cpuMeter>>;
+        }
+      | undefined;
     if (!values['skip-uploads']) {
-      log('the same objects as async uploads');
+      log(`the same objects as async uploads (${uploadCount})`);
       const uploadCpu = cpuMeter(scangate.pid);
       const uploadStarted = performance.now();
       let submitted = 0;
-      await inParallel(objects, concurrency, async (index) => {
+      await inParallel(uploadCount, concurrency, async (index) => {
         const form = new FormData();
-        form.set('file', new Blob([objectBytes(index, size)]), `${index}.bin`);
+        form.set('file', new Blob([objectBytes(index, size, 'upload')]), `${index}.bin`);
         const response = await fetch(`${scangate!.url}/v1/scans/file`, {
           method: 'POST',
           headers: { authorization: `Bearer ${KEY}` },
@@ -299,12 +349,13 @@ async function main(): Promise<void> {
           '/v1/scans?status=pending&limit=1',
         );
         if (pending.scans.length === 0) break;
+        checkDeadline('the uploads');
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
       const uploadSeconds = (performance.now() - uploadStarted) / 1000;
       uploads = {
         seconds: round(uploadSeconds),
-        objectsPerSecond: round(objects / uploadSeconds, 1),
+        objectsPerSecond: round(uploadCount / uploadSeconds, 1),
         submitted,
         cpuSeconds: uploadCpu(),
       };
@@ -325,6 +376,7 @@ async function main(): Promise<void> {
       concurrency,
       settings: extraEnv,
       writeObjectsPerSecond: round(objects / writeSeconds, 1),
+      objectsWrittenThrough: values['put-objects'] ? 'PutObject' : "s3rver's store on disk",
       bucketScan: {
         state: progress.state,
         seconds: round(bucketSeconds),

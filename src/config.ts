@@ -479,6 +479,13 @@ export const ConfigSchema = Type.Object({
       env: 'BUCKET_SCAN_WINDOW',
       description: 'objects of one bucket scan listed ahead of their verdicts at most',
     }),
+    settleConcurrency: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      default: 32,
+      env: 'BUCKET_SCAN_SETTLE_CONCURRENCY',
+      description: 'objects of one bucket scan whose verdict actions (tag, delete, quarantine) run at once',
+    }),
   }),
   rateLimit: group({
     requestsPerMinute: Type.Integer({

@@ -37,6 +37,7 @@ export async function startBucketScanning(
         ...DEFAULT_WALKER_SETTINGS,
         pageSize: config.buckets.pageSize,
         window: config.buckets.window,
+        settleConcurrency: config.buckets.settleConcurrency,
         leaseMs: config.jobs.leaseMs,
         idleMs: Math.max(config.jobs.pollIntervalMs * 5, 100),
         retentionMs: config.jobs.resultRetentionSeconds * 1000,

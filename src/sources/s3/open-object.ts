@@ -47,7 +47,13 @@ export async function openS3Object(
   } catch (error) {
     throw signal?.aborted ? abortError(signal, object) : classifyS3Error(error, object);
   }
-  const { Body: body, ContentLength: declaredSize, VersionId: versionId, ETag: etag, TagCount: tagCount } = response;
+  const {
+    Body: body,
+    ContentLength: declaredSize,
+    VersionId: versionId,
+    ETag: etag,
+    TagCount: tagCount,
+  } = response;
   let codings: string[];
   try {
     // An object stored with a Content-Encoding is scanned decoded, as its readers will see it.

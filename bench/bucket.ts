@@ -249,6 +249,15 @@ async function main(): Promise<void> {
     credentials: { accessKeyId: s3.config.accessKeyId, secretAccessKey: s3.config.secretAccessKey },
   });
   let scangate: Awaited<ReturnType<typeof startScangate>> | undefined;
+  // Ctrl-C or a kill stops what the bench started (scangate and its clamd), not only the bench.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      scangate?.killNow();
+      void s3
+        .stop()
+        .finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(130)));
+    });
+  }
   try {
     log(
       `writing ${objects} objects of ${size} bytes to s3rver${values['put-objects'] ? ' (PutObject)' : ' (its store on disk)'}`,

@@ -68,7 +68,7 @@ export interface ScanResult extends Verdict {
 export interface ServedS3Object {
   etag?: string;
   versionId?: string;
-  /** x-amz-tagging-count: how many tags the object had when it was read. */
+  /** x-amz-tagging-count, when S3 sent it: how many tags the object had when it was read. */
   tagCount?: number;
 }
 

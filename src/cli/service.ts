@@ -153,6 +153,7 @@ export async function startService(config: Config, logger = createLogger(config)
 
     const bucketScanning = await startBucketScanning(config, store.jobs, logger, {
       runWalker: runsWorkers,
+      events,
       ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
     });
     closers.push(() => bucketScanning.close());

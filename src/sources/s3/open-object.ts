@@ -107,7 +107,10 @@ export async function openS3Object(
   if (declaredSize !== undefined && codings.length === 0) opened.declaredSize = declaredSize;
   if (versionId) opened.versionId = versionId;
   if (etag) opened.etag = etag;
-  const served: ServedS3Object = { tagCount: tagCount ?? 0 };
+  const served: ServedS3Object = {};
+  // Only a count S3 stated: AWS omits the header without s3:GetObjectTagging, and stores like
+  // s3rver never send it, so a missing header does not mean "no tags".
+  if (tagCount !== undefined) served.tagCount = tagCount;
   if (etag) served.etag = etag.replaceAll('"', '');
   if (versionId && versionId !== 'null') served.versionId = versionId;
   opened.s3Object = served;

@@ -188,6 +188,7 @@ export async function startService(config: Config, logger = createLogger(config)
         metrics,
         callbackPublicKeys: callbackKeys.published,
         bucketScans: bucketScanning.service,
+        events,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.
       closers.push(() => http.close());

@@ -13,6 +13,7 @@ import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
 import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
 import type { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
+import type { ScanEvents } from '../scan-events.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
 import { buildValidatorsWithStrictBodies } from './body-validation.ts';
 import { clientErrorHandler } from './client-errors.ts';
@@ -34,6 +35,7 @@ import { operationsRoutes } from './routes/operations.ts';
 import { policyRoutes } from './routes/policy.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { ErrorResponse } from './schemas.ts';
+import { SnsSubscriptions } from './sns-subscriptions.ts';
 import { loadTlsOptions } from './tls.ts';
 
 export interface HttpAppDependencies {
@@ -55,6 +57,8 @@ export interface HttpAppDependencies {
   metrics?: ScanMetrics;
   /** Bucket scans, watches and S3 event notifications (/v1/buckets/*). */
   bucketScans?: BucketScanService;
+  /** Where SNS subscription confirmations are reported (metrics). */
+  events?: ScanEvents;
   /**
    * scangate's own endpoints (API port, clamd, databases), refused to callback URLs at submit like
    * the downloads and deliveries refuse them. Asked at each check: the list is replaced (with the API
@@ -204,7 +208,17 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     await api.register(nativeRoutes(context));
     await api.register(policyRoutes(context));
     await api.register(statsRoutes(context));
-    if (deps.bucketScans) await api.register(bucketRoutes(deps.bucketScans));
+    if (deps.bucketScans) {
+      const sns = new SnsSubscriptions({
+        topics: config.buckets.snsTopics,
+        extraUrlPrefixes: config.buckets.snsExtraUrlPrefixes,
+        destinations: currentDestinations,
+        logger: deps.logger.child({ component: 'sns' }),
+        events: deps.events,
+      });
+      api.addHook('onClose', () => sns.close());
+      await api.register(bucketRoutes(deps.bucketScans, sns));
+    }
   });
 
   return app;

@@ -11,6 +11,7 @@ import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import type { ScanEngine } from '../engine/engine.ts';
 import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
 import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
+import { isScanGateError } from '../errors.ts';
 import type { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
 import type { ScanEvents } from '../scan-events.ts';
@@ -182,8 +183,16 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   // Everything below needs an API key; it is checked before any body byte is read.
   await app.register(async (api) => {
     api.decorateRequest('tenant', null as unknown as Tenant);
-    api.addHook('onRequest', async (request) => {
-      request.tenant = await deps.authenticator.authenticate(request);
+    api.addHook('onRequest', async (request, reply) => {
+      try {
+        request.tenant = await deps.authenticator.authenticate(request);
+      } catch (error) {
+        // The challenge senders of Basic credentials wait for (SNS sends the key of an endpoint URL
+        // like https://scangate:<key>@host/… only after it).
+        if (isScanGateError(error) && error.code === 'unauthorized')
+          reply.header('www-authenticate', 'Bearer, Basic realm="scangate", charset="UTF-8"');
+        throw error;
+      }
     });
     if (config.rateLimit.requestsPerMinute > 0) await registerRateLimit(api, config, deps.redis);
     await api.register(fastifyMultipart, {

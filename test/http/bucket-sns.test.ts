@@ -198,4 +198,29 @@ describe('SNS over HTTP: subscription confirmation and signed notifications', ()
     assert.equal(await metrics.delta('scangate_bucket_notifications_total', { outcome: 'accepted' }), 1);
     assert.equal(await metrics.delta('scangate_bucket_notifications_total', { outcome: 'refused' }), 1);
   });
+
+  test('SNS authenticates with Basic credentials from the endpoint URL, after the 401 challenge it waits for', async () => {
+    const anonymous = await fetch(`${service.url}/v1/buckets/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain; charset=UTF-8' },
+      body: JSON.stringify(confirmation()),
+    });
+    assert.equal(anonymous.status, 401);
+    assert.match(anonymous.headers.get('www-authenticate') ?? '', /Basic realm="scangate"/);
+    const withBasic = await fetch(`${service.url}/v1/buckets/events`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`sns:${KEY_A}`).toString('base64')}`,
+        'content-type': 'text/plain; charset=UTF-8',
+      },
+      body: JSON.stringify(confirmation()),
+    });
+    assert.equal(withBasic.status, 200);
+    const wrongKey = await fetch(`${service.url}/v1/buckets/events`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('sns:not-a-key').toString('base64')}` },
+      body: '{}',
+    });
+    assert.equal(wrongKey.status, 401);
+  });
 });

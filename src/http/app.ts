@@ -187,10 +187,14 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       try {
         request.tenant = await deps.authenticator.authenticate(request);
       } catch (error) {
-        // The challenge senders of Basic credentials wait for (SNS sends the key of an endpoint URL
-        // like https://scangate:<key>@host/… only after it).
-        if (isScanGateError(error) && error.code === 'unauthorized')
-          reply.header('www-authenticate', 'Bearer, Basic realm="scangate", charset="UTF-8"');
+        // SNS sends the key of an endpoint URL like https://scangate:<key>@host/… only after this
+        // challenge. Only on the event endpoint: on any other route a browser would pop up a login.
+        if (
+          isScanGateError(error) &&
+          error.code === 'unauthorized' &&
+          request.routeOptions.url === '/v1/buckets/events'
+        )
+          reply.header('www-authenticate', 'Basic realm="scangate", charset="UTF-8"');
         throw error;
       }
     });

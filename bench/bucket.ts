@@ -216,6 +216,7 @@ async function s3rverFloor(
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      'rewrite-markdown': { type: 'boolean', default: false },
       objects: { type: 'string', default: '100000' },
       size: { type: 'string', default: '1024' },
       concurrency: { type: 'string', default: '16' },
@@ -230,6 +231,16 @@ async function main(): Promise<void> {
       'time-limit': { type: 'string', default: '60' },
     },
   });
+  if (values['rewrite-markdown']) {
+    // Re-renders BENCHMARKS.md's section from the JSON (after changing the renderer), running nothing.
+    const report = JSON.parse(await readFile(values.output, 'utf8')) as BucketBenchReport;
+    const existing = await readFile(values.markdown, 'utf8').catch(() => undefined);
+    await writeFile(
+      values.markdown,
+      spliceBucketSection(existing, report, path.relative(REPO, values.output)),
+    );
+    return;
+  }
   const objects = Number(values.objects);
   const size = Number(values.size);
   const concurrency = Number(values.concurrency);
@@ -240,6 +251,8 @@ async function main(): Promise<void> {
   };
   const uploadCount = Math.min(objects, Number(values['upload-objects'] ?? objects));
   const loadAverageStart = os.loadavg()[0]!;
+  const startedAt = new Date().toISOString();
+  const commit = gitCommit();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'scangate-bench-bucket-'));
   const s3 = await startS3rver([BUCKET]);
   const client = new S3Client({
@@ -371,9 +384,9 @@ async function main(): Promise<void> {
     }
 
     const report: BucketBenchReport = {
-      at: new Date().toISOString(),
+      at: startedAt,
       command: `node bench/bucket.ts ${process.argv.slice(2).join(' ')}`.trim(),
-      commit: gitCommit(),
+      commit,
       machine: {
         cpus: os.cpus().length,
         model: os.cpus()[0]?.model ?? 'unknown',

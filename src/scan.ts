@@ -1,9 +1,15 @@
-import type { DetectedFileType } from './engine/file-type-sniffer.ts';
 import type { UnscannableReason, Verdict, VerdictStatus } from './engine/verdict.ts';
 import type { ContentInspection } from './policy/inspector.ts';
 import type { ContentPolicy } from './policy/policy.ts';
 
 export type { ContentPolicy };
+
+/** What the content says the file is, whatever its name claims: the `file_type`/`realfiletype` answers. */
+export interface DetectedFileType {
+  /** Usual extension, e.g. `pdf`, `zip`, `exe`. */
+  ext: string;
+  mime: string;
+}
 
 /*
  * The domain types every folder may import: what a scan job is, where its bytes come from, what it
@@ -51,7 +57,10 @@ export interface ScanResult extends Verdict {
   scanTimeMs?: number;
   /** True when the verdict came from the verdict cache (same bytes, same signatures). */
   cached?: boolean;
-  /** The type told by the content (magic numbers), whatever the name says; absent for text and unknowns. */
+  /**
+   * The type told by the content, whatever the name says: the same detection as `content.detectedType`
+   * (src/policy/file-type.ts), as extension and media type; absent for unknown binary data and empty content.
+   */
   fileType?: DetectedFileType;
   /** The name the content was submitted under (upload filename, URL or S3 key segment). */
   declaredName?: string;

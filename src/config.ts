@@ -328,11 +328,24 @@ export const ConfigSchema = Type.Object({
       env: 'JOB_RETRY_MAX_MS',
       description: 'longest retry delay',
     }),
+    /**
+     * Workers are woken when work arrives (in-process, and by LISTEN/NOTIFY on PostgreSQL); this
+     * slow poll only covers a lost notification and work that falls due by the clock (an expired
+     * lease of a crashed worker, a retry scheduled by another process).
+     */
     pollIntervalMs: Type.Integer({
       minimum: 5,
-      default: 50,
+      default: 2_000,
       env: 'JOB_POLL_INTERVAL_MS',
-      description: 'idle worker poll interval',
+      description: 'fallback poll of an idle worker (new work wakes it at once)',
+    }),
+    inlineUploadMaxBytes: Type.Integer({
+      minimum: 0,
+      maximum: 1024 * 1024,
+      default: 64 * 1024,
+      env: 'INLINE_UPLOAD_MAX_BYTES',
+      description:
+        'uploads up to this size are stored with their job in the database, not staged as a blob (0 = always stage)',
     }),
     resultRetentionSeconds: Type.Integer({
       minimum: 1,

@@ -21,7 +21,15 @@ export interface DetectedFileType {
 export type Dialect = 'bucketav' | 'attachmentav' | 'bucketscan' | 'native';
 
 export type ScanSource =
-  | { kind: 'upload'; blobKey: string; filename?: string; size: number; sha256?: string }
+  | {
+      kind: 'upload';
+      /** The staged blob; nothing is staged under it when `inline` (the bytes are the job's uploadBytes). */
+      blobKey: string;
+      filename?: string;
+      size: number;
+      sha256?: string;
+      inline?: boolean;
+    }
   | { kind: 'url'; url: string; headers?: Record<string, string> }
   | { kind: 's3'; bucket: string; key: string; version?: string };
 
@@ -40,6 +48,11 @@ export interface NewScanJob {
   customData?: string;
   /** The content policy in force, resolved at submit (tenant's, narrowed by the request). Absent: default. */
   policy?: ContentPolicy;
+  /**
+   * A small upload's bytes, stored with the job (source.inline). Read back only when the job is
+   * leased, and dropped when it completes.
+   */
+  uploadBytes?: Uint8Array;
 }
 
 /** The stored result of a finished job: the verdict plus everything needed to trust it. */

@@ -40,7 +40,9 @@ export async function startBucketScanning(
         window: config.buckets.window,
         settleConcurrency: config.buckets.settleConcurrency,
         leaseMs: config.jobs.leaseMs,
-        idleMs: Math.max(config.jobs.pollIntervalMs * 5, 100),
+        // The walker still polls for scans to advance; at most once a second, however slow the
+        // workers' fallback poll is (a second is what a scan's progress may lag).
+        idleMs: Math.min(Math.max(config.jobs.pollIntervalMs * 5, 100), 1_000),
         retentionMs: config.jobs.resultRetentionSeconds * 1000,
         sweepIntervalMs: config.jobs.sweepIntervalMs,
       },

@@ -164,6 +164,7 @@ export async function startService(config: Config, logger = createLogger(config)
         ...runnerDeps,
         blobs,
         maxUnfinishedJobsPerTenant: config.rateLimit.maxConcurrentJobsPerKey,
+        inlineUploadMaxBytes: config.jobs.inlineUploadMaxBytes,
         events,
         notifyWorkers: workers ? () => workers.wake() : undefined,
         bucketGrants: config.buckets.grants.length > 0 ? bucketScanning.grants : undefined,

@@ -52,6 +52,8 @@ export async function runScan(
   dependencies: ScanRunnerDependencies,
   signal: AbortSignal,
   policy: ContentPolicy = DEFAULT_POLICY,
+  /** An inline upload's bytes (source.inline), read with its job. */
+  uploadBytes?: Uint8Array,
 ): Promise<ScanResult> {
   const { store, engine, sources, verdictCache } = dependencies;
   const context: PolicyContext = { policy, declaredName: declaredNameOf(source) };
@@ -69,7 +71,7 @@ export async function runScan(
       }
     }
   }
-  const opened = await sources.open(source, signal);
+  const opened = await sources.open(source, signal, uploadBytes);
   const result = await scanStream(opened.stream, dependencies, signal, context);
   if (opened.s3Object) result.s3Object = opened.s3Object;
   return result;

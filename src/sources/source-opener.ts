@@ -1,6 +1,8 @@
+import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config.ts';
 import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
+import { ScanGateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ScanSource } from '../scan.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
@@ -46,11 +48,15 @@ export class SourceOpener {
     }
   }
 
-  async open(source: ScanSource, signal: AbortSignal): Promise<OpenedSource> {
+  /** `uploadBytes`: an inline upload's bytes, stored with its job instead of in the blob store. */
+  async open(source: ScanSource, signal: AbortSignal, uploadBytes?: Uint8Array): Promise<OpenedSource> {
     const maxBytes = this.#config.limits.maxFileSizeBytes;
     switch (source.kind) {
       case 'upload': {
-        const stream = await this.#blobs.open(source.blobKey);
+        if (source.inline && !uploadBytes) {
+          throw new ScanGateError('internal_error', 'the inline upload was not read with its job');
+        }
+        const stream = source.inline ? Readable.from([uploadBytes]) : await this.#blobs.open(source.blobKey);
         return source.sha256
           ? { stream, declaredSize: source.size, sha256: source.sha256 }
           : { stream, declaredSize: source.size };

@@ -87,6 +87,7 @@ describe('error shapes through app.inject() with an engine that is down', () => 
       maxFileSizeBytes: config.limits.maxFileSizeBytes,
       verdictCache: false,
       maxUnfinishedJobsPerTenant: 0,
+      inlineUploadMaxBytes: config.jobs.inlineUploadMaxBytes,
     });
     app = await buildHttpApp({
       config,

@@ -39,4 +39,8 @@ export class SqliteStore implements Store {
   async ping(): Promise<void> {
     this.#db.get('SELECT 1');
   }
+
+  watchWork(): () => void {
+    return () => {};
+  }
 }

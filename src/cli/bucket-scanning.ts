@@ -4,6 +4,7 @@ import { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import { BucketGrants } from '../jobs/buckets/grants.ts';
 import { ObjectActions } from '../jobs/buckets/object-actions.ts';
 import { BucketScanWalker, DEFAULT_WALKER_SETTINGS } from '../jobs/buckets/walker.ts';
+import type { ScanEvents } from '../scan-events.ts';
 import { createS3Client } from '../sources/s3/client.ts';
 import type { JobQueueStore } from '../store/contracts.ts';
 import { openBucketScanStore } from '../store/open-store.ts';
@@ -21,7 +22,7 @@ export async function startBucketScanning(
   config: Config,
   jobs: JobQueueStore,
   logger: Logger,
-  options: { runWalker: boolean; notifyWorkers?: () => void },
+  options: { runWalker: boolean; notifyWorkers?: () => void; events?: ScanEvents },
 ): Promise<BucketScanning> {
   const grants = new BucketGrants(config.buckets.grants);
   const buckets = await openBucketScanStore(config);
@@ -37,6 +38,7 @@ export async function startBucketScanning(
         ...DEFAULT_WALKER_SETTINGS,
         pageSize: config.buckets.pageSize,
         window: config.buckets.window,
+        settleConcurrency: config.buckets.settleConcurrency,
         leaseMs: config.jobs.leaseMs,
         // The walker still polls for scans to advance; at most once a second, however slow the
         // workers' fallback poll is (a second is what a scan's progress may lag).
@@ -46,6 +48,7 @@ export async function startBucketScanning(
       },
       logger: logger.child({ component: 'bucket-walker' }),
       ...(options.notifyWorkers ? { notifyWorkers: options.notifyWorkers } : {}),
+      ...(options.events ? { events: options.events } : {}),
     });
     walker.start();
   }
@@ -53,6 +56,7 @@ export async function startBucketScanning(
     buckets,
     jobs,
     grants,
+    ...(options.events ? { events: options.events } : {}),
     ...(walker ? { notifyWalker: () => walker.wake() } : {}),
   });
   return {

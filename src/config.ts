@@ -492,6 +492,27 @@ export const ConfigSchema = Type.Object({
       env: 'BUCKET_SCAN_WINDOW',
       description: 'objects of one bucket scan listed ahead of their verdicts at most',
     }),
+    settleConcurrency: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      default: 32,
+      env: 'BUCKET_SCAN_SETTLE_CONCURRENCY',
+      description: 'objects of one bucket scan whose verdict actions (tag, delete, quarantine) run at once',
+    }),
+    /** tenant=arn:aws:sns:… pairs: the SNS topics whose messages a tenant's event endpoint trusts. */
+    snsTopics: Type.Array(Type.String({ minLength: 5 }), {
+      default: [],
+      env: 'BUCKET_SNS_TOPICS',
+      description:
+        "tenant=topic-arn pairs: SNS topics whose signed messages (subscription confirmations, notifications) the tenant's POST /v1/buckets/events accepts",
+    }),
+    /** Beside https://sns.<region>.amazonaws.com/: for SNS-compatible services (and tests), never implied. */
+    snsExtraUrlPrefixes: Type.Array(Type.String({ minLength: 8 }), {
+      default: [],
+      env: 'BUCKET_SNS_EXTRA_URL_PREFIXES',
+      description:
+        'URL prefixes trusted for SNS SigningCertURL and SubscribeURL beside https://sns.<region>.amazonaws.com/ (default: none)',
+    }),
   }),
   rateLimit: group({
     requestsPerMinute: Type.Integer({

@@ -79,6 +79,19 @@ export interface ScanResult extends Verdict {
   declaredName?: string;
   /** What scangate saw in the bytes, whatever the policy: true type and content findings. */
   content?: ContentInspection;
+  /** The S3 object version whose bytes were scanned, as GetObject served it (S3 sources only). */
+  s3Object?: ServedS3Object;
+}
+
+/**
+ * What one GetObject served: bucket scans compare the ETag with what was listed (instead of asking
+ * S3 again) and skip reading the tag set of an object that had no tags.
+ */
+export interface ServedS3Object {
+  etag?: string;
+  versionId?: string;
+  /** x-amz-tagging-count, when S3 sent it: how many tags the object had when it was read. */
+  tagCount?: number;
 }
 
 export type JobState = 'queued' | 'running' | 'done';

@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import { BucketGrants } from '../jobs/buckets/grants.ts';
 import type { BucketScanWalker } from '../jobs/buckets/walker.ts';
+import type { ScanEvents } from '../scan-events.ts';
 import type { LazyS3Client } from '../sources/s3/lazy-client.ts';
 import type { JobQueueStore } from '../store/contracts.ts';
 import { openBucketScanStore } from '../store/open-store.ts';
@@ -29,7 +30,7 @@ export async function startBucketScanning(
   config: Config,
   jobs: JobQueueStore,
   logger: Logger,
-  options: { runWalker: boolean; s3: LazyS3Client; notifyWorkers?: () => void },
+  options: { runWalker: boolean; s3: LazyS3Client; notifyWorkers?: () => void; events?: ScanEvents },
 ): Promise<BucketScanning> {
   const grants = new BucketGrants(config.buckets.grants);
   const buckets = await openBucketScanStore(config);
@@ -49,6 +50,7 @@ export async function startBucketScanning(
         ...DEFAULT_WALKER_SETTINGS,
         pageSize: config.buckets.pageSize,
         window: config.buckets.window,
+        settleConcurrency: config.buckets.settleConcurrency,
         leaseMs: config.jobs.leaseMs,
         // The walker still polls for scans to advance; at most once a second, however slow the
         // workers' fallback poll is (a second is what a scan's progress may lag).
@@ -58,6 +60,7 @@ export async function startBucketScanning(
       },
       logger: logger.child({ component: 'bucket-walker' }),
       ...(options.notifyWorkers ? { notifyWorkers: options.notifyWorkers } : {}),
+      ...(options.events ? { events: options.events } : {}),
     });
     walker.start();
   }
@@ -65,6 +68,7 @@ export async function startBucketScanning(
     buckets,
     jobs,
     grants,
+    ...(options.events ? { events: options.events } : {}),
     ...(walker ? { notifyWalker: () => walker.wake() } : {}),
   });
   return {

@@ -154,6 +154,7 @@ export async function startService(config: Config, logger = createLogger(config)
     const bucketScanning = await startBucketScanning(config, store.jobs, logger, {
       runWalker: runsWorkers,
       s3,
+      events,
       ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
     });
     closers.push(() => bucketScanning.close());
@@ -190,6 +191,7 @@ export async function startService(config: Config, logger = createLogger(config)
         metrics,
         callbackPublicKeys: callbackKeys.published,
         bucketScans: bucketScanning.service,
+        events,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.
       closers.push(() => http.close());

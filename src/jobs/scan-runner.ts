@@ -72,7 +72,9 @@ export async function runScan(
     }
   }
   const opened = await sources.open(source, signal, uploadBytes);
-  return scanStream(opened.stream, dependencies, signal, context);
+  const result = await scanStream(opened.stream, dependencies, signal, context);
+  if (opened.s3Object) result.s3Object = opened.s3Object;
+  return result;
 }
 
 /**

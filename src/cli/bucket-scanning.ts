@@ -2,10 +2,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import { BucketGrants } from '../jobs/buckets/grants.ts';
-import { ObjectActions } from '../jobs/buckets/object-actions.ts';
-import { BucketScanWalker, DEFAULT_WALKER_SETTINGS } from '../jobs/buckets/walker.ts';
+import type { BucketScanWalker } from '../jobs/buckets/walker.ts';
 import type { ScanEvents } from '../scan-events.ts';
-import { createS3Client } from '../sources/s3/client.ts';
+import type { LazyS3Client } from '../sources/s3/lazy-client.ts';
 import type { JobQueueStore } from '../store/contracts.ts';
 import { openBucketScanStore } from '../store/open-store.ts';
 
@@ -17,18 +16,31 @@ export interface BucketScanning {
   close(): Promise<void>;
 }
 
+/**
+ * Whether this process walks buckets. A bucket scan needs a grant (BUCKET_GRANTS), so a single
+ * process (role all) without grants never has one to walk, and skips the walker and the S3 SDK it
+ * loads. A worker-only process walks whatever its API processes queued: it cannot know their grants.
+ */
+function walksBuckets(config: Config, runWalker: boolean): boolean {
+  return runWalker && (config.role === 'worker' || config.buckets.grants.length > 0);
+}
+
 /** Bucket scans for the composition root: their store, the walker (worker roles) and the API's service. */
 export async function startBucketScanning(
   config: Config,
   jobs: JobQueueStore,
   logger: Logger,
-  options: { runWalker: boolean; notifyWorkers?: () => void; events?: ScanEvents },
+  options: { runWalker: boolean; s3: LazyS3Client; notifyWorkers?: () => void; events?: ScanEvents },
 ): Promise<BucketScanning> {
   const grants = new BucketGrants(config.buckets.grants);
   const buckets = await openBucketScanStore(config);
   let walker: BucketScanWalker | undefined;
-  if (options.runWalker) {
-    const s3 = createS3Client(config.s3);
+  if (walksBuckets(config, options.runWalker)) {
+    const [{ BucketScanWalker, DEFAULT_WALKER_SETTINGS }, { ObjectActions }, s3] = await Promise.all([
+      import('../jobs/buckets/walker.ts'),
+      import('../jobs/buckets/object-actions.ts'),
+      options.s3(),
+    ]);
     walker = new BucketScanWalker({
       buckets,
       jobs,

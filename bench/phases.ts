@@ -258,7 +258,10 @@ export async function runPolicy(bench: Bench): Promise<PolicyResult> {
       bench.log(`policy ${content} ${policy}: ${run.filesPerSecond} files/s, p99 ${run.latency.p99Ms} ms`);
     }
   }
-  const inspectorMBps = { binary: inspectorThroughput('binary'), text: inspectorThroughput('text') };
+  const inspectorMBps = {
+    binary: await inspectorThroughput('binary'),
+    text: await inspectorThroughput('text'),
+  };
   bench.log(`content inspection alone: ${inspectorMBps.binary} MB/s binary, ${inspectorMBps.text} MB/s text`);
   return {
     fileBytes,

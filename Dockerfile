@@ -20,6 +20,20 @@ RUN --mount=type=secret,id=npm_ca,required=false \
  && node_modules/.bin/node --version | grep -q '^v24\.' \
  && rm -rf /root/.npm
 
+# --- compile: the TypeScript sources to JavaScript in dist/ (npm run build), with the dev dependencies
+# (the compiler) that the runtime image does not carry ---
+FROM build AS compile
+RUN --mount=type=secret,id=npm_ca,required=false \
+    if [ -f /run/secrets/npm_ca ]; then export NPM_CONFIG_CAFILE=/run/secrets/npm_ca; fi \
+ && npm install --no-audit --no-fund --no-update-notifier \
+ && rm -rf /root/.npm
+COPY tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
+COPY scripts/build.ts ./scripts/build.ts
+COPY src ./src
+COPY packages/client/src ./packages/client/src
+RUN node_modules/.bin/node scripts/build.ts
+
 # --- runtime ---
 FROM ${BASE_IMAGE}
 RUN apt-get update \
@@ -32,9 +46,9 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
-COPY src ./src
-# The CLI's client (`scangate scan`), imported as scangate/client from its TypeScript source.
-COPY packages/client/src ./packages/client/src
+# Compiled JavaScript only: the service, and the CLI's client (`scangate scan`), which dist/'s own
+# package.json resolves as scangate/client.
+COPY --from=compile /app/dist ./dist
 ENV NODE_ENV=production \
     SCANGATE_DATA_DIR=/var/lib/scangate \
     HOST=0.0.0.0 \
@@ -50,5 +64,7 @@ HEALTHCHECK --interval=30s --timeout=15s --start-period=15m --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/readyz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # tini is PID 1: it forwards SIGTERM to scangate, which drains running jobs (SHUTDOWN_GRACE_MS),
 # stops freshclam and clamd, and exits 0; it also reaps whatever clamd or freshclam leave behind.
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/src/cli/main.ts"]
+# --max-semi-space-size=2 (MiB): V8's young generation otherwise grows to tens of MiB during start-up
+# and stays committed; at 2 MiB the idle service is ~25 MiB smaller at no measured cost in CPU per scan.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=2", "/app/dist/src/cli/main.js"]
 CMD ["serve"]

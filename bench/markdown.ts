@@ -1,8 +1,9 @@
 import { defaultConfig } from '../src/config.ts';
+import { type Mode, SIGNATURE_SETS, type SignatureSet } from './options.ts';
 import type { BenchReport } from './report.ts';
 import type { RoundResult } from './rounds.ts';
 import { round, roundRate } from './stats.ts';
-import { downloadPeakRss, ratioToRaw } from './targets.ts';
+import { cpuPerThousand, cpuRatio, downloadPeakRss, ratioToRaw, signaturesOf } from './targets.ts';
 
 const BEGIN = '<!-- bench:begin: written by `npm run bench`; edit outside these markers -->';
 const END = '<!-- bench:end -->';
@@ -41,8 +42,10 @@ function machineSection(report: BenchReport, jsonPath: string): string {
       '(the bench client, the service and clamd share these cores; other work on the machine shows up here). ' +
       `Code: commit ${machine.gitCommit || 'unknown'}${uncommitted}.`,
     '',
-    `Setup: one clamd (offline test signatures, MaxThreads ${settings.clamdMaxThreads}, nice ${defaultConfig().engine.clamdNiceness} like the managed clamd, restarted before every round) on a unix socket; ` +
-      `scangate as a child process (\`node src/cli/main.ts serve\`, SQLite store, WORKER_CONCURRENCY ${settings.workerConcurrency}, ` +
+    `Setup: one clamd (MaxThreads ${settings.clamdMaxThreads}, nice ${defaultConfig().engine.clamdNiceness} like the managed clamd) on a unix socket: on the offline test signatures ` +
+      'restarted before every round; on the full database (make-synthetic-sigdb.sh: 3 M MD5 + 2 M SHA-256 + 2.5 M PE-section hashes, ' +
+      '100 k body patterns, 20 k logical signatures, ~1 GiB in clamd) loaded once, as it takes ~16 s, and warmed up with 200 raw scans before the first round. ' +
+      `scangate as a child process (the compiled build, \`node dist/src/cli/main.js serve\`, SQLite store, WORKER_CONCURRENCY ${settings.workerConcurrency}, ` +
       `MAX_FILE_SIZE ${mib(settings.maxFileSizeBytes)}) on 127.0.0.1. Files are random binary data whose last 16 bytes change every ` +
       'round, so neither clamd’s MD5 cache nor the verdict cache answers any of them. raw = one unix-socket INSTREAM per file from the bench ' +
       '(the ceiling); sync = `POST /api/v1/scan/sync/binary`; async = native multipart upload `POST /v1/scans/file`, timed from the first ' +
@@ -58,47 +61,147 @@ function targetsSection(report: BenchReport): string {
   );
 }
 
+const DATABASE_TITLES: Record<SignatureSet, string> = {
+  test: 'Test database (offline test signatures: scangate’s own cost shows)',
+  full: 'Full database (synthetic, shaped like the official one: what users get)',
+};
+
+function cell(rounds: RoundResult[], mode: Mode, size: string, concurrency: number): RoundResult | undefined {
+  return rounds.find(
+    (entry) => entry.mode === mode && entry.size === size && entry.concurrency === concurrency,
+  );
+}
+
+/** One row per size and concurrency: raw clamd, sync and async side by side, with the CPU each process spent. */
+function databaseTable(rounds: RoundResult[], all: RoundResult[]): string {
+  const keys = [...new Map(rounds.map((entry) => [`${entry.size} ${entry.concurrency}`, entry])).values()];
+  const rows = keys
+    .sort((a, b) => a.fileBytes - b.fileBytes || a.concurrency - b.concurrency)
+    .map(({ size, concurrency }) => {
+      const [raw, sync, async] = (['raw', 'sync', 'async'] as const).map((mode) =>
+        cell(rounds, mode, size, concurrency),
+      );
+      const rate = (entry: RoundResult | undefined) =>
+        entry ? roundRate(entry.files / entry.seconds) : null;
+      const ratio = (entry: RoundResult | undefined) => (entry ? ratioToRaw(entry, all)?.toFixed(2) : null);
+      const cpu = (entry: RoundResult | undefined, process: 'clamd' | 'scangate') =>
+        entry ? cpuPerThousand(entry.cpuSeconds[process], entry.files) : '–';
+      const p99 = (entry: RoundResult | undefined) => (entry ? entry.latency.p99Ms : '–');
+      const files = raw?.files ?? sync?.files ?? async?.files;
+      return [
+        size,
+        files,
+        concurrency,
+        rate(raw),
+        rate(sync),
+        ratio(sync),
+        rate(async),
+        ratio(async),
+        `${p99(raw)} / ${p99(sync)} / ${p99(async)}`,
+        `${cpu(raw, 'clamd')} / ${cpu(sync, 'clamd')} / ${cpu(async, 'clamd')}`,
+        `${cpu(sync, 'scangate')} / ${cpu(async, 'scangate')}`,
+        async ? cpuRatio(async) : null,
+      ];
+    });
+  const unexpected = rounds.filter((entry) =>
+    Object.keys(entry.verdicts).some((status) => status !== 'clean'),
+  );
+  return [
+    table(
+      [
+        'size',
+        'files',
+        'concurrency',
+        'raw files/s',
+        'sync files/s',
+        'sync × raw',
+        'async files/s',
+        'async × raw',
+        'p99 ms raw / sync / async',
+        'clamd CPU s per 1,000 files raw / sync / async',
+        'scangate CPU s per 1,000 files sync / async',
+        'async scangate ÷ clamd CPU',
+      ],
+      rows,
+    ),
+    '',
+    unexpected.length === 0
+      ? 'Every verdict was clean, as the random files are.'
+      : `Rounds with verdicts other than clean: ${unexpected
+          .map(
+            (entry) =>
+              `${entry.mode} ${entry.size} c${entry.concurrency} (${Object.entries(entry.verdicts)
+                .map(([status, count]) => `${count} ${status}`)
+                .join(', ')})`,
+          )
+          .join('; ')}.`,
+  ].join('\n');
+}
+
 function roundsSection(report: BenchReport): string {
   const sections: string[] = [];
-  for (const size of report.settings.sizes) {
-    const rounds = report.rounds.filter((candidate) => candidate.size === size.name);
+  for (const signatures of SIGNATURE_SETS) {
+    const rounds = report.rounds.filter((entry) => signaturesOf(entry) === signatures);
     if (rounds.length === 0) continue;
-    const rows = [...rounds]
-      .sort((a, b) => a.concurrency - b.concurrency)
-      .map((entry: RoundResult) => [
-        entry.mode,
-        entry.concurrency,
-        roundRate(entry.files / entry.seconds),
-        entry.mbPerSecond,
-        entry.latency.p50Ms,
-        entry.latency.p99Ms,
-        entry.mode === 'raw' ? '1.00' : ratioToRaw(entry, report.rounds)?.toFixed(2),
-        `${entry.cpuSeconds.clamd} / ${entry.mode === 'raw' ? '–' : entry.cpuSeconds.scangate}`,
-        Object.entries(entry.verdicts)
-          .map(([status, count]) => `${count} ${status}`)
-          .join(', '),
-      ]);
-    sections.push(
-      `### ${size.name} × ${rounds[0]!.files} files`,
+    sections.push(`### ${DATABASE_TITLES[signatures]}`, '', databaseTable(rounds, report.rounds), '');
+  }
+  return sections.join('\n');
+}
+
+function memorySection(report: BenchReport): string {
+  const memory = report.memory;
+  if (!memory) return '';
+  const lines = ['### Memory of the service', ''];
+  if (memory.idle?.length) {
+    lines.push(
+      '`SIGNATURES=test scangate serve` with its own managed clamd (not counted: the node process only), ' +
+        'read after it had been ready and idle for a while. src = the TypeScript sources through type stripping ' +
+        '(development); dist = the compiled build, without and with the node flags `npm start` and the image use. ' +
+        'Anonymous = heap, malloc, V8 code; file-backed = touched pages of the node binary and libraries.',
       '',
       table(
-        [
-          'mode',
-          'concurrency',
-          'files/s',
-          'MB/s',
-          'p50 ms',
-          'p99 ms',
-          '× raw',
-          'CPU s clamd / scangate',
-          'verdicts',
-        ],
-        rows,
+        ['entry', 'node flags', 'idle s', 'RSS', 'anonymous', 'file-backed'],
+        memory.idle.map((entry) => [
+          entry.entry,
+          entry.nodeFlags?.length ? `\`${entry.nodeFlags.join(' ')}\`` : 'none',
+          entry.idleSeconds,
+          mib(entry.rss),
+          mib(entry.rssAnon),
+          mib(entry.rssFile),
+        ]),
       ),
       '',
     );
   }
-  return sections.join('\n');
+  const rows: Row[] = [];
+  if (memory.uploads) {
+    const uploads = memory.uploads;
+    rows.push([
+      `${uploads.uploads} concurrent uploads of ${mib(uploads.fileBytes)} (async, until every verdict: ${uploads.seconds} s; ` +
+        `${Object.entries(uploads.verdicts)
+          .map(([status, count]) => `${count} ${status}`)
+          .join(', ')})`,
+      mib(uploads.rssBefore),
+      mib(Math.max(uploads.peakSampled, uploads.peakHwm ?? 0)),
+    ]);
+  }
+  if (memory.queued) {
+    const queued = memory.queued;
+    rows.push([
+      `${queued.jobs} queued jobs of ${queued.fileBytes} B (clamd paused; submitted in ${queued.submitSeconds} s, ` +
+        `drained in ${queued.drainSeconds} s)`,
+      mib(queued.rssBefore),
+      `${mib(queued.rssQueued)} queued (peak ${queued.peakHwm === null ? '–' : mib(queued.peakHwm)})`,
+    ]);
+  }
+  if (rows.length > 0)
+    lines.push(
+      'Under load, on a service started for it (test database):',
+      '',
+      table(['load', 'RSS before', 'RSS under load'], rows),
+      '',
+    );
+  return lines.join('\n');
 }
 
 function downloadSection(report: BenchReport): string {
@@ -263,6 +366,7 @@ export function renderReport(report: BenchReport, jsonPath: string): string {
     targetsSection(report),
     '',
     roundsSection(report),
+    memorySection(report),
     downloadSection(report),
     latencySection(report),
     cacheSection(report),

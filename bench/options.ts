@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -13,14 +14,36 @@ export interface SizeClass {
 
 export type Mode = 'raw' | 'sync' | 'async';
 
+/**
+ * The database clamd runs on: `test` is the offline test database (a handful of signatures, so
+ * scangate's own cost shows), `full` a synthetic one shaped like the official database (what users get).
+ */
+export type SignatureSet = 'test' | 'full';
+export const SIGNATURE_SETS: SignatureSet[] = ['test', 'full'];
+
 export interface BenchOptions {
+  /** The matrix runs once per set; the other phases run on the test database. */
+  signatures: SignatureSet[];
+  /** The matrix on the test database. */
   sizes: SizeClass[];
+  /** The matrix on the full database: clamd is far slower there, so fewer files (and no 100 MB class). */
+  fullSizes: SizeClass[];
+  /** make-synthetic-sigdb.sh, which writes the full database (once, into the cache). */
+  sigdbGenerator: string;
+  /** Where generated databases are kept between runs. */
+  cacheDir: string;
   concurrency: number[];
   modes: Mode[];
   /** Size of the single URL-download file; 0 skips that phase. */
   downloadBytes: number;
   /** Files of each kind in the submit-latency phase; 0 skips it. */
   latencySubmits: number;
+  /** Concurrent 100 MB uploads while the service's RSS is sampled; 0 skips that measurement. */
+  memoryUploads: number;
+  /** Jobs queued (clamd paused) while the service's RSS is measured; 0 skips that measurement. */
+  queuedJobs: number;
+  /** Seconds the compiled service idles before its RSS is read; 0 skips the idle-RSS phase. */
+  idleSeconds: number;
   /** Files in the 50 % repeat (verdict cache) phase; 0 skips it. */
   cacheFiles: number;
   cacheFileBytes: number;
@@ -51,16 +74,34 @@ const FULL_SIZES: SizeClass[] = [
   { name: '100MB', bytes: 100 * MiB, count: 5 },
 ];
 
+/** Of the full matrix's file counts, on the full database (clamd answers 1 KB some 6× slower there). */
+const FULL_DATABASE_SCALE = 0.2;
+const FULL_DATABASE_SIZES = ['1KB', '100KB', '1MB'];
+
+/** The generator of the full database, as this machine keeps it (--sigdb-generator to use another). */
+const DEFAULT_SIGDB_GENERATOR = '/work/shared/tools/signatures/make-synthetic-sigdb.sh';
+
 export const USAGE = `npm run bench -- [options]
 
+  --signatures LIST     test,full (default both): the matrix on the offline test database (scangate's
+                        own cost) and on a synthetic database shaped like the official one (~1 GiB in
+                        clamd, generated once into the cache); the other phases use the test database
   --quick               1KB,100KB,1MB at concurrency 1,4 with a tenth of the files, a 100 MB
-                        download, a small latency and cache phase (under a minute)
-  --sizes LIST          size classes to run: 1KB,100KB,1MB,100MB (default all)
+                        download, small latency, memory and cache phases (a few minutes)
+  --sizes LIST          size classes to run: 1KB,100KB,1MB,100MB (default all; on the full database
+                        1KB,100KB,1MB)
+  --full-files-scale N  file counts on the full database, of the test database's (default 0.2)
+  --sigdb-generator SH  make-synthetic-sigdb.sh (default ${DEFAULT_SIGDB_GENERATOR},
+                        or $SCANGATE_SIGDB_GENERATOR)
+  --cache-dir DIR       generated databases (default $XDG_CACHE_HOME or ~/.cache, /scangate-bench)
   --concurrency LIST    client concurrencies (default 1,4,16)
   --modes LIST          raw,sync,async (default all)
   --files-scale N       multiply every file count by N (at least 1 file each)
   --download-size SIZE  the URL-download file (default 1GB; 0 skips; e.g. 100MB)
   --latency-submits N   submits of each kind while the workers are saturated (default 300; 0 skips)
+  --memory-uploads N    concurrent 100 MB uploads while the service's RSS is sampled (default 16; 0 skips)
+  --queued-jobs N       jobs queued behind a paused clamd while the RSS is read (default 1000; 0 skips)
+  --idle-seconds N      idle time before the compiled service's RSS is read (default 20; 0 skips)
   --cache-files N       files of the 50 % repeat workload (default 1000; 0 skips)
   --policy-files N      100 KB files per content kind in the content-policy phase (default 400; 0 skips)
   --workers N           WORKER_CONCURRENCY of the service (default 4, the service default)
@@ -105,6 +146,13 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
       concurrency: { type: 'string' },
       modes: { type: 'string' },
       'files-scale': { type: 'string' },
+      signatures: { type: 'string' },
+      'full-files-scale': { type: 'string' },
+      'sigdb-generator': { type: 'string' },
+      'cache-dir': { type: 'string' },
+      'memory-uploads': { type: 'string' },
+      'queued-jobs': { type: 'string' },
+      'idle-seconds': { type: 'string' },
       'download-size': { type: 'string' },
       'latency-submits': { type: 'string' },
       'cache-files': { type: 'string' },
@@ -134,6 +182,15 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
   }));
   if (wanted && sizes.length !== wanted.length)
     throw new Error(`--sizes takes ${FULL_SIZES.map((size) => size.name).join(',')}`);
+  const fullScale = Number(values['full-files-scale'] ?? FULL_DATABASE_SCALE);
+  if (!(fullScale > 0)) throw new Error('--full-files-scale must be a positive number');
+  const fullSizes = sizes
+    .filter((size) => (wanted ? true : FULL_DATABASE_SIZES.includes(size.name)))
+    .map((size) => ({ ...size, count: Math.max(1, Math.round(size.count * fullScale)) }));
+  const signatures = list(values.signatures ?? SIGNATURE_SETS.join(',')) as SignatureSet[];
+  for (const set of signatures)
+    if (!SIGNATURE_SETS.includes(set)) throw new Error(`--signatures takes ${SIGNATURE_SETS.join(',')}`);
+  const cacheHome = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   const concurrency = list(values.concurrency ?? (quick ? '1,4' : '1,4,16')).map((text) =>
     positiveInt(text, '--concurrency'),
   );
@@ -145,11 +202,20 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     values.markdown ??
     (values.out ? `${out.replace(/\.json$/, '')}.md` : path.join(repoRoot, 'BENCHMARKS.md'));
   return {
+    signatures,
     sizes,
+    fullSizes,
+    sigdbGenerator: path.resolve(
+      values['sigdb-generator'] ?? (process.env.SCANGATE_SIGDB_GENERATOR || DEFAULT_SIGDB_GENERATOR),
+    ),
+    cacheDir: path.resolve(values['cache-dir'] ?? path.join(cacheHome, 'scangate-bench')),
     concurrency,
     modes,
     downloadBytes: parseSize(values['download-size'] ?? (quick ? '100MB' : '1GB')),
     latencySubmits: positiveInt(values['latency-submits'] ?? (quick ? '60' : '300'), '--latency-submits'),
+    memoryUploads: positiveInt(values['memory-uploads'] ?? (quick ? '4' : '16'), '--memory-uploads'),
+    queuedJobs: positiveInt(values['queued-jobs'] ?? (quick ? '200' : '1000'), '--queued-jobs'),
+    idleSeconds: positiveInt(values['idle-seconds'] ?? (quick ? '5' : '20'), '--idle-seconds'),
     cacheFiles: positiveInt(values['cache-files'] ?? (quick ? '200' : '1000'), '--cache-files'),
     cacheFileBytes: 100 * KiB,
     policyFiles: positiveInt(values['policy-files'] ?? (quick ? '100' : '400'), '--policy-files'),

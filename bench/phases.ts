@@ -4,7 +4,14 @@ import type { BenchClamd } from './clamd.ts';
 import { generateDataSet, loadPayloads, RoundStamp, writeRandomFile } from './data.ts';
 import { type DownloadResult, measureDownload } from './download.ts';
 import type { FileServer } from './file-server.ts';
-import { type BenchOptions, MiB } from './options.ts';
+import {
+  MEMORY_UPLOAD_BYTES,
+  type MemoryResult,
+  measureIdleRss,
+  measureQueuedMemory,
+  measureUploadMemory,
+} from './memory.ts';
+import { type BenchOptions, MiB, type SignatureSet, type SizeClass } from './options.ts';
 import {
   inspectorThroughput,
   measurePolicyRun,
@@ -14,11 +21,17 @@ import {
   policyPayloads,
   policyRatios,
 } from './policy.ts';
-import { memory, type ScangateProcess, startScangate, waitUntilReady } from './processes.ts';
+import {
+  memory,
+  PRODUCTION_NODE_FLAGS,
+  type ScangateProcess,
+  startScangate,
+  waitUntilReady,
+} from './processes.ts';
 import { type RoundResult, runRound, waitUntilNonePending } from './rounds.ts';
 import { ScangateClient } from './scangate-client.ts';
 import { measureSubmitLatency, type SubmitLatencyResult } from './submit-latency.ts';
-import { ratioToRaw } from './targets.ts';
+import { cpuPerThousand, ratioToRaw } from './targets.ts';
 import {
   type CacheResult,
   type CacheRun,
@@ -97,24 +110,34 @@ async function withClient<T>(bench: Bench, connections: number, use: (client: Sc
 
 function describeRound(result: RoundResult, rounds: RoundResult[]): string {
   const ratio = result.mode === 'raw' ? '' : `, ${ratioToRaw(result, rounds) ?? '?'}× raw`;
+  const cpu =
+    `CPU s/1000 files clamd ${cpuPerThousand(result.cpuSeconds.clamd, result.files)}` +
+    (result.mode === 'raw' ? '' : ` scangate ${cpuPerThousand(result.cpuSeconds.scangate, result.files)}`);
   const verdicts = Object.entries(result.verdicts)
     .map(([status, count]) => `${count} ${status}`)
     .join(', ');
   return (
-    `${result.mode} ${result.size} c${result.concurrency}: ${result.filesPerSecond} files/s, ${result.mbPerSecond} MB/s, ` +
-    `p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms${ratio} (${verdicts})`
+    `${result.signatures} ${result.mode} ${result.size} c${result.concurrency}: ${result.filesPerSecond} files/s, ${result.mbPerSecond} MB/s, ` +
+    `p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms${ratio}; ${cpu} (${verdicts})`
   );
 }
 
-/** raw, sync and async side by side for every size and concurrency; each round on a fresh clamd. */
-export async function runMatrix(bench: Bench): Promise<RoundResult[]> {
+/**
+ * raw, sync and async side by side for every size and concurrency. On the test database each round
+ * runs on a fresh clamd; the full one takes ~16 s to load and stays (every round's bytes are new).
+ */
+export async function runMatrix(
+  bench: Bench,
+  signatures: SignatureSet,
+  sizes: SizeClass[],
+): Promise<RoundResult[]> {
   const rounds: RoundResult[] = [];
-  for (const size of bench.options.sizes) {
+  for (const size of sizes) {
     bench.log(`writing ${size.count} random files of ${size.name}`);
     const data = await generateDataSet(path.join(bench.dataRoot, 'matrix'), size);
     for (const concurrency of bench.options.concurrency) {
       for (const mode of bench.options.modes) {
-        await freshClamd(bench);
+        if (signatures === 'test') await freshClamd(bench);
         const payloads = await loadPayloads(data, new RoundStamp());
         const result = await withClient(bench, concurrency, (client) =>
           runRound(
@@ -124,6 +147,7 @@ export async function runMatrix(bench: Bench): Promise<RoundResult[]> {
               scangatePid: bench.scangate.pid,
               client: () => client,
             },
+            signatures,
             mode,
             size,
             payloads,
@@ -234,7 +258,10 @@ export async function runPolicy(bench: Bench): Promise<PolicyResult> {
       bench.log(`policy ${content} ${policy}: ${run.filesPerSecond} files/s, p99 ${run.latency.p99Ms} ms`);
     }
   }
-  const inspectorMBps = { binary: inspectorThroughput('binary'), text: inspectorThroughput('text') };
+  const inspectorMBps = {
+    binary: await inspectorThroughput('binary'),
+    text: await inspectorThroughput('text'),
+  };
   bench.log(`content inspection alone: ${inspectorMBps.binary} MB/s binary, ${inspectorMBps.text} MB/s text`);
   return {
     fileBytes,
@@ -287,4 +314,74 @@ export async function runVerdictCache(bench: Bench): Promise<CacheResult> {
     runs,
     ...cacheGains(runs),
   };
+}
+
+/**
+ * The service's memory under load, on a service started for it: 16 (--memory-uploads) concurrent
+ * 100 MB uploads until their verdicts, then 1,000 (--queued-jobs) jobs queued behind a paused clamd.
+ */
+export async function runMemory(bench: Bench): Promise<MemoryResult> {
+  const result: MemoryResult = {};
+  const { memoryUploads, queuedJobs } = bench.options;
+  if (memoryUploads === 0 && queuedJobs === 0) return result;
+  await replaceScangate(bench, 'memory', true);
+  await freshClamd(bench);
+  if (memoryUploads > 0) {
+    const dir = path.join(bench.dataRoot, 'memory');
+    await mkdir(dir, { recursive: true });
+    result.uploads = await withClient(bench, memoryUploads, (client) =>
+      measureUploadMemory(client, bench.scangate.pid, dir, memoryUploads, MEMORY_UPLOAD_BYTES),
+    );
+    await rm(dir, { recursive: true, force: true });
+    const uploads = result.uploads;
+    bench.log(
+      `memory: ${uploads.uploads} concurrent uploads of ${Math.round(uploads.fileBytes / MiB)} MiB in ${uploads.seconds} s, ` +
+        `RSS ${Math.round(uploads.rssBefore / MiB)} → peak ${Math.round(Math.max(uploads.peakSampled, uploads.peakHwm ?? 0) / MiB)} MiB`,
+    );
+  }
+  if (queuedJobs > 0) {
+    const clamdPid = bench.clamd.pid;
+    if (clamdPid === undefined) throw new Error('the bench clamd is not running');
+    result.queued = await withClient(bench, 16, (client) =>
+      measureQueuedMemory(client, bench.scangate.pid, clamdPid, queuedJobs),
+    );
+    const queued = result.queued;
+    bench.log(
+      `memory: ${queued.jobs} queued jobs, RSS ${Math.round(queued.rssBefore / MiB)} → ${Math.round(queued.rssQueued / MiB)} MiB ` +
+        `(drained in ${queued.drainSeconds} s)`,
+    );
+  }
+  return result;
+}
+
+/**
+ * Idle RSS of `SIGNATURES=test scangate serve` with its own managed clamd (not counted), step by
+ * step: the TypeScript sources (type stripping), the build, the build with the production node flags.
+ */
+export async function runIdleRss(bench: Bench): Promise<MemoryResult['idle']> {
+  const idle: NonNullable<MemoryResult['idle']> = [];
+  const variants = [
+    { entry: 'src', nodeFlags: [] },
+    { entry: 'dist', nodeFlags: [] },
+    { entry: 'dist', nodeFlags: PRODUCTION_NODE_FLAGS },
+  ] as const;
+  for (const [index, { entry, nodeFlags }] of variants.entries()) {
+    const measured = await measureIdleRss(
+      entry,
+      [...nodeFlags],
+      path.join(bench.tempDir, `scangate-idle-${index}`),
+      bench.options.idleSeconds,
+      {
+        API_KEYS: `bench=${bench.apiKey}`,
+        LOG_LEVEL: bench.options.logLevel,
+        ...(bench.options.serviceNodeOptions ? { NODE_OPTIONS: bench.options.serviceNodeOptions } : {}),
+      },
+    );
+    idle.push(measured);
+    bench.log(
+      `idle RSS (${[entry, ...nodeFlags].join(' ')}): ${Math.round(measured.rss / MiB)} MiB (anonymous ${Math.round(measured.rssAnon / MiB)}, ` +
+        `file-backed ${Math.round(measured.rssFile / MiB)}) after ${measured.idleSeconds} s`,
+    );
+  }
+  return idle;
 }

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -20,12 +20,21 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+function statusFields(pid: number): (name: string) => number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+}
+
 /** VmRSS and VmHWM in bytes. */
 export function memory(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (name: string) =>
-    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  const kib = statusFields(pid);
   return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
+}
+
+/** VmRSS split into anonymous memory (heap, malloc, code) and file-backed pages (the binary, libraries). */
+export function rssBreakdown(pid: number): { rss: number; rssAnon: number; rssFile: number } {
+  const kib = statusFields(pid);
+  return { rss: kib('VmRSS'), rssAnon: kib('RssAnon'), rssFile: kib('RssFile') + kib('RssShmem') };
 }
 
 /** Resets VmHWM to the current RSS (Linux clear_refs "5"), so a phase can measure its own peak. */
@@ -102,18 +111,45 @@ export async function waitUntilReady(
 
 const REPO = path.resolve(import.meta.dirname, '..');
 
+/** dist: the compiled build (`npm run build`), as production runs it; src: the TypeScript sources. */
+export type ServiceEntry = 'dist' | 'src';
+const ENTRY_POINTS: Record<ServiceEntry, string> = {
+  dist: 'dist/src/cli/main.js',
+  src: 'src/cli/main.ts',
+};
+/** The node flags `npm start` and the image start the build with (see the Dockerfile's ENTRYPOINT). */
+export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=2'];
+
+/** Compiles dist/ unless it is up to date with the sources (the bench measures what production runs). */
+export function buildService(): void {
+  const built = spawnSync(process.execPath, [path.join(REPO, 'scripts/build.ts'), '--if-stale'], {
+    cwd: REPO,
+    stdio: 'inherit',
+  });
+  if (built.status !== 0) throw new Error(`npm run build failed (exit ${built.status})`);
+}
+
 /**
- * `node src/cli/main.ts serve` as a child, as an operator runs it: config from the environment only.
- * Ready once /readyz answers 200 (API up, clamd reachable, EICAR canary detected).
+ * `node dist/src/cli/main.js serve` (the build; or the sources) as a child, as an operator runs it:
+ * config from the environment only. Ready once /readyz answers 200 (API up, clamd reachable, EICAR
+ * canary detected).
  */
 export async function startScangate(options: {
   dataDir: string;
   env: Record<string, string>;
   cpuProfileDir?: string | undefined;
+  entry?: ServiceEntry;
+  /** Node flags; by default the production ones for the build and none for the sources. */
+  nodeFlags?: string[];
 }): Promise<ScangateProcess> {
   await mkdir(options.dataDir, { recursive: true });
   const port = await freePort();
-  const args = [path.join(REPO, 'src/cli/main.ts'), 'serve'];
+  const entry = options.entry ?? 'dist';
+  const args = [
+    ...(options.nodeFlags ?? (entry === 'dist' ? PRODUCTION_NODE_FLAGS : [])),
+    path.join(REPO, ENTRY_POINTS[entry]),
+    'serve',
+  ];
   if (options.cpuProfileDir) {
     await mkdir(options.cpuProfileDir, { recursive: true });
     args.unshift('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import type { DownloadResult } from './download.ts';
+import type { MemoryResult } from './memory.ts';
 import type { PolicyResult } from './policy.ts';
 import type { RoundResult } from './rounds.ts';
 import type { SubmitLatencyResult } from './submit-latency.ts';
@@ -33,12 +34,16 @@ export interface BenchReport {
     clamdMaxThreads: number;
     maxFileSizeBytes: number;
     sizes: { name: string; bytes: number; count: number }[];
+    /** Absent in results written before the full database was benchmarked. */
+    fullSizes?: { name: string; bytes: number; count: number }[];
+    signatures?: string[];
     concurrency: number[];
     modes: string[];
   };
   rounds: RoundResult[];
   download?: DownloadResult;
   submitLatency?: SubmitLatencyResult;
+  memory?: MemoryResult;
   verdictCache?: CacheResult;
   policy?: PolicyResult;
   targets: TargetResult[];

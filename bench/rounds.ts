@@ -1,13 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Payload } from './data.ts';
-import type { Mode } from './options.ts';
+import type { Mode, SignatureSet } from './options.ts';
 import { cpuSeconds } from './processes.ts';
 import { rawInstream } from './raw-clamd.ts';
 import type { NativeScanView, ScangateClient } from './scangate-client.ts';
 import { type LatencySummary, round, roundRate, runConcurrently, summarize } from './stats.ts';
 
 export interface RoundResult {
+  /** The database clamd ran on (results written before there were two: the test database). */
+  signatures?: SignatureSet;
   mode: Mode;
   size: string;
   fileBytes: number;
@@ -24,6 +26,7 @@ export interface RoundResult {
   verdicts: Record<string, number>;
   /** async only: verdicts answered from scangate's verdict cache (should be 0: bytes never repeat). */
   cachedVerdicts?: number;
+  /** utime + stime over the round (/proc/<pid>/stat): clamd's, the service process's, the bench's. */
   cpuSeconds: { clamd: number; scangate: number; client: number };
 }
 
@@ -181,6 +184,7 @@ export async function measureAsync(
 
 export async function runRound(
   context: RoundContext,
+  signatures: SignatureSet,
   mode: Mode,
   size: { name: string; bytes: number },
   payloads: Payload[],
@@ -207,6 +211,7 @@ export async function runRound(
         : await measureAsync(context.client(), payloads, concurrency, stopClock);
   const bytes = payloads.reduce((total, payload) => total + payload.size, 0);
   const result: RoundResult = {
+    signatures,
     mode,
     size: size.name,
     fileBytes: size.bytes,

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: starts its own clamd and scangate on loopback in a temp dir, measures raw clamd
- * INSTREAM against scangate's sync and async APIs, a large URL download with the service's RSS, submit
- * latency with the workers saturated and the verdict cache on a 50 % repeat workload; writes the
- * results JSON and the generated part of BENCHMARKS.md. `npm run bench -- --help` lists the options.
+ * `npm run bench`: starts its own clamd and scangate (the compiled build) on loopback in a temp dir,
+ * measures raw clamd INSTREAM against scangate's sync and async APIs on the offline test database and
+ * on a synthetic full-size one, a large URL download with the service's RSS, submit latency with the
+ * workers saturated, the service's memory (idle, 16 large uploads, 1,000 queued jobs), the content
+ * policy and the verdict cache on a 50 % repeat workload; writes the results JSON and the generated
+ * part of BENCHMARKS.md. `npm run bench -- --help` lists the options.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,20 +13,29 @@ import os from 'node:os';
 import path from 'node:path';
 import { CLAMD_MAX_FILE_SIZE } from '../src/config.ts';
 import { BenchClamd } from './clamd.ts';
+import { memoryPayload } from './data.ts';
 import { startFileServer } from './file-server.ts';
 import { spliceReport } from './markdown.ts';
+import { MEMORY_UPLOAD_BYTES, type MemoryResult } from './memory.ts';
 import { type BenchOptions, MiB, parseOptions, USAGE } from './options.ts';
 import {
   BACKLOG_FILE_BYTES,
   type Bench,
   runDownload,
+  runIdleRss,
   runMatrix,
+  runMemory,
   runPolicy,
   runSubmitLatency,
   runVerdictCache,
   startBenchScangate,
 } from './phases.ts';
+import { buildService } from './processes.ts';
+import { rawInstream } from './raw-clamd.ts';
 import { type BenchReport, formatJson, machineInfo } from './report.ts';
+import type { RoundResult } from './rounds.ts';
+import { syntheticDatabase } from './signatures.ts';
+import { runConcurrently } from './stats.ts';
 import { evaluateTargets } from './targets.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -66,6 +77,7 @@ function maxFileSizeFor(options: BenchOptions): number {
   const largest = Math.max(
     options.downloadBytes,
     BACKLOG_FILE_BYTES,
+    options.memoryUploads > 0 ? MEMORY_UPLOAD_BYTES : 0,
     ...options.sizes.map((size) => size.bytes),
   );
   return Math.min(CLAMD_MAX_FILE_SIZE, largest + MiB);
@@ -80,6 +92,11 @@ async function runBench(options: BenchOptions, teardown: Teardown, onService: (b
   const dataRoot = path.join(tempDir, 'data');
   await mkdir(dataRoot, { recursive: true });
   const maxFileSizeBytes = maxFileSizeFor(options);
+  // Before anything starts: generating the full database takes a minute the first time.
+  const fullDatabase = options.signatures.includes('full')
+    ? await syntheticDatabase(options.sigdbGenerator, options.cacheDir, log)
+    : undefined;
+  buildService();
 
   const clamd = new BenchClamd({
     dir: path.join(tempDir, 'bench-clamd'),
@@ -111,13 +128,21 @@ async function runBench(options: BenchOptions, teardown: Teardown, onService: (b
   onService(bench);
   log(`scangate at ${bench.scangate.url} (pid ${bench.scangate.pid})`);
 
-  const rounds = await runMatrix(bench);
+  const rounds: RoundResult[] = [];
+  if (options.signatures.includes('test')) rounds.push(...(await runMatrix(bench, 'test', options.sizes)));
   const submitLatency = options.latencySubmits > 0 ? await runSubmitLatency(bench) : undefined;
   // From here on the phases run on services started for them (see runDownload).
   const download = options.downloadBytes > 0 ? await runDownload(bench) : undefined;
+  const memory: MemoryResult = await runMemory(bench);
   // Before the cache phase, which replaces the service with a cache-off one.
   const policy = options.policyFiles > 0 ? await runPolicy(bench) : undefined;
   const verdictCache = options.cacheFiles > 0 ? await runVerdictCache(bench) : undefined;
+  await bench.scangate.stop();
+  if (options.idleSeconds > 0) {
+    const idle = await runIdleRss(bench);
+    if (idle) memory.idle = idle;
+  }
+  if (fullDatabase) rounds.push(...(await runFullMatrix(bench, fullDatabase, teardown)));
 
   machine.loadAverageEnd = os.loadavg()[0]!;
   const finishedAt = new Date();
@@ -132,17 +157,57 @@ async function runBench(options: BenchOptions, teardown: Teardown, onService: (b
       clamdMaxThreads: options.clamdThreads,
       maxFileSizeBytes,
       sizes: options.sizes,
+      fullSizes: options.fullSizes,
+      signatures: options.signatures,
       concurrency: options.concurrency,
       modes: options.modes,
     },
     rounds,
-    targets: evaluateTargets(rounds, download, submitLatency),
+    targets: evaluateTargets({ rounds, download, submitLatency, memory }),
   };
   if (download) report.download = download;
+  if (Object.keys(memory).length > 0) report.memory = memory;
   if (submitLatency) report.submitLatency = submitLatency;
   if (verdictCache) report.verdictCache = verdictCache;
   if (policy) report.policy = policy;
   return report;
+}
+
+/**
+ * The matrix on the synthetic full-size database: a clamd of its own (~1 GiB, ~16 s to load) and a
+ * service on it, both stopped afterwards; the test database's clamd is stopped meanwhile.
+ */
+/** Raw scans of 100 KB files on the full database before its first round. */
+const FULL_WARMUP_SCANS = 200;
+
+async function runFullMatrix(bench: Bench, database: string, teardown: Teardown): Promise<RoundResult[]> {
+  await bench.clamd.stop();
+  const clamd = new BenchClamd({
+    dir: path.join(bench.tempDir, 'bench-clamd-full'),
+    maxFileSizeBytes: bench.maxFileSizeBytes,
+    maxThreads: bench.options.clamdThreads,
+    extraDatabase: database,
+  });
+  teardown.add('clamd (full database)', () => clamd.stop());
+  log('starting clamd on the full database');
+  const loadStarted = Date.now();
+  await clamd.start();
+  log(`clamd loaded the full database in ${Math.round((Date.now() - loadStarted) / 1000)} s`);
+  // The first scans after the load fault in the engine's pages (~1 GiB): not part of any round.
+  const warmupStarted = Date.now();
+  await runConcurrently(FULL_WARMUP_SCANS, 4, async () => {
+    await rawInstream(clamd.socketPath, memoryPayload(randomBytes(100 * 1024)));
+  });
+  log(`warm-up: ${FULL_WARMUP_SCANS} raw scans in ${Math.round((Date.now() - warmupStarted) / 1000)} s`);
+  const partial = { ...bench, clamd };
+  const full: Bench = { ...partial, scangate: await startBenchScangate(partial, 'full', true) };
+  teardown.add('scangate (full database)', () => full.scangate.stop());
+  try {
+    return await runMatrix(full, 'full', bench.options.fullSizes);
+  } finally {
+    await full.scangate.stop();
+    await clamd.stop();
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -154,7 +219,7 @@ async function main(argv: string[]): Promise<number> {
   if (options.rewriteMarkdown) {
     const report = JSON.parse(await readFile(options.out, 'utf8')) as BenchReport;
     // Judged again: the rules may have been corrected since the run (the measurements are not touched).
-    report.targets = evaluateTargets(report.rounds, report.download, report.submitLatency);
+    report.targets = evaluateTargets(report);
     await writeReport(report, options.out, options.markdown);
     log(
       `rewrote ${path.relative(process.cwd(), options.markdown)} from ${path.relative(process.cwd(), options.out)}`,

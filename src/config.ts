@@ -328,11 +328,24 @@ export const ConfigSchema = Type.Object({
       env: 'JOB_RETRY_MAX_MS',
       description: 'longest retry delay',
     }),
+    /**
+     * Workers are woken when work arrives (in-process, and by LISTEN/NOTIFY on PostgreSQL); this
+     * slow poll only covers a lost notification and work that falls due by the clock (an expired
+     * lease of a crashed worker, a retry scheduled by another process).
+     */
     pollIntervalMs: Type.Integer({
       minimum: 5,
-      default: 50,
+      default: 2_000,
       env: 'JOB_POLL_INTERVAL_MS',
-      description: 'idle worker poll interval',
+      description: 'fallback poll of an idle worker (new work wakes it at once)',
+    }),
+    inlineUploadMaxBytes: Type.Integer({
+      minimum: 0,
+      maximum: 1024 * 1024,
+      default: 64 * 1024,
+      env: 'INLINE_UPLOAD_MAX_BYTES',
+      description:
+        'uploads up to this size are stored with their job in the database, not staged as a blob (0 = always stage)',
     }),
     resultRetentionSeconds: Type.Integer({
       minimum: 1,
@@ -478,6 +491,27 @@ export const ConfigSchema = Type.Object({
       default: 2000,
       env: 'BUCKET_SCAN_WINDOW',
       description: 'objects of one bucket scan listed ahead of their verdicts at most',
+    }),
+    settleConcurrency: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      default: 32,
+      env: 'BUCKET_SCAN_SETTLE_CONCURRENCY',
+      description: 'objects of one bucket scan whose verdict actions (tag, delete, quarantine) run at once',
+    }),
+    /** tenant=arn:aws:sns:… pairs: the SNS topics whose messages a tenant's event endpoint trusts. */
+    snsTopics: Type.Array(Type.String({ minLength: 5 }), {
+      default: [],
+      env: 'BUCKET_SNS_TOPICS',
+      description:
+        "tenant=topic-arn pairs: SNS topics whose signed messages (subscription confirmations, notifications) the tenant's POST /v1/buckets/events accepts",
+    }),
+    /** Beside https://sns.<region>.amazonaws.com/: for SNS-compatible services (and tests), never implied. */
+    snsExtraUrlPrefixes: Type.Array(Type.String({ minLength: 8 }), {
+      default: [],
+      env: 'BUCKET_SNS_EXTRA_URL_PREFIXES',
+      description:
+        'URL prefixes trusted for SNS SigningCertURL and SubscribeURL beside https://sns.<region>.amazonaws.com/ (default: none)',
     }),
   }),
   rateLimit: group({

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'rate_limited'
   | 'quota_exceeded'
   | 'bucket_not_granted'
+  | 'sns_topic_not_allowed'
+  | 'sns_signature_invalid'
   | 'scan_not_running'
   | 'policy_wider_than_tenant'
   | 'request_timeout'

@@ -1,24 +1,33 @@
 /**
- * The loop both queues run (scan jobs and callback deliveries): `concurrency` slots, each leasing
- * one item, handling it, and leasing again; a slot that finds nothing sleeps for the poll interval
- * or until woken. The wake rule is one deliberate choice: wake() wakes ONE idle slot, because each
- * call announces one new item (a submitted job, a stored callback); stop() wakes them all.
+ * The loop both queues run (scan jobs and callback deliveries): up to `concurrency` items in hand
+ * at once. The loop leases while it has free slots and the queue may hold work, in one call for
+ * all free slots, until a lease comes back empty; then it sleeps until woken (a submit in this
+ * process, a NOTIFY from another, an item in hand finishing) or until the fallback poll, which
+ * covers a lost notification and work that falls due by the clock (a retry's time, an expired
+ * lease). An idle loop therefore costs one lease query per `pollIntervalMs`, whatever its size.
  */
 export interface LeaseLoopOptions<T> {
   concurrency: number;
+  /** The fallback poll of an idle loop. */
   pollIntervalMs: number;
-  /** How long a slot waits before leasing again after lease() failed (database down). */
+  /** How long the loop waits before leasing again after lease() failed (database down). */
   leaseErrorDelayMs: number;
-  lease(): Promise<T | undefined>;
+  /** Leases up to `max` items (at least one asked for); an empty answer means nothing is due. */
+  lease(max: number): Promise<T[]>;
   handle(item: T): Promise<void>;
   onLeaseError(error: unknown): void;
 }
 
 export class LeaseLoop<T> {
   readonly #options: LeaseLoopOptions<T>;
-  readonly #idleSlots = new Set<() => void>();
-  #slots: Promise<void>[] = [];
+  readonly #inHand = new Set<Promise<void>>();
+  #started = false;
   #stopping = false;
+  /** The lease call in flight with what it leads to, if any. */
+  #leasing: Promise<void> | undefined;
+  /** A wake-up arrived while a lease was in flight: that lease may have missed the new item. */
+  #wokenWhileLeasing = false;
+  #sleep: NodeJS.Timeout | undefined;
 
   constructor(options: LeaseLoopOptions<T>) {
     this.#options = options;
@@ -29,62 +38,101 @@ export class LeaseLoop<T> {
   }
 
   start(): void {
-    if (this.#slots.length > 0) return;
+    if (this.#started) return;
+    this.#started = true;
     this.#stopping = false;
-    for (let slot = 0; slot < this.#options.concurrency; slot++) this.#slots.push(this.#run());
+    this.#fill();
   }
 
-  /** One item became due: one idle slot leases now instead of at its next poll. */
+  /** Work may have become due: lease now instead of at the next fallback poll. */
   wake(): void {
-    const [first] = this.#idleSlots;
-    first?.();
+    if (!this.#started || this.#stopping) return;
+    this.#fill();
+  }
+
+  /** Wakes the loop at `at` (a retry this process scheduled), unless it is woken earlier anyway. */
+  wakeAt(at: Date): void {
+    const delay = at.getTime() - Date.now();
+    setTimeout(() => this.wake(), Math.max(0, delay)).unref();
   }
 
   /**
    * Stops leasing and waits for the items in hand. After `graceMs` it calls `abortInFlight` (the
-   * owner aborts what is still running and gives those leases back) and waits for the slots to end.
+   * owner aborts what is still running and gives those leases back) and waits for them to end.
    */
   async stop(graceMs: number, abortInFlight: () => void): Promise<void> {
     this.#stopping = true;
-    for (const wake of [...this.#idleSlots]) wake();
-    const slots = Promise.all(this.#slots);
+    clearTimeout(this.#sleep);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'grace_over'>((resolve) => {
       timer = setTimeout(() => resolve('grace_over'), graceMs);
     });
-    if ((await Promise.race([slots, graceOver])) === 'grace_over') {
+    const settled = async () => {
+      // A lease in flight may still add items; wait until nothing is leasing or in hand.
+      while (this.#leasing || this.#inHand.size > 0) await Promise.all([this.#leasing, ...this.#inHand]);
+    };
+    const allSettled = settled();
+    if ((await Promise.race([allSettled, graceOver])) === 'grace_over') {
       abortInFlight();
-      await slots;
+      await allSettled;
     }
     clearTimeout(timer);
-    this.#slots = [];
+    this.#started = false;
   }
 
-  async #run(): Promise<void> {
-    while (!this.#stopping) {
-      let item: T | undefined;
+  #fill(): void {
+    if (this.#leasing !== undefined) {
+      this.#wokenWhileLeasing = true;
+      return;
+    }
+    clearTimeout(this.#sleep);
+    this.#sleep = undefined;
+    this.#wokenWhileLeasing = false;
+    this.#leasing = this.#leaseWhileFree().finally(() => {
+      this.#leasing = undefined;
+      if (this.#wokenWhileLeasing && !this.#stopping) this.#fill();
+    });
+  }
+
+  async #leaseWhileFree(): Promise<void> {
+    let free = this.#options.concurrency - this.#inHand.size;
+    while (!this.#stopping && free > 0) {
+      this.#wokenWhileLeasing = false;
+      let items: T[];
       try {
-        item = await this.#options.lease();
+        items = await this.#options.lease(free);
       } catch (error) {
         this.#options.onLeaseError(error);
-        await this.#idle(this.#options.leaseErrorDelayMs);
-        continue;
+        this.#wokenWhileLeasing = false;
+        this.#sleepFor(this.#options.leaseErrorDelayMs);
+        return;
       }
-      if (item !== undefined) await this.#options.handle(item);
-      else await this.#idle(this.#options.pollIntervalMs);
+      for (const item of items) this.#take(item);
+      free = this.#options.concurrency - this.#inHand.size;
+      if (items.length === 0 && !this.#wokenWhileLeasing) break;
     }
+    // Full: the next item to finish leases again. Empty: sleep until woken or the fallback poll.
+    if (!this.#stopping && free > 0) this.#sleepFor(this.#options.pollIntervalMs);
   }
 
-  #idle(ms: number): Promise<void> {
-    if (this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#idleSlots.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#idleSlots.add(done);
-    });
+  #take(item: T): void {
+    // handle() records its own failures (both owners catch everything); the guard keeps one
+    // unexpected rejection from ending the loop.
+    const handled: Promise<void> = this.#options
+      .handle(item)
+      .catch((error: unknown) => this.#options.onLeaseError(error))
+      .finally(() => {
+        this.#inHand.delete(handled);
+        if (!this.#stopping) this.#fill();
+      });
+    this.#inHand.add(handled);
+  }
+
+  #sleepFor(ms: number): void {
+    clearTimeout(this.#sleep);
+    this.#sleep = setTimeout(() => {
+      this.#sleep = undefined;
+      if (!this.#stopping) this.#fill();
+    }, ms);
   }
 }

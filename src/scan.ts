@@ -1,9 +1,15 @@
-import type { DetectedFileType } from './engine/file-type-sniffer.ts';
 import type { UnscannableReason, Verdict, VerdictStatus } from './engine/verdict.ts';
 import type { ContentInspection } from './policy/inspector.ts';
 import type { ContentPolicy } from './policy/policy.ts';
 
 export type { ContentPolicy };
+
+/** What the content says the file is, whatever its name claims: the `file_type`/`realfiletype` answers. */
+export interface DetectedFileType {
+  /** Usual extension, e.g. `pdf`, `zip`, `exe`. */
+  ext: string;
+  mime: string;
+}
 
 /*
  * The domain types every folder may import: what a scan job is, where its bytes come from, what it
@@ -15,7 +21,15 @@ export type { ContentPolicy };
 export type Dialect = 'bucketav' | 'attachmentav' | 'bucketscan' | 'native';
 
 export type ScanSource =
-  | { kind: 'upload'; blobKey: string; filename?: string; size: number; sha256?: string }
+  | {
+      kind: 'upload';
+      /** The staged blob; nothing is staged under it when `inline` (the bytes are the job's uploadBytes). */
+      blobKey: string;
+      filename?: string;
+      size: number;
+      sha256?: string;
+      inline?: boolean;
+    }
   | { kind: 'url'; url: string; headers?: Record<string, string> }
   | { kind: 's3'; bucket: string; key: string; version?: string };
 
@@ -34,6 +48,11 @@ export interface NewScanJob {
   customData?: string;
   /** The content policy in force, resolved at submit (tenant's, narrowed by the request). Absent: default. */
   policy?: ContentPolicy;
+  /**
+   * A small upload's bytes, stored with the job (source.inline). Read back only when the job is
+   * leased, and dropped when it completes.
+   */
+  uploadBytes?: Uint8Array;
 }
 
 /** The stored result of a finished job: the verdict plus everything needed to trust it. */
@@ -51,12 +70,28 @@ export interface ScanResult extends Verdict {
   scanTimeMs?: number;
   /** True when the verdict came from the verdict cache (same bytes, same signatures). */
   cached?: boolean;
-  /** The type told by the content (magic numbers), whatever the name says; absent for text and unknowns. */
+  /**
+   * The type told by the content, whatever the name says: the same detection as `content.detectedType`
+   * (src/policy/file-type.ts), as extension and media type; absent for unknown binary data and empty content.
+   */
   fileType?: DetectedFileType;
   /** The name the content was submitted under (upload filename, URL or S3 key segment). */
   declaredName?: string;
   /** What scangate saw in the bytes, whatever the policy: true type and content findings. */
   content?: ContentInspection;
+  /** The S3 object version whose bytes were scanned, as GetObject served it (S3 sources only). */
+  s3Object?: ServedS3Object;
+}
+
+/**
+ * What one GetObject served: bucket scans compare the ETag with what was listed (instead of asking
+ * S3 again) and skip reading the tag set of an object that had no tags.
+ */
+export interface ServedS3Object {
+  etag?: string;
+  versionId?: string;
+  /** x-amz-tagging-count, when S3 sent it: how many tags the object had when it was read. */
+  tagCount?: number;
 }
 
 export type JobState = 'queued' | 'running' | 'done';

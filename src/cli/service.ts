@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { loadCallbackSigningKeys } from '../delivery/callback-signing-keys.ts';
@@ -22,7 +21,7 @@ import { ScanService } from '../jobs/scan-service.ts';
 import { ScanWorkerPool } from '../jobs/scan-worker-pool.ts';
 import { ScanEvents } from '../scan-events.ts';
 import { openBlobStore } from '../sources/blobs/open-blob-store.ts';
-import { createS3Client } from '../sources/s3/client.ts';
+import { lazyS3Client } from '../sources/s3/lazy-client.ts';
 import { SourceOpener } from '../sources/source-opener.ts';
 import type { Store } from '../store/contracts.ts';
 import { openStore } from '../store/open-store.ts';
@@ -61,7 +60,9 @@ export async function startService(config: Config, logger = createLogger(config)
     const store = await openStore(config);
     closers.push(() => store.close());
     const callbackKeys = await loadCallbackSigningKeys(config.callbacks, store.keys);
-    const blobs = await openBlobStore(config, createS3Client(config.s3));
+    // One S3 client for staging, S3 sources and bucket scans, made when the first of them needs it.
+    const s3 = lazyS3Client(config.s3);
+    const blobs = await openBlobStore(config, config.blobs.s3Bucket ? await s3() : undefined);
     const engineHandle = await createEngine(config, logger);
     closers.push(() => engineHandle.close());
     let workers: ScanWorkerPool | undefined;
@@ -103,7 +104,6 @@ export async function startService(config: Config, logger = createLogger(config)
     };
     testFormats();
     closers.push(async () => clearTimeout(formatRetry));
-    const s3 = createS3Client(config.s3);
     const sources = new SourceOpener({ blobs, s3, config, logger, deniedEndpoints });
     const runnerDeps = {
       store,
@@ -153,6 +153,8 @@ export async function startService(config: Config, logger = createLogger(config)
 
     const bucketScanning = await startBucketScanning(config, store.jobs, logger, {
       runWalker: runsWorkers,
+      s3,
+      events,
       ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
     });
     closers.push(() => bucketScanning.close());
@@ -163,12 +165,14 @@ export async function startService(config: Config, logger = createLogger(config)
         ...runnerDeps,
         blobs,
         maxUnfinishedJobsPerTenant: config.rateLimit.maxConcurrentJobsPerKey,
+        inlineUploadMaxBytes: config.jobs.inlineUploadMaxBytes,
         events,
         notifyWorkers: workers ? () => workers.wake() : undefined,
         bucketGrants: config.buckets.grants.length > 0 ? bucketScanning.grants : undefined,
       });
+      // Imported only when configured: a node without Redis does not carry its client.
       const redis = config.rateLimit.redisUrl
-        ? new Redis(config.rateLimit.redisUrl, { maxRetriesPerRequest: 2 })
+        ? new (await import('ioredis')).Redis(config.rateLimit.redisUrl, { maxRetriesPerRequest: 2 })
         : undefined;
       if (redis) closers.push(async () => void (await redis.quit()));
       const http = await buildHttpApp({
@@ -187,6 +191,7 @@ export async function startService(config: Config, logger = createLogger(config)
         metrics,
         callbackPublicKeys: callbackKeys.published,
         bucketScans: bucketScanning.service,
+        events,
       });
       // Stop accepting first, so no request is accepted after the workers stopped.
       closers.push(() => http.close());

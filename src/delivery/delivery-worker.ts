@@ -52,6 +52,7 @@ export class CallbackDeliveryWorker {
   readonly #createSecret: () => string;
   readonly #inFlight = new Map<string, AbortController>();
   readonly #loop: LeaseLoop<LeasedDelivery>;
+  #stopWatching: (() => void) | undefined;
   #agent: Agent | undefined;
 
   constructor(deps: CallbackDeliveryWorkerDependencies) {
@@ -65,7 +66,10 @@ export class CallbackDeliveryWorker {
       concurrency: deps.concurrency ?? 4,
       pollIntervalMs: config.jobs.pollIntervalMs,
       leaseErrorDelayMs: config.jobs.pollIntervalMs,
-      lease: () => this.#store.outbox.lease(this.#leaseMs),
+      lease: async () => {
+        const leased = await this.#store.outbox.lease(this.#leaseMs);
+        return leased ? [leased] : [];
+      },
       handle: (leased) => this.#attempt(leased),
       onLeaseError: (error) => this.#logger?.error({ err: error }, 'could not lease a callback delivery'),
     });
@@ -84,6 +88,7 @@ export class CallbackDeliveryWorker {
       logger: this.#logger,
       resolve: this.#options.resolve,
     });
+    this.#stopWatching = this.#store.watchWork('deliveries', () => this.#loop.wake());
     this.#loop.start();
   }
 
@@ -97,6 +102,8 @@ export class CallbackDeliveryWorker {
    * gives their leases back so another worker (or the next start) delivers them at once.
    */
   async stop(graceMs = this.#config.jobs.shutdownGraceMs): Promise<void> {
+    this.#stopWatching?.();
+    this.#stopWatching = undefined;
     await this.#loop.stop(graceMs, () => {
       for (const controller of this.#inFlight.values()) controller.abort();
     });
@@ -181,6 +188,7 @@ export class CallbackDeliveryWorker {
     }
     this.#logger?.info({ ...log, retryAt: next.retryAt }, 'callback attempt failed; will retry');
     this.#options.events?.emit('callback:attempt', { outcome: 'retry' });
+    this.#loop.wakeAt(next.retryAt);
     return this.#store.outbox.retry(delivery.id, leaseToken, error, result.statusCode, next.retryAt);
   }
 

@@ -51,7 +51,7 @@ export interface BucketAvCallback {
   download_url: string;
   trace_id?: string;
   custom_data?: string;
-  /** The type told by the content (attachmentAV's name for it); absent for text and unknowns. */
+  /** The type told by the content (attachmentAV's name for it), the detection the policy uses; absent for unknown binary data. */
   realfiletype?: string;
 }
 

@@ -30,7 +30,16 @@ export interface ScanOptions {
    * Sees every input byte, in order, as it is sent to clamd (e.g. a content inspection): the same
    * pass, never a second read. It must not throw.
    */
-  observer?: { push(chunk: Buffer): void } | undefined;
+  observer?: ScanObserver | undefined;
+}
+
+export interface ScanObserver {
+  /**
+   * Takes one chunk. A promise asks the engine to read the next chunk only once it settles (the
+   * observer's own work, e.g. inflating archive members off the main thread, fell behind): it must
+   * not reject.
+   */
+  push(chunk: Buffer): void | Promise<void>;
 }
 
 /**

@@ -37,6 +37,14 @@ function presentedKey(request: FastifyRequest): string | undefined {
   if (typeof authorization === 'string') {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (match) return match[1];
+    // Basic: the password is the key (the user name is free), for senders that can only put
+    // credentials in a URL, such as SNS HTTP(S) subscriptions.
+    const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
+    if (basic) {
+      const credentials = Buffer.from(basic[1]!, 'base64').toString('utf8');
+      const key = credentials.slice(credentials.indexOf(':') + 1);
+      if (credentials.includes(':') && key.length > 0) return key;
+    }
   }
   const apiKey = request.headers['x-api-key'];
   if (typeof apiKey === 'string' && apiKey.trim().length > 0) return apiKey.trim();

@@ -11,8 +11,10 @@ import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
 import type { ScanEngine } from '../engine/engine.ts';
 import type { FormatSelfTestReport } from '../engine/format-self-test.ts';
 import type { SignatureReporter } from '../engine/signature-lifecycle.ts';
+import { isScanGateError } from '../errors.ts';
 import type { BucketScanService } from '../jobs/buckets/bucket-scan-service.ts';
 import type { ScanService } from '../jobs/scan-service.ts';
+import type { ScanEvents } from '../scan-events.ts';
 import type { ApiKeyAuthenticator, Tenant } from './api-keys.ts';
 import { buildValidatorsWithStrictBodies } from './body-validation.ts';
 import { clientErrorHandler } from './client-errors.ts';
@@ -34,6 +36,7 @@ import { operationsRoutes } from './routes/operations.ts';
 import { policyRoutes } from './routes/policy.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { ErrorResponse } from './schemas.ts';
+import { SnsSubscriptions } from './sns-subscriptions.ts';
 import { loadTlsOptions } from './tls.ts';
 
 export interface HttpAppDependencies {
@@ -55,6 +58,8 @@ export interface HttpAppDependencies {
   metrics?: ScanMetrics;
   /** Bucket scans, watches and S3 event notifications (/v1/buckets/*). */
   bucketScans?: BucketScanService;
+  /** Where SNS subscription confirmations are reported (metrics). */
+  events?: ScanEvents;
   /**
    * scangate's own endpoints (API port, clamd, databases), refused to callback URLs at submit like
    * the downloads and deliveries refuse them. Asked at each check: the list is replaced (with the API
@@ -178,8 +183,20 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   // Everything below needs an API key; it is checked before any body byte is read.
   await app.register(async (api) => {
     api.decorateRequest('tenant', null as unknown as Tenant);
-    api.addHook('onRequest', async (request) => {
-      request.tenant = await deps.authenticator.authenticate(request);
+    api.addHook('onRequest', async (request, reply) => {
+      try {
+        request.tenant = await deps.authenticator.authenticate(request);
+      } catch (error) {
+        // SNS sends the key of an endpoint URL like https://scangate:<key>@host/… only after this
+        // challenge. Only on the event endpoint: on any other route a browser would pop up a login.
+        if (
+          isScanGateError(error) &&
+          error.code === 'unauthorized' &&
+          request.routeOptions.url === '/v1/buckets/events'
+        )
+          reply.header('www-authenticate', 'Basic realm="scangate", charset="UTF-8"');
+        throw error;
+      }
     });
     if (config.rateLimit.requestsPerMinute > 0) await registerRateLimit(api, config, deps.redis);
     await api.register(fastifyMultipart, {
@@ -204,7 +221,17 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     await api.register(nativeRoutes(context));
     await api.register(policyRoutes(context));
     await api.register(statsRoutes(context));
-    if (deps.bucketScans) await api.register(bucketRoutes(deps.bucketScans));
+    if (deps.bucketScans) {
+      const sns = new SnsSubscriptions({
+        topics: config.buckets.snsTopics,
+        extraUrlPrefixes: config.buckets.snsExtraUrlPrefixes,
+        destinations: currentDestinations,
+        logger: deps.logger.child({ component: 'sns' }),
+        events: deps.events,
+      });
+      api.addHook('onClose', () => sns.close());
+      await api.register(bucketRoutes(deps.bucketScans, sns));
+    }
   });
 
   return app;

@@ -14,6 +14,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   rate_limited: 429,
   quota_exceeded: 429,
   bucket_not_granted: 403,
+  sns_topic_not_allowed: 403,
+  sns_signature_invalid: 403,
   scan_not_running: 409,
   policy_wider_than_tenant: 400,
   request_timeout: 408,

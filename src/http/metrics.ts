@@ -46,6 +46,12 @@ export class ScanMetrics {
   readonly #httpDuration: Histogram<'method' | 'route'>;
   readonly #signatureUpdates: Counter<'outcome'>;
   readonly #signatureReloads: Counter<'outcome'>;
+  readonly #bucketObjects: Counter<'stage'>;
+  readonly #bucketObjectsFinished: Counter<'outcome'>;
+  readonly #bucketActions: Counter<'action' | 'outcome'>;
+  readonly #bucketNotifications: Counter<'outcome'>;
+  readonly #bucketNotificationRecords: Counter<'outcome'>;
+  readonly #bucketSubscriptions: Counter<'outcome'>;
 
   constructor(options: ScanMetricsOptions = {}) {
     const registers = [this.registry];
@@ -112,6 +118,43 @@ export class ScanMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.#bucketObjects = new Counter({
+      name: 'scangate_bucket_objects_total',
+      help: 'Bucket scan objects by stage: listed (recorded from a listing page, a watch pass or an event) and queued (submitted as scan jobs)',
+      labelNames: ['stage'],
+      registers,
+    });
+    this.#bucketObjectsFinished = new Counter({
+      name: 'scangate_bucket_objects_finished_total',
+      help: 'Bucket scan objects settled, by outcome (clean, infected, unscannable, blocked, skipped, failed)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#bucketActions = new Counter({
+      name: 'scangate_bucket_actions_total',
+      help: 'Actions on bucket objects (tag, delete, quarantine, rescan, skip), by outcome (ok, failed)',
+      labelNames: ['action', 'outcome'],
+      registers,
+    });
+    this.#bucketNotifications = new Counter({
+      name: 'scangate_bucket_notifications_total',
+      help: 'S3 event notification deliveries, by outcome (accepted, refused: not granted or not an event)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#bucketNotificationRecords = new Counter({
+      name: 'scangate_bucket_notification_records_total',
+      help: 'Records of accepted S3 event notifications, by outcome (queued, duplicate: delivered before, ignored: not a creation)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#bucketSubscriptions = new Counter({
+      name: 'scangate_bucket_sns_subscriptions_total',
+      help: 'SNS subscription confirmations, by outcome (confirmed, refused: topic not allowed or bad signature)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    for (const stage of ['listed', 'queued']) this.#bucketObjects.inc({ stage }, 0);
     const { queueDepth, engineStatus, signatures, jobsInFlight, build } = options;
     if (build) {
       new Gauge({
@@ -211,6 +254,19 @@ export class ScanMetrics {
     );
     events.on('scan:retried', ({ error }) => this.recordRetry(error));
     events.on('callback:attempt', ({ outcome }) => this.recordCallbackAttempt(outcome));
+    events.on('bucket:objects', ({ stage, count }) => this.#bucketObjects.inc({ stage }, count));
+    events.on('bucket:settled', ({ outcome }) => this.#bucketObjectsFinished.inc({ outcome }));
+    events.on('bucket:action', ({ action, ok }) =>
+      this.#bucketActions.inc({ action, outcome: ok ? 'ok' : 'failed' }),
+    );
+    events.on('bucket:notification', ({ outcome, records }) => {
+      this.#bucketNotifications.inc({ outcome });
+      if (!records) return;
+      this.#bucketNotificationRecords.inc({ outcome: 'queued' }, records.queued);
+      this.#bucketNotificationRecords.inc({ outcome: 'duplicate' }, records.duplicates);
+      this.#bucketNotificationRecords.inc({ outcome: 'ignored' }, records.ignored);
+    });
+    events.on('bucket:subscription', ({ outcome }) => this.#bucketSubscriptions.inc({ outcome }));
   }
 
   /** A verdict stored by a worker or answered by a synchronous scan. */

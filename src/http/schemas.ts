@@ -121,7 +121,10 @@ export const NativeScan = Type.Object({
   file_type: Nullable(
     Type.Object(
       { ext: Type.String(), mime: Type.String() },
-      { description: 'type told by the content (magic numbers); null for text and unknown formats' },
+      {
+        description:
+          'type told by the content (the detection detected_type comes from); null for unknown binary data and empty content',
+      },
     ),
   ),
   download_time: Nullable(Type.Number({ description: 'seconds' })),

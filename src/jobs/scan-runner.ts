@@ -1,9 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { ScanEngine } from '../engine/engine.ts';
-import { FileTypeSniffer } from '../engine/file-type-sniffer.ts';
 import type { Verdict } from '../engine/verdict.ts';
 import { type ScanOutcome, verdictCacheKey } from '../engine/verdict.ts';
-import { ContentInspector } from '../policy/inspector.ts';
+import { ContentInspector, INSPECTION_VERSION } from '../policy/inspector.ts';
 import { declaredNameOf, judgeContent } from '../policy/judge.ts';
 import { type ContentPolicy, DEFAULT_POLICY, isDefaultPolicy } from '../policy/policy.ts';
 import type { ScanResult, ScanSource } from '../scan.ts';
@@ -53,6 +52,8 @@ export async function runScan(
   dependencies: ScanRunnerDependencies,
   signal: AbortSignal,
   policy: ContentPolicy = DEFAULT_POLICY,
+  /** An inline upload's bytes (source.inline), read with its job. */
+  uploadBytes?: Uint8Array,
 ): Promise<ScanResult> {
   const { store, engine, sources, verdictCache } = dependencies;
   const context: PolicyContext = { policy, declaredName: declaredNameOf(source) };
@@ -62,15 +63,18 @@ export async function runScan(
     if (cacheKey) {
       const cached = await store.verdicts.get(knownSha256, cacheKey);
       // A hit skips the scan: make sure clamd has not loaded new signatures since its last health check.
-      // Entries from before content inspection carry no content: only the default policy may use them.
-      const usable = cached && (cached.content || isDefaultPolicy(policy));
+      // Entries from an older inspection (none, or one zip level and two type detections) are
+      // used only by the default policy, which reads no content finding.
+      const usable = cached && (cached.content?.version === INSPECTION_VERSION || isDefaultPolicy(policy));
       if (usable && (await engine.verdictCacheKey({ fresh: true })) === cacheKey) {
         return applyPolicy({ ...cached, cached: true, downloadTimeMs: 0, scanTimeMs: 0 }, context);
       }
     }
   }
-  const opened = await sources.open(source, signal);
-  return scanStream(opened.stream, dependencies, signal, context);
+  const opened = await sources.open(source, signal, uploadBytes);
+  const result = await scanStream(opened.stream, dependencies, signal, context);
+  if (opened.s3Object) result.s3Object = opened.s3Object;
+  return result;
 }
 
 /**
@@ -85,26 +89,26 @@ export async function scanStream(
   context: PolicyContext = { policy: DEFAULT_POLICY },
 ): Promise<ScanResult> {
   const inspector = new ContentInspector();
-  const sniffer = new FileTypeSniffer();
   let outcome: ScanOutcome;
   try {
     outcome = await dependencies.engine.scan(input, {
       signal,
       maxBytes: dependencies.maxFileSizeBytes,
-      // One read feeds both: the policy's content inspection and the realfiletype sniffer.
-      observer: {
-        push(chunk: Buffer) {
-          inspector.push(chunk);
-          sniffer.push(chunk);
-        },
-      },
+      // One read feeds clamd and the content inspection, whose one type detection gives every
+      // answer's type (detected_type, file_type, realfiletype) and the policy's rules alike.
+      observer: inspector,
     });
+  } catch (error) {
+    // Ends the inspection's inflaters; its answer is not needed.
+    void inspector.finish();
+    throw error;
   } finally {
     input.destroy();
   }
-  const result: ScanResult = { ...resultFromOutcome(outcome), content: inspector.finish() };
-  const fileType = await sniffer.detect();
-  if (fileType) result.fileType = fileType;
+  const content = await inspector.finish();
+  const result: ScanResult = { ...resultFromOutcome(outcome), content };
+  if (content.ext !== undefined && content.mime !== undefined)
+    result.fileType = { ext: content.ext, mime: content.mime };
   const cacheKey = verdictCacheKey(outcome);
   if (dependencies.verdictCache && cacheKey && cacheable(result)) {
     await dependencies.store.verdicts.put({ sha256: result.sha256!, cacheKey, result });

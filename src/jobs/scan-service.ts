@@ -8,15 +8,18 @@ import type {
   Dialect,
   FailedDeliveryPage,
   JobListFilter,
+  NewScanJob,
   ScanJob,
   ScanResult,
   ScanSource,
 } from '../scan.ts';
 import type { ScanEvents } from '../scan-events.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
-import type { Store } from '../store/contracts.ts';
+import { stageUpload } from '../sources/upload-staging.ts';
+import type { Store, SubmitOutcome } from '../store/contracts.ts';
 import type { BucketGrants } from './buckets/grants.ts';
 import { verdictForFailure } from './failure-verdict.ts';
+import { GroupCommit } from './group-commit.ts';
 import { runScan, type ScanRunnerDependencies, scanStream } from './scan-runner.ts';
 import { bucketSecondsFor, type ScanStats, totalsOf, verdictTimeline } from './scan-stats.ts';
 
@@ -59,6 +62,8 @@ export interface ScanServiceDependencies extends ScanRunnerDependencies {
   blobs: BlobStore;
   /** Pending jobs one tenant may have at once (0 = unlimited). */
   maxUnfinishedJobsPerTenant: number;
+  /** Uploads up to this size are stored with their job instead of staged in the blob store. */
+  inlineUploadMaxBytes: number;
   /** Tells local workers that a job is waiting (absent on API-only nodes). */
   notifyWorkers?: () => void;
   /** Told of every synchronous verdict (scan:finished). */
@@ -72,9 +77,16 @@ export class ScanService {
   readonly #deps: ScanServiceDependencies;
   /** The tail of each tenant's admission queue (only while submissions are in flight). */
   readonly #admissions = new Map<string, Promise<void>>();
+  /**
+   * Submissions that arrive together are stored in one transaction (one commit, one fsync); each
+   * request is answered only after the commit that holds its job, so a 201/202 still means the job
+   * survives a kill -9.
+   */
+  readonly #submissions: GroupCommit<NewScanJob, SubmitOutcome>;
 
   constructor(dependencies: ScanServiceDependencies) {
     this.#deps = dependencies;
+    this.#submissions = new GroupCommit((jobs) => dependencies.store.jobs.submitMany(jobs));
   }
 
   /** Which database backs the service (readiness report). */
@@ -155,7 +167,7 @@ export class ScanService {
     if (request.source.kind === 's3') await this.#deps.sources.assertS3Configured();
     const policy = await this.policyFor(tenantId, request.policy);
     const job = await this.#admit(tenantId, () =>
-      this.#deps.store.jobs.submit({
+      this.#queue({
         id: randomUUID(),
         tenantId,
         dialect: request.dialect,
@@ -175,24 +187,33 @@ export class ScanService {
     if (source.kind === 's3') this.#deps.bucketGrants?.check(tenantId, source.bucket, source.key);
   }
 
-  /** Streams an upload into the blob store, then queues it; the staged blob is removed if queueing fails. */
+  /**
+   * Stages an upload (small ones inline with the job, others streamed into the blob store), then
+   * queues it; a staged blob is removed if queueing fails.
+   */
   async submitUpload(tenantId: string, input: Readable, request: UploadRequest): Promise<ScanJob> {
     // Refused before a byte is staged: a request that widens the tenant's policy gets no job.
     const policy = await this.policyFor(tenantId, request.policy);
     await this.#checkQuota(tenantId);
     const id = randomUUID();
-    const staged = await this.#deps.blobs.put(id, input, { maxBytes: this.#deps.maxFileSizeBytes });
+    const staged = await stageUpload(input, {
+      blobs: this.#deps.blobs,
+      key: id,
+      maxBytes: this.#deps.maxFileSizeBytes,
+      inlineMaxBytes: this.#deps.inlineUploadMaxBytes,
+    });
     const source: ScanSource = {
       kind: 'upload',
-      blobKey: staged.key,
+      blobKey: staged.inline ? id : staged.blobKey,
       size: staged.size,
       sha256: staged.sha256,
     };
+    if (staged.inline) source.inline = true;
     if (request.filename) source.filename = request.filename;
     try {
       // Checked again now: parallel uploads all passed the first check before any was queued.
       const job = await this.#admit(tenantId, () =>
-        this.#deps.store.jobs.submit({
+        this.#queue({
           id,
           tenantId,
           dialect: request.dialect,
@@ -201,12 +222,13 @@ export class ScanService {
           callback: request.callback,
           customData: request.customData,
           policy,
+          uploadBytes: staged.inline,
         }),
       );
       this.#deps.notifyWorkers?.();
       return job;
     } catch (error) {
-      await this.#deps.blobs.delete(staged.key).catch(() => undefined);
+      if (!staged.inline) await this.#deps.blobs.delete(staged.blobKey).catch(() => undefined);
       throw error;
     }
   }
@@ -259,6 +281,12 @@ export class ScanService {
     const verdict = verdictForFailure(error, 0);
     if (verdict === 'retry') throw error;
     return verdict;
+  }
+
+  async #queue(job: NewScanJob): Promise<ScanJob> {
+    const outcome = await this.#submissions.add(job);
+    if (!outcome.job) throw outcome.error;
+    return outcome.job;
   }
 
   /**

@@ -6,9 +6,10 @@ import type { Logger } from '../logger.ts';
 import type { ScanResult } from '../scan.ts';
 import type { ScanEvents } from '../scan-events.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
-import type { LeasedJob } from '../store/contracts.ts';
+import type { JobCompletion, LeasedJob } from '../store/contracts.ts';
 import { retryDelayMs } from './backoff.ts';
 import { verdictForFailure } from './failure-verdict.ts';
+import { GroupCommit } from './group-commit.ts';
 import { runScan, type ScanRunnerDependencies } from './scan-runner.ts';
 
 export interface ScanWorkerDependencies extends ScanRunnerDependencies {
@@ -32,6 +33,9 @@ export class ScanWorkerPool {
   readonly #deps: ScanWorkerDependencies;
   readonly #running = new Map<string, AbortController>();
   readonly #loop: LeaseLoop<LeasedJob>;
+  /** Jobs that finish together store their verdicts in one transaction. */
+  readonly #completions: GroupCommit<JobCompletion, boolean>;
+  #stopWatching: (() => void) | undefined;
 
   constructor(dependencies: ScanWorkerDependencies) {
     this.#deps = dependencies;
@@ -40,10 +44,16 @@ export class ScanWorkerPool {
       concurrency: jobs.workerConcurrency,
       pollIntervalMs: jobs.pollIntervalMs,
       leaseErrorDelayMs: Math.max(jobs.pollIntervalMs, 500),
-      lease: () => store.jobs.lease(jobs.leaseMs, { maxRunningPerTenant: jobs.maxRunningPerTenant }),
+      lease: async () => {
+        const leased = await store.jobs.lease(jobs.leaseMs, {
+          maxRunningPerTenant: jobs.maxRunningPerTenant,
+        });
+        return leased ? [leased] : [];
+      },
       handle: (leased) => this.#process(leased),
       onLeaseError: (error) => logger.error({ err: error }, 'cannot lease jobs; retrying'),
     });
+    this.#completions = new GroupCommit((completions) => store.jobs.completeMany(completions));
   }
 
   get activeJobs(): number {
@@ -51,6 +61,7 @@ export class ScanWorkerPool {
   }
 
   start(): void {
+    this.#stopWatching ??= this.#deps.store.watchWork('jobs', () => this.#loop.wake());
     this.#loop.start();
   }
 
@@ -61,6 +72,8 @@ export class ScanWorkerPool {
 
   /** Stops leasing; running jobs get `graceMs` to finish, then are aborted and released. */
   async stop(graceMs = this.#deps.jobs.shutdownGraceMs): Promise<void> {
+    this.#stopWatching?.();
+    this.#stopWatching = undefined;
     await this.#loop.stop(graceMs, () => {
       for (const controller of this.#running.values()) controller.abort(new ShutdownAbort('shutting down'));
     });
@@ -86,7 +99,7 @@ export class ScanWorkerPool {
     try {
       let result: ScanResult;
       try {
-        result = await runScan(job.source, this.#deps, controller.signal, job.policy);
+        result = await runScan(job.source, this.#deps, controller.signal, job.policy, job.uploadBytes);
       } catch (error) {
         if (controller.signal.aborted) {
           if (controller.signal.reason instanceof ShutdownAbort) {
@@ -101,7 +114,8 @@ export class ScanWorkerPool {
             Date.now() +
               retryDelayMs(job.attempts, { baseMs: jobs.retryBaseDelayMs, maxMs: jobs.retryMaxDelayMs }),
           );
-          await store.jobs.retry(job.id, leaseToken, messageOf(error), retryAt);
+          if (await store.jobs.retry(job.id, leaseToken, messageOf(error), retryAt))
+            this.#loop.wakeAt(retryAt);
           logger.warn({ ...log, err: error, retryAt }, 'scan attempt failed; will retry');
           this.#deps.events?.emit('scan:retried', { jobId: job.id, error });
           return;
@@ -109,7 +123,7 @@ export class ScanWorkerPool {
         result = decision;
       }
       const delivery = callbackDeliveryFor(job, result);
-      const stored = await store.jobs.complete(job.id, leaseToken, result, delivery);
+      const stored = await this.#completions.add({ jobId: job.id, leaseToken, result, delivery });
       if (!stored) {
         logger.warn(log, 'verdict discarded: lease lost before it was stored');
         return;
@@ -124,7 +138,9 @@ export class ScanWorkerPool {
         result,
         durationMs: performance.now() - started,
       });
-      if (job.source.kind === 'upload') await this.#deleteStagedUpload(job.source.blobKey, job.id);
+      if (job.source.kind === 'upload' && !job.source.inline) {
+        await this.#deleteStagedUpload(job.source.blobKey, job.id);
+      }
     } catch (error) {
       logger.error(
         { ...log, err: error },

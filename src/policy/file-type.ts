@@ -1,3 +1,5 @@
+import { fileTypeFromBuffer } from 'file-type';
+
 /**
  * True file types, told from content (magic bytes), never from the name or a declared Content-Type.
  * Deliberately small: the types a policy allows or refuses, plus `binary` for everything else.
@@ -58,64 +60,152 @@ export interface DetectedType {
   type: FileType;
   /** What a person reads in evidence: `PE32+`, `ELF`, `ZIP`, … */
   label: string;
+  /** The usual extension and media type (`exe`, `application/x-msdownload`); absent for unknown binary data and empty content. */
+  ext?: string;
+  mime?: string;
 }
+
+/** The `file-type` library's answers in the policy's coarser vocabulary; unlisted answers are `binary`. */
+const TYPE_OF_EXTENSION: Record<string, { type: FileType; label: string }> = {
+  pdf: { type: 'pdf', label: 'PDF' },
+  png: { type: 'png', label: 'PNG' },
+  apng: { type: 'png', label: 'PNG (animated)' },
+  jpg: { type: 'jpeg', label: 'JPEG' },
+  gif: { type: 'gif', label: 'GIF' },
+  webp: { type: 'webp', label: 'WebP' },
+  bmp: { type: 'bmp', label: 'BMP' },
+  tif: { type: 'tiff', label: 'TIFF' },
+  zip: { type: 'zip', label: 'ZIP' },
+  docx: { type: 'docx', label: 'Word (OOXML)' },
+  docm: { type: 'docx', label: 'Word (OOXML, macro-enabled)' },
+  dotx: { type: 'docx', label: 'Word template (OOXML)' },
+  dotm: { type: 'docx', label: 'Word template (OOXML, macro-enabled)' },
+  xlsx: { type: 'xlsx', label: 'Excel (OOXML)' },
+  xlsm: { type: 'xlsx', label: 'Excel (OOXML, macro-enabled)' },
+  xltx: { type: 'xlsx', label: 'Excel template (OOXML)' },
+  xltm: { type: 'xlsx', label: 'Excel template (OOXML, macro-enabled)' },
+  pptx: { type: 'pptx', label: 'PowerPoint (OOXML)' },
+  pptm: { type: 'pptx', label: 'PowerPoint (OOXML, macro-enabled)' },
+  ppsx: { type: 'pptx', label: 'PowerPoint show (OOXML)' },
+  ppsm: { type: 'pptx', label: 'PowerPoint show (OOXML, macro-enabled)' },
+  potx: { type: 'pptx', label: 'PowerPoint template (OOXML)' },
+  potm: { type: 'pptx', label: 'PowerPoint template (OOXML, macro-enabled)' },
+  odt: { type: 'odt', label: 'OpenDocument text' },
+  ott: { type: 'odt', label: 'OpenDocument text template' },
+  ods: { type: 'ods', label: 'OpenDocument spreadsheet' },
+  ots: { type: 'ods', label: 'OpenDocument spreadsheet template' },
+  odp: { type: 'odp', label: 'OpenDocument presentation' },
+  otp: { type: 'odp', label: 'OpenDocument presentation template' },
+  jar: { type: 'jar', label: 'Java archive' },
+  cfb: { type: 'ole2', label: 'OLE2 compound document' },
+  rtf: { type: 'rtf', label: 'RTF' },
+  gz: { type: 'gzip', label: 'gzip' },
+  'tar.gz': { type: 'gzip', label: 'gzip (tar)' },
+  bz2: { type: 'bzip2', label: 'bzip2' },
+  xz: { type: 'xz', label: 'xz' },
+  '7z': { type: '7z', label: '7-Zip' },
+  rar: { type: 'rar', label: 'RAR' },
+  tar: { type: 'tar', label: 'tar' },
+  elf: { type: 'elf', label: 'ELF' },
+  macho: { type: 'macho', label: 'Mach-O' },
+  xml: { type: 'xml', label: 'XML' },
+};
+
+/** Types `file-type` cannot see (it reads magic numbers; text has none), told here from the text itself. */
+const TEXT_MEDIA: Partial<Record<FileType, { ext: string; mime: string }>> = {
+  html: { ext: 'html', mime: 'text/html' },
+  svg: { ext: 'svg', mime: 'image/svg+xml' },
+  xml: { ext: 'xml', mime: 'application/xml' },
+  csv: { ext: 'csv', mime: 'text/csv' },
+  text: { ext: 'txt', mime: 'text/plain' },
+};
+const SCRIPT_MEDIA: Record<string, { ext: string; mime: string }> = {
+  sh: { ext: 'sh', mime: 'text/x-shellscript' },
+  bash: { ext: 'sh', mime: 'text/x-shellscript' },
+  dash: { ext: 'sh', mime: 'text/x-shellscript' },
+  zsh: { ext: 'sh', mime: 'text/x-shellscript' },
+  python: { ext: 'py', mime: 'text/x-python' },
+  python3: { ext: 'py', mime: 'text/x-python' },
+  perl: { ext: 'pl', mime: 'text/x-perl' },
+  ruby: { ext: 'rb', mime: 'text/x-ruby' },
+  node: { ext: 'js', mime: 'text/javascript' },
+  php: { ext: 'php', mime: 'application/x-httpd-php' },
+};
 
 const startsWith = (head: Buffer, bytes: number[], at = 0): boolean =>
   head.length >= at + bytes.length && bytes.every((byte, index) => head[at + index] === byte);
 const ascii = (head: Buffer, text: string, at = 0): boolean =>
   head.length >= at + text.length && head.toString('latin1', at, at + text.length) === text;
 
-/** The type of content whose first bytes (ideally 64 KiB, fewer when the content is shorter) are `head`. */
-export function detectType(head: Buffer): DetectedType {
+/**
+ * The one type detection every answer and every rule uses, for the file and for each archive member:
+ * the `file-type` library on the content's first bytes (ideally 64 KiB, fewer when the content is
+ * shorter), refined where it cannot see — an MZ executable's PE header (PE32, PE32+ or plain
+ * MS-DOS), SVG and HTML behind an XML declaration, a PDF whose `%PDF-` is not at offset 0 — and the
+ * text types (scripts, HTML, SVG, XML, CSV, text), which have no magic number.
+ */
+export async function detectType(head: Buffer): Promise<DetectedType> {
   if (head.length === 0) return { type: 'empty', label: 'empty' };
-  const executable = detectExecutable(head);
-  if (executable) return executable;
-  if (ascii(head, '%PDF-') || head.subarray(0, 1024).includes('%PDF-')) return { type: 'pdf', label: 'PDF' };
-  if (startsWith(head, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
-    return { type: 'png', label: 'PNG' };
-  if (startsWith(head, [0xff, 0xd8, 0xff])) return { type: 'jpeg', label: 'JPEG' };
-  if (ascii(head, 'GIF87a') || ascii(head, 'GIF89a')) return { type: 'gif', label: 'GIF' };
-  if (ascii(head, 'RIFF') && ascii(head, 'WEBP', 8)) return { type: 'webp', label: 'WebP' };
-  if (ascii(head, 'BM') && head.length >= 26 && head.readUInt32LE(14) >= 12 && head.readUInt32LE(14) <= 124)
-    return { type: 'bmp', label: 'BMP' };
-  if (ascii(head, 'II*\0') || ascii(head, 'MM\0*')) return { type: 'tiff', label: 'TIFF' };
-  if (startsWith(head, [0x50, 0x4b, 0x03, 0x04]) || startsWith(head, [0x50, 0x4b, 0x05, 0x06]))
-    return { type: 'zip', label: 'ZIP' };
-  if (startsWith(head, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]))
-    return { type: 'ole2', label: 'OLE2 compound document' };
-  if (ascii(head, '{\\rtf')) return { type: 'rtf', label: 'RTF' };
-  if (startsWith(head, [0x1f, 0x8b])) return { type: 'gzip', label: 'gzip' };
-  if (ascii(head, 'BZh')) return { type: 'bzip2', label: 'bzip2' };
-  if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return { type: 'xz', label: 'xz' };
-  if (startsWith(head, [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c])) return { type: '7z', label: '7-Zip' };
-  if (ascii(head, 'Rar!\x1a\x07')) return { type: 'rar', label: 'RAR' };
-  if (ascii(head, 'ustar', 257)) return { type: 'tar', label: 'tar' };
-  if (ascii(head, '#!')) return { type: 'script', label: `script (${shebangOf(head)})` };
-  return detectText(head);
+  let library: Awaited<ReturnType<typeof fileTypeFromBuffer>>;
+  try {
+    library = await fileTypeFromBuffer(head);
+  } catch {
+    // A head cut mid-structure can make a parser give up: that is "no answer", decided below.
+    library = undefined;
+  }
+  if (library) {
+    const media = { ext: library.ext, mime: library.mime };
+    if (library.ext === 'exe') return { ...executableHeader(head), ...media };
+    if (library.ext === 'elf') return { type: 'elf', label: head[4] === 2 ? 'ELF64' : 'ELF32', ...media };
+    if (library.ext === 'xml') {
+      // An XML declaration may open an SVG image or an XHTML page: the text tells which.
+      const text = detectText(head);
+      if (text.type === 'svg' || text.type === 'html') return withMedia(text);
+    }
+    const known = TYPE_OF_EXTENSION[library.ext];
+    return known ? { ...known, ...media } : { type: 'binary', label: library.ext.toUpperCase(), ...media };
+  }
+  if (head.subarray(0, 1024).includes('%PDF-'))
+    return { type: 'pdf', label: 'PDF', ext: 'pdf', mime: 'application/pdf' };
+  if (ascii(head, '#!')) {
+    const interpreter = shebangOf(head);
+    const command = interpreter.split(' ').find((word) => !word.endsWith('/env')) ?? '';
+    const media = SCRIPT_MEDIA[command.split('/').pop() ?? ''] ?? { ext: 'txt', mime: 'text/plain' };
+    return { type: 'script', label: `script (${interpreter})`, ...media };
+  }
+  return withMedia(detectText(head));
 }
 
-function detectExecutable(head: Buffer): DetectedType | undefined {
-  if (ascii(head, 'MZ')) {
-    const peOffset = head.length >= 64 ? head.readUInt32LE(60) : -1;
-    if (peOffset >= 64 && peOffset + 26 <= head.length && ascii(head, 'PE\0\0', peOffset)) {
-      const magic = head.readUInt16LE(peOffset + 24);
-      return { type: 'pe', label: magic === 0x20b ? 'PE32+' : 'PE32' };
-    }
-    return { type: 'msdos', label: 'MS-DOS executable' };
-  }
-  if (startsWith(head, [0x7f, 0x45, 0x4c, 0x46]))
-    return { type: 'elf', label: head[4] === 2 ? 'ELF64' : 'ELF32' };
-  const machO = [
-    [0xfe, 0xed, 0xfa, 0xce],
-    [0xfe, 0xed, 0xfa, 0xcf],
-    [0xce, 0xfa, 0xed, 0xfe],
-    [0xcf, 0xfa, 0xed, 0xfe],
-  ];
-  if (machO.some((magic) => startsWith(head, magic))) return { type: 'macho', label: 'Mach-O' };
-  // 0xCAFEBABE is a universal Mach-O or a Java class file; the architecture count tells them apart.
-  if (startsWith(head, [0xca, 0xfe, 0xba, 0xbe]) && head.length >= 8 && head.readUInt32BE(4) < 20)
-    return { type: 'macho', label: 'Mach-O universal' };
+function withMedia(detected: DetectedType): DetectedType {
+  const media = TEXT_MEDIA[detected.type];
+  return media ? { ...detected, ...media } : detected;
+}
+
+/** Containers the inspection opens to judge their members; told from the first 512 bytes. */
+export type ContainerKind = 'zip' | 'gzip' | 'tar';
+
+export function containerOf(head: Buffer): ContainerKind | undefined {
+  if (startsWith(head, [0x50, 0x4b, 0x03, 0x04])) return 'zip';
+  if (startsWith(head, [0x1f, 0x8b, 0x08])) return 'gzip';
+  if (ascii(head, 'ustar', 257)) return 'tar';
   return undefined;
+}
+
+/** Whether streamed content is text (searched for `<script` and entities): no NUL or control byte in its head. */
+export function looksLikeText(head: Buffer): boolean {
+  return head.length > 0 && !head.includes(0) && !hasControlBytes(head.subarray(0, 4096));
+}
+
+export const OLE2_MAGIC = Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
+
+/** The library says "exe" for any MZ header; the PE header tells PE32, PE32+ and plain MS-DOS apart. */
+function executableHeader(head: Buffer): DetectedType {
+  const peOffset = head.length >= 64 ? head.readUInt32LE(60) : -1;
+  if (peOffset >= 64 && peOffset + 26 <= head.length && ascii(head, 'PE\0\0', peOffset)) {
+    const magic = head.readUInt16LE(peOffset + 24);
+    return { type: 'pe', label: magic === 0x20b ? 'PE32+' : 'PE32' };
+  }
+  return { type: 'msdos', label: 'MS-DOS executable' };
 }
 
 function shebangOf(head: Buffer): string {
@@ -172,23 +262,6 @@ function looksLikeCsv(text: string): boolean {
   if (lines.length < 2) return false;
   const commas = lines.map((line) => line.split(',').length);
   return commas[0]! > 1 && commas.every((count) => count === commas[0]);
-}
-
-/** A zip is refined by its member names: OOXML and OpenDocument are zips with known members. */
-export function refineZipType(memberNames: readonly string[], mimetype?: string): DetectedType {
-  if (mimetype?.includes('opendocument.text')) return { type: 'odt', label: 'OpenDocument text' };
-  if (mimetype?.includes('opendocument.spreadsheet'))
-    return { type: 'ods', label: 'OpenDocument spreadsheet' };
-  if (mimetype?.includes('opendocument.presentation'))
-    return { type: 'odp', label: 'OpenDocument presentation' };
-  const has = (prefix: string) => memberNames.some((name) => name.startsWith(prefix));
-  if (has('[Content_Types].xml')) {
-    if (has('word/')) return { type: 'docx', label: 'Word (OOXML)' };
-    if (has('xl/')) return { type: 'xlsx', label: 'Excel (OOXML)' };
-    if (has('ppt/')) return { type: 'pptx', label: 'PowerPoint (OOXML)' };
-  }
-  if (has('META-INF/MANIFEST.MF')) return { type: 'jar', label: 'Java archive' };
-  return { type: 'zip', label: 'ZIP' };
 }
 
 /** What content a file name's extension promises; undefined when the extension promises nothing we check. */

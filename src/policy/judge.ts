@@ -84,6 +84,15 @@ export function judgeContent(judgement: PolicyJudgement, policy: ContentPolicy):
   if (policy.allowedTypes && !policy.allowedTypes.includes(content.detectedType)) {
     return blocked('file_type', `${content.typeLabel} (${content.detectedType}) is not an allowed type`);
   }
+  if (content.incomplete !== undefined) {
+    // Nothing refused was seen, but not every member was: the policy cannot call it clean (the
+    // rules above read only the file itself, which was fully seen).
+    return {
+      status: 'unscannable',
+      reason: 'limits_exceeded',
+      detail: `the content policy could not judge every archive member (${content.incomplete})`,
+    };
+  }
   if (
     policy.maxArchiveMembers !== undefined &&
     content.archiveMembers !== undefined &&

@@ -1,5 +1,6 @@
 import { constants, inflateRawSync } from 'node:zlib';
 import { printable } from './file-type.ts';
+import type { MemberDataReceiver } from './tar-headers.ts';
 
 const LOCAL_FIXED = 30;
 const CENTRAL_FIXED = 46;
@@ -24,10 +25,15 @@ export interface ZipMemberHeader {
   encrypted: boolean;
   /** The member's first bytes, uncompressed; undefined when they could not be read (encrypted, unknown method). */
   head?: Buffer;
+  /** 0 stored, 8 deflated, … */
+  method: number;
+  /** Undefined when the local header does not say (a data descriptor follows the data, or Zip64). */
+  compressedSize?: number;
 }
 
 export interface ZipHeaderEvents {
-  member(header: ZipMemberHeader): void;
+  /** A member; returns a receiver for its whole compressed data, or undefined when its head is enough. */
+  member(header: ZipMemberHeader): MemberDataReceiver | undefined;
   symlink(name: string): void;
 }
 
@@ -52,12 +58,18 @@ export class ZipHeaderScanner {
   readonly #events: ZipHeaderEvents;
   #tail = Buffer.alloc(0);
   #captures: Capture[] = [];
+  /** Members whose data is being handed on: how many compressed bytes each still has (Infinity: unknown). */
+  #followed: { receive: MemberDataReceiver; left: number }[] = [];
 
   constructor(events: ZipHeaderEvents) {
     this.#events = events;
   }
 
   push(chunk: Buffer): void {
+    // Followed members first: this chunk continues their data.
+    const followed = this.#followed;
+    this.#followed = [];
+    for (const member of followed) this.#follow(member, chunk);
     // Feed captures opened by earlier chunks first: they need this chunk's leading bytes.
     const open = this.#captures.filter((capture) => !capture.done);
     this.#captures = [];
@@ -77,8 +89,17 @@ export class ZipHeaderScanner {
 
   /** Judges headers still waiting for bytes: the stream ended, so what they have is all there is. */
   finish(): void {
-    for (const capture of this.#captures) if (!capture.done) this.#complete(capture);
+    for (const capture of this.#captures) if (!capture.done) this.#complete(capture, Buffer.alloc(0));
     this.#captures = [];
+    for (const member of this.#followed) member.receive(Buffer.alloc(0), true);
+    this.#followed = [];
+  }
+
+  #follow(member: { receive: MemberDataReceiver; left: number }, bytes: Buffer): void {
+    const take = Math.min(member.left, bytes.length);
+    member.left -= take;
+    if (!member.receive(bytes.subarray(0, take), member.left === 0)) return;
+    if (member.left > 0) this.#followed.push(member);
   }
 
   #open(kind: Capture['kind'], parts: Buffer[]): void {
@@ -113,7 +134,7 @@ export class ZipHeaderScanner {
       }
       if (capture.fieldsRead) {
         capture.done = true;
-        this.#complete(capture);
+        this.#complete(capture, bytes.subarray(offset));
         return false;
       }
       capture.fieldsRead = true;
@@ -149,14 +170,15 @@ export class ZipHeaderScanner {
     return nameLength;
   }
 
-  #complete(capture: Capture): void {
+  /** `rest`: the stream's bytes right after the capture, where a followed member's data goes on. */
+  #complete(capture: Capture, rest: Buffer): void {
     if (!capture.fieldsRead) return; // stream ended inside the fixed part: nothing to judge
     const bytes = capture.parts.length === 1 ? capture.parts[0]! : Buffer.concat(capture.parts);
-    if (capture.kind === 'local') this.#local(bytes);
+    if (capture.kind === 'local') this.#local(bytes, rest);
     else this.#central(bytes);
   }
 
-  #local(bytes: Buffer): void {
+  #local(bytes: Buffer, rest: Buffer): void {
     const flags = bytes.readUInt16LE(6);
     const method = bytes.readUInt16LE(8);
     const nameLength = bytes.readUInt16LE(26);
@@ -164,13 +186,22 @@ export class ZipHeaderScanner {
     const name = decodeName(bytes.subarray(LOCAL_FIXED, LOCAL_FIXED + nameLength), flags);
     // Bit 0: traditional PKWARE encryption; method 99: WinZip AES.
     const encrypted = (flags & 1) === 1 || method === 99;
-    const header: ZipMemberHeader = { name, encrypted };
+    const compressed = bytes.readUInt32LE(18);
+    const header: ZipMemberHeader = { name, encrypted, method };
+    if ((flags & 0x08) === 0 && compressed !== 0xffffffff) header.compressedSize = compressed;
     const data = bytes.subarray(LOCAL_FIXED + nameLength + extraLength);
     if (!encrypted) {
       const head = memberHead(method, data);
       if (head) header.head = head;
     }
-    this.#events.member(header);
+    const receive = this.#events.member(header);
+    if (!receive) return;
+    // The captured head is the start of the member's data; the stream goes on with the rest.
+    const member = { receive, left: header.compressedSize ?? Number.POSITIVE_INFINITY };
+    const first = data.subarray(0, member.left);
+    member.left -= first.length;
+    if (!receive(first, member.left === 0)) return;
+    if (member.left > 0) this.#follow(member, rest);
   }
 
   #central(bytes: Buffer): void {

@@ -1,17 +1,19 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import type { Config } from '../config.ts';
 import type { DeniedEndpoints } from '../egress/infrastructure-endpoints.ts';
+import { ScanGateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ScanSource } from '../scan.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
 import { s3NotConfigured } from './s3/errors.ts';
-import { openS3Object } from './s3/index.ts';
+import type { LazyS3Client } from './s3/lazy-client.ts';
 import type { OpenedSource } from './source.ts';
 import { openUrlDownload } from './url/download.ts';
 
 export interface SourceOpenerDependencies {
   blobs: BlobStore;
-  s3: S3Client;
+  /** Asked only for an S3 source: the SDK loads on the first one. */
+  s3: LazyS3Client;
   config: Pick<Config, 'network' | 'limits'>;
   logger?: Logger;
   /** scangate's own parts, refused even inside NETWORK_ALLOW_CIDRS (asked at each download). */
@@ -21,7 +23,7 @@ export interface SourceOpenerDependencies {
 /** Opens the bytes a job names, wherever they are, as one stream. */
 export class SourceOpener {
   readonly #blobs: BlobStore;
-  readonly #s3: S3Client;
+  readonly #s3: LazyS3Client;
   readonly #config: Pick<Config, 'network' | 'limits'>;
   readonly #logger: Logger | undefined;
   readonly #deniedEndpoints: DeniedEndpoints;
@@ -40,17 +42,21 @@ export class SourceOpener {
    */
   async assertS3Configured(): Promise<void> {
     try {
-      await this.#s3.config.credentials();
+      await (await this.#s3()).config.credentials();
     } catch (error) {
       throw s3NotConfigured(error);
     }
   }
 
-  async open(source: ScanSource, signal: AbortSignal): Promise<OpenedSource> {
+  /** `uploadBytes`: an inline upload's bytes, stored with its job instead of in the blob store. */
+  async open(source: ScanSource, signal: AbortSignal, uploadBytes?: Uint8Array): Promise<OpenedSource> {
     const maxBytes = this.#config.limits.maxFileSizeBytes;
     switch (source.kind) {
       case 'upload': {
-        const stream = await this.#blobs.open(source.blobKey);
+        if (source.inline && !uploadBytes) {
+          throw new ScanGateError('internal_error', 'the inline upload was not read with its job');
+        }
+        const stream = source.inline ? Readable.from([uploadBytes]) : await this.#blobs.open(source.blobKey);
         return source.sha256
           ? { stream, declaredSize: source.size, sha256: source.sha256 }
           : { stream, declaredSize: source.size };
@@ -63,14 +69,16 @@ export class SourceOpener {
           logger: this.#logger,
           deniedEndpoints: this.#deniedEndpoints(),
         });
-      case 's3':
+      case 's3': {
+        const [{ openS3Object }, s3] = await Promise.all([import('./s3/open-object.ts'), this.#s3()]);
         return openS3Object(
-          this.#s3,
+          s3,
           source.version === undefined
             ? { bucket: source.bucket, key: source.key }
             : { bucket: source.bucket, key: source.key, version: source.version },
           { maxBytes, signal },
         );
+      }
     }
   }
 }

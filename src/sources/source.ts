@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ServedS3Object } from '../scan.ts';
 
 /** Bytes to scan, opened from wherever a job says they are. */
 export interface OpenedSource {
@@ -7,4 +8,6 @@ export interface OpenedSource {
   declaredSize?: number;
   /** sha256 already known (computed while staging an upload) — lets the verdict cache answer early. */
   sha256?: string;
+  /** The S3 object version the bytes come from, as S3 served it. */
+  s3Object?: ServedS3Object;
 }

@@ -34,6 +34,9 @@ import type {
  * attempt. A lease that expires puts the row back in the queue (the attempt already counted).
  */
 
+/** The two queues whose workers can be woken: scan jobs and callback deliveries. */
+export type WorkQueue = 'jobs' | 'deliveries';
+
 export interface LeaseOptions {
   /** Jobs of one tenant running at once, across every worker on this store (0 = no limit). */
   maxRunningPerTenant?: number;
@@ -45,6 +48,17 @@ export interface LeasedJob {
   leaseToken: string;
   leaseExpiresAt: Date;
 }
+
+/** One finished job of a batch: its result and callback, under its own lease token. */
+export interface JobCompletion {
+  jobId: string;
+  leaseToken: string;
+  result: ScanResult;
+  delivery?: NewCallbackDelivery | undefined;
+}
+
+/** One job of a submitted batch: stored, or refused alone (duplicate_trace_id, invalid_request). */
+export type SubmitOutcome = { job: ScanJob; error?: undefined } | { job?: undefined; error: unknown };
 
 export interface LeasedDelivery {
   delivery: CallbackDelivery;
@@ -67,6 +81,12 @@ export interface JobQueueStore {
    * as the answer to getByTraceId (the newest job wins).
    */
   submit(job: NewScanJob): Promise<ScanJob>;
+  /**
+   * Submits several jobs in one transaction (one commit, one fsync), each as submit() would, in
+   * order. A job refused on its own (duplicate trace id) does not refuse the others: its outcome
+   * carries the error. A failure of the transaction itself (database down) rejects the whole call.
+   */
+  submitMany(jobs: readonly NewScanJob[]): Promise<SubmitOutcome[]>;
   get(tenantId: string, jobId: string): Promise<ScanJob | undefined>;
   getByTraceId(tenantId: string, traceId: string): Promise<ScanJob | undefined>;
   list(tenantId: string, filter: JobListFilter): Promise<ScanJob[]>;
@@ -83,6 +103,12 @@ export interface JobQueueStore {
    * `maxRunningPerTenant` jobs running (0 = no limit) gets no more until one finishes.
    */
   lease(leaseMs: number, options?: LeaseOptions): Promise<LeasedJob | undefined>;
+  /**
+   * Leases up to `max` jobs in one transaction, the same jobs in the same order as `max` calls of
+   * lease() would (fair picking and maxRunningPerTenant hold inside the batch). Fewer than `max`
+   * means nothing else is due for now.
+   */
+  leaseMany(leaseMs: number, max: number, options?: LeaseOptions): Promise<LeasedJob[]>;
   extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean>;
   /**
    * Stores the result and, in the same transaction, the callback delivery (outbox): a crash between
@@ -94,6 +120,11 @@ export interface JobQueueStore {
     result: ScanResult,
     delivery?: NewCallbackDelivery,
   ): Promise<boolean>;
+  /**
+   * complete() for several jobs in one transaction: one answer per completion, in order. A stale
+   * token refuses only its own job (false); the others are stored.
+   */
+  completeMany(completions: readonly JobCompletion[]): Promise<boolean[]>;
   /** Puts the job back in the queue until retryAt, recording why. */
   retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean>;
   /** Gives a lease back without counting the attempt (graceful shutdown). */
@@ -170,6 +201,13 @@ export interface Store {
   close(): Promise<void>;
   /** Throws ScanGateError('store_unavailable') when the database cannot be reached. */
   ping(): Promise<void>;
+  /**
+   * Calls `wake` when another process sharing the store announces work in `queue` (a submitted
+   * job, a released lease, a stored callback): PostgreSQL's LISTEN/NOTIFY. SQLite serves one
+   * process, whose workers are woken in-process, so it announces nothing. Returns the unsubscribe.
+   * Announcements can be lost (a dropped connection): workers still poll, slowly.
+   */
+  watchWork(queue: WorkQueue, wake: () => void): () => void;
 }
 
 /**

@@ -2,10 +2,6 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { BucketScanStore, Store } from './contracts.ts';
-import { PostgresBucketScanStore } from './postgres/buckets.ts';
-import { PostgresStore } from './postgres/store.ts';
-import { SqliteBucketScanStore } from './sqlite/buckets.ts';
-import { SqliteStore } from './sqlite/store.ts';
 
 /** The SQLite file of the embedded store, inside the data directory. */
 export function sqliteStorePath(dataDir: string): string {
@@ -14,14 +10,17 @@ export function sqliteStorePath(dataDir: string): string {
 
 /**
  * Opens the configured store, migrated and ready: PostgreSQL when a database URL is set (several
- * nodes), otherwise SQLite in the data directory (one node).
+ * nodes), otherwise SQLite in the data directory (one node). Each dialect is imported only when it is
+ * the configured one: the PostgreSQL client costs a SQLite node memory and start-up time for nothing.
  */
 export async function openStore(config: Pick<Config, 'dataDir' | 'store'>): Promise<Store> {
   let store: Store;
   if (config.store.databaseUrl) {
+    const { PostgresStore } = await import('./postgres/store.ts');
     store = new PostgresStore(config.store.databaseUrl, config.store.poolSize);
   } else {
     await mkdir(config.dataDir, { recursive: true });
+    const { SqliteStore } = await import('./sqlite/store.ts');
     store = new SqliteStore(sqliteStorePath(config.dataDir));
   }
   return initialized(store);
@@ -35,8 +34,11 @@ export async function openBucketScanStore(
   config: Pick<Config, 'dataDir' | 'store'>,
 ): Promise<BucketScanStore> {
   const store: BucketScanStore = config.store.databaseUrl
-    ? new PostgresBucketScanStore(config.store.databaseUrl, Math.min(4, config.store.poolSize))
-    : new SqliteBucketScanStore(sqliteStorePath(config.dataDir));
+    ? new (await import('./postgres/buckets.ts')).PostgresBucketScanStore(
+        config.store.databaseUrl,
+        Math.min(4, config.store.poolSize),
+      )
+    : new (await import('./sqlite/buckets.ts')).SqliteBucketScanStore(sqliteStorePath(config.dataDir));
   return initialized(store);
 }
 

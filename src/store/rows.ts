@@ -26,6 +26,9 @@ export const JOB_COLUMNS =
   'id, tenant_id, trace_id, dialect, source, callback, custom_data, state, attempts, created_at, ' +
   'started_at, completed_at, next_attempt_at, lease_token, last_error, result, policy';
 
+/** A leased job also brings its inline upload, which no other read needs. */
+export const LEASED_JOB_COLUMNS = `${JOB_COLUMNS}, upload_bytes`;
+
 export const DELIVERY_COLUMNS =
   'id, job_id, tenant_id, url, headers, body, state, attempts, created_at, next_attempt_at, ' +
   'delivered_at, lease_token, last_error, last_status_code';
@@ -53,6 +56,8 @@ export interface JobRow {
   last_error: string | null;
   result: Json | null;
   policy: Json | null;
+  /** Selected only by leases (LEASED_JOB_COLUMNS). */
+  upload_bytes?: Uint8Array | null;
 }
 
 export interface DeliveryRow {
@@ -108,6 +113,7 @@ export function jobFromRow(row: JobRow): ScanJob {
   if (row.last_error !== null) job.lastError = row.last_error;
   if (row.result !== null) job.result = fromJson<ScanResult>(row.result);
   if (row.policy !== null) job.policy = fromJson<ContentPolicy>(row.policy);
+  if (row.upload_bytes) job.uploadBytes = row.upload_bytes;
   return job;
 }
 
@@ -175,7 +181,16 @@ export function apiKeyFromRow(row: ApiKeyRow): ApiKeyRecord {
  * PostgreSQL cannot store U+0000 in text or jsonb while SQLite can; refusing it in both keeps the two
  * stores identical. Only client-controlled job fields can carry it.
  */
-export function assertStorableJob(job: NewScanJob): void {
+/** A job of a submitted batch refused for itself (the others are stored), not a failed transaction. */
+export function isRefusedAlone(error: unknown): boolean {
+  return (
+    error instanceof ScanGateError &&
+    (error.code === 'duplicate_trace_id' || error.code === 'invalid_request')
+  );
+}
+
+/** Its text fields, that is: an inline upload's bytes are binary and may hold any byte. */
+export function assertStorableJob({ uploadBytes: _binary, ...job }: NewScanJob): void {
   if (containsNul(job)) {
     throw new ScanGateError('invalid_request', 'scan requests cannot contain NUL characters');
   }

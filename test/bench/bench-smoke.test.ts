@@ -23,6 +23,15 @@ describe('npm run bench on tiny inputs', () => {
       process.execPath,
       [
         'bench/run.ts',
+        // The full database takes a minute to generate and 1 GiB in clamd: not for a smoke test.
+        '--signatures',
+        'test',
+        '--memory-uploads',
+        '1',
+        '--queued-jobs',
+        '10',
+        '--idle-seconds',
+        '1',
         '--sizes',
         '1KB',
         '--files-scale',
@@ -71,6 +80,7 @@ describe('npm run bench on tiny inputs', () => {
   test('measures raw, sync and async side by side, every file clean', () => {
     assert.deepEqual(report.rounds.map((round) => round.mode).sort(), ['async', 'raw', 'sync']);
     for (const round of report.rounds) {
+      assert.equal(round.signatures, 'test');
       assert.equal(round.size, '1KB');
       assert.equal(round.concurrency, 1);
       assert.deepEqual(round.verdicts, { clean: round.files }, `${round.mode} verdicts`);
@@ -81,6 +91,24 @@ describe('npm run bench on tiny inputs', () => {
     // Every round sends bytes never sent before: nothing may come from the verdict cache.
     assert.equal(async.cachedVerdicts, 0);
     assert.ok(async.submitLatency && async.submitLatency.count === async.files);
+    // Every process's CPU is read from /proc: clamd scanned in every round.
+    for (const round of report.rounds) assert.ok(round.cpuSeconds.clamd >= 0, round.mode);
+  });
+
+  test('reports the memory of the service: idle (build and sources), large uploads, queued jobs', () => {
+    const memory = report.memory!;
+    assert.deepEqual(
+      memory.idle?.map((entry) => entry.entry),
+      ['src', 'dist', 'dist'],
+    );
+    for (const entry of memory.idle ?? []) assert.ok(entry.rss > 0 && entry.rssAnon > 0 && entry.rssFile > 0);
+    assert.deepEqual(memory.uploads?.verdicts, { clean: 1 });
+    assert.ok(
+      (memory.uploads?.peakSampled ?? 0) >= (memory.uploads?.rssBefore ?? Number.POSITIVE_INFINITY) / 2,
+    );
+    assert.equal(memory.queued?.jobs, 10);
+    assert.ok((memory.queued?.rssQueued ?? 0) > 0);
+    assert.match(markdown, /### Memory of the service/);
   });
 
   test('reports the download, the submit latency and the verdict cache', () => {
@@ -110,15 +138,24 @@ describe('npm run bench on tiny inputs', () => {
 
   test('judges the targets and writes them into the Markdown report', () => {
     assert.deepEqual(report.targets.map((target) => target.id).sort(), [
-      'async-end-to-end',
       'download-rss',
+      'full-async',
+      'full-sync',
+      'idle-rss',
       'submit-latency',
-      'sync-small-files',
+      'test-async-100kb-up',
+      'test-async-1kb',
+      'test-async-cpu',
     ]);
-    // A 1 MB download says nothing about the 1 GB target.
+    // A 1 MB download says nothing about the 1 GB target; the full database did not run.
     assert.equal(report.targets.find((target) => target.id === 'download-rss')?.held, null);
+    assert.equal(report.targets.find((target) => target.id === 'full-async')?.held, null);
+    assert.equal(report.targets.find((target) => target.id === 'test-async-100kb-up')?.held, null);
+    assert.notEqual(report.targets.find((target) => target.id === 'idle-rss')?.held, null);
     assert.match(markdown, /<!-- bench:begin/);
-    assert.match(markdown, /\| raw \| 1 \|/);
+    assert.match(markdown, /### Test database/);
+    assert.doesNotMatch(markdown, /### Full database/);
+    assert.match(markdown, /\| 1KB \| 10 \| 1 \|/);
     assert.match(markdown, /### Verdict cache/);
   });
 });

@@ -145,7 +145,7 @@ describe('container image', { skip }, () => {
       headers,
       body: Buffer.from('just a plain text file\n'),
     });
-    assert.deepEqual(await clean.json(), { status: 'clean', size: 23 });
+    assert.deepEqual(await clean.json(), { status: 'clean', size: 23, realfiletype: 'txt' });
   });
 
   test('Bucketscan scans: EICAR completed_infected, a clean file completed_clean', async () => {

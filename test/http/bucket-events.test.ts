@@ -12,6 +12,8 @@ import {
   testS3Client,
 } from '../support/buckets.ts';
 import { eicarBytes } from '../support/eicar.ts';
+import { metricsSnapshot } from '../support/metrics.ts';
+import { ownDatabase } from '../support/postgres.ts';
 import { type S3rverHandle, startS3rver } from '../support/s3rver.ts';
 import {
   authHeaders,
@@ -65,6 +67,42 @@ async function inboxObjects(url: string): Promise<Map<string, BucketObjectBody>>
   return inbox ? objectsOf(url, inbox.id) : new Map();
 }
 
+/**
+ * Event idempotency, run on each store: a notification delivered twice scans its object once, and
+ * /metrics counts both deliveries, one record queued and one duplicate.
+ */
+async function eventDeliveredTwice(service: TestService, client: S3Client, key: string): Promise<void> {
+  const metrics = await metricsSnapshot(service.url);
+  const etag = await putObject(client, BUCKET, key, eicarBytes());
+  const event = s3Event(key, etag, '0055AED6DCD90281E5');
+  const first = await postEvents(service.url, event);
+  assert.equal(first.status, 202);
+  assert.deepEqual(first.body, { queued: 1, duplicates: 0, ignored: 0 });
+  const again = await postEvents(service.url, event);
+  assert.deepEqual(again.body, { queued: 0, duplicates: 1, ignored: 0 });
+
+  const object = await waitFor(async () => {
+    const settled = (await inboxObjects(service.url)).get(key);
+    return settled?.state === 'settled' ? settled : undefined;
+  });
+  assert.equal(object.status, 'infected');
+  assert.equal((await tagsOf(client, BUCKET, key))['scangate-status'], 'infected');
+  const jobs = await api<{ scans: { source: { key?: string } }[] }>(
+    service.url,
+    'GET',
+    '/v1/scans?limit=500',
+  );
+  assert.equal(jobs.body.scans.filter((job) => job.source.key === key).length, 1, 'scanned once');
+  assert.equal(await metrics.delta('scangate_bucket_notifications_total', { outcome: 'accepted' }), 2);
+  assert.equal(await metrics.delta('scangate_bucket_notification_records_total', { outcome: 'queued' }), 1);
+  assert.equal(
+    await metrics.delta('scangate_bucket_notification_records_total', { outcome: 'duplicate' }),
+    1,
+  );
+  assert.equal(await metrics.delta('scangate_bucket_objects_finished_total', { outcome: 'infected' }), 1);
+  assert.equal(await metrics.delta('scangate_bucket_actions_total', { action: 'tag', outcome: 'ok' }), 1);
+}
+
 describe('S3 event notifications and prefix watches', () => {
   let s3: S3rverHandle;
   let client: S3Client;
@@ -82,27 +120,7 @@ describe('S3 event notifications and prefix watches', () => {
   });
 
   test('an event delivered twice scans its object once; the URL-encoded key is decoded', async () => {
-    const key = 'incoming/my report+v1.com';
-    const etag = await putObject(client, BUCKET, key, eicarBytes());
-    const event = s3Event(key, etag, '0055AED6DCD90281E5');
-    const first = await postEvents(service.url, event);
-    assert.equal(first.status, 202);
-    assert.deepEqual(first.body, { queued: 1, duplicates: 0, ignored: 0 });
-    const again = await postEvents(service.url, event);
-    assert.deepEqual(again.body, { queued: 0, duplicates: 1, ignored: 0 });
-
-    const object = await waitFor(async () => {
-      const settled = (await inboxObjects(service.url)).get(key);
-      return settled?.state === 'settled' ? settled : undefined;
-    });
-    assert.equal(object.status, 'infected');
-    assert.equal((await tagsOf(client, BUCKET, key))['scangate-status'], 'infected');
-    const jobs = await api<{ scans: { source: { key?: string } }[] }>(
-      service.url,
-      'GET',
-      '/v1/scans?limit=500',
-    );
-    assert.equal(jobs.body.scans.filter((job) => job.source.key === key).length, 1, 'scanned once');
+    await eventDeliveredTwice(service, client, 'incoming/my report+v1.com');
   });
 
   test('SNS (as text/plain) and EventBridge envelopes; removals and test events are ignored', async () => {
@@ -146,6 +164,7 @@ describe('S3 event notifications and prefix watches', () => {
   });
 
   test('notifications are authenticated and limited to granted buckets; malformed ones are refused', async () => {
+    const metrics = await metricsSnapshot(service.url);
     const event = s3Event('incoming/x.txt', 'e', 's');
     const anonymous = await fetch(`${service.url}/v1/buckets/events`, {
       method: 'POST',
@@ -165,6 +184,9 @@ describe('S3 event notifications and prefix watches', () => {
       ],
     });
     assert.equal(badKey.status, 400);
+    // Refused by the service (not granted, not an event, a bad key); an unauthenticated one never reaches it.
+    assert.equal(await metrics.delta('scangate_bucket_notifications_total', { outcome: 'refused' }), 3);
+    assert.equal(await metrics.delta('scangate_bucket_notifications_total', { outcome: 'accepted' }), 0);
   });
 
   test('a watch scans what is in the prefix, then only what is new or changed', async () => {
@@ -200,5 +222,33 @@ describe('S3 event notifications and prefix watches', () => {
       `/v1/buckets/scans/${started.body.id}/cancel`,
     );
     assert.equal(cancelled.body.state, 'cancelled');
+  });
+});
+
+describe('S3 event notifications, on PostgreSQL', () => {
+  let s3: S3rverHandle;
+  let client: S3Client;
+  let service: TestService;
+  const database = ownDatabase('scangate_bucket_events');
+
+  before(async () => {
+    await database.create();
+    s3 = await startS3rver([BUCKET]);
+    client = testS3Client(s3);
+    service = await startTestService({
+      s3: s3.config,
+      store: { databaseUrl: database.url },
+      buckets: { grants: [`tenant-a=${BUCKET}`] },
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    client?.destroy();
+    await s3?.stop();
+    await database.drop();
+  });
+
+  test('an event delivered twice scans its object once; the URL-encoded key is decoded', async () => {
+    await eventDeliveredTwice(service, client, 'incoming/my report+v1.com');
   });
 });

@@ -14,12 +14,103 @@ import {
   waitForBucketScan,
 } from '../support/buckets.ts';
 import { eicarBytes, zipOf } from '../support/eicar.ts';
+import { metricsSnapshot } from '../support/metrics.ts';
+import { ownDatabase } from '../support/postgres.ts';
 import { type S3rverHandle, sendS3Error, startS3rver } from '../support/s3rver.ts';
 import { KEY_B, startTestService, type TestService } from '../support/service.ts';
 
 const BUCKET = 'uploads-bucket';
 const QUARANTINE = 'quarantine-bucket';
 const FORBIDDEN = 'someone-elses';
+
+/**
+ * The main bucket-scan case, run on each store: a prefix of clean, EICAR, encrypted-zip and zero-byte
+ * objects gets the right tags, only the infected is quarantined, and /metrics counts all of it.
+ */
+async function tagsAndQuarantine(service: TestService, client: S3Client, prefix: string): Promise<void> {
+  const metrics = await metricsSnapshot(service.url);
+  await putObject(client, BUCKET, `${prefix}report.pdf`, randomBytes(4096), {
+    owner: 'team-a',
+    project: 'x',
+  });
+  await putObject(client, BUCKET, `${prefix}eicar.com`, eicarBytes());
+  const encryptedZip = await zipOf({ 'a.txt': randomBytes(512) }, { password: 'pw' });
+  await putObject(client, BUCKET, `${prefix}secret.zip`, encryptedZip);
+  await putObject(client, BUCKET, `${prefix}empty.txt`, Buffer.alloc(0));
+  await putObject(client, BUCKET, 'elsewhere/not-in-prefix.com', eicarBytes());
+
+  const started = await api<BucketScanBody>(service.url, 'POST', '/v1/buckets/scans', {
+    bucket: BUCKET,
+    prefix,
+    actions: { tag: 'scangate', quarantine: `s3://${QUARANTINE}/infected/` },
+  });
+  assert.equal(started.status, 202, JSON.stringify(started.body));
+  const done = await waitForBucketScan(service.url, started.body.id);
+  assert.equal(done.state, 'done');
+  assert.deepEqual(
+    [done.listed, done.queued, done.clean, done.infected, done.unscannable, done.failed],
+    [4, 0, 2, 1, 1, 0],
+  );
+  assert.equal(done.bytes, 4096 + 68 + encryptedZip.length + 0);
+
+  const cleanTags = await tagsOf(client, BUCKET, `${prefix}report.pdf`);
+  assert.equal(cleanTags['scangate-status'], 'clean');
+  assert.equal(cleanTags.owner, 'team-a', 'other tags are kept');
+  assert.equal(cleanTags.project, 'x');
+  assert.equal(cleanTags['scangate-finding'], undefined);
+  assert.ok(Date.now() - Date.parse(cleanTags['scangate-scanned-at']!) < 120_000);
+  assert.equal((await tagsOf(client, BUCKET, `${prefix}empty.txt`))['scangate-status'], 'clean');
+  const encrypted = await tagsOf(client, BUCKET, `${prefix}secret.zip`);
+  assert.equal(encrypted['scangate-status'], 'unscannable');
+  assert.match(encrypted['scangate-finding'] ?? '', /Encrypted/);
+
+  assert.equal(await exists(client, BUCKET, `${prefix}eicar.com`), false, 'the infected original is gone');
+  assert.deepEqual(await keysOf(client, QUARANTINE), [`infected/${prefix}eicar.com`]);
+  const quarantined = await tagsOf(client, QUARANTINE, `infected/${prefix}eicar.com`);
+  assert.equal(quarantined['scangate-status'], 'infected');
+  assert.match(quarantined['scangate-finding'] ?? '', /Eicar/);
+  assert.deepEqual(
+    await tagsOf(client, BUCKET, 'elsewhere/not-in-prefix.com'),
+    {},
+    'outside the prefix: untouched',
+  );
+
+  const objects = await objectsOf(service.url, started.body.id);
+  const infected = objects.get(`${prefix}eicar.com`)!;
+  assert.deepEqual(
+    infected.actions.map((action) => [action.action, action.ok]),
+    [
+      ['tag', true],
+      ['quarantine', true],
+    ],
+  );
+  // The native result of the scan job shows the same actions.
+  const native = await api<{ status: string; bucket_object?: { actions: { action: string }[] } }>(
+    service.url,
+    'GET',
+    `/v1/scans/${infected.scan_id}`,
+  );
+  assert.equal(native.body.status, 'infected');
+  assert.deepEqual(
+    native.body.bucket_object?.actions.map((action) => action.action),
+    ['tag', 'quarantine'],
+  );
+  assert.equal(await metrics.delta('scangate_bucket_objects_total', { stage: 'listed' }), 4);
+  assert.equal(await metrics.delta('scangate_bucket_objects_total', { stage: 'queued' }), 4);
+  for (const [outcome, count] of [
+    ['clean', 2],
+    ['infected', 1],
+    ['unscannable', 1],
+  ] as const) {
+    assert.equal(await metrics.delta('scangate_bucket_objects_finished_total', { outcome }), count, outcome);
+  }
+  assert.equal(await metrics.delta('scangate_bucket_actions_total', { action: 'tag', outcome: 'ok' }), 4);
+  assert.equal(
+    await metrics.delta('scangate_bucket_actions_total', { action: 'quarantine', outcome: 'ok' }),
+    1,
+  );
+  assert.equal(await metrics.delta('scangate_bucket_actions_total', { action: 'tag', outcome: 'failed' }), 0);
+}
 
 describe('bucket scans against s3rver', () => {
   let s3: S3rverHandle;
@@ -41,73 +132,7 @@ describe('bucket scans against s3rver', () => {
   });
 
   test('clean, EICAR, encrypted zip and zero-byte objects get the right tags; only the infected is quarantined', async () => {
-    const prefix = 'mixed/';
-    await putObject(client, BUCKET, `${prefix}report.pdf`, randomBytes(4096), {
-      owner: 'team-a',
-      project: 'x',
-    });
-    await putObject(client, BUCKET, `${prefix}eicar.com`, eicarBytes());
-    const encryptedZip = await zipOf({ 'a.txt': randomBytes(512) }, { password: 'pw' });
-    await putObject(client, BUCKET, `${prefix}secret.zip`, encryptedZip);
-    await putObject(client, BUCKET, `${prefix}empty.txt`, Buffer.alloc(0));
-    await putObject(client, BUCKET, 'elsewhere/not-in-prefix.com', eicarBytes());
-
-    const started = await api<BucketScanBody>(service.url, 'POST', '/v1/buckets/scans', {
-      bucket: BUCKET,
-      prefix,
-      actions: { tag: 'scangate', quarantine: `s3://${QUARANTINE}/infected/` },
-    });
-    assert.equal(started.status, 202, JSON.stringify(started.body));
-    const done = await waitForBucketScan(service.url, started.body.id);
-    assert.equal(done.state, 'done');
-    assert.deepEqual(
-      [done.listed, done.queued, done.clean, done.infected, done.unscannable, done.failed],
-      [4, 0, 2, 1, 1, 0],
-    );
-    assert.equal(done.bytes, 4096 + 68 + encryptedZip.length + 0);
-
-    const cleanTags = await tagsOf(client, BUCKET, `${prefix}report.pdf`);
-    assert.equal(cleanTags['scangate-status'], 'clean');
-    assert.equal(cleanTags.owner, 'team-a', 'other tags are kept');
-    assert.equal(cleanTags.project, 'x');
-    assert.equal(cleanTags['scangate-finding'], undefined);
-    assert.ok(Date.now() - Date.parse(cleanTags['scangate-scanned-at']!) < 120_000);
-    assert.equal((await tagsOf(client, BUCKET, `${prefix}empty.txt`))['scangate-status'], 'clean');
-    const encrypted = await tagsOf(client, BUCKET, `${prefix}secret.zip`);
-    assert.equal(encrypted['scangate-status'], 'unscannable');
-    assert.match(encrypted['scangate-finding'] ?? '', /Encrypted/);
-
-    assert.equal(await exists(client, BUCKET, `${prefix}eicar.com`), false, 'the infected original is gone');
-    assert.deepEqual(await keysOf(client, QUARANTINE), [`infected/${prefix}eicar.com`]);
-    const quarantined = await tagsOf(client, QUARANTINE, `infected/${prefix}eicar.com`);
-    assert.equal(quarantined['scangate-status'], 'infected');
-    assert.match(quarantined['scangate-finding'] ?? '', /Eicar/);
-    assert.deepEqual(
-      await tagsOf(client, BUCKET, 'elsewhere/not-in-prefix.com'),
-      {},
-      'outside the prefix: untouched',
-    );
-
-    const objects = await objectsOf(service.url, started.body.id);
-    const infected = objects.get(`${prefix}eicar.com`)!;
-    assert.deepEqual(
-      infected.actions.map((action) => [action.action, action.ok]),
-      [
-        ['tag', true],
-        ['quarantine', true],
-      ],
-    );
-    // The native result of the scan job shows the same actions.
-    const native = await api<{ status: string; bucket_object?: { actions: { action: string }[] } }>(
-      service.url,
-      'GET',
-      `/v1/scans/${infected.scan_id}`,
-    );
-    assert.equal(native.body.status, 'infected');
-    assert.deepEqual(
-      native.body.bucket_object?.actions.map((action) => action.action),
-      ['tag', 'quarantine'],
-    );
+    await tagsAndQuarantine(service, client, 'mixed/');
   });
 
   test("bucketAV's own tag for drop-in replacement; infected left in place when asked", async () => {
@@ -395,5 +420,33 @@ describe('bucket scans against s3rver', () => {
     } finally {
       await grantedButMissing.stop();
     }
+  });
+});
+
+describe('bucket scans against s3rver, on PostgreSQL', () => {
+  let s3: S3rverHandle;
+  let client: S3Client;
+  let service: TestService;
+  const database = ownDatabase('scangate_buckets');
+
+  before(async () => {
+    await database.create();
+    s3 = await startS3rver([BUCKET, QUARANTINE]);
+    client = testS3Client(s3);
+    service = await startTestService({
+      s3: s3.config,
+      store: { databaseUrl: database.url },
+      buckets: { grants: [`tenant-a=${BUCKET}`, `tenant-a=${QUARANTINE}/infected/`], pageSize: 2 },
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    client?.destroy();
+    await s3?.stop();
+    await database.drop();
+  });
+
+  test('clean, EICAR, encrypted zip and zero-byte objects get the right tags; only the infected is quarantined', async () => {
+    await tagsAndQuarantine(service, client, 'pg-mixed/');
   });
 });

@@ -3,7 +3,15 @@ import { after, before, describe, test } from 'node:test';
 import { zipOf } from '../../src/engine/container-samples.ts';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
-import { buildZip, pdfDocument, peExecutable, strictSamples } from '../support/policy-samples.ts';
+import {
+  buildZip,
+  pdfDocument,
+  peExecutable,
+  peInZipInZip,
+  scriptInTarGz,
+  strictSamples,
+  traversalTar,
+} from '../support/policy-samples.ts';
 import {
   authHeaders,
   KEY_A,
@@ -175,6 +183,68 @@ describe('content policy over real HTTP and a real clamd', () => {
       const blocked = await scanResult(((await narrowed.json()) as NativeScan).id, KEY_B);
       assert.equal(blocked.status, 'blocked', sample.name);
       assert.equal(blocked.rule, sample.rule, sample.name);
+    }
+  });
+
+  test('members below the first zip level and in tar: blocked under strict through sync and async upload, passed by default', async () => {
+    const nested = [
+      {
+        name: 'statements.zip',
+        data: peInZipInZip(),
+        rule: 'executables',
+        evidence: 'executables: PE32 at member statements.zip/invoices.zip/setup.exe',
+        finding: 'Policy.Executable',
+      },
+      {
+        name: 'bundle.tar.gz',
+        data: scriptInTarGz(),
+        rule: 'scripts',
+        evidence: 'scripts: script (/bin/sh) at member bundle.tar.gz/bundle/install.sh',
+        finding: 'Policy.Script',
+      },
+      {
+        name: 'notes.tar',
+        data: traversalTar(),
+        rule: 'unsafe_archives',
+        evidence: 'unsafe_archives: path outside the archive at member notes.tar/../../etc/cron.d/evil',
+        finding: 'Policy.UnsafeArchive',
+      },
+    ];
+    for (const sample of nested) {
+      const strict = await submitNativeUpload(service.url, sample.data, {
+        key: KEY_A,
+        filename: sample.name,
+      });
+      assert.equal(strict.status, 202, sample.name);
+      const blocked = await scanResult(((await strict.json()) as NativeScan).id, KEY_A);
+      assert.equal(blocked.status, 'blocked', `${sample.name}: ${JSON.stringify(blocked)}`);
+      assert.equal(blocked.rule, sample.rule, sample.name);
+      assert.equal(blocked.evidence, sample.evidence, sample.name);
+
+      const plain = await submitNativeUpload(service.url, sample.data, { key: KEY_B, filename: sample.name });
+      const judged = await scanResult(((await plain.json()) as NativeScan).id, KEY_B);
+      assert.equal(judged.status, 'clean', `${sample.name}: ${JSON.stringify(judged)}`);
+
+      const form = new FormData();
+      form.set('file', new Blob([sample.data]), sample.name);
+      const sync = await fetch(`${service.url}/api/v1/scan/sync/form`, {
+        method: 'POST',
+        headers: authHeaders(KEY_A),
+        body: form,
+      });
+      assert.equal(sync.status, 200, sample.name);
+      assert.deepEqual(await json<BucketAvBody>(sync), {
+        status: 'infected',
+        finding: sample.finding,
+        size: sample.data.length,
+        realfiletype: sample.name === 'bundle.tar.gz' ? 'tar.gz' : sample.name.split('.').pop(),
+      });
+      const plainSync = await fetch(`${service.url}/api/v1/scan/sync/binary`, {
+        method: 'POST',
+        headers: { ...authHeaders(KEY_B), 'content-type': 'application/octet-stream' },
+        body: sample.data,
+      });
+      assert.equal((await json<BucketAvBody>(plainSync)).status, 'clean', sample.name);
     }
   });
 

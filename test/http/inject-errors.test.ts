@@ -12,7 +12,7 @@ import { ApiKeyAuthenticator } from '../../src/http/api-keys.ts';
 import { buildHttpApp } from '../../src/http/app.ts';
 import { ScanService } from '../../src/jobs/scan-service.ts';
 import { DirectoryBlobStore } from '../../src/sources/blobs/directory-blob-store.ts';
-import { createS3Client } from '../../src/sources/s3/client.ts';
+import { lazyS3Client } from '../../src/sources/s3/lazy-client.ts';
 import { SourceOpener } from '../../src/sources/source-opener.ts';
 import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { authHeaders, KEY_A, TENANT_A_KEY, testConfig } from '../support/service.ts';
@@ -78,7 +78,7 @@ describe('error shapes through app.inject() with an engine that is down', () => 
     store = new SqliteStore(path.join(dir, 'scangate.db'));
     await store.init();
     const blobs = new DirectoryBlobStore(path.join(dir, 'uploads'));
-    const s3 = createS3Client(config.s3);
+    const s3 = lazyS3Client(config.s3);
     const scans = new ScanService({
       store,
       engine: engineDown,
@@ -87,6 +87,7 @@ describe('error shapes through app.inject() with an engine that is down', () => 
       maxFileSizeBytes: config.limits.maxFileSizeBytes,
       verdictCache: false,
       maxUnfinishedJobsPerTenant: 0,
+      inlineUploadMaxBytes: config.jobs.inlineUploadMaxBytes,
     });
     app = await buildHttpApp({
       config,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eicarBytes } from '../../src/engine/eicar.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
+import { metricsText as metricsTextOf, sample } from '../support/metrics.ts';
 import {
   authHeaders,
   KEY_A,
@@ -15,30 +16,8 @@ import {
   waitFor,
 } from '../support/service.ts';
 
-/** The value of one sample in Prometheus text format; labels must match exactly (any order). */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const wanted = Object.entries(labels)
-    .map(([key, value]) => `${key}="${value}"`)
-    .sort()
-    .join(',');
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const have = (match[2] ?? '')
-      .split(/,(?=\w+=")/)
-      .filter(Boolean)
-      .sort()
-      .join(',');
-    if (have === wanted) return Number(match[3]);
-  }
-  return undefined;
-}
-
 async function metricsText(service: TestService): Promise<string> {
-  const response = await fetch(`${service.url}/metrics`);
-  assert.equal(response.status, 200);
-  assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
-  return response.text();
+  return metricsTextOf(service.url);
 }
 
 async function waitForSample(

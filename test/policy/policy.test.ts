@@ -126,6 +126,31 @@ describe('judging clamd verdicts with a content policy', () => {
     assert.equal(judgeContent({ verdict: clean }, STRICT_POLICY).status, 'unscannable');
   });
 
+  it('an inspection that did not reach every member is unscannable under a policy, unless something refused was seen', () => {
+    const clean = { status: 'clean' as const };
+    const deep: ContentInspection = {
+      detectedType: 'zip',
+      typeLabel: 'ZIP',
+      archiveMembers: 1,
+      findings: [],
+      incomplete: 'l17.zip: archives nested deeper than 17 levels',
+    };
+    assert.deepEqual(judgeContent({ verdict: clean, content: deep }, STRICT_POLICY), {
+      status: 'unscannable',
+      reason: 'limits_exceeded',
+      detail:
+        'the content policy could not judge every archive member (l17.zip: archives nested deeper than 17 levels)',
+    });
+    assert.deepEqual(judgeContent({ verdict: clean, content: deep }, DEFAULT_POLICY), clean);
+    const refused = {
+      ...deep,
+      findings: [{ rule: 'executables' as const, detail: 'PE32', member: 'a.exe' }],
+    };
+    assert.equal(judgeContent({ verdict: clean, content: refused }, STRICT_POLICY).rule, 'executables');
+    const gzip = { ...deep, detectedType: 'gzip' as const, typeLabel: 'gzip' };
+    assert.equal(judgeContent({ verdict: clean, content: gzip }, STRICT_POLICY).rule, 'file_type');
+  });
+
   it('takes the declared name from the source', () => {
     assert.equal(declaredNameOf({ kind: 'url', url: 'https://x.test/a/b%20c.pdf?q=1' }), 'b c.pdf');
     assert.equal(declaredNameOf({ kind: 's3', key: 'in/2026/file.docx' }), 'file.docx');

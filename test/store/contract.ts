@@ -1,5 +1,6 @@
 import { afterEach, beforeEach } from 'node:test';
 import type { Store } from '../../src/store/contracts.ts';
+import { batchesContract } from './contract/batches.ts';
 import type { ContractContext } from './contract/fixtures.ts';
 import { leasingContract } from './contract/leasing.ts';
 import { outboxContract } from './contract/outbox.ts';
@@ -37,6 +38,7 @@ export function jobStoreContract(createFixture: () => Promise<StoreFixture>): vo
   });
   submitAndReadContract(context);
   leasingContract(context);
+  batchesContract(context);
   outboxContract(context);
   recordsContract(context);
   policiesContract(context);

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { crc32, deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
 
 /**
  * Samples for the content-policy tests, generated at test time (no binary is committed): each is
@@ -97,9 +97,19 @@ export function vbaProject(): Buffer {
   ]);
 }
 
+/** `[Content_Types].xml` as Word writes it: the main part's content type tells docx from docm. */
+function contentTypes(main: string): Buffer {
+  return Buffer.from(
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' +
+      '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' +
+      '<Default Extension="xml" ContentType="application/xml"/>' +
+      `<Override PartName="/word/document.xml" ContentType="${main}.main+xml"/></Types>`,
+  );
+}
+
 export function macroDocument(): Buffer {
   return buildZip([
-    { name: '[Content_Types].xml', data: Buffer.from('<?xml version="1.0"?><Types/>') },
+    { name: '[Content_Types].xml', data: contentTypes('application/vnd.ms-word.document.macroEnabled') },
     { name: 'word/document.xml', data: Buffer.from('<?xml version="1.0"?><w:document/>') },
     { name: 'word/vbaProject.bin', data: vbaProject() },
   ]);
@@ -107,7 +117,10 @@ export function macroDocument(): Buffer {
 
 export function wordDocument(): Buffer {
   return buildZip([
-    { name: '[Content_Types].xml', data: Buffer.from('<?xml version="1.0"?><Types/>') },
+    {
+      name: '[Content_Types].xml',
+      data: contentTypes('application/vnd.openxmlformats-officedocument.wordprocessingml.document'),
+    },
     { name: 'word/document.xml', data: Buffer.from('<?xml version="1.0"?><w:document/>') },
   ]);
 }
@@ -132,6 +145,59 @@ export const zipWithExecutable = (): Buffer =>
     { name: 'setup.exe', data: peExecutable() },
   ]);
 
+export interface TarMember {
+  name: string;
+  data?: Buffer;
+  /** ustar type flag: `0` file (default), `2` symlink, `5` directory. */
+  type?: '0' | '2' | '5';
+  link?: string;
+}
+
+/** A minimal ustar writer: a 512-byte header per member, data padded to 512, two zero blocks. */
+export function buildTar(members: TarMember[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const member of members) {
+    const data = member.data ?? Buffer.alloc(0);
+    const header = Buffer.alloc(512);
+    header.write(member.name, 0, 100, 'utf8');
+    header.write('0000644\0', 100, 'latin1');
+    header.write('0000000\0', 108, 'latin1');
+    header.write('0000000\0', 116, 'latin1');
+    header.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+    header.write('00000000000\0', 136, 'latin1');
+    header.write('        ', 148, 'latin1');
+    header.write(member.type ?? '0', 156, 'latin1');
+    if (member.link) header.write(member.link, 157, 100, 'utf8');
+    header.write('ustar\0' + '00', 257, 'latin1');
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    blocks.push(header, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  return Buffer.concat([...blocks, Buffer.alloc(1024)]);
+}
+
+/** A PE inside a zip inside a zip (both deflated): only opening the inner zip shows it. */
+export const peInZipInZip = (): Buffer =>
+  buildZip([
+    { name: 'readme.txt', data: Buffer.from('quarterly invoices\n') },
+    { name: 'invoices.zip', data: zipWithExecutable() },
+  ]);
+/** A shell script in a tar.gz: the outer bytes are gzip, the tar headers are inside. */
+export const scriptInTarGz = (): Buffer =>
+  gzipSync(
+    buildTar([
+      { name: 'bundle/README', data: Buffer.from('read me\n') },
+      { name: 'bundle/install.sh', data: shellScript() },
+    ]),
+  );
+/** A tar whose member writes outside the folder it is extracted into. */
+export const traversalTar = (): Buffer =>
+  buildTar([
+    { name: 'notes.txt', data: Buffer.from('hello\n') },
+    { name: '../../etc/cron.d/evil', data: Buffer.from('* * * * * root true\n') },
+  ]);
+
 const run = promisify(execFile);
 
 /** A zip whose one member is encrypted with ZipCrypto, by Info-ZIP's `zip -P`. */
@@ -141,6 +207,31 @@ export async function encryptedZip(): Promise<Buffer> {
     await writeFile(path.join(dir, 'secret.txt'), 'nothing to see\n');
     await run('zip', ['-q', '-X', '-P', 'policy-secret', 'secret.zip', 'secret.txt'], { cwd: dir });
     return await readFile(path.join(dir, 'secret.zip'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A tar written by GNU tar in `format` (gnu: long names as `L` records; pax: `path=` records): a
+ * script under a directory name longer than ustar's 100 bytes, and a symlink.
+ */
+export async function gnuTar(format: 'gnu' | 'pax'): Promise<{ data: Buffer; scriptPath: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'scangate-tar-'));
+  try {
+    const scriptPath = `${'long-directory-name-'.repeat(6)}/install.sh`;
+    await mkdir(path.join(dir, 'src', path.dirname(scriptPath)), { recursive: true });
+    await writeFile(path.join(dir, 'src', scriptPath), shellScript());
+    await symlink('/etc/passwd', path.join(dir, 'src', 'passwd'));
+    await run('tar', [
+      '-C',
+      path.join(dir, 'src'),
+      `--format=${format}`,
+      '-cf',
+      path.join(dir, 'out.tar'),
+      '.',
+    ]);
+    return { data: await readFile(path.join(dir, 'out.tar')), scriptPath: `./${scriptPath}` };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

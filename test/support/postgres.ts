@@ -37,3 +37,28 @@ export async function runSql(sql: string, values: unknown[] = []): Promise<pg.Qu
     await client.end();
   }
 }
+
+export interface OwnDatabase {
+  /** postgres://…/<name> on the test server. */
+  url: string;
+  create(): Promise<void>;
+  /** Drops it, closing whatever connections are left. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A database of its own, with a random name, for a whole service under test: the service's store
+ * uses the public schema, which no two test files may share.
+ */
+export function ownDatabase(prefix: string): OwnDatabase {
+  const name = `${prefix}_${randomBytes(5).toString('hex')}`;
+  return {
+    url: TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${name}`),
+    create: async () => {
+      await runSql(`CREATE DATABASE ${name}`);
+    },
+    drop: async () => {
+      await runSql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}

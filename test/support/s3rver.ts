@@ -52,6 +52,8 @@ export type Interceptor = (request: IncomingMessage, response: ServerResponse) =
 
 export interface S3rverHandle {
   endpoint: string;
+  /** s3rver's file-system store (a benchmark may lay out many objects there directly). */
+  directory: string;
   /** The `s3` part of Config pointing at this server. */
   config: Config['s3'];
   /** Every request received, in order (s3rver ignores some parameters, e.g. versionId). */
@@ -95,6 +97,7 @@ export async function startS3rver(buckets: string[] = ['scangate-test']): Promis
 
   return {
     endpoint,
+    directory,
     config: {
       endpoint,
       region: 'us-east-1',

@@ -30,7 +30,7 @@ export interface NativeScan {
   /** `clamav`, or `scangate-test` when the offline test database judged it. */
   signature_database: string | null;
   cached: boolean;
-  /** The type told by the content (magic numbers), whatever the file name says; null for text and unknowns. */
+  /** The type told by the content, whatever the file name says (the detection `detected_type` comes from); null for unknown binary data and empty content. */
   file_type: { ext: string; mime: string } | null;
   /** Seconds. */
   download_time: number | null;

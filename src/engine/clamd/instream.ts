@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
+import type { ScanObserver } from '../engine.ts';
 import { Zip64LocalHeaderDetector } from '../zip64-detector.ts';
 import type { ClamdConnection } from './connection.ts';
 import { END_OF_STREAM, encodeCommand, frameChunk } from './protocol.ts';
@@ -15,7 +16,7 @@ export interface InstreamOptions {
   replyTimeoutMs: number;
   signal?: AbortSignal | undefined;
   /** Sees each chunk as it is sent (see ScanOptions.observer). */
-  observer?: { push(chunk: Buffer): void } | undefined;
+  observer?: ScanObserver | undefined;
 }
 
 export type InstreamResult =
@@ -73,11 +74,13 @@ export async function streamToClamd(
       }
       hash.update(data);
       zip64.push(data);
-      options.observer?.push(data);
+      // The observer works while the frames are written; the next chunk waits for both.
+      const observed = options.observer?.push(data);
       if (!(await writeFrames(connection, frameChunk(data), stallTimeoutMs))) {
         refusedEarly = true;
         break;
       }
+      if (observed) await observed;
     }
     const lastByteAt = performance.now();
     if (!refusedEarly && !(await writeUnlessAnswered(connection, [END_OF_STREAM], stallTimeoutMs))) {

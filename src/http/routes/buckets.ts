@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { ScanGateError } from '../../errors.ts';
 import type { BucketScanService } from '../../jobs/buckets/bucket-scan-service.ts';
+import { isSnsEnvelope, parseSnsMessage } from '../../jobs/buckets/sns-message.ts';
 import {
   ActionsBody,
   actionsFrom,
@@ -15,6 +16,7 @@ import {
   WatchBody,
 } from '../bucket-views.ts';
 import { ErrorResponse } from '../schemas.ts';
+import type { SnsSubscriptions } from '../sns-subscriptions.ts';
 
 const tags = ['buckets'];
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
@@ -27,7 +29,7 @@ const errors = {
 };
 
 /** Bucket scans, watches, S3 event notifications and the tenant's default actions. */
-export function bucketRoutes(buckets: BucketScanService): FastifyPluginAsync {
+export function bucketRoutes(buckets: BucketScanService, sns: SnsSubscriptions): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
     // SNS posts notifications as text/plain; only these routes read it (as JSON text).
@@ -168,15 +170,30 @@ export function bucketRoutes(buckets: BucketScanService): FastifyPluginAsync {
           summary:
             'S3 event notifications (S3/SQS/SNS Records, EventBridge, MinIO and Ceph webhooks): scan each created object once',
           response: {
+            200: Type.Object(
+              { confirmed: Type.String() },
+              { description: 'An SNS SubscriptionConfirmation: verified, its SubscribeURL fetched' },
+            ),
             202: Type.Object({ queued: Type.Integer(), duplicates: Type.Integer(), ignored: Type.Integer() }),
             ...errors,
           },
         },
       },
       async (request, reply) => {
+        const tenant = request.tenant.id;
         // SNS posts its envelope as text/plain; fastify parses only JSON here, so the raw string is read too.
         const body = typeof request.body === 'string' ? parseJsonText(request.body) : request.body;
-        return reply.code(202).send(await buckets.receiveNotification(request.tenant.id, body));
+        if (isSnsEnvelope(body)) {
+          if (body.Type === 'SubscriptionConfirmation') {
+            const confirmed = await sns.confirm(tenant, parseSnsMessage(body));
+            return reply.code(200).send({ confirmed });
+          }
+          // A tenant that named its SNS topics takes only signed messages from them.
+          if (body.Type === 'Notification' && sns.hasTopics(tenant)) {
+            await sns.verifyNotification(tenant, parseSnsMessage(body));
+          }
+        }
+        return reply.code(202).send(await buckets.receiveNotification(tenant, body));
       },
     );
 

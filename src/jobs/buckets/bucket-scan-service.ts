@@ -8,6 +8,7 @@ import {
   type SightedObject,
 } from '../../bucket-scan.ts';
 import { ScanGateError } from '../../errors.ts';
+import type { ScanEvents } from '../../scan-events.ts';
 import type { BucketScanStore, JobQueueStore } from '../../store/contracts.ts';
 import { eventDedupeKey, parseS3Notification } from './events.ts';
 import type { BucketGrants } from './grants.ts';
@@ -39,6 +40,8 @@ export interface BucketScanServiceDependencies {
   /** A scan was created or objects arrived: a local walker can start now. */
   notifyWalker?: () => void;
   notifyWorkers?: () => void;
+  /** Where notifications received are reported (metrics). */
+  events?: ScanEvents;
 }
 
 /** What the HTTP layer asks of bucket scans; every call is on behalf of one tenant. */
@@ -144,6 +147,21 @@ export class BucketScanService {
    * for a bucket the tenant is not granted refuses the whole delivery, before anything is queued.
    */
   async receiveNotification(tenantId: string, body: unknown): Promise<NotificationOutcome> {
+    let outcome: NotificationOutcome;
+    try {
+      outcome = await this.#recordNotification(tenantId, body);
+    } catch (error) {
+      if (error instanceof ScanGateError && !error.retryable)
+        this.#deps.events?.emit('bucket:notification', { outcome: 'refused' });
+      throw error;
+    }
+    this.#deps.events?.emit('bucket:notification', { outcome: 'accepted', records: outcome });
+    if (outcome.queued > 0)
+      this.#deps.events?.emit('bucket:objects', { stage: 'listed', count: outcome.queued });
+    return outcome;
+  }
+
+  async #recordNotification(tenantId: string, body: unknown): Promise<NotificationOutcome> {
     const { buckets, grants } = this.#deps;
     const parsed = parseS3Notification(body);
     for (const event of parsed.created) grants.check(tenantId, event.bucket, event.key);

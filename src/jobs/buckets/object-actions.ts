@@ -79,10 +79,16 @@ export class ObjectActions {
    * and the read-back, their tags are merged with ours and written again. (A writer whose change
    * lands between our read and our write is overwritten unseen; S3 offers no way to detect that.)
    */
-  async tag(ref: ObjectRef, ours: ObjectTag[], owned: readonly string[]): Promise<BucketActionRecord> {
+  async tag(
+    ref: ObjectRef,
+    ours: ObjectTag[],
+    owned: readonly string[],
+    /** The tags the object is known to carry (none, as its GetObject said): the first read is skipped. */
+    known?: readonly ObjectTag[],
+  ): Promise<BucketActionRecord> {
     const target = { Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId };
     try {
-      let current = (await this.#s3.send(new GetObjectTaggingCommand(target))).TagSet ?? [];
+      let current = known ?? (await this.#s3.send(new GetObjectTaggingCommand(target))).TagSet ?? [];
       for (let attempt = 1; attempt <= TAG_WRITE_ATTEMPTS; attempt++) {
         const desired = mergeTags(current as ObjectTag[], ours, owned);
         if (desired.length > MAX_OBJECT_TAGS) {
@@ -101,6 +107,10 @@ export class ObjectActions {
       }
       return record('tag', false, 'tag_conflict: other writers kept changing the tags');
     } catch (error) {
+      const classified = classifyS3Error(error, { bucket: ref.bucket, key: ref.key, version: ref.versionId });
+      if (classified.code === 'object_not_found') {
+        return record('skip', true, 'object_gone: deleted before its verdict was applied');
+      }
       return failedOrThrow('tag', error, ref);
     }
   }

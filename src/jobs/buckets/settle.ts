@@ -3,6 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { BucketActionRecord, BucketScan, ObjectToSettle } from '../../bucket-scan.ts';
 import type { Logger } from '../../logger.ts';
 import type { ScanResult } from '../../scan.ts';
+import type { ScanEvents } from '../../scan-events.ts';
 import type { BucketScanStore, JobQueueStore } from '../../store/contracts.ts';
 import type { ObjectActions, ObjectRef } from './object-actions.ts';
 import { OWNED_TAG_KEYS, verdictTags } from './tags.ts';
@@ -16,6 +17,18 @@ export interface SettleContext {
   actions: ObjectActions;
   settings: { maxScansPerObject: number };
   logger: Logger;
+  events?: ScanEvents | undefined;
+}
+
+/** Reports a settled object and the actions taken on it (metrics subscribe). */
+function reportSettled(
+  events: ScanEvents | undefined,
+  outcome: string,
+  done: readonly BucketActionRecord[],
+): void {
+  if (!events) return;
+  for (const record of done) events.emit('bucket:action', { action: record.action, ok: record.ok });
+  events.emit('bucket:settled', { outcome });
 }
 
 function note(
@@ -45,13 +58,16 @@ export async function settleObject(ready: ObjectToSettle, context: SettleContext
   const { scan, leaseToken, buckets, actions, logger } = context;
   const { object, result } = ready;
   const previous = object.actions;
-  const settle = (outcome: string, done: BucketActionRecord[], finding?: string) =>
-    buckets.settleObject(scan.id, leaseToken, object.seq, {
+  const settle = async (outcome: string, done: BucketActionRecord[], finding?: string) => {
+    const settled = await buckets.settleObject(scan.id, leaseToken, object.seq, {
       outcome,
       actions: [...previous, ...done],
       size: object.size,
       ...(finding ? { finding } : {}),
     });
+    if (settled) reportSettled(context.events, outcome, done);
+    return settled;
+  };
 
   if (!result) {
     // Swept by retention while the scan was paused, or deleted: scanned again rather than lost.
@@ -67,8 +83,11 @@ export async function settleObject(ready: ObjectToSettle, context: SettleContext
   const ref: ObjectRef = { bucket: scan.bucket, key: object.key };
   if (object.versionId) ref.versionId = object.versionId;
 
-  // Without a version id the job read whatever was current: compare with what was listed.
-  const before = await actions.head(ref);
+  // Without a version id the job read whatever was current: compare what it read with what was
+  // listed. GetObject told the job which ETag it served; only a job that did not record it (stored
+  // by an older scangate) costs a HEAD here.
+  const served = result.s3Object;
+  const before = served?.etag !== undefined ? served : await actions.head(ref);
   if (!before) {
     await settle('skipped', [
       note('skip', true, 'object_gone: deleted before its verdict was applied', object.jobId),
@@ -89,7 +108,14 @@ export async function settleObject(ready: ObjectToSettle, context: SettleContext
       ? undefined
       : { tags: verdictTags(style, result, new Date()), owned: OWNED_TAG_KEYS[style] };
   if (tags) {
-    const tagged = await actions.tag(ref, tags.tags, tags.owned);
+    // An object read with no tags has none of anyone else's to keep: no need to read them first.
+    const knownTags = served?.tagCount === 0 ? [] : undefined;
+    const tagged = await actions.tag(ref, tags.tags, tags.owned, knownTags);
+    if (tagged.action === 'skip') {
+      // Deleted after it was scanned (a tag write on a missing key finds nothing to tag).
+      await settle('skipped', [{ ...tagged, jobId: object.jobId }]);
+      return;
+    }
     tagged.jobId = object.jobId;
     done.push(tagged);
     if (!ref.versionId && object.etag) {
@@ -123,14 +149,18 @@ async function rescanOrFail(
 ): Promise<void> {
   const { scan, leaseToken, buckets, settings } = context;
   if (object.scanAttempts >= settings.maxScansPerObject) {
-    await buckets.settleObject(scan.id, leaseToken, object.seq, {
+    const gaveUp = note(
+      'skip',
+      false,
+      `object_unstable: ${why}, after ${object.scanAttempts} scans`,
+      object.jobId,
+    );
+    const settled = await buckets.settleObject(scan.id, leaseToken, object.seq, {
       outcome: 'failed',
-      actions: [
-        ...object.actions,
-        note('skip', false, `object_unstable: ${why}, after ${object.scanAttempts} scans`, object.jobId),
-      ],
+      actions: [...object.actions, gaveUp],
       size: object.size,
     });
+    if (settled) reportSettled(context.events, 'failed', [gaveUp]);
     return;
   }
   const next: { jobId: string; etag?: string; versionId?: string; action: BucketActionRecord } = {
@@ -145,4 +175,5 @@ async function rescanOrFail(
   if (etag) next.etag = etag;
   if (versionId) next.versionId = versionId;
   await buckets.requeueObject(scan.id, leaseToken, object.seq, next);
+  context.events?.emit('bucket:action', { action: 'rescan', ok: true });
 }

@@ -3,6 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { BucketObject, BucketScan, LeasedBucketScan, SightedObject } from '../../bucket-scan.ts';
 import type { ScanGateError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
+import type { ScanEvents } from '../../scan-events.ts';
 import type { BucketScanStore, JobQueueStore } from '../../store/contracts.ts';
 import { type ListedEntry, type ListedPage, listPage } from './listing.ts';
 import type { ObjectActions } from './object-actions.ts';
@@ -48,6 +49,8 @@ export interface BucketWalkerDependencies {
   logger: Logger;
   /** Local scan workers start at once on submitted jobs instead of at their next poll. */
   notifyWorkers?: () => void;
+  /** Where objects listed, queued and settled and the actions taken are reported (metrics). */
+  events?: ScanEvents;
 }
 
 /** What one sighting of a listed object is, per scan kind: a watch sees unchanged objects again. */
@@ -187,6 +190,7 @@ export class BucketScanWalker {
       objects.map((object) => object.seq),
     );
     this.#deps.notifyWorkers?.();
+    this.#deps.events?.emit('bucket:objects', { stage: 'queued', count: objects.length });
     return objects.length;
   }
 
@@ -265,6 +269,7 @@ export class BucketScanWalker {
     if (page.cursor) next.cursor = page.cursor;
     if (highWater) next.highWater = highWater;
     if (!(await buckets.recordPage(scan.id, leaseToken, sightings, next))) return;
+    this.#deps.events?.emit('bucket:objects', { stage: 'listed', count: sightings.length });
     // Submitted now rather than at the next step: the page's jobs start while the next page is listed.
     await this.#submitRecorded(scan, settings.pageSize);
   }

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
+import type { ServedS3Object } from '../../scan.ts';
 import { ByteLimit } from '../byte-limit.ts';
 import { decodeContent, parseContentEncoding } from '../content-encoding.ts';
 import type { OpenedSource } from '../source.ts';
@@ -46,7 +47,13 @@ export async function openS3Object(
   } catch (error) {
     throw signal?.aborted ? abortError(signal, object) : classifyS3Error(error, object);
   }
-  const { Body: body, ContentLength: declaredSize, VersionId: versionId, ETag: etag } = response;
+  const {
+    Body: body,
+    ContentLength: declaredSize,
+    VersionId: versionId,
+    ETag: etag,
+    TagCount: tagCount,
+  } = response;
   let codings: string[];
   try {
     // An object stored with a Content-Encoding is scanned decoded, as its readers will see it.
@@ -100,5 +107,12 @@ export async function openS3Object(
   if (declaredSize !== undefined && codings.length === 0) opened.declaredSize = declaredSize;
   if (versionId) opened.versionId = versionId;
   if (etag) opened.etag = etag;
+  const served: ServedS3Object = {};
+  // Only a count S3 stated: AWS omits the header without s3:GetObjectTagging, and stores like
+  // s3rver never send it, so a missing header does not mean "no tags".
+  if (tagCount !== undefined) served.tagCount = tagCount;
+  if (etag) served.etag = etag.replaceAll('"', '');
+  if (versionId && versionId !== 'null') served.versionId = versionId;
+  opened.s3Object = served;
   return opened;
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { messageOf, ScanGateError } from '../../errors.ts';
+import type { WorkQueue } from '../contracts.ts';
 import { loadMigrations } from '../migrations.ts';
 
 /** Node socket errors that mean the server cannot be reached (or went away mid-query). */
@@ -112,6 +113,14 @@ export class PostgresDatabase {
       [id, leaseToken, ...values],
     );
     return rowCount === 1;
+  }
+
+  /** Tells the other processes' workers that `queue` has work due (after a commit of its own). */
+  async announce(
+    notifications: { channel(queue: WorkQueue): string; origin: string },
+    queue: WorkQueue,
+  ): Promise<void> {
+    await this.query('SELECT pg_notify($1, $2)', [notifications.channel(queue), notifications.origin]);
   }
 
   async transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {

@@ -7,14 +7,16 @@ import type {
   ScanResult,
   VerdictCounts,
 } from '../../scan.ts';
-import type { JobQueueStore, LeasedJob, LeaseOptions } from '../contracts.ts';
+import type { JobCompletion, JobQueueStore, LeasedJob, LeaseOptions, SubmitOutcome } from '../contracts.ts';
 import {
   assertStorableJob,
   bucketMilliseconds,
   duplicateTraceIdError,
+  isRefusedAlone,
   JOB_COLUMNS,
   type JobRow,
   jobFromRow,
+  LEASED_JOB_COLUMNS,
   listLimit,
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
@@ -25,6 +27,7 @@ import {
   verdictWindow,
 } from '../verdict-window.ts';
 import { isUniqueViolation, type PostgresDatabase } from './database.ts';
+import type { PostgresWorkNotifications } from './work-notifications.ts';
 
 /** Rows one retention transaction deletes (with their deliveries and counter updates). */
 const SWEEP_BATCH_ROWS = 5000;
@@ -40,9 +43,11 @@ const plusMs = (parameter: string) => `now() + ${parameter}::double precision * 
  */
 export class PostgresJobQueue implements JobQueueStore {
   readonly #db: PostgresDatabase;
+  readonly #notifications: PostgresWorkNotifications;
 
-  constructor(db: PostgresDatabase) {
+  constructor(db: PostgresDatabase, notifications: PostgresWorkNotifications) {
     this.#db = db;
+    this.#notifications = notifications;
   }
 
   async submit(job: NewScanJob): Promise<ScanJob> {
@@ -50,8 +55,9 @@ export class PostgresJobQueue implements JobQueueStore {
     try {
       const { rows } = await this.#db.query<JobRow>(
         `INSERT INTO ${this.#db.tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data,
-           policy, state, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', now()) RETURNING ${JOB_COLUMNS}`,
+           policy, upload_bytes, state, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', now())
+         RETURNING ${JOB_COLUMNS}, pg_notify($10, $11)`,
         [
           job.id,
           job.tenantId,
@@ -61,6 +67,9 @@ export class PostgresJobQueue implements JobQueueStore {
           job.callback ? JSON.stringify(job.callback) : null,
           job.customData ?? null,
           job.policy ? JSON.stringify(job.policy) : null,
+          job.uploadBytes ?? null,
+          this.#notifications.channel('jobs'),
+          this.#notifications.origin,
         ],
       );
       return jobFromRow(rows[0]!);
@@ -68,6 +77,55 @@ export class PostgresJobQueue implements JobQueueStore {
       if (isUniqueViolation(error, UNFINISHED_TRACE_INDEX)) throw duplicateTraceIdError(job, error);
       throw error;
     }
+  }
+
+  async submitMany(jobs: readonly NewScanJob[]): Promise<SubmitOutcome[]> {
+    const outcomes: (SubmitOutcome | undefined)[] = jobs.map((job) => {
+      try {
+        assertStorableJob(job);
+        return undefined;
+      } catch (error) {
+        if (isRefusedAlone(error)) return { error };
+        throw error;
+      }
+    });
+    const storable = jobs.filter((_, index) => outcomes[index] === undefined);
+    if (storable.length > 0) {
+      const values: unknown[] = [this.#notifications.channel('jobs'), this.#notifications.origin];
+      const tuples = storable.map((job) => {
+        const first = values.length + 1;
+        values.push(
+          job.id,
+          job.tenantId,
+          job.traceId ?? null,
+          job.dialect,
+          JSON.stringify(job.source),
+          job.callback ? JSON.stringify(job.callback) : null,
+          job.customData ?? null,
+          job.policy ? JSON.stringify(job.policy) : null,
+          job.uploadBytes ?? null,
+        );
+        const parameters = Array.from({ length: 9 }, (_, offset) => `$${first + offset}`);
+        return `(${parameters.join(', ')}, 'queued', now())`;
+      });
+      // One statement, one commit for the batch. A row that meets an unfinished job with its trace
+      // id (or an earlier row of the batch) is skipped, not an error, so it refuses only itself.
+      const { rows } = await this.#db.query<JobRow>(
+        `INSERT INTO ${this.#db.tables.jobs} (id, tenant_id, trace_id, dialect, source, callback, custom_data,
+           policy, upload_bytes, state, next_attempt_at)
+         VALUES ${tuples.join(', ')}
+         ON CONFLICT DO NOTHING
+         RETURNING ${JOB_COLUMNS}, pg_notify($1, $2)`,
+        values,
+      );
+      const stored = new Map(rows.map((row) => [row.id, jobFromRow(row)]));
+      jobs.forEach((job, index) => {
+        if (outcomes[index]) return;
+        const found = stored.get(job.id);
+        outcomes[index] = found ? { job: found } : { error: duplicateTraceIdError(job, undefined) };
+      });
+    }
+    return outcomes as SubmitOutcome[];
   }
 
   async get(tenantId: string, jobId: string): Promise<ScanJob | undefined> {
@@ -179,13 +237,43 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async lease(leaseMs: number, options: LeaseOptions = {}): Promise<LeasedJob | undefined> {
+    return this.#leaseOne((sql, values, name) => this.#db.query<JobRow>(sql, values, name), leaseMs, options);
+  }
+
+  async leaseMany(leaseMs: number, max: number, options: LeaseOptions = {}): Promise<LeasedJob[]> {
+    if (max <= 1) {
+      const leased = await this.lease(leaseMs, options);
+      return leased ? [leased] : [];
+    }
+    // One transaction, one pick at a time: each pick sees the ones before it as running (now() is
+    // the transaction's start), so the batch is exactly the sequence single leases would make.
+    return this.#db.transaction(async (client) => {
+      const leased: LeasedJob[] = [];
+      while (leased.length < max) {
+        const next = await this.#leaseOne(
+          (text, values, name) => client.query<JobRow>({ name, text, values }),
+          leaseMs,
+          options,
+        );
+        if (!next) break;
+        leased.push(next);
+      }
+      return leased;
+    });
+  }
+
+  async #leaseOne(
+    query: (sql: string, values: unknown[], name: string) => Promise<{ rows: JobRow[] }>,
+    leaseMs: number,
+    options: LeaseOptions,
+  ): Promise<LeasedJob | undefined> {
     const leaseToken = randomUUID();
     const jobs = this.#db.tables.jobs;
     // The tenant is chosen first (fewest running, then oldest due), then its oldest due job. SKIP
     // LOCKED: a row another worker is claiming right now is passed over, not waited for; the locking
     // re-check of the WHERE clause drops rows that finished since the index was read. Two workers
     // choosing at the same instant may both pick one tenant: the limit can be passed by that much.
-    const { rows } = await this.#db.query<JobRow>(
+    const { rows } = await query(
       `WITH RECURSIVE tenants(tenant_id) AS (
          SELECT MIN(tenant_id) FROM ${jobs} WHERE state <> 'done'
          UNION ALL
@@ -210,7 +298,7 @@ export class PostgresJobQueue implements JobQueueStore {
        WHERE seq = (SELECT seq FROM ${jobs} WHERE tenant_id = (SELECT tenant_id FROM chosen)
                       AND state <> 'done' AND next_attempt_at <= now()
                     ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING ${JOB_COLUMNS}`,
+       RETURNING ${LEASED_JOB_COLUMNS}`,
       [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0],
       // Named per schema: the statement text names this store's tables.
       `lease-next-job-${createHash('sha256').update(jobs).digest('hex').slice(0, 12)}`,
@@ -230,17 +318,55 @@ export class PostgresJobQueue implements JobQueueStore {
     result: ScanResult,
     delivery?: NewCallbackDelivery,
   ): Promise<boolean> {
+    return this.#completeOne((sql, values) => this.#db.query(sql, values), {
+      jobId,
+      leaseToken,
+      result,
+      delivery,
+    });
+  }
+
+  async completeMany(completions: readonly JobCompletion[]): Promise<boolean[]> {
+    if (completions.length <= 1) {
+      return Promise.all(
+        completions.map((one) => this.complete(one.jobId, one.leaseToken, one.result, one.delivery)),
+      );
+    }
+    return this.#db.transaction(async (client) => {
+      const stored: boolean[] = [];
+      for (const completion of completions) {
+        stored.push(await this.#completeOne((text, values) => client.query(text, values), completion));
+      }
+      return stored;
+    });
+  }
+
+  async #completeOne(
+    query: (sql: string, values: unknown[]) => Promise<{ rowCount: number | null }>,
+    { jobId, leaseToken, result, delivery }: JobCompletion,
+  ): Promise<boolean> {
     const finish = `UPDATE ${this.#db.tables.jobs}
-      SET state = 'done', result = $3, result_status = $4, completed_at = now(), lease_token = NULL
+      SET state = 'done', result = $3, result_status = $4, completed_at = now(), lease_token = NULL,
+        upload_bytes = NULL
       WHERE id = $1 AND lease_token = $2 AND state = 'running'`;
     const values = [jobId, leaseToken, JSON.stringify(result), result.status];
-    if (!delivery) return ((await this.#db.query(finish, values)).rowCount ?? 0) === 1;
-    // One statement is one transaction: the delivery row exists exactly when the job was finished.
-    const { rowCount } = await this.#db.query(
+    if (!delivery) return ((await query(finish, values)).rowCount ?? 0) === 1;
+    // One statement: the delivery row exists exactly when the job was finished (a stale token
+    // finishes nothing and inserts nothing). The NOTIFY is sent when the transaction commits.
+    const { rowCount } = await query(
       `WITH finished AS (${finish} RETURNING id, tenant_id)
        INSERT INTO ${this.#db.tables.deliveries} (id, job_id, tenant_id, url, headers, body, state, next_attempt_at)
-       SELECT $5, id, tenant_id, $6, $7::jsonb, $8, 'pending', now() FROM finished`,
-      [...values, delivery.id, delivery.url, JSON.stringify(delivery.headers), delivery.body],
+       SELECT $5, id, tenant_id, $6, $7::jsonb, $8, 'pending', now() FROM finished
+       RETURNING pg_notify($9, $10)`,
+      [
+        ...values,
+        delivery.id,
+        delivery.url,
+        JSON.stringify(delivery.headers),
+        delivery.body,
+        this.#notifications.channel('deliveries'),
+        this.#notifications.origin,
+      ],
     );
     return rowCount === 1;
   }
@@ -257,12 +383,15 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async release(jobId: string, leaseToken: string): Promise<boolean> {
-    return this.#db.updateLeased(
+    const released = await this.#db.updateLeased(
       'jobs',
       jobId,
       leaseToken,
       "state = 'queued', lease_token = NULL, next_attempt_at = now(), attempts = greatest(attempts - 1, 0)",
     );
+    // Released at shutdown: another process's workers take it now rather than at their next poll.
+    if (released) await this.#db.announce(this.#notifications, 'jobs');
+    return released;
   }
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {

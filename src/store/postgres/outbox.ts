@@ -10,6 +10,7 @@ import {
   parseDeliveryCursor,
 } from '../rows.ts';
 import type { PostgresDatabase } from './database.ts';
+import type { PostgresWorkNotifications } from './work-notifications.ts';
 
 /** `now() + n ms` for a numeric parameter. */
 const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;
@@ -17,9 +18,11 @@ const plusMs = (parameter: string) => `now() + ${parameter}::double precision * 
 /** The callback outbox on PostgreSQL: rows written by PostgresJobQueue.complete, leased here. */
 export class PostgresDeliveryOutbox implements DeliveryOutbox {
   readonly #db: PostgresDatabase;
+  readonly #notifications: PostgresWorkNotifications;
 
-  constructor(db: PostgresDatabase) {
+  constructor(db: PostgresDatabase, notifications: PostgresWorkNotifications) {
     this.#db = db;
+    this.#notifications = notifications;
   }
 
   async lease(leaseMs: number): Promise<LeasedDelivery | undefined> {
@@ -83,12 +86,14 @@ export class PostgresDeliveryOutbox implements DeliveryOutbox {
   }
 
   async release(deliveryId: string, leaseToken: string): Promise<boolean> {
-    return this.#db.updateLeased(
+    const released = await this.#db.updateLeased(
       'deliveries',
       deliveryId,
       leaseToken,
       'lease_token = NULL, next_attempt_at = now(), attempts = greatest(attempts - 1, 0)',
     );
+    if (released) await this.#db.announce(this.#notifications, 'deliveries');
+    return released;
   }
 
   async listForJob(tenantId: string, jobId: string): Promise<CallbackDelivery[]> {

@@ -8,14 +8,16 @@ import type {
   ScanResult,
   VerdictCounts,
 } from '../../scan.ts';
-import type { JobQueueStore, LeasedJob, LeaseOptions } from '../contracts.ts';
+import type { JobCompletion, JobQueueStore, LeasedJob, LeaseOptions, SubmitOutcome } from '../contracts.ts';
 import {
   assertStorableJob,
   bucketMilliseconds,
   duplicateTraceIdError,
+  isRefusedAlone,
   JOB_COLUMNS,
   type JobRow,
   jobFromRow,
+  LEASED_JOB_COLUMNS,
   listLimit,
 } from '../rows.ts';
 import {
@@ -39,13 +41,33 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async submit(job: NewScanJob): Promise<ScanJob> {
+    return this.#insertOne(job, Date.now());
+  }
+
+  async submitMany(jobs: readonly NewScanJob[]): Promise<SubmitOutcome[]> {
+    if (jobs.length === 0) return [];
+    // A refused job (duplicate trace id) fails its own INSERT statement only: SQLite keeps the
+    // transaction and the others' rows.
+    return this.#db.immediate(() => {
+      const now = Date.now();
+      return jobs.map((job): SubmitOutcome => {
+        try {
+          return { job: this.#insertOne(job, now) };
+        } catch (error) {
+          if (isRefusedAlone(error)) return { error };
+          throw error;
+        }
+      });
+    });
+  }
+
+  #insertOne(job: NewScanJob, now: number): ScanJob {
     assertStorableJob(job);
-    const now = Date.now();
     try {
       const row = this.#db.get<JobRow>(
-        `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy, state,
-           created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
+        `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy,
+           upload_bytes, state, created_at, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
         job.id,
         job.tenantId,
         job.traceId ?? null,
@@ -54,6 +76,7 @@ export class SqliteJobQueue implements JobQueueStore {
         job.callback ? JSON.stringify(job.callback) : null,
         job.customData ?? null,
         job.policy ? JSON.stringify(job.policy) : null,
+        job.uploadBytes ?? null,
         now,
         now,
       );
@@ -174,7 +197,25 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async lease(leaseMs: number, options: LeaseOptions = {}): Promise<LeasedJob | undefined> {
-    const now = Date.now();
+    return this.#leaseOne(Date.now(), leaseMs, options);
+  }
+
+  async leaseMany(leaseMs: number, max: number, options: LeaseOptions = {}): Promise<LeasedJob[]> {
+    // One transaction, one pick at a time: each pick counts the ones before it as running, so the
+    // batch is exactly the sequence single leases would have made.
+    return this.#db.immediate(() => {
+      const now = Date.now();
+      const leased: LeasedJob[] = [];
+      while (leased.length < max) {
+        const next = this.#leaseOne(now, leaseMs, options);
+        if (!next) break;
+        leased.push(next);
+      }
+      return leased;
+    });
+  }
+
+  #leaseOne(now: number, leaseMs: number, options: LeaseOptions): LeasedJob | undefined {
     const leaseToken = randomUUID();
     // One statement: a write statement takes SQLite's write lock (waiting on busy_timeout) before it
     // reads, so no other connection can claim the same row between the pick and the update. The
@@ -204,7 +245,7 @@ export class SqliteJobQueue implements JobQueueStore {
        WHERE seq = (SELECT seq FROM jobs WHERE tenant_id = (SELECT tenant_id FROM chosen)
                       AND state <> 'done' AND next_attempt_at <= ?2
                     ORDER BY next_attempt_at, seq LIMIT 1)
-       RETURNING ${JOB_COLUMNS}`,
+       RETURNING ${LEASED_JOB_COLUMNS}`,
       leaseToken,
       now,
       now + leaseMs,
@@ -225,35 +266,45 @@ export class SqliteJobQueue implements JobQueueStore {
     result: ScanResult,
     delivery?: NewCallbackDelivery,
   ): Promise<boolean> {
+    return this.#db.immediate(() => this.#completeOne(Date.now(), { jobId, leaseToken, result, delivery }));
+  }
+
+  async completeMany(completions: readonly JobCompletion[]): Promise<boolean[]> {
+    if (completions.length === 0) return [];
     return this.#db.immediate(() => {
       const now = Date.now();
-      const finished = this.#db.get<{ tenant_id: string }>(
-        `UPDATE jobs SET state = 'done', result = ?, result_status = ?, completed_at = ?, lease_token = NULL
-         WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING tenant_id`,
-        JSON.stringify(result),
-        result.status,
-        now,
-        jobId,
-        leaseToken,
-      );
-      if (!finished) return false;
-      if (delivery) {
-        this.#db.run(
-          `INSERT INTO deliveries (id, job_id, tenant_id, url, headers, body, state, created_at,
-             next_attempt_at)
-           VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
-          delivery.id,
-          jobId,
-          finished.tenant_id,
-          delivery.url,
-          JSON.stringify(delivery.headers),
-          delivery.body,
-          now,
-          now,
-        );
-      }
-      return true;
+      return completions.map((completion) => this.#completeOne(now, completion));
     });
+  }
+
+  #completeOne(now: number, { jobId, leaseToken, result, delivery }: JobCompletion): boolean {
+    const finished = this.#db.get<{ tenant_id: string }>(
+      `UPDATE jobs SET state = 'done', result = ?, result_status = ?, completed_at = ?, lease_token = NULL,
+         upload_bytes = NULL
+       WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING tenant_id`,
+      JSON.stringify(result),
+      result.status,
+      now,
+      jobId,
+      leaseToken,
+    );
+    if (!finished) return false;
+    if (delivery) {
+      this.#db.run(
+        `INSERT INTO deliveries (id, job_id, tenant_id, url, headers, body, state, created_at,
+           next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
+        delivery.id,
+        jobId,
+        finished.tenant_id,
+        delivery.url,
+        JSON.stringify(delivery.headers),
+        delivery.body,
+        now,
+        now,
+      );
+    }
+    return true;
   }
 
   async retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean> {

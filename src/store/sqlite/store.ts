@@ -40,4 +40,8 @@ export class SqliteStore implements Store {
   async ping(): Promise<void> {
     this.#db.get('SELECT 1');
   }
+
+  watchWork(): () => void {
+    return () => {};
+  }
 }

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startTestClamd, type TestClamd } from '../support/clamd.ts';
+import { runSql, TEST_DATABASE_URL } from '../support/postgres.ts';
+import {
+  authHeaders,
+  KEY_A,
+  type ServiceProcess,
+  spawnService,
+  submitNativeUpload,
+  TENANT_A_KEY,
+  waitFor,
+} from '../support/service.ts';
+
+/** Far longer than the test waits for a verdict: only a notification can explain the pickup. */
+const FALLBACK_POLL_MS = 600_000;
+
+describe('PostgreSQL LISTEN/NOTIFY: a worker in another process is woken by a submit', () => {
+  const database = `scangate_notify_${randomBytes(4).toString('hex')}`;
+  const processes: ServiceProcess[] = [];
+  let clamd: TestClamd;
+  let dataDir: string;
+  let api: ServiceProcess;
+
+  before(async () => {
+    await runSql(`CREATE DATABASE ${database}`);
+    clamd = await startTestClamd();
+    // One directory for both nodes: the worker reads the uploads the API node staged there.
+    dataDir = await mkdtemp(path.join(tmpdir(), 'scangate-notify-'));
+    const env = (role: 'api' | 'worker'): Record<string, string> => ({
+      SCANGATE_ROLE: role,
+      SCANGATE_DATA_DIR: dataDir,
+      DATABASE_URL: TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`),
+      CLAMD_ADDRESS: clamd.socketPath,
+      API_KEYS: TENANT_A_KEY,
+      JOB_POLL_INTERVAL_MS: String(FALLBACK_POLL_MS),
+    });
+    api = await spawnService(env('api'));
+    processes.push(api, await spawnService(env('worker')));
+  });
+
+  after(async () => {
+    for (const node of processes) {
+      if (node.child.exitCode === null && node.child.signalCode === null) {
+        node.child.kill('SIGTERM');
+        await node.exited;
+      }
+    }
+    await clamd?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+    await runSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  });
+
+  const scanToVerdict = async (): Promise<string> => {
+    const response = await submitNativeUpload(api.url, randomBytes(2048));
+    assert.equal(response.status, 202);
+    const { id } = (await response.json()) as { id: string };
+    const done = await waitFor(async () => {
+      const read = await fetch(`${api.url}/v1/scans/${id}`, { headers: authHeaders(KEY_A) });
+      const body = (await read.json()) as { status: string };
+      return body.status === 'pending' ? undefined : body;
+    }, 60_000);
+    return done.status;
+  };
+
+  test('a job submitted on the API node is scanned by the idle worker node', async () => {
+    // The worker leased once at start and found nothing: it now sleeps on its fallback poll.
+    assert.equal(await scanToVerdict(), 'clean');
+  });
+
+  test('the worker dials its LISTEN connection again when it drops, and is woken through it', async () => {
+    const terminated = await runSql(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = $1 AND application_name = 'scangate-listen'`,
+      [database],
+    );
+    assert.ok((terminated.rowCount ?? 0) >= 1, 'the worker held a LISTEN connection');
+    assert.equal(await scanToVerdict(), 'clean');
+    assert.equal(await scanToVerdict(), 'clean');
+  });
+});

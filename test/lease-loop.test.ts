@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LeaseLoop } from '../src/lease-loop.ts';
+
+/** A queue in memory that counts lease calls, and items whose handling ends when the test says. */
+function memoryQueue(items: number[]) {
+  const queue = [...items];
+  const finishers = new Map<number, () => void>();
+  const handled: number[] = [];
+  let leaseCalls = 0;
+  const loop = new LeaseLoop<number>({
+    concurrency: 2,
+    pollIntervalMs: 60_000,
+    leaseErrorDelayMs: 60_000,
+    lease: async (max) => {
+      leaseCalls++;
+      return queue.splice(0, max);
+    },
+    handle: (item) =>
+      new Promise<void>((resolve) => {
+        finishers.set(item, () => {
+          handled.push(item);
+          resolve();
+        });
+      }),
+    onLeaseError: (error) => assert.fail(String(error)),
+  });
+  return { queue, finishers, handled, loop, leaseCalls: () => leaseCalls };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test('a loop leases for all free slots at once, and a finished item makes room for the next', async () => {
+  const memory = memoryQueue([1, 2, 3]);
+  memory.loop.start();
+  await settle();
+  assert.deepEqual([...memory.finishers.keys()], [1, 2], 'both slots filled by one lease');
+  assert.equal(memory.leaseCalls(), 1);
+  memory.finishers.get(1)!();
+  await settle();
+  assert.deepEqual([...memory.finishers.keys()], [1, 2, 3]);
+  memory.finishers.get(2)!();
+  memory.finishers.get(3)!();
+  await memory.loop.stop(1_000, () => {});
+  assert.deepEqual(memory.handled, [1, 2, 3]);
+});
+
+test('a full loop that is woken again and again leases nothing until a slot frees (no spinning)', async () => {
+  const memory = memoryQueue([1, 2]);
+  memory.loop.start();
+  await settle();
+  const before = memory.leaseCalls();
+  for (let wake = 0; wake < 100; wake++) memory.loop.wake();
+  await settle();
+  assert.equal(memory.leaseCalls(), before, 'no lease while every slot is busy');
+  memory.queue.push(3);
+  memory.finishers.get(1)!();
+  await settle();
+  assert.ok(memory.finishers.has(3), 'the freed slot took the new item');
+  memory.finishers.get(2)!();
+  memory.finishers.get(3)!();
+  await memory.loop.stop(1_000, () => {});
+});
+
+test('an idle loop sleeps on its fallback poll and leases as soon as it is woken', async () => {
+  const memory = memoryQueue([]);
+  memory.loop.start();
+  await settle();
+  assert.equal(memory.leaseCalls(), 1, 'one look, then sleep');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(memory.leaseCalls(), 1, 'an idle loop does not poll before its interval');
+  memory.queue.push(7);
+  memory.loop.wake();
+  await settle();
+  assert.ok(memory.finishers.has(7));
+  memory.finishers.get(7)!();
+  await memory.loop.stop(1_000, () => {});
+});

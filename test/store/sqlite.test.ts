@@ -158,6 +158,50 @@ describe('SqliteStore on a file', () => {
     assert.equal(user_version, Math.max(...loadMigrations('sqlite').map((migration) => migration.version)));
   });
 
+  test('a file from before the verdict counters is rebuilt for incremental vacuum and backfilled; the batched sweep empties it and gives the pages back', async () => {
+    const hourAgo = Math.floor(Date.now() / 3_600_000 - 30) * 3_600_000;
+    const early = new DatabaseSync(fixture.file);
+    early.exec('PRAGMA journal_mode = WAL');
+    for (const migration of loadMigrations('sqlite').filter((candidate) => candidate.version <= 4)) {
+      early.exec(migration.sql);
+    }
+    early.exec('PRAGMA user_version = 4');
+    // 4,500 results over two tenants and three hours, more than four sweep batches.
+    early.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500)
+      INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at, completed_at,
+        next_attempt_at, result, result_status)
+      SELECT 'old-' || i, 'tenant-' || (i % 2), 'native', '{}', 'done', 1, ${hourAgo},
+        ${hourAgo} + (i % 3) * 3600000, 0, '{"status":"clean"}',
+        CASE WHEN i % 5 = 0 THEN 'infected' ELSE 'clean' END FROM n`);
+    const pragma = (db: DatabaseSync, name: string) =>
+      Object.values(db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[0];
+    assert.equal(pragma(early, 'auto_vacuum'), 0);
+    early.close();
+
+    const store = await fixture.open();
+    const counts = await store.jobs.countVerdicts('tenant-0', new Date(hourAgo - 3_600_000), 3600);
+    assert.deepEqual(
+      counts.map((bucket) => [bucket.bucketStart.getTime() - hourAgo, bucket.clean, bucket.infected]),
+      [
+        [0, 600, 150],
+        [3_600_000, 600, 150],
+        [7_200_000, 600, 150],
+      ],
+    );
+    const raw = new DatabaseSync(fixture.file);
+    try {
+      assert.equal(pragma(raw, 'auto_vacuum'), 2, 'rebuilt in incremental mode');
+      const pagesBefore = pragma(raw, 'page_count')!;
+      assert.deepEqual(await store.jobs.sweepExpired(new Date()), { jobs: 4500, deliveries: 0 });
+      assert.equal(pragma(raw, 'freelist_count'), 0);
+      assert.ok(pragma(raw, 'page_count')! < pagesBefore, 'the file shrank');
+      assert.equal((raw.prepare('SELECT count(*) AS n FROM verdict_counts').get() as { n: number }).n, 0);
+    } finally {
+      raw.close();
+    }
+    assert.deepEqual(await store.jobs.countVerdicts('tenant-0', new Date(0), 86_400), []);
+  });
+
   test('a closed store reports store_unavailable', async () => {
     const store = await fixture.open();
     await store.close();

@@ -36,6 +36,7 @@ export interface Tables {
   apiKeys: string;
   webhookSecrets: string;
   tenantPolicies: string;
+  verdictCounts: string;
 }
 
 /**
@@ -61,6 +62,7 @@ export class PostgresDatabase {
       apiKeys: qualified('api_keys'),
       webhookSecrets: qualified('webhook_secrets'),
       tenantPolicies: qualified('tenant_policies'),
+      verdictCounts: qualified('verdict_counts'),
     };
     this.#pool = new pg.Pool({
       connectionString,

@@ -20,8 +20,17 @@ import {
   listLimit,
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
+import {
+  mergeVerdictCounts,
+  type VerdictCountRow,
+  verdictCountsFromRow,
+  verdictWindow,
+} from '../verdict-window.ts';
 import { isUniqueViolation, type PostgresDatabase } from './database.ts';
 import type { PostgresWorkNotifications } from './work-notifications.ts';
+
+/** Rows one retention transaction deletes (with their deliveries and counter updates). */
+const SWEEP_BATCH_ROWS = 5000;
 
 /** `now() + n ms` for a numeric parameter. */
 const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;
@@ -158,26 +167,52 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
-    // int8 and count() arrive as strings from pg: converted below.
-    const { rows } = await this.#db.query<
-      Record<'bucket' | 'clean' | 'infected' | 'unscannable' | 'blocked', string>
-    >(
+    const bucketMs = bucketMilliseconds(bucketSeconds);
+    const window = verdictWindow(since, bucketMs);
+    if (!window) return this.#countFinished(tenantId, since.getTime(), undefined, bucketMs);
+    const [counters, partial] = await Promise.all([
+      this.#countersSince(tenantId, window.countersFrom, bucketMs),
+      window.partialFrom < window.countersFrom
+        ? this.#countFinished(tenantId, window.partialFrom, window.countersFrom, bucketMs)
+        : [],
+    ]);
+    return mergeVerdictCounts(counters, partial);
+  }
+
+  async #countersSince(tenantId: string, from: number, bucketMs: number): Promise<VerdictCounts[]> {
+    const { rows } = await this.#db.query<VerdictCountRow>(
+      `SELECT (hour_start / $1::bigint) * $1::bigint AS bucket, sum(clean) AS clean,
+         sum(infected) AS infected, sum(unscannable) AS unscannable, sum(blocked) AS blocked
+       FROM ${this.#db.tables.verdictCounts} WHERE tenant_id = $2 AND hour_start >= $3::bigint
+       GROUP BY 1 ORDER BY 1`,
+      [bucketMs, tenantId, from],
+    );
+    return rows.map(verdictCountsFromRow);
+  }
+
+  /** Counts finished jobs from the table: the part-hour before the counters, or odd bucket widths. */
+  async #countFinished(
+    tenantId: string,
+    from: number,
+    until: number | undefined,
+    bucketMs: number,
+  ): Promise<VerdictCounts[]> {
+    // Two statement texts, not `$4 IS NULL OR …`: a generic plan (plan_cache_mode) must see the upper
+    // bound to choose the tenant's completion index for the part-hour.
+    const bounded = until === undefined ? '' : 'AND completed_at < $4';
+    const { rows } = await this.#db.query<VerdictCountRow>(
       `SELECT floor(extract(epoch FROM completed_at) * 1000 / $1::bigint)::bigint * $1::bigint AS bucket,
          count(*) FILTER (WHERE result_status = 'clean') AS clean,
          count(*) FILTER (WHERE result_status = 'infected') AS infected,
          count(*) FILTER (WHERE result_status = 'unscannable') AS unscannable,
          count(*) FILTER (WHERE result_status = 'blocked') AS blocked
-       FROM ${this.#db.tables.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3
+       FROM ${this.#db.tables.jobs} WHERE tenant_id = $2 AND state = 'done' AND completed_at >= $3 ${bounded}
        GROUP BY 1 ORDER BY 1`,
-      [bucketMilliseconds(bucketSeconds), tenantId, since],
+      until === undefined
+        ? [bucketMs, tenantId, new Date(from)]
+        : [bucketMs, tenantId, new Date(from), new Date(until)],
     );
-    return rows.map((row) => ({
-      bucketStart: new Date(Number(row.bucket)),
-      clean: Number(row.clean),
-      infected: Number(row.infected),
-      unscannable: Number(row.unscannable),
-      blocked: Number(row.blocked),
-    }));
+    return rows.map(verdictCountsFromRow);
   }
 
   async countUnfinished(tenantId?: string): Promise<number> {
@@ -360,20 +395,46 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
-    const expiredJobIds = `SELECT id FROM ${this.#db.tables.jobs} j WHERE j.state = 'done' AND j.completed_at < $1
-      AND NOT EXISTS (SELECT 1 FROM ${this.#db.tables.deliveries} p WHERE p.job_id = j.id AND p.state = 'pending')`;
-    return this.#db.transaction(async (client) => {
-      const deliveries = await client.query(
-        `DELETE FROM ${this.#db.tables.deliveries} WHERE job_id IN (${expiredJobIds})`,
-        [completedBefore],
+    const removed = { jobs: 0, deliveries: 0 };
+    // Bounded batches, each its own short transaction: row locks on a few thousand old rows at a
+    // time, and the WAL and the counters' trigger work spread over many commits.
+    for (;;) {
+      const batch = await this.#db.transaction(async (client) => {
+        const { rows } = await client.query<{ id: string }>(
+          `SELECT id FROM ${this.#db.tables.jobs} j WHERE j.state = 'done' AND j.completed_at < $1
+             AND NOT EXISTS (SELECT 1 FROM ${this.#db.tables.deliveries} p
+                             WHERE p.job_id = j.id AND p.state = 'pending')
+           ORDER BY j.completed_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [completedBefore, SWEEP_BATCH_ROWS],
+        );
+        if (rows.length === 0) return { jobs: 0, deliveries: 0, picked: 0 };
+        const ids = rows.map((row) => row.id);
+        const removedDeliveries = await client.query(
+          `DELETE FROM ${this.#db.tables.deliveries} WHERE job_id = ANY($1::text[])`,
+          [ids],
+        );
+        const removedJobs = await client.query(
+          `DELETE FROM ${this.#db.tables.jobs} WHERE id = ANY($1::text[])`,
+          [ids],
+        );
+        return {
+          jobs: removedJobs.rowCount ?? 0,
+          deliveries: removedDeliveries.rowCount ?? 0,
+          picked: rows.length,
+        };
+      });
+      removed.jobs += batch.jobs;
+      removed.deliveries += batch.deliveries;
+      if (batch.picked < SWEEP_BATCH_ROWS) break;
+    }
+    for (;;) {
+      const deleted = await this.#db.query(
+        `DELETE FROM ${this.#db.tables.verdictCache} WHERE (sha256, signature_version) IN (
+           SELECT sha256, signature_version FROM ${this.#db.tables.verdictCache} WHERE created_at < $1 LIMIT $2)`,
+        [completedBefore, SWEEP_BATCH_ROWS],
       );
-      const jobs = await client.query(`DELETE FROM ${this.#db.tables.jobs} WHERE id IN (${expiredJobIds})`, [
-        completedBefore,
-      ]);
-      await client.query(`DELETE FROM ${this.#db.tables.verdictCache} WHERE created_at < $1`, [
-        completedBefore,
-      ]);
-      return { jobs: jobs.rowCount ?? 0, deliveries: deliveries.rowCount ?? 0 };
-    });
+      if ((deleted.rowCount ?? 0) < SWEEP_BATCH_ROWS) break;
+    }
+    return removed;
   }
 }

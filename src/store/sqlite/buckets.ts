@@ -19,7 +19,8 @@ class SqliteExecutor implements SqlExecutor {
   readonly #session: SqlSession;
 
   constructor(path: string) {
-    this.#db = new SqliteDatabase(path);
+    // Bucket scans need neither the reader nor the maintenance thread of the job store.
+    this.#db = new SqliteDatabase(path, { storeThreads: false });
     this.#session = {
       get: async <T>(sql: string, values: SqlValue[] = []) => this.#db.get<T>(sql, ...values),
       all: async <T>(sql: string, values: SqlValue[] = []) => this.#db.all<T>(sql, ...values),

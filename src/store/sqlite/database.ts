@@ -1,9 +1,16 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { messageOf, ScanGateError } from '../../errors.ts';
 import { loadMigrations } from '../migrations.ts';
+import type { SweepRequest } from './maintenance-worker.ts';
+import type { ReadRequest } from './read-worker.ts';
+import { SqliteStoreThread } from './store-thread.ts';
+import { sweepExpiredRows } from './sweep.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
 const BUSY_TIMEOUT_MS = 5_000;
+
+/** What the WAL file is truncated to after a checkpoint. */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** SQLite primary result codes that mean "the file cannot be used right now", not a bad query. */
 const UNAVAILABLE_CODES = new Set([
@@ -24,9 +31,24 @@ export class SqliteDatabase {
   readonly #path: string;
   #db: DatabaseSync | undefined;
   readonly #statements = new Map<string, StatementSync>();
+  /**
+   * Long reads and the retention sweep run on threads of their own, each with its own connection to
+   * the file; an in-memory database has no file to share, and a store thread opens none of its own.
+   */
+  readonly #reader: SqliteStoreThread | undefined;
+  readonly #maintenance: SqliteStoreThread | undefined;
 
-  constructor(path: string) {
+  constructor(path: string, options: { storeThreads?: boolean } = {}) {
     this.#path = path;
+    if ((options.storeThreads ?? true) && path !== ':memory:' && path !== '') {
+      this.#reader = new SqliteStoreThread(new URL('./read-worker.ts', import.meta.url), {
+        path,
+        busyTimeoutMs: BUSY_TIMEOUT_MS,
+      });
+      this.#maintenance = new SqliteStoreThread(new URL('./maintenance-worker.ts', import.meta.url), {
+        path,
+      });
+    }
   }
 
   open(): void {
@@ -39,6 +61,10 @@ export class SqliteDatabase {
         // loss can roll back the last commits, which FULL would prevent at one fsync per commit.
         db.exec('PRAGMA synchronous = NORMAL');
         db.exec('PRAGMA foreign_keys = ON');
+        // The WAL file keeps its largest size between checkpoints unless told otherwise: a sweep or a
+        // bulk import would leave it at its peak for good.
+        db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+        useIncrementalVacuum(db);
       } catch (error) {
         db.close();
         throw error;
@@ -46,12 +72,30 @@ export class SqliteDatabase {
       this.#db = db;
     });
     this.immediate(() => this.#migrate());
+    // Both threads start with the store: starting a worker later, at the first list or the first
+    // sweep, would stall the event loop inside a request or between two.
+    this.#reader?.start();
+    this.#maintenance?.start();
   }
 
-  close(): void {
+  /**
+   * Resolves once both store threads have answered a first request: a worker's start holds the
+   * starting thread's event loop for up to hundreds of milliseconds under load, which belongs to
+   * startup, not to the first requests served.
+   */
+  async threadsReady(): Promise<void> {
+    await Promise.all([
+      this.#reader?.request({ sql: 'SELECT 1', values: [] } satisfies ReadRequest),
+      // A sweep of nothing (completed before the epoch): the thread is up, its connection open.
+      this.#maintenance?.request({ cutoff: 0 } satisfies SweepRequest),
+    ]);
+  }
+
+  async close(): Promise<void> {
     this.#statements.clear();
     this.#db?.close();
     this.#db = undefined;
+    await Promise.all([this.#reader?.close(), this.#maintenance?.close()]);
   }
 
   get<T>(sql: string, ...values: SQLInputValue[]): T | undefined {
@@ -62,9 +106,59 @@ export class SqliteDatabase {
     return mapErrors(() => this.#statement(sql).all(...values) as T[]);
   }
 
+  /**
+   * A read that may take long (counting, deep pages): on the reader thread, so the event loop keeps
+   * answering while it runs. It sees everything committed before it was asked for.
+   */
+  async allOffThread<T>(sql: string, ...values: SQLInputValue[]): Promise<T[]> {
+    this.#connection();
+    if (!this.#reader) return this.all<T>(sql, ...values);
+    try {
+      return await this.#reader.request<T[]>({ sql, values } satisfies ReadRequest);
+    } catch (error) {
+      return mapErrors(() => {
+        throw error;
+      });
+    }
+  }
+
+  /** The retention sweep (sweep.ts), on the maintenance thread when there is one. */
+  async sweepExpired(cutoff: number): Promise<{ jobs: number; deliveries: number }> {
+    this.#connection();
+    if (!this.#maintenance) return sweepExpiredRows(this, cutoff);
+    try {
+      return await this.#maintenance.request({ cutoff } satisfies SweepRequest);
+    } catch (error) {
+      return mapErrors(() => {
+        throw error;
+      });
+    }
+  }
+
   /** Runs a write and returns the number of rows it changed. */
   run(sql: string, ...values: SQLInputValue[]): number {
     return mapErrors(() => Number(this.#statement(sql).run(...values).changes));
+  }
+
+  /**
+   * Gives the free pages the retention sweep left back to the file system, a bounded step at a time
+   * with a rest in between, so the file tracks what is retained instead of its peak.
+   */
+  async releaseFreePages(): Promise<number> {
+    let released = 0;
+    let before = Number.POSITIVE_INFINITY;
+    for (;;) {
+      const started = performance.now();
+      const free = this.get<{ freelist_count: number }>('PRAGMA freelist_count')!.freelist_count;
+      // Stops when a step frees nothing (another connection holds pages), not only at zero.
+      if (free === 0 || free >= before) return released;
+      before = free;
+      // exec, not a prepared statement: each step of the pragma's statement frees a single page.
+      const db = this.#connection();
+      mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`));
+      released += Math.min(free, FREE_PAGES_PER_STEP);
+      await restAsLongAs(started);
+    }
   }
 
   /**
@@ -132,6 +226,32 @@ export class SqliteDatabase {
     }
     return statement;
   }
+}
+
+/** Pages (4 KiB) one incremental_vacuum step returns: a few milliseconds of I/O. */
+const FREE_PAGES_PER_STEP = 128;
+
+/**
+ * Background work on the store's thread (sweep batches, vacuum steps) rests as long as its last step
+ * took, so it takes at most half of the thread and the write lock, and requests keep flowing.
+ */
+export function restAsLongAs(stepStartedAt: number): Promise<void> {
+  const tookMs = performance.now() - stepStartedAt;
+  return new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(tookMs))));
+}
+
+/**
+ * auto_vacuum=INCREMENTAL keeps the page maps that let incremental_vacuum hand free pages back.
+ * A file takes a new mode only when rebuilt once its header is written (switching to WAL already
+ * writes it), so a file in another mode is rebuilt here, once: instant for a new file, seconds per
+ * GiB for one created before this mode (and as much free disk again while the VACUUM runs).
+ */
+function useIncrementalVacuum(db: DatabaseSync): void {
+  const INCREMENTAL = 2;
+  const mode = () => (db.prepare('PRAGMA auto_vacuum').get() as { auto_vacuum: number }).auto_vacuum;
+  if (mode() === INCREMENTAL) return;
+  db.exec('PRAGMA auto_vacuum = INCREMENTAL');
+  if (mode() !== INCREMENTAL) db.exec('VACUUM');
 }
 
 function mapErrors<T>(work: () => T): T {

@@ -20,6 +20,12 @@ import {
   LEASED_JOB_COLUMNS,
   listLimit,
 } from '../rows.ts';
+import {
+  mergeVerdictCounts,
+  type VerdictCountRow,
+  verdictCountsFromRow,
+  verdictWindow,
+} from '../verdict-window.ts';
 import { isUniqueViolation, type SqliteDatabase } from './database.ts';
 
 /**
@@ -111,7 +117,7 @@ export class SqliteJobQueue implements JobQueueStore {
       conditions.push('created_at < ?');
       values.push(filter.before.getTime());
     }
-    const rows = this.#db.all<JobRow>(
+    const rows = await this.#db.allOffThread<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM jobs WHERE ${conditions.join(' AND ')}
        ORDER BY created_at DESC, seq DESC LIMIT ?`,
       ...values,
@@ -121,38 +127,60 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async countVerdicts(tenantId: string, since: Date, bucketSeconds: number): Promise<VerdictCounts[]> {
-    const rows = this.#db.all<{
-      bucket: number;
-      clean: number;
-      infected: number;
-      unscannable: number;
-      blocked: number;
-    }>(
+    const bucketMs = bucketMilliseconds(bucketSeconds);
+    const window = verdictWindow(since, bucketMs);
+    if (!window) return this.#countFinished(tenantId, since.getTime(), Number.MAX_SAFE_INTEGER, bucketMs);
+    const [counters, partial] = await Promise.all([
+      this.#countersSince(tenantId, window.countersFrom, bucketMs),
+      window.partialFrom < window.countersFrom
+        ? this.#countFinished(tenantId, window.partialFrom, window.countersFrom, bucketMs)
+        : [],
+    ]);
+    return mergeVerdictCounts(counters, partial);
+  }
+
+  async #countersSince(tenantId: string, from: number, bucketMs: number): Promise<VerdictCounts[]> {
+    const rows = await this.#db.allOffThread<VerdictCountRow>(
+      `SELECT (hour_start / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS bucket, sum(clean) AS clean, sum(infected) AS infected,
+         sum(unscannable) AS unscannable, sum(blocked) AS blocked
+       FROM verdict_counts WHERE tenant_id = ?2 AND hour_start >= ?3
+       GROUP BY bucket ORDER BY bucket`,
+      bucketMs,
+      tenantId,
+      from,
+    );
+    return rows.map(verdictCountsFromRow);
+  }
+
+  /** Counts finished jobs from the table: the part-hour before the counters, or odd bucket widths. */
+  async #countFinished(
+    tenantId: string,
+    from: number,
+    until: number,
+    bucketMs: number,
+  ): Promise<VerdictCounts[]> {
+    const rows = await this.#db.allOffThread<VerdictCountRow>(
       `SELECT (completed_at / CAST(?1 AS INTEGER)) * CAST(?1 AS INTEGER) AS bucket,
          sum(result_status = 'clean') AS clean,
          sum(result_status = 'infected') AS infected,
          sum(result_status = 'unscannable') AS unscannable,
          sum(result_status = 'blocked') AS blocked
-       FROM jobs WHERE tenant_id = ?2 AND state = 'done' AND completed_at >= ?3
+       FROM jobs WHERE tenant_id = ?2 AND state = 'done' AND completed_at >= ?3 AND completed_at < ?4
        GROUP BY bucket ORDER BY bucket`,
-      bucketMilliseconds(bucketSeconds),
+      bucketMs,
       tenantId,
-      since.getTime(),
+      from,
+      until,
     );
-    return rows.map((row) => ({
-      bucketStart: new Date(row.bucket),
-      clean: row.clean,
-      infected: row.infected,
-      unscannable: row.unscannable,
-      blocked: row.blocked,
-    }));
+    return rows.map(verdictCountsFromRow);
   }
 
   async countUnfinished(tenantId?: string): Promise<number> {
-    const row =
+    // Off the main thread: one tenant's bucket scan can queue a million jobs, a long count.
+    const [row] =
       tenantId === undefined
-        ? this.#db.get<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE state <> 'done'")
-        : this.#db.get<{ n: number }>(
+        ? await this.#db.allOffThread<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE state <> 'done'")
+        : await this.#db.allOffThread<{ n: number }>(
             "SELECT count(*) AS n FROM jobs WHERE tenant_id = ? AND state <> 'done'",
             tenantId,
           );
@@ -301,14 +329,6 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
-    const cutoff = completedBefore.getTime();
-    const expiredJobIds = `SELECT id FROM jobs j WHERE j.state = 'done' AND j.completed_at < ?
-      AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.job_id = j.id AND p.state = 'pending')`;
-    return this.#db.immediate(() => {
-      const deliveries = this.#db.run(`DELETE FROM deliveries WHERE job_id IN (${expiredJobIds})`, cutoff);
-      const jobs = this.#db.run(`DELETE FROM jobs WHERE id IN (${expiredJobIds})`, cutoff);
-      this.#db.run('DELETE FROM verdict_cache WHERE created_at < ?', cutoff);
-      return { jobs, deliveries };
-    });
+    return this.#db.sweepExpired(completedBefore.getTime());
   }
 }

@@ -30,10 +30,11 @@ export class SqliteStore implements Store {
 
   async init(): Promise<void> {
     this.#db.open();
+    await this.#db.threadsReady();
   }
 
   async close(): Promise<void> {
-    this.#db.close();
+    await this.#db.close();
   }
 
   async ping(): Promise<void> {

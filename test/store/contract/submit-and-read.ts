@@ -152,6 +152,36 @@ export function submitAndReadContract(context: ContractContext): void {
     assert.deepEqual(await store.jobs.countVerdicts('tenant-c', new Date(0), 60), []);
   });
 
+  test('jobs.countVerdicts answers hourly and daily buckets from the counters exactly as a count would, until a sweep removes the results', async () => {
+    const store = context.store();
+    await finishedJob(store, CLEAN);
+    await finishedJob(store, INFECTED);
+    await finishedJob(store, CLEAN, { tenantId: 'tenant-b' });
+    const total = (buckets: { clean: number; infected: number }[]) =>
+      buckets.reduce((sum, bucket) => [sum[0]! + bucket.clean, sum[1]! + bucket.infected], [0, 0]);
+    // A mid-hour start (the part-hour counted from the table), an hour boundary, and daily buckets.
+    for (const [since, bucketSeconds] of [
+      [new Date(Date.now() - 90 * 60_000), 3600],
+      [new Date(Math.floor(Date.now() / HOUR_MS - 2) * HOUR_MS), 3600],
+      [new Date(Date.now() - 72 * HOUR_MS), 86_400],
+    ] as const) {
+      const buckets = await store.jobs.countVerdicts('tenant-a', since, bucketSeconds);
+      assert.deepEqual(total(buckets), [1, 1], `since ${since.toISOString()} by ${bucketSeconds} s`);
+      for (const bucket of buckets) assert.equal(bucket.bucketStart.getTime() % (bucketSeconds * 1000), 0);
+    }
+    assert.deepEqual(await store.jobs.countVerdicts('tenant-a', new Date(Date.now() + HOUR_MS), 3600), []);
+
+    await store.jobs.sweepExpired(new Date(Date.now() + 60_000));
+    assert.deepEqual(await store.jobs.countVerdicts('tenant-a', new Date(Date.now() - HOUR_MS), 3600), []);
+    assert.deepEqual(await store.jobs.countVerdicts('tenant-b', new Date(0), 86_400), []);
+    await finishedJob(store, UNSCANNABLE);
+    const after = await store.jobs.countVerdicts('tenant-a', new Date(Date.now() - HOUR_MS), 3600);
+    assert.deepEqual(
+      after.reduce((sum, bucket) => sum + bucket.unscannable + bucket.clean + bucket.infected, 0),
+      1,
+    );
+  });
+
   test('jobs.countUnfinished counts queued and running jobs, per tenant or overall', async () => {
     const store = context.store();
     await finishedJob(store, CLEAN);

@@ -1,0 +1,656 @@
+/**
+ * `npm run bench:growth` (issue #18): how scangate's store behaves as the work grows. For each
+ * dialect (SQLite, PostgreSQL) it starts scangate (`serve`, role api: no local workers, so the queue
+ * stays as filled) and fills the store with SQL to each size of retained results (0, 1 M, 10 M over
+ * 10,000 tenants), with no queued jobs and then with a million, measuring at each point: submit
+ * p50/p99 (native uploads over HTTP), claims per second (lease + complete on a store of the bench's
+ * own, as a worker process does), lookups by id and by trace_id, the native list's first and a deep
+ * page, and the stats endpoint. At each size it also adds a million expired results and times the
+ * retention sweep with submits running. Once per dialect it compares one claim's cost with 10,000
+ * tenants queued against one. Results go to bench/results/growth.json and a generated section of
+ * BENCHMARKS.md, with the EXPLAIN of every hot statement at the largest size.
+ *
+ * `npm run bench:growth -- --help` lists the options.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { startService } from '../src/cli/service.ts';
+import { type Config, loadConfig } from '../src/config.ts';
+import type { Store } from '../src/store/contracts.ts';
+import { sqliteStorePath } from '../src/store/open-store.ts';
+import {
+  BIG_TENANT,
+  type GrowthStore,
+  PostgresGrowthStore,
+  retainedRow,
+  SMALL_TENANT,
+  SqliteGrowthStore,
+  type StorageFigures,
+} from './growth/fill.ts';
+import { renderGrowthMarkdown, replaceGrowthSection } from './growth/markdown.ts';
+import { hotQueries } from './growth/queries.ts';
+import { formatJson, machineInfo } from './report.ts';
+import { type LatencySummary, round, summarize } from './stats.ts';
+
+const REPO = path.resolve(import.meta.dirname, '..');
+const HOUR_MS = 3_600_000;
+const KEYS: Record<string, string> = {
+  [BIG_TENANT]: `growth-big-${randomBytes(8).toString('hex')}`,
+  [SMALL_TENANT]: `growth-small-${randomBytes(8).toString('hex')}`,
+};
+
+const USAGE = `npm run bench:growth -- [options]
+
+  --sizes LIST        retained results to measure at (default 0,1M,10M; k and M suffixes)
+  --postgres-sizes L  sizes for PostgreSQL when they differ (its fills are the slow part)
+  --dialects LIST     sqlite,postgres (default both)
+  --queued N          the deep queue measured at every size (default 1M; 0 skips it)
+  --tenants N         tenants the queue is spread over (default 10000)
+  --sweep-rows N      expired results the sweep deletes at each size above 0 (default 1M; 0 skips)
+  --churn-cycles N    fill-and-sweep cycles at the first size with results (default 2)
+  --submits N         submits per latency measurement (default 500)
+  --claims N          claims per claims/s measurement (default 300)
+  --database-url URL  PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres);
+                      the bench creates its own database there and drops it at the end
+  --out FILE          results JSON (default bench/results/growth.json)
+  --markdown FILE     report (default BENCHMARKS.md, the section between the growth markers)
+  --rewrite-markdown  re-render the markdown from the JSON and stop
+  --time-limit MIN    stop everything after this many minutes (default 120)
+`;
+
+function count(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(text.trim());
+  if (!match) throw new Error(`not a count: ${text}`);
+  const scale = match[2]?.toLowerCase() === 'k' ? 1e3 : match[2]?.toLowerCase() === 'm' ? 1e6 : 1;
+  return Math.round(Number(match[1]) * scale);
+}
+
+const { values: args } = parseArgs({
+  options: {
+    help: { type: 'boolean', short: 'h' },
+    sizes: { type: 'string', default: '0,1M,10M' },
+    'postgres-sizes': { type: 'string' },
+    dialects: { type: 'string', default: 'sqlite,postgres' },
+    queued: { type: 'string', default: '1M' },
+    tenants: { type: 'string', default: '10000' },
+    'sweep-rows': { type: 'string', default: '1M' },
+    'churn-cycles': { type: 'string', default: '2' },
+    submits: { type: 'string', default: '500' },
+    claims: { type: 'string', default: '300' },
+    'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    out: { type: 'string', default: path.join(REPO, 'bench/results/growth.json') },
+    markdown: { type: 'string', default: path.join(REPO, 'BENCHMARKS.md') },
+    'rewrite-markdown': { type: 'boolean' },
+    'time-limit': { type: 'string', default: '120' },
+  },
+});
+
+function sizesOf(list: string): number[] {
+  return list
+    .split(',')
+    .map(count)
+    .sort((a, b) => a - b);
+}
+
+const settings = {
+  sizes: sizesOf(args.sizes),
+  postgresSizes: sizesOf(args['postgres-sizes'] ?? args.sizes),
+  dialects: args.dialects.split(',').map((name) => name.trim()) as ('sqlite' | 'postgres')[],
+  queued: count(args.queued),
+  tenants: count(args.tenants),
+  sweepRows: count(args['sweep-rows']),
+  churnCycles: count(args['churn-cycles']),
+  submits: count(args.submits),
+  claims: count(args.claims),
+};
+
+export interface PointResult {
+  retained: number;
+  queued: number;
+  loadAverage: number;
+  submit: LatencySummary;
+  claimsPerSecond: number;
+  claimMs: number;
+  lookupById: LatencySummary;
+  lookupByTraceId: LatencySummary;
+  listFirstPage: LatencySummary;
+  listDeepPage: LatencySummary;
+  statsBigTenant: LatencySummary;
+  statsSmallTenant: LatencySummary;
+}
+
+export interface SweepResult {
+  retained: number;
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  loadAverage: number;
+  submitBefore: LatencySummary;
+  submitDuring: LatencySummary;
+  storageBefore: StorageFigures;
+  storageFilled: StorageFigures;
+  storageAfter: StorageFigures;
+}
+
+export interface FairnessResult {
+  queuedJobs: number;
+  loadAverage: number;
+  oneTenantClaimMs: number;
+  manyTenantsClaimMs: number;
+  tenants: number;
+}
+
+export interface DialectResult {
+  dialect: 'sqlite' | 'postgres';
+  points: PointResult[];
+  sweeps: SweepResult[];
+  storage: { retained: number; figures: StorageFigures }[];
+  fairness?: FairnessResult;
+  explain?: { retained: number; queued: number; plans: { name: string; plan: string[] }[] };
+  fillSeconds: { what: string; rows: number; seconds: number }[];
+  /** Set when this entry comes from a separate run of one dialect, merged into the report. */
+  label?: string;
+  /** Where that separate run came from (command, time, commit, load). */
+  runDetail?: string;
+  /** Sweeps measured by a later run of this dialect alone (the code of the sweep changed after). */
+  sweepsRun?: { command: string; startedAt: string; gitCommit: string; loadAverages: number[] };
+  /** The sweeps of this run, kept beside the later ones they were replaced by. */
+  sweepsBeforeMaintenanceThread?: SweepResult[];
+}
+
+export interface GrowthReport {
+  command: string;
+  startedAt: string;
+  durationSeconds: number;
+  machine: ReturnType<typeof machineInfo> & { loadAverages: number[] };
+  settings: typeof settings;
+  dialects: DialectResult[];
+  /** Errors the run survived (listed in the report). */
+  incidents: string[];
+}
+
+const loadAverage = () => round(os.loadavg()[0]!, 2);
+
+/** Writes the report as it stands (set by main): a run that dies keeps what it measured. */
+let saveProgress: () => Promise<void> = async () => {};
+
+class Http {
+  readonly #url: string;
+  #pool: Pool;
+  constructor(url: string) {
+    this.#url = url;
+    this.#pool = new Pool(url, { connections: 2, pipelining: 1 });
+  }
+
+  async timed(
+    method: 'GET' | 'POST',
+    requestPath: string,
+    tenant: string,
+    expected: number,
+    body?: Buffer,
+    headers = {},
+  ): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#once(method, requestPath, tenant, expected, body, headers);
+      } catch (error) {
+        // A kept-alive socket the server closed as it was reused (a bulk fill holds this thread for
+        // minutes, so both sides' keep-alive timers fire late): once more on a fresh connection.
+        const code = (error as { code?: string }).code;
+        if (attempt > 1 || (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET')) throw error;
+      }
+    }
+  }
+
+  async #once(
+    method: 'GET' | 'POST',
+    requestPath: string,
+    tenant: string,
+    expected: number,
+    body: Buffer | undefined,
+    headers: Record<string, string>,
+  ): Promise<number> {
+    const started = performance.now();
+    const response = await this.#pool.request({
+      method,
+      path: requestPath,
+      headers: { authorization: `Bearer ${KEYS[tenant]}`, ...headers },
+      ...(body ? { body } : {}),
+    });
+    const text = await response.body.text();
+    const elapsed = performance.now() - started;
+    if (response.statusCode !== expected)
+      throw new Error(`${method} ${requestPath}: HTTP ${response.statusCode} ${text.slice(0, 200)}`);
+    return elapsed;
+  }
+
+  /** New connections after a fill: the old ones may have been closed by the server meanwhile. */
+  async reset(): Promise<void> {
+    const old = this.#pool;
+    this.#pool = new Pool(this.#url, { connections: 2, pipelining: 1 });
+    await old.close();
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+}
+
+const BOUNDARY = 'growth-bench-boundary';
+function uploadBody(): Buffer {
+  return Buffer.concat([
+    Buffer.from(
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    ),
+    randomBytes(1024),
+    Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+  ]);
+}
+
+/** Submits first, unmeasured: the JIT and the connections warm up before the figures start. */
+async function warmUp(http: Http): Promise<void> {
+  for (let index = 0; index < 20; index++) await submitOnce(http);
+}
+
+async function submitOnce(http: Http): Promise<number> {
+  return http.timed('POST', '/v1/scans/file', BIG_TENANT, 202, uploadBody(), {
+    'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
+  });
+}
+
+async function repeat(times: number, work: (index: number) => Promise<number>): Promise<LatencySummary> {
+  const timings: number[] = [];
+  for (let index = 0; index < times; index++) timings.push(await work(index));
+  return summarize(timings);
+}
+
+const CLEAN = { status: 'clean' as const, size: 1024, engine: 'ClamAV 1.4.6', signatureVersion: '27000' };
+
+/** Lease + complete, one at a time, as one worker slot does: claims per second and ms per claim. */
+async function measureClaims(
+  store: Store,
+  claims: number,
+  maxMs = 20_000,
+): Promise<{ perSecond: number; ms: number; ids: string[] }> {
+  const ids: string[] = [];
+  const started = performance.now();
+  // Bounded in time too: a slow claim path (a wide tenant walk) would otherwise stall the run.
+  for (let index = 0; index < claims && performance.now() - started < maxMs; index++) {
+    const leased = await store.jobs.lease(60_000);
+    if (!leased) break;
+    await store.jobs.complete(leased.job.id, leased.leaseToken, CLEAN);
+    ids.push(leased.job.id);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    perSecond: round(ids.length / seconds, 1),
+    ms: round((seconds * 1000) / Math.max(1, ids.length), 3),
+    ids,
+  };
+}
+
+interface OwnJobs {
+  ids: string[];
+  traceIds: string[];
+}
+
+async function measurePoint(
+  http: Http,
+  store: Store,
+  retained: number,
+  queued: number,
+  own: OwnJobs,
+): Promise<PointResult> {
+  const load = loadAverage();
+  let claims: Awaited<ReturnType<typeof measureClaims>>;
+  if (queued === 0) {
+    // Claims from jobs of one tenant queued just now, after finishing what earlier submits left.
+    while (await measureClaims(store, 1000, 60_000).then((drained) => drained.ids.length > 0)) {}
+    const stamp = Date.now();
+    const traceIds = Array.from({ length: settings.claims }, (_, index) => `ct-${stamp}-${index}`);
+    for (const [index, traceId] of traceIds.entries()) {
+      await store.jobs.submit({
+        id: `c-${stamp}-${index}`,
+        tenantId: BIG_TENANT,
+        traceId,
+        dialect: 'native',
+        source: { kind: 'upload', blobKey: 'uploads/none', size: 1024 },
+      });
+    }
+    claims = await measureClaims(store, settings.claims);
+    own.ids = traceIds.map((_, index) => `c-${stamp}-${index}`);
+    own.traceIds = traceIds;
+  } else {
+    claims = await measureClaims(store, settings.claims);
+  }
+  await warmUp(http);
+  const submit = await repeat(settings.submits, () => submitOnce(http));
+  const lookups = Math.min(100, settings.submits);
+  // Results of the big tenant: bulk-filled ones when there are, else the ones claimed above.
+  const pick = (index: number) =>
+    retained > 0
+      ? retainedRow(2 * Math.floor(((index * 7_368_787) % retained) / 2))
+      : { id: own.ids[index % own.ids.length]!, traceId: own.traceIds[index % own.traceIds.length]! };
+  const lookupById = await repeat(lookups, (index) =>
+    http.timed('GET', `/v1/scans/${pick(index).id}`, BIG_TENANT, 200),
+  );
+  const lookupByTraceId = await repeat(lookups, (index) =>
+    http.timed('GET', `/api/v1/scan/async/result?trace_id=${pick(index).traceId}`, BIG_TENANT, 200),
+  );
+  const listFirstPage = await repeat(20, () => http.timed('GET', '/v1/scans?limit=50', BIG_TENANT, 200));
+  const deep = new Date(Date.now() - 20 * HOUR_MS).toISOString();
+  const listDeepPage = await repeat(20, () =>
+    http.timed('GET', `/v1/scans?limit=50&before=${deep}`, BIG_TENANT, 200),
+  );
+  const statsBigTenant = await repeat(10, () => http.timed('GET', '/v1/stats?hours=24', BIG_TENANT, 200));
+  const statsSmallTenant = await repeat(10, () => http.timed('GET', '/v1/stats?hours=24', SMALL_TENANT, 200));
+  return {
+    retained,
+    queued,
+    loadAverage: load,
+    submit,
+    claimsPerSecond: claims.perSecond,
+    claimMs: claims.ms,
+    lookupById,
+    lookupByTraceId,
+    listFirstPage,
+    listDeepPage,
+    statsBigTenant,
+    statsSmallTenant,
+  };
+}
+
+async function measureSweep(
+  http: Http,
+  store: Store,
+  fill: GrowthStore,
+  retained: number,
+): Promise<SweepResult> {
+  const storageBefore = await fill.storage();
+  await warmUp(http);
+  const submitBefore = await repeat(settings.submits, () => submitOnce(http));
+  await fill.addExpired(settings.sweepRows);
+  await http.reset();
+  const storageFilled = await fill.storage();
+  const load = loadAverage();
+  let sweeping = true;
+  const during: number[] = [];
+  const submits = (async () => {
+    while (sweeping) during.push(await submitOnce(http));
+  })();
+  submits.catch(() => {}); // awaited below; a failure is reported there, not as an unhandled rejection
+  const started = performance.now();
+  const removed = await store.jobs.sweepExpired(new Date(Date.now() - 24 * HOUR_MS));
+  const seconds = (performance.now() - started) / 1000;
+  sweeping = false;
+  await submits;
+  return {
+    retained,
+    rows: removed.jobs,
+    seconds: round(seconds, 2),
+    rowsPerSecond: round(removed.jobs / seconds, 0),
+    loadAverage: load,
+    submitBefore,
+    submitDuring: summarize(during),
+    storageBefore,
+    storageFilled,
+    storageAfter: await fill.storage(),
+  };
+}
+
+async function measureFairness(store: Store, fill: GrowthStore): Promise<FairnessResult> {
+  const queuedJobs = 100_000;
+  const claimCost = async (tenants: number) => {
+    const range = await fill.addQueued(queuedJobs, tenants, `f${tenants}`);
+    const claims = await measureClaims(store, Math.min(200, settings.claims));
+    await fill.removeRange(range);
+    return claims.ms;
+  };
+  const load = loadAverage();
+  const oneTenantClaimMs = await claimCost(1);
+  const manyTenantsClaimMs = await claimCost(settings.tenants);
+  return { queuedJobs, loadAverage: load, oneTenantClaimMs, manyTenantsClaimMs, tenants: settings.tenants };
+}
+
+async function timedFill(
+  result: DialectResult,
+  http: Http,
+  what: string,
+  rows: number,
+  work: () => Promise<unknown>,
+) {
+  const started = performance.now();
+  await work();
+  await http.reset();
+  const seconds = round((performance.now() - started) / 1000, 1);
+  result.fillSeconds.push({ what, rows, seconds });
+  console.log(`  ${what}: ${rows} rows in ${seconds} s (load ${loadAverage()})`);
+}
+
+/** Measures one dialect into `result` as it goes: a run stopped by the time limit keeps what it has. */
+async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)[]): Promise<void> {
+  const { dialect } = result;
+  const sizes = dialect === 'postgres' ? settings.postgresSizes : settings.sizes;
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), `scangate-growth-${dialect}-`));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  let databaseUrl = '';
+  if (dialect === 'postgres') {
+    const database = `scangate_growth_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: args['database-url'] });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    await admin.end();
+    const url = new URL(args['database-url']);
+    url.pathname = `/${database}`;
+    databaseUrl = url.toString();
+    cleanups.push(async () => {
+      const dropper = new pg.Client({ connectionString: args['database-url'] });
+      await dropper.connect();
+      await dropper.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await dropper.end();
+    });
+  }
+  // In this process, as one node runs: the API, and the store the bench claims and sweeps on (what
+  // the workers and the retention sweeper of a role-all node share). Role api: no local workers, so
+  // the queue keeps what the bench filled (on SQLite that role is refused by the config check,
+  // which guards deployments of several processes; here there is one).
+  const config: Config = {
+    ...loadConfig(
+      {},
+      {
+        dataDir,
+        logLevel: 'warn',
+        signatures: { mode: 'test' },
+        http: { host: '127.0.0.1', port: 0 },
+        auth: { apiKeys: Object.entries(KEYS).map(([tenant, key]) => `${tenant}=${key}`) },
+        store: { databaseUrl },
+      },
+    ),
+    role: 'api',
+  };
+  const service = await startService(config);
+  cleanups.push(() => service.stop());
+  const http = new Http(service.url!);
+  const store = service.store;
+  let fill: GrowthStore;
+  if (dialect === 'sqlite') fill = new SqliteGrowthStore(sqliteStorePath(dataDir));
+  else {
+    const postgres = new PostgresGrowthStore(databaseUrl, 'public');
+    await postgres.open();
+    fill = postgres;
+  }
+  try {
+    console.log(`${dialect}: fairness (100k queued, 1 vs ${settings.tenants} tenants)`);
+    result.fairness = await measureFairness(store, fill);
+    console.log(`  ${JSON.stringify(result.fairness)}`);
+    let retained = 0;
+    const own: OwnJobs = { ids: [], traceIds: [] };
+    for (const size of sizes) {
+      if (size > retained) {
+        await timedFill(result, http, `retained ${retained} → ${size}`, size - retained, () =>
+          fill.addRetained(retained, size),
+        );
+        retained = size;
+      }
+      result.storage.push({ retained, figures: await fill.storage() });
+      console.log(`${dialect} @ ${retained} retained, 0 queued`);
+      const idle = await measurePoint(http, store, retained, 0, own);
+      result.points.push(idle);
+      await saveProgress();
+      console.log(`  ${JSON.stringify(brief(idle))}`);
+      // The first size with results replays more churn: the file must stop growing, not only shrink once.
+      // Sweeps run where there are results to keep: the question is what deleting costs beside them.
+      const cycles =
+        settings.sweepRows === 0 || retained === 0
+          ? 0
+          : retained === sizes.find((candidate: number) => candidate > 0)
+            ? settings.churnCycles
+            : 1;
+      for (let cycle = 0; cycle < cycles; cycle++) {
+        const sweep = await measureSweep(http, store, fill, retained);
+        result.sweeps.push(sweep);
+        await saveProgress();
+        console.log(
+          `  sweep: ${sweep.rows} rows in ${sweep.seconds} s (${sweep.rowsPerSecond}/s); submit p99 ${sweep.submitBefore.p99Ms} → ${sweep.submitDuring.p99Ms} ms; bytes ${sweep.storageBefore.bytes} → ${sweep.storageFilled.bytes} → ${sweep.storageAfter.bytes}`,
+        );
+      }
+      if (settings.queued > 0) {
+        let range: { firstSeq: number; lastSeq: number } | undefined;
+        await timedFill(result, http, `queued 0 → ${settings.queued}`, settings.queued, async () => {
+          range = await fill.addQueued(settings.queued, settings.tenants, `q${retained}`);
+        });
+        console.log(`${dialect} @ ${retained} retained, ${settings.queued} queued`);
+        const deep = await measurePoint(http, store, retained, settings.queued, own);
+        result.points.push(deep);
+        await saveProgress();
+        console.log(`  ${JSON.stringify(brief(deep))}`);
+        if (size === sizes.at(-1)) result.explain = await explainAll(fill, retained, settings.queued);
+        await timedFill(result, http, `queued ${settings.queued} → 0`, settings.queued, () =>
+          fill.removeRange(range!),
+        );
+      } else if (size === sizes.at(-1)) {
+        result.explain = await explainAll(fill, retained, 0);
+      }
+    }
+  } finally {
+    await http.close();
+    await fill.close();
+  }
+}
+
+async function explainAll(
+  fill: GrowthStore,
+  retained: number,
+  queued: number,
+): Promise<DialectResult['explain']> {
+  const plans: { name: string; plan: string[] }[] = [];
+  for (const query of hotQueries(fill.dialect, Date.now())) {
+    plans.push({ name: query.name, plan: await fill.explain(query.sql, query.values) });
+  }
+  return { retained, queued, plans };
+}
+
+function brief(point: PointResult) {
+  return {
+    submitP99: point.submit.p99Ms,
+    claimsPerSecond: point.claimsPerSecond,
+    byId: point.lookupById.p50Ms,
+    byTrace: point.lookupByTraceId.p50Ms,
+    first: point.listFirstPage.p50Ms,
+    deep: point.listDeepPage.p50Ms,
+    stats: point.statsBigTenant.p99Ms,
+    load: point.loadAverage,
+  };
+}
+
+async function main(): Promise<void> {
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const jsonFile = path.resolve(args.out);
+  const markdownFile = path.resolve(args.markdown);
+  const jsonLink = path.relative(path.dirname(markdownFile), jsonFile);
+  if (args['rewrite-markdown']) {
+    const report = JSON.parse(await readFile(jsonFile, 'utf8')) as GrowthReport;
+    await writeMarkdown(markdownFile, report, jsonLink);
+    return;
+  }
+  const startedAt = new Date();
+  const loadAverages = [loadAverage()];
+  const report: GrowthReport = {
+    command: `npm run bench:growth${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    startedAt: startedAt.toISOString(),
+    durationSeconds: 0,
+    machine: { ...machineInfo(REPO, 'not used (role api: no scans)'), loadAverages },
+    settings,
+    dialects: [],
+    incidents: [],
+  };
+  const cleanups: (() => Promise<void>)[] = [];
+  saveProgress = async () => {
+    report.durationSeconds = round((Date.now() - startedAt.getTime()) / 1000, 0);
+    await writeFile(jsonFile, `${formatJson(report)}\n`);
+  };
+  let stopping = false;
+  const stop = (why: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`bench:growth: ${why}; writing what was measured and stopping`);
+    report.durationSeconds = round((Date.now() - startedAt.getTime()) / 1000, 0);
+    void writeFile(jsonFile, `${formatJson(report)}\n`)
+      .then(() => writeMarkdown(markdownFile, report, jsonLink))
+      .then(() => Promise.allSettled(cleanups.map((cleanup) => cleanup())))
+      .then(() => process.exit(code));
+  };
+  const limit = setTimeout(
+    () => stop(`time limit of ${args['time-limit']} minutes reached`, 2),
+    Number(args['time-limit']) * 60_000,
+  );
+  // A socket error nobody listens for (seen once on the loaded machine: ECONNRESET) is logged in the
+  // report instead of ending a run of many minutes.
+  process.on('uncaughtException', (error) => {
+    console.error('bench:growth: uncaught', error);
+    report.incidents.push(`${new Date().toISOString()} uncaught: ${String(error)}`);
+  });
+  process.once('SIGINT', () => stop('interrupted', 130));
+  process.once('SIGTERM', () => stop('terminated', 143));
+  limit.unref();
+  try {
+    for (const dialect of settings.dialects) {
+      const own: (() => Promise<void>)[] = [];
+      const cleanUp = async () => {
+        for (const cleanup of own.splice(0).reverse()) await cleanup().catch((error) => console.error(error));
+      };
+      cleanups.push(cleanUp);
+      const result: DialectResult = { dialect, points: [], sweeps: [], storage: [], fillSeconds: [] };
+      report.dialects.push(result);
+      try {
+        await runDialect(result, own);
+      } finally {
+        await cleanUp();
+      }
+      loadAverages.push(loadAverage());
+      report.durationSeconds = round((Date.now() - startedAt.getTime()) / 1000, 0);
+      report.machine.loadAverageEnd = loadAverage();
+      await writeFile(jsonFile, `${formatJson(report)}\n`);
+    }
+  } finally {
+    clearTimeout(limit);
+  }
+  await writeMarkdown(markdownFile, report, jsonLink);
+  console.log(`bench:growth: wrote ${jsonFile} and ${markdownFile}`);
+}
+
+async function writeMarkdown(file: string, report: GrowthReport, jsonLink: string): Promise<void> {
+  const existing = await readFile(file, 'utf8').catch(() => '');
+  await writeFile(file, replaceGrowthSection(existing, renderGrowthMarkdown(report, jsonLink)));
+}
+
+await main();

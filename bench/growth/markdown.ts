@@ -1,0 +1,261 @@
+import type { DialectResult, GrowthReport, PointResult } from '../growth.ts';
+import { round } from '../stats.ts';
+
+const BEGIN = '<!-- growth:begin: written by `npm run bench:growth`; edit outside these markers -->';
+const END = '<!-- growth:end -->';
+const MiB = 1024 * 1024;
+
+type Cell = string | number | null | undefined;
+
+function table(header: string[], rows: Cell[][]): string {
+  const cell = (value: Cell) =>
+    value === null || value === undefined || Number.isNaN(value) ? '–' : String(value);
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map((_, index) => (index === 0 ? '---' : '---:')).join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
+  ].join('\n');
+}
+
+const millions = (rows: number) =>
+  rows >= 1e6 ? `${round(rows / 1e6, 1)} M` : rows >= 1e3 ? `${round(rows / 1e3, 1)} k` : String(rows);
+
+export interface GrowthTarget {
+  dialect: string;
+  target: string;
+  held: boolean | null;
+  measured: string;
+}
+
+/** Every target of issue #18, judged against the empty store of the same run. */
+export function growthTargets(report: GrowthReport): GrowthTarget[] {
+  const targets: GrowthTarget[] = [];
+  for (const result of report.dialects) {
+    const base = result.points.find((point) => point.retained === 0 && point.queued === 0);
+    const top = [...result.points].sort((a, b) => b.retained - a.retained || b.queued - a.queued)[0];
+    const where = top ? `${millions(top.retained)} retained, ${millions(top.queued)} queued` : '';
+    const ratio = (
+      pick: (point: PointResult) => number,
+      limit: number,
+      name: string,
+      higherIsBetter = false,
+    ) => {
+      if (!base || !top || top === base) return;
+      const value = higherIsBetter ? pick(base) / pick(top) : pick(top) / pick(base);
+      targets.push({
+        dialect: result.label ?? result.dialect,
+        target: `${name} within ${limit}× of the empty store (at ${where})`,
+        held: value <= limit,
+        measured: `${round(pick(base), 2)} → ${round(pick(top), 2)} (${round(value, 2)}×)`,
+      });
+    };
+    ratio((point) => point.submit.p99Ms, 1.3, 'submit p99 (ms)');
+    ratio((point) => point.claimsPerSecond, 1.3, 'claims/s', true);
+    ratio((point) => point.lookupById.p50Ms, 1.3, 'lookup by id p50 (ms)');
+    ratio((point) => point.lookupByTraceId.p50Ms, 1.3, 'lookup by trace_id p50 (ms)');
+    const largest = Math.max(...result.points.map((point) => point.retained));
+    for (const point of result.points.filter((candidate) => candidate.retained === largest)) {
+      targets.push({
+        dialect: result.label ?? result.dialect,
+        target: `stats p99 < 200 ms (${millions(point.retained)} retained, ${millions(point.queued)} queued)`,
+        held: point.statsBigTenant.p99Ms < 200,
+        measured: `${point.statsBigTenant.p99Ms} ms (the tenant with half the results)`,
+      });
+    }
+    for (const sweep of result.sweeps) {
+      const value = sweep.submitDuring.p99Ms / sweep.submitBefore.p99Ms;
+      targets.push({
+        dialect: result.label ?? result.dialect,
+        target: `submit p99 ≤ 2× while the sweep deletes ${millions(sweep.rows)} (${millions(sweep.retained)} retained)`,
+        held: value <= 2,
+        measured: `${sweep.submitBefore.p99Ms} → ${sweep.submitDuring.p99Ms} ms (${round(value, 2)}×), ${sweep.rowsPerSecond} rows/s`,
+      });
+    }
+    if (result.dialect === 'sqlite') {
+      for (const retained of new Set(result.sweeps.map((sweep) => sweep.retained))) {
+        const cycles = result.sweeps.filter((sweep) => sweep.retained === retained);
+        const first = cycles[0]!;
+        const last = cycles.at(-1)!;
+        const sizes = cycles.map((sweep) => round(sweep.storageAfter.bytes / MiB, 1)).join(' → ');
+        targets.push({
+          dialect: result.label ?? result.dialect,
+          target: `SQLite file stops growing under churn (${millions(retained)} retained, ${cycles.length} cycles of ${millions(first.rows)} added and swept)`,
+          held: cycles.length < 2 ? null : last.storageAfter.bytes <= first.storageAfter.bytes * 1.05,
+          measured: `${round(first.storageBefore.bytes / MiB, 1)} MiB before, ${round(first.storageFilled.bytes / MiB, 1)} filled; after each sweep ${sizes} MiB`,
+        });
+      }
+    }
+    if (result.fairness) {
+      const value = result.fairness.manyTenantsClaimMs / result.fairness.oneTenantClaimMs;
+      targets.push({
+        dialect: result.label ?? result.dialect,
+        target: `claim with ${result.fairness.tenants} tenants queued within 1.3× of one tenant`,
+        held: value <= 1.3,
+        measured: `${result.fairness.oneTenantClaimMs} → ${result.fairness.manyTenantsClaimMs} ms per claim (${round(value, 1)}×)`,
+      });
+    }
+  }
+  return targets;
+}
+
+function pointsTable(result: DialectResult): string {
+  return table(
+    [
+      'retained',
+      'queued',
+      'load',
+      'submit p50 / p99 ms',
+      'claims/s',
+      'by id p50 / p99 ms',
+      'by trace_id p50 / p99 ms',
+      'list first p50 / p99 ms',
+      'list deep p50 / p99 ms',
+      'stats (big) p50 / p99 ms',
+      'stats (small) p50 / p99 ms',
+    ],
+    result.points.map((point) => [
+      millions(point.retained),
+      millions(point.queued),
+      point.loadAverage,
+      `${point.submit.p50Ms} / ${point.submit.p99Ms}`,
+      point.claimsPerSecond,
+      `${point.lookupById.p50Ms} / ${point.lookupById.p99Ms}`,
+      `${point.lookupByTraceId.p50Ms} / ${point.lookupByTraceId.p99Ms}`,
+      `${point.listFirstPage.p50Ms} / ${point.listFirstPage.p99Ms}`,
+      `${point.listDeepPage.p50Ms} / ${point.listDeepPage.p99Ms}`,
+      `${point.statsBigTenant.p50Ms} / ${point.statsBigTenant.p99Ms}`,
+      `${point.statsSmallTenant.p50Ms} / ${point.statsSmallTenant.p99Ms}`,
+    ]),
+  );
+}
+
+function sweepTable(result: DialectResult): string {
+  return table(
+    [
+      'retained',
+      'load',
+      'rows deleted',
+      'seconds',
+      'rows/s',
+      'submit p99 before / during ms',
+      'store MiB before / filled / after',
+    ],
+    result.sweeps.map((sweep) => [
+      millions(sweep.retained),
+      sweep.loadAverage,
+      sweep.rows,
+      sweep.seconds,
+      sweep.rowsPerSecond,
+      `${sweep.submitBefore.p99Ms} / ${sweep.submitDuring.p99Ms}`,
+      `${round(sweep.storageBefore.bytes / MiB, 1)} / ${round(sweep.storageFilled.bytes / MiB, 1)} / ${round(sweep.storageAfter.bytes / MiB, 1)}`,
+    ]),
+  );
+}
+
+function storageLine(result: DialectResult): string {
+  const largest = [...result.storage].sort((a, b) => b.retained - a.retained)[0];
+  const empty = result.storage.find((entry) => entry.retained === 0);
+  if (!largest || largest.retained === 0) return '';
+  const perMillion = ((largest.figures.bytes - (empty?.figures.bytes ?? 0)) / largest.retained) * 1e6;
+  return `Storage: ${round(largest.figures.bytes / MiB, 0)} MiB at ${millions(largest.retained)} retained results, ${round(perMillion / MiB, 0)} MiB per million (tables and indexes; detail in the JSON).`;
+}
+
+function explainSection(result: DialectResult): string {
+  if (!result.explain) return '';
+  const lines = [
+    `EXPLAIN at ${millions(result.explain.retained)} retained, ${millions(result.explain.queued)} queued (${result.dialect}):`,
+    '',
+    '```text',
+  ];
+  for (const plan of result.explain.plans) {
+    lines.push(`-- ${plan.name}`);
+    lines.push(...plan.plan.map((line) => `   ${line}`));
+  }
+  lines.push('```');
+  return lines.join('\n');
+}
+
+export function renderGrowthMarkdown(report: GrowthReport, jsonLink: string): string {
+  const { machine } = report;
+  const sections = [
+    BEGIN,
+    '## Growth: ten million results, ten thousand tenants, a queue a million deep (`npm run bench:growth`)',
+    '',
+    `Command: \`${report.command}\`, started ${report.startedAt}, took ${round(report.durationSeconds / 60, 1)} min; raw results in [${jsonLink}](${jsonLink}). ` +
+      `Machine: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, commit ${machine.gitCommit || 'unknown'}. ` +
+      `1-minute load average at the start and after each dialect: ${machine.loadAverages.join(', ')} (two other engineers' work shares these 2 cores; each row shows the load when it started).`,
+    '',
+    'Setup: scangate started in the bench process (`startService`, role api: no local workers, so the queue keeps what was filled; SIGNATURES=test); ' +
+      'the bench claims and sweeps on the service’s own store, as the workers and the sweeper of a single node do, so on SQLite a sweep batch holds the same thread the API answers on. ' +
+      'The store is filled with SQL (bench/growth/fill.ts): retained results half one tenant’s (`tenant-big`, whose lists and stats are read) and half spread over 9,999 others, completed over the last 22 hours; ' +
+      `queued jobs spread over ${report.settings.tenants.toLocaleString('en')} tenants, all due. Submits are 1 KiB native uploads (\`POST /v1/scans/file\`), one at a time; ` +
+      'claims are lease + complete, one at a time (the jobs of the empty store are one tenant’s); ' +
+      'lookups read the big tenant’s results by id (`GET /v1/scans/:id`) and by trace_id (bucketAV `GET /api/v1/scan/async/result`); the deep list page is `before` = 20 hours ago; ' +
+      'stats are `GET /v1/stats?hours=24`. The sweep is `store.jobs.sweepExpired` run by the bench while it submits, on expired results added for it.',
+    '',
+    '### Targets (ratios against the empty store of the same run)',
+    '',
+    table(
+      ['dialect', 'target', 'result', 'measured'],
+      growthTargets(report).map((target) => [
+        target.dialect,
+        target.target,
+        target.held === null ? 'not judged' : target.held ? '**held**' : '**missed**',
+        target.measured,
+      ]),
+    ),
+  ];
+  for (const result of report.dialects) {
+    sections.push(
+      '',
+      `### ${result.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'}${result.label ? ` (${result.label})` : ''}`,
+      ...(result.runDetail ? ['', result.runDetail] : []),
+      '',
+      pointsTable(result),
+    );
+    if (result.sweeps.length > 0) {
+      const run = result.sweepsRun;
+      sections.push(
+        '',
+        run
+          ? `Retention sweep, measured by a later run of this dialect alone (\`${run.command}\`, ${run.startedAt}, commit ${run.gitCommit}, load ${run.loadAverages.join(' → ')}):`
+          : 'Retention sweep:',
+        '',
+        sweepTable(result),
+      );
+    }
+    if (result.sweepsBeforeMaintenanceThread?.length) {
+      sections.push(
+        '',
+        'The same sweep in this run, still on the thread that answers requests (before the maintenance thread):',
+        '',
+        sweepTable({ ...result, sweeps: result.sweepsBeforeMaintenanceThread }),
+      );
+    }
+    if (result.fairness) {
+      sections.push(
+        '',
+        `Fair picking: ${result.fairness.queuedJobs.toLocaleString('en')} queued jobs in one tenant, ${result.fairness.oneTenantClaimMs} ms per claim; ` +
+          `over ${result.fairness.tenants.toLocaleString('en')} tenants, ${result.fairness.manyTenantsClaimMs} ms per claim (load ${result.fairness.loadAverage}).`,
+      );
+    }
+    const storage = storageLine(result);
+    if (storage) sections.push('', storage);
+    const fills = result.fillSeconds.map((fill) => `${fill.what} ${fill.seconds} s`).join('; ');
+    if (fills) sections.push('', `Fills (SQL): ${fills}.`);
+    const explain = explainSection(result);
+    if (explain) sections.push('', explain);
+  }
+  if (report.incidents?.length)
+    sections.push('', `Incidents during the run: ${report.incidents.join('; ')}.`);
+  sections.push(END);
+  return sections.join('\n');
+}
+
+/** The file with the growth section replaced, or appended when the file has none yet. */
+export function replaceGrowthSection(existing: string, generated: string): string {
+  const begin = existing.indexOf(BEGIN);
+  const end = existing.indexOf(END);
+  if (begin < 0 || end < 0) return `${existing.trimEnd()}\n\n${generated}\n`;
+  return existing.slice(0, begin) + generated + existing.slice(end + END.length);
+}

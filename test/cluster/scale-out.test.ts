@@ -99,7 +99,14 @@ describe('scale-out: 2 API nodes and 2 workers over PostgreSQL, S3 staging and o
         submitted.push({ id: ((await response.json()) as { scanId: string }).scanId, infected });
       }
     };
+    // Both workers wait, frozen, until a backlog has built up. Otherwise a worker that scans
+    // faster than the API nodes accept takes each job as it arrives, is idle most of the time, and
+    // freezing it below would find it holding no lease.
+    const workerGroups = [-doomedWorker.child.pid!, -survivingWorker.child.pid!];
+    for (const group of workerGroups) process.kill(group, 'SIGSTOP');
     const submitting = Promise.all(Array.from({ length: 6 }, submitter));
+    await waitFor(async () => (submitted.length >= JOBS / 2 ? true : undefined), 120_000, 20);
+    for (const group of workerGroups) process.kill(group, 'SIGCONT');
 
     // Kill a worker once it has stored some verdicts, while it holds leases. To be sure it holds
     // some (on a loaded machine it may sit idle between jobs), it is frozen first: the surviving

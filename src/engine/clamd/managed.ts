@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { messageOf } from '../../errors.ts';
@@ -91,18 +90,15 @@ export class ManagedClamd extends EventEmitter<ManagedClamdEvents> {
     const { tmp } = clamdPaths(this.#options.dir);
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
-    const child = spawn(this.#options.clamdBinary, ['--config-file', this.confPath], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // Niceness is per thread on Linux and threads inherit it when created: set after spawn, it
+    // missed the threads clamd had already started. `nice` (coreutils) sets it before clamd runs.
+    const clamdCommand = [this.#options.clamdBinary, '--config-file', this.confPath];
+    const [command, ...args] = this.#options.niceness
+      ? ['nice', '-n', String(this.#options.niceness), ...clamdCommand]
+      : clamdCommand;
+    const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     this.#launchedAt = Date.now();
-    if (child.pid !== undefined && this.#options.niceness) {
-      try {
-        setPriority(child.pid, this.#options.niceness);
-      } catch (error) {
-        this.#logger.warn({ error: messageOf(error) }, 'cannot lower the priority of clamd');
-      }
-    }
     // If this process exits without stop() (an uncaught error, process.exit), take clamd along.
     const killOnExit = () => child.kill('SIGKILL');
     process.once('exit', killOnExit);

@@ -24,6 +24,15 @@ const UNAVAILABLE_CODES = new Set([
 ]);
 
 /**
+ * A store thread's script beside this module, with this module's own extension: `.ts` when run from
+ * the sources, `.js` from the build (which rewrites import specifiers but not these URLs).
+ */
+function threadScript(name: string): URL {
+  const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return new URL(`./${name}${extension}`, import.meta.url);
+}
+
+/**
  * One connection to the store's SQLite file: pragmas, migrations, cached prepared statements and the
  * error mapping (file unusable → ScanGateError('store_unavailable')). Other errors pass unchanged.
  */
@@ -41,11 +50,11 @@ export class SqliteDatabase {
   constructor(path: string, options: { storeThreads?: boolean } = {}) {
     this.#path = path;
     if ((options.storeThreads ?? true) && path !== ':memory:' && path !== '') {
-      this.#reader = new SqliteStoreThread(new URL('./read-worker.ts', import.meta.url), {
+      this.#reader = new SqliteStoreThread(threadScript('read-worker'), {
         path,
         busyTimeoutMs: BUSY_TIMEOUT_MS,
       });
-      this.#maintenance = new SqliteStoreThread(new URL('./maintenance-worker.ts', import.meta.url), {
+      this.#maintenance = new SqliteStoreThread(threadScript('maintenance-worker'), {
         path,
       });
     }

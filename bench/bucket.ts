@@ -16,7 +16,7 @@ import type { BucketScanView } from 'scangate/client';
 import { startS3rver } from '../test/support/s3rver.ts';
 import { cpuMeter, inParallel, operationsPerKey, round, s3rverFloor } from './bucket-costs.ts';
 import { type BucketBenchReport, spliceBucketSection } from './bucket-markdown.ts';
-import { startScangate } from './processes.ts';
+import { buildService, startScangate } from './processes.ts';
 import { countOperations } from './s3-requests.ts';
 
 const KEY = 'bench-bucket-key-0123456789';
@@ -165,6 +165,7 @@ async function main(): Promise<void> {
     const extraEnv = Object.fromEntries(
       values.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
     );
+    buildService();
     scangate = await startScangate({
       dataDir: path.join(dir, 'data'),
       cpuProfileDir: values['cpu-prof'],

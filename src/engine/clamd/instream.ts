@@ -43,7 +43,8 @@ function asBuffer(chunk: unknown): Buffer {
 }
 
 /**
- * Streams `input` into clamd with INSTREAM on an open connection, hashing and counting as it goes.
+ * Streams `input` into clamd with INSTREAM on an open connection (one-command or a session; the
+ * connection is destroyed unless the stream was answered), hashing and counting as it goes.
  * Memory stays bounded: each chunk is written and, when the socket is full, we wait for it to drain
  * before reading the next one. Errors of the input are rethrown as they are (the source knows what
  * they mean); errors of the connection are ScanGateErrors from ClamdConnection.
@@ -62,7 +63,9 @@ export async function streamToClamd(
   let size = 0;
   let firstByteAt: number | undefined;
   let refusedEarly = false;
+  let answered = false;
   try {
+    connection.startCommand(signal);
     await connection.write([encodeCommand('INSTREAM')], stallTimeoutMs);
     for await (const chunk of input) {
       const data = asBuffer(chunk);
@@ -88,6 +91,7 @@ export async function streamToClamd(
     }
     const sentAt = performance.now();
     const reply = await connection.readReply(options.replyTimeoutMs);
+    answered = !refusedEarly;
     return {
       kind: 'reply',
       reply,
@@ -104,7 +108,9 @@ export async function streamToClamd(
     throw error;
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    connection.destroy();
+    connection.endCommand();
+    // Only a stream sent to its end and answered leaves a session in step with clamd.
+    if (!answered) connection.destroy();
   }
 }
 

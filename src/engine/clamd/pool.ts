@@ -1,5 +1,5 @@
-import type { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import { isScanGateError, messageOf, ScanGateError } from '../../errors.ts';
 import { type Logger, silentLogger } from '../../logger.ts';
 import type { EngineStatus, ScanEngine, ScanOptions } from '../engine.ts';
@@ -313,7 +313,7 @@ export class ClamdPool implements ScanEngine {
         result.zip64LocalHeader,
       );
       // clamd keeps a session open after OK and FOUND only; after an error it closes it.
-      reusable = result.complete && /^stream: .*(?: OK| FOUND)$/.test(result.reply);
+      reusable = result.complete && /^stream: (?:OK|.+ FOUND)$/.test(result.reply);
       return {
         verdict,
         size: result.size,

@@ -17,10 +17,12 @@ import {
   type JobRow,
   jobFromRow,
   LEASED_JOB_COLUMNS,
+  leasedJobFromRow,
   listLimit,
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
 import { isUniqueViolation, type PostgresDatabase } from './database.ts';
+import { putCachedVerdictQuery } from './verdicts.ts';
 import type { PostgresWorkNotifications } from './work-notifications.ts';
 
 /** `now() + n ms` for a numeric parameter. */
@@ -263,14 +265,16 @@ export class PostgresJobQueue implements JobQueueStore {
        WHERE seq = (SELECT seq FROM ${jobs} WHERE tenant_id = (SELECT tenant_id FROM chosen)
                       AND state <> 'done' AND next_attempt_at <= now()
                     ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING ${LEASED_JOB_COLUMNS}`,
-      [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0],
+       RETURNING ${LEASED_JOB_COLUMNS},
+         (SELECT v.result FROM ${this.#db.tables.verdictCache} v
+           WHERE $4::text <> '' AND v.signature_version = $4::text AND v.sha256 = source->>'sha256'
+             AND source->>'kind' = 'upload') AS cached_result`,
+      [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0, options.verdictCacheKey ?? ''],
       // Named per schema: the statement text names this store's tables.
       `lease-next-job-${createHash('sha256').update(jobs).digest('hex').slice(0, 12)}`,
     );
     if (!rows[0]) return undefined;
-    const job = jobFromRow(rows[0]);
-    return { job, leaseToken, leaseExpiresAt: job.nextAttemptAt };
+    return leasedJobFromRow(rows[0], leaseToken);
   }
 
   async extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
@@ -292,7 +296,8 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async completeMany(completions: readonly JobCompletion[]): Promise<boolean[]> {
-    if (completions.length <= 1) {
+    // One completion needs no transaction, unless it also writes the verdict cache.
+    if (completions.length === 0 || (completions.length === 1 && !completions[0]!.verdictCacheEntry)) {
       return Promise.all(
         completions.map((one) => this.complete(one.jobId, one.leaseToken, one.result, one.delivery)),
       );
@@ -308,8 +313,10 @@ export class PostgresJobQueue implements JobQueueStore {
 
   async #completeOne(
     query: (sql: string, values: unknown[]) => Promise<{ rowCount: number | null }>,
-    { jobId, leaseToken, result, delivery }: JobCompletion,
+    { jobId, leaseToken, result, delivery, verdictCacheEntry }: JobCompletion,
   ): Promise<boolean> {
+    if (verdictCacheEntry)
+      await query(...putCachedVerdictQuery(this.#db.tables.verdictCache, verdictCacheEntry));
     const finish = `UPDATE ${this.#db.tables.jobs}
       SET state = 'done', result = $3, result_status = $4, completed_at = now(), lease_token = NULL,
         upload_bytes = NULL

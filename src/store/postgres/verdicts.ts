@@ -19,10 +19,15 @@ export class PostgresVerdictCache implements VerdictCache {
   }
 
   async put(entry: CachedVerdict): Promise<void> {
-    await this.#db.query(
-      `INSERT INTO ${this.#db.tables.verdictCache} (sha256, signature_version, result) VALUES ($1, $2, $3)
-       ON CONFLICT (sha256, signature_version) DO UPDATE SET result = excluded.result, created_at = now()`,
-      [entry.sha256, entry.cacheKey, JSON.stringify(entry.result)],
-    );
+    await this.#db.query(...putCachedVerdictQuery(this.#db.tables.verdictCache, entry));
   }
+}
+
+/** Also run inside jobs.completeMany, with the result of the job that reached the verdict. */
+export function putCachedVerdictQuery(table: string, entry: CachedVerdict): [string, unknown[]] {
+  return [
+    `INSERT INTO ${table} (sha256, signature_version, result) VALUES ($1, $2, $3)
+     ON CONFLICT (sha256, signature_version) DO UPDATE SET result = excluded.result, created_at = now()`,
+    [entry.sha256, entry.cacheKey, JSON.stringify(entry.result)],
+  ];
 }

@@ -49,13 +49,14 @@ export class ScanWorkerPool {
       concurrency: jobs.workerConcurrency,
       pollIntervalMs: jobs.pollIntervalMs,
       leaseErrorDelayMs: Math.max(jobs.pollIntervalMs, 500),
-      lease: async () => {
+      // Every free slot in one transaction; each leased upload brings its cached verdict, if any.
+      lease: async (free) => {
         const verdictCacheKey = await this.#verdictCacheKey();
-        const leased = await store.jobs.lease(jobs.leaseMs, {
+        const leased = await store.jobs.leaseMany(jobs.leaseMs, free, {
           maxRunningPerTenant: jobs.maxRunningPerTenant,
           verdictCacheKey,
         });
-        return leased ? [{ ...leased, verdictCacheKey }] : [];
+        return leased.map((one) => ({ ...one, verdictCacheKey }));
       },
       handle: (leased) => this.#process(leased),
       onLeaseError: (error) => logger.error({ err: error }, 'cannot lease jobs; retrying'),

@@ -21,8 +21,9 @@ export interface ClamdPoolOptions extends VerdictPolicy {
   /** The active database generation of a managed clamd (see SignatureReporter.databaseTag). */
   databaseTag?: () => string | null | undefined;
   /**
-   * An idle session is closed after this long: well before clamd's own IdleTimeout and
-   * CommandReadTimeout (30 s by default), so clamd never closes one under a scan starting on it.
+   * An idle session is closed after this long: well before clamd ends it on its own (ReadTimeout,
+   * 120 s by default, 300 s for the managed clamd: measured, not IdleTimeout), so clamd never
+   * closes a session under a scan starting on it.
    */
   sessionIdleMs?: number;
   /** A session is not reused past this age, so no scan stays on one session forever. */

@@ -22,7 +22,7 @@ import {
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
 import { isUniqueViolation, type PostgresDatabase } from './database.ts';
-import { putCachedVerdictQuery } from './verdicts.ts';
+import { cachedVerdictCte } from './verdicts.ts';
 import type { PostgresWorkNotifications } from './work-notifications.ts';
 
 /** `now() + n ms` for a numeric parameter. */
@@ -296,10 +296,9 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async completeMany(completions: readonly JobCompletion[]): Promise<boolean[]> {
-    // One completion needs no transaction, unless it also writes the verdict cache.
-    if (completions.length === 0 || (completions.length === 1 && !completions[0]!.verdictCacheEntry)) {
+    if (completions.length <= 1) {
       return Promise.all(
-        completions.map((one) => this.complete(one.jobId, one.leaseToken, one.result, one.delivery)),
+        completions.map((one) => this.#completeOne((sql, values) => this.#db.query(sql, values), one)),
       );
     }
     return this.#db.transaction(async (client) => {
@@ -315,18 +314,24 @@ export class PostgresJobQueue implements JobQueueStore {
     query: (sql: string, values: unknown[]) => Promise<{ rowCount: number | null }>,
     { jobId, leaseToken, result, delivery, verdictCacheEntry }: JobCompletion,
   ): Promise<boolean> {
-    if (verdictCacheEntry)
-      await query(...putCachedVerdictQuery(this.#db.tables.verdictCache, verdictCacheEntry));
     const finish = `UPDATE ${this.#db.tables.jobs}
       SET state = 'done', result = $3, result_status = $4, completed_at = now(), lease_token = NULL,
         upload_bytes = NULL
       WHERE id = $1 AND lease_token = $2 AND state = 'running'`;
     const values = [jobId, leaseToken, JSON.stringify(result), result.status];
-    if (!delivery) return ((await query(finish, values)).rowCount ?? 0) === 1;
+    // The verdict cache entry rides in the same statement (a CTE), so one completion is still one
+    // round trip and the entry commits with the result. Its parameters follow all the others.
+    const cache = verdictCacheEntry
+      ? cachedVerdictCte(this.#db.tables.verdictCache, verdictCacheEntry, delivery ? 11 : 5)
+      : undefined;
+    if (!delivery) {
+      const statement = cache ? `WITH ${cache.cte} ${finish}` : finish;
+      return ((await query(statement, [...values, ...(cache?.values ?? [])])).rowCount ?? 0) === 1;
+    }
     // One statement: the delivery row exists exactly when the job was finished (a stale token
     // finishes nothing and inserts nothing). The NOTIFY is sent when the transaction commits.
     const { rowCount } = await query(
-      `WITH finished AS (${finish} RETURNING id, tenant_id)
+      `WITH ${cache ? `${cache.cte}, ` : ''}finished AS (${finish} RETURNING id, tenant_id)
        INSERT INTO ${this.#db.tables.deliveries} (id, job_id, tenant_id, url, headers, body, state, next_attempt_at)
        SELECT $5, id, tenant_id, $6, $7::jsonb, $8, 'pending', now() FROM finished
        RETURNING pg_notify($9, $10)`,
@@ -338,6 +343,7 @@ export class PostgresJobQueue implements JobQueueStore {
         delivery.body,
         this.#notifications.channel('deliveries'),
         this.#notifications.origin,
+        ...(cache?.values ?? []),
       ],
     );
     return rowCount === 1;

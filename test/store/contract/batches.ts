@@ -201,5 +201,30 @@ export function batchesContract(context: ContractContext): void {
     assert.ok(await store.jobs.release(newSignatures.job.id, newSignatures.leaseToken));
     const withoutKey = await store.jobs.lease(60_000);
     assert.equal(withoutKey?.cachedResult, undefined, 'no key, no lookup');
+
+    // With a callback, in a batch: each entry is written with its own job.
+    const otherResult = { ...CLEAN, sha256: 'e'.repeat(64) };
+    assert.deepEqual(
+      await store.jobs.completeMany([
+        {
+          jobId: withoutKey!.job.id,
+          leaseToken: withoutKey!.leaseToken,
+          result: judged,
+          delivery: newDelivery(),
+          verdictCacheEntry: { sha256, cacheKey: 'sigs-2', result: judged },
+        },
+        {
+          jobId: unrelated.job.id,
+          leaseToken: unrelated.leaseToken,
+          result: otherResult,
+          delivery: newDelivery(),
+          verdictCacheEntry: { sha256: 'e'.repeat(64), cacheKey: 'sigs-1', result: otherResult },
+        },
+      ]),
+      [true, true],
+    );
+    assert.deepEqual(await store.verdicts.get(sha256, 'sigs-2'), judged);
+    assert.deepEqual(await store.verdicts.get('e'.repeat(64), 'sigs-1'), otherResult);
+    assert.equal((await store.outbox.lease(60_000)) !== undefined, true, 'the callbacks are stored');
   });
 }

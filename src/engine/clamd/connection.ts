@@ -60,7 +60,7 @@ export class ClamdConnection {
   #onData(data: Buffer): void {
     const socket = this.#socket;
     if (!this.#awaitingReply) {
-      // Only a session closing on its own (its idle timeout) speaks unasked: never reuse it.
+      // Only a session clamd ends on its own (its ReadTimeout) speaks unasked: never reuse it.
       socket.destroy(new Error(`clamd sent ${JSON.stringify(data.toString('latin1', 0, 100))} unasked`));
       return;
     }

@@ -124,6 +124,8 @@ export async function createEngine(
   // Which database clamd now has, as clamd's VERSION says (the log line operators look for).
   lifecycle.on('reload', (reload) => {
     if (reload.outcome === 'failed') return;
+    // Sessions opened before the reload must not carry scans on (see ClamdPool).
+    pool.renewSessions();
     void pool.status().then((status) => {
       const builtAt = status.signatureDate;
       logger.info(
@@ -146,7 +148,10 @@ export async function createEngine(
   }
   // After a restart the health check would notice within an interval; tell the pool at once.
   managed.on('ready', () => void pool.checkNow());
-  managed.on('exit', () => void pool.checkNow());
+  managed.on('exit', () => {
+    pool.renewSessions();
+    void pool.checkNow();
+  });
   return {
     engine: pool,
     managed,

@@ -7,7 +7,7 @@ import { declaredNameOf, judgeContent } from '../policy/judge.ts';
 import { type ContentPolicy, DEFAULT_POLICY, isDefaultPolicy } from '../policy/policy.ts';
 import type { ScanResult, ScanSource } from '../scan.ts';
 import type { SourceOpener } from '../sources/source-opener.ts';
-import type { Store } from '../store/contracts.ts';
+import type { CachedVerdict, Store } from '../store/contracts.ts';
 
 export interface ScanRunnerDependencies {
   store: Store;
@@ -29,6 +29,16 @@ function resultFromOutcome(outcome: ScanOutcome): ScanResult {
     downloadTimeMs: outcome.transferMs,
     scanTimeMs: outcome.scanMs,
   };
+}
+
+/**
+ * What a worker's lease already knows of the verdict cache (LeasedJob.cachedResult), and where the
+ * scan's own verdict goes to be stored with the job's result, in one transaction.
+ */
+export interface VerdictCacheAccess {
+  /** The key the lease looked up under, and what it found there. */
+  lookup?: { cacheKey: string; result: ScanResult | undefined } | undefined;
+  remember(entry: CachedVerdict): void;
 }
 
 /** The content policy a scan is judged by, and the name its content was submitted under. */
@@ -54,6 +64,7 @@ export async function runScan(
   policy: ContentPolicy = DEFAULT_POLICY,
   /** An inline upload's bytes (source.inline), read with its job. */
   uploadBytes?: Uint8Array,
+  cacheAccess?: VerdictCacheAccess,
 ): Promise<ScanResult> {
   const { store, engine, sources, verdictCache } = dependencies;
   const context: PolicyContext = { policy, declaredName: declaredNameOf(source) };
@@ -61,7 +72,9 @@ export async function runScan(
   if (verdictCache && knownSha256) {
     const cacheKey = await engine.verdictCacheKey();
     if (cacheKey) {
-      const cached = await store.verdicts.get(knownSha256, cacheKey);
+      const { lookup } = cacheAccess ?? {};
+      const cached =
+        lookup?.cacheKey === cacheKey ? lookup.result : await store.verdicts.get(knownSha256, cacheKey);
       // A hit skips the scan: make sure clamd has not loaded new signatures since its last health check.
       // Entries from an older inspection (none, or one zip level and two type detections) are
       // used only by the default policy, which reads no content finding.
@@ -72,7 +85,7 @@ export async function runScan(
     }
   }
   const opened = await sources.open(source, signal, uploadBytes);
-  const result = await scanStream(opened.stream, dependencies, signal, context);
+  const result = await scanStream(opened.stream, dependencies, signal, context, cacheAccess);
   if (opened.s3Object) result.s3Object = opened.s3Object;
   return result;
 }
@@ -87,6 +100,7 @@ export async function scanStream(
   dependencies: Omit<ScanRunnerDependencies, 'sources'>,
   signal: AbortSignal,
   context: PolicyContext = { policy: DEFAULT_POLICY },
+  cacheAccess?: VerdictCacheAccess,
 ): Promise<ScanResult> {
   const inspector = new ContentInspector();
   let outcome: ScanOutcome;
@@ -111,7 +125,9 @@ export async function scanStream(
     result.fileType = { ext: content.ext, mime: content.mime };
   const cacheKey = verdictCacheKey(outcome);
   if (dependencies.verdictCache && cacheKey && cacheable(result)) {
-    await dependencies.store.verdicts.put({ sha256: result.sha256!, cacheKey, result });
+    const entry = { sha256: result.sha256!, cacheKey, result };
+    if (cacheAccess) cacheAccess.remember(entry);
+    else await dependencies.store.verdicts.put(entry);
   }
   return applyPolicy(result, context);
 }

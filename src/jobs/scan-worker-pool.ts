@@ -6,11 +6,11 @@ import type { Logger } from '../logger.ts';
 import type { ScanResult } from '../scan.ts';
 import type { ScanEvents } from '../scan-events.ts';
 import type { BlobStore } from '../sources/blobs/blob-store.ts';
-import type { JobCompletion, LeasedJob } from '../store/contracts.ts';
+import type { CachedVerdict, JobCompletion, LeasedJob } from '../store/contracts.ts';
 import { retryDelayMs } from './backoff.ts';
 import { verdictForFailure } from './failure-verdict.ts';
 import { GroupCommit } from './group-commit.ts';
-import { runScan, type ScanRunnerDependencies } from './scan-runner.ts';
+import { runScan, type ScanRunnerDependencies, type VerdictCacheAccess } from './scan-runner.ts';
 
 export interface ScanWorkerDependencies extends ScanRunnerDependencies {
   blobs: BlobStore;
@@ -18,6 +18,11 @@ export interface ScanWorkerDependencies extends ScanRunnerDependencies {
   logger: Logger;
   /** Told of every finished job, retry and stored callback (scan:finished, scan:retried, callback:queued). */
   events?: ScanEvents;
+}
+
+/** A leased job and the verdict cache key its lease looked its bytes up under. */
+interface LeasedScan extends LeasedJob {
+  verdictCacheKey: string | undefined;
 }
 
 class ShutdownAbort extends Error {
@@ -32,7 +37,7 @@ class ShutdownAbort extends Error {
 export class ScanWorkerPool {
   readonly #deps: ScanWorkerDependencies;
   readonly #running = new Map<string, AbortController>();
-  readonly #loop: LeaseLoop<LeasedJob>;
+  readonly #loop: LeaseLoop<LeasedScan>;
   /** Jobs that finish together store their verdicts in one transaction. */
   readonly #completions: GroupCommit<JobCompletion, boolean>;
   #stopWatching: (() => void) | undefined;
@@ -44,11 +49,14 @@ export class ScanWorkerPool {
       concurrency: jobs.workerConcurrency,
       pollIntervalMs: jobs.pollIntervalMs,
       leaseErrorDelayMs: Math.max(jobs.pollIntervalMs, 500),
-      lease: async () => {
-        const leased = await store.jobs.lease(jobs.leaseMs, {
+      // Every free slot in one transaction; each leased upload brings its cached verdict, if any.
+      lease: async (free) => {
+        const verdictCacheKey = await this.#verdictCacheKey();
+        const leased = await store.jobs.leaseMany(jobs.leaseMs, free, {
           maxRunningPerTenant: jobs.maxRunningPerTenant,
+          verdictCacheKey,
         });
-        return leased ? [leased] : [];
+        return leased.map((one) => ({ ...one, verdictCacheKey }));
       },
       handle: (leased) => this.#process(leased),
       onLeaseError: (error) => logger.error({ err: error }, 'cannot lease jobs; retrying'),
@@ -79,7 +87,13 @@ export class ScanWorkerPool {
     });
   }
 
-  async #process({ job, leaseToken }: LeasedJob): Promise<void> {
+  /** The key the lease looks cached verdicts up under; none when the engine cannot tell it now. */
+  async #verdictCacheKey(): Promise<string | undefined> {
+    if (!this.#deps.verdictCache) return undefined;
+    return this.#deps.engine.verdictCacheKey().catch(() => undefined);
+  }
+
+  async #process({ job, leaseToken, cachedResult, verdictCacheKey }: LeasedScan): Promise<void> {
     const { store, logger, jobs } = this.#deps;
     const started = performance.now();
     const controller = new AbortController();
@@ -96,10 +110,24 @@ export class ScanWorkerPool {
       Math.max(250, Math.floor(jobs.leaseMs / 3)),
     );
     const log = { jobId: job.id, tenantId: job.tenantId, attempt: job.attempts };
+    let verdictCacheEntry: CachedVerdict | undefined;
+    const cacheAccess: VerdictCacheAccess = {
+      lookup: verdictCacheKey ? { cacheKey: verdictCacheKey, result: cachedResult } : undefined,
+      remember: (entry) => {
+        verdictCacheEntry = entry;
+      },
+    };
     try {
       let result: ScanResult;
       try {
-        result = await runScan(job.source, this.#deps, controller.signal, job.policy, job.uploadBytes);
+        result = await runScan(
+          job.source,
+          this.#deps,
+          controller.signal,
+          job.policy,
+          job.uploadBytes,
+          cacheAccess,
+        );
       } catch (error) {
         if (controller.signal.aborted) {
           if (controller.signal.reason instanceof ShutdownAbort) {
@@ -123,7 +151,13 @@ export class ScanWorkerPool {
         result = decision;
       }
       const delivery = callbackDeliveryFor(job, result);
-      const stored = await this.#completions.add({ jobId: job.id, leaseToken, result, delivery });
+      const stored = await this.#completions.add({
+        jobId: job.id,
+        leaseToken,
+        result,
+        delivery,
+        verdictCacheEntry,
+      });
       if (!stored) {
         logger.warn(log, 'verdict discarded: lease lost before it was stored');
         return;

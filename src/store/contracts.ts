@@ -40,6 +40,11 @@ export type WorkQueue = 'jobs' | 'deliveries';
 export interface LeaseOptions {
   /** Jobs of one tenant running at once, across every worker on this store (0 = no limit). */
   maxRunningPerTenant?: number;
+  /**
+   * The verdict cache key scans run under now: a leased upload whose sha256 has a cached verdict
+   * under it brings that verdict (LeasedJob.cachedResult), read by the lease's own statement.
+   */
+  verdictCacheKey?: string | undefined;
 }
 
 export interface LeasedJob {
@@ -47,6 +52,8 @@ export interface LeasedJob {
   /** Fencing token: every later write for this attempt must present it. */
   leaseToken: string;
   leaseExpiresAt: Date;
+  /** The cached verdict of the upload's bytes under LeaseOptions.verdictCacheKey, when there is one. */
+  cachedResult?: ScanResult | undefined;
 }
 
 /** One finished job of a batch: its result and callback, under its own lease token. */
@@ -55,6 +62,8 @@ export interface JobCompletion {
   leaseToken: string;
   result: ScanResult;
   delivery?: NewCallbackDelivery | undefined;
+  /** Remembered in the verdict cache in the transaction that stores the result. */
+  verdictCacheEntry?: CachedVerdict | undefined;
 }
 
 /** One job of a submitted batch: stored, or refused alone (duplicate_trace_id, invalid_request). */

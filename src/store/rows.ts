@@ -14,6 +14,7 @@ import type {
   ScanResult,
   ScanSource,
 } from '../scan.ts';
+import type { LeasedJob } from './contracts.ts';
 
 /**
  * Row ↔ model mapping shared by both stores. They select the same columns; SQLite hands back times
@@ -58,6 +59,8 @@ export interface JobRow {
   policy: Json | null;
   /** Selected only by leases (LEASED_JOB_COLUMNS). */
   upload_bytes?: Uint8Array | null;
+  /** Selected only by leases given a verdict cache key: the cached verdict of an upload's bytes. */
+  cached_result?: Json | null;
 }
 
 export interface DeliveryRow {
@@ -115,6 +118,13 @@ export function jobFromRow(row: JobRow): ScanJob {
   if (row.policy !== null) job.policy = fromJson<ContentPolicy>(row.policy);
   if (row.upload_bytes) job.uploadBytes = row.upload_bytes;
   return job;
+}
+
+export function leasedJobFromRow(row: JobRow, leaseToken: string): LeasedJob {
+  const job = jobFromRow(row);
+  const leased: LeasedJob = { job, leaseToken, leaseExpiresAt: job.nextAttemptAt };
+  if (row.cached_result) leased.cachedResult = fromJson<ScanResult>(row.cached_result);
+  return leased;
 }
 
 export function deliveryFromRow(row: DeliveryRow): CallbackDelivery {

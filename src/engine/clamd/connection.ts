@@ -1,7 +1,7 @@
 import net from 'node:net';
-import { ScanGateError } from '../../errors.ts';
+import { messageOf, ScanGateError } from '../../errors.ts';
 import { type ClamdAddress, formatClamdAddress } from './address.ts';
-import { type ClamdCommandName, encodeCommand, ReplyAccumulator } from './protocol.ts';
+import { type ClamdCommandName, encodeCommand, parseSessionReply, ReplyAccumulator } from './protocol.ts';
 
 export interface ConnectOptions {
   connectTimeoutMs: number;
@@ -14,39 +14,37 @@ function unavailable(message: string, cause?: unknown): ScanGateError {
 }
 
 /**
- * One clamd connection carrying one command. clamd answers once and closes, so the reply is
- * collected from the moment the socket connects: clamd may answer (and close) while we are still
- * streaming, and that reply must not be lost to the write error that follows.
+ * One clamd connection: either one command (clamd answers once and closes) or an IDSESSION
+ * session, which carries command after command, each reply prefixed with its command's id.
+ * The reply is collected from the moment the command starts: clamd may answer (and close) while we
+ * are still streaming, and that reply must not be lost to the write error that follows.
  */
 export class ClamdConnection {
   readonly address: string;
   readonly #socket: net.Socket;
-  readonly #accumulator = new ReplyAccumulator();
-  readonly #reply = Promise.withResolvers<string>();
+  #accumulator = new ReplyAccumulator();
+  #reply = Promise.withResolvers<string>();
+  /** False between commands of a session: clamd sends nothing unasked there. */
+  #awaitingReply = true;
   #closedError: unknown;
   #lastSocketError: Error | undefined;
-  readonly #signal: AbortSignal | undefined;
+  /** The signal of the command in progress: aborting it destroys the connection. */
+  #signal: AbortSignal | undefined;
   readonly #onAbort = () => this.destroy();
+  /** Inside IDSESSION: the id of the last command sent (clamd counts every command from 1). */
+  #sessionCommandId: number | undefined;
 
-  private constructor(address: string, socket: net.Socket, signal: AbortSignal | undefined) {
+  private constructor(address: string, socket: net.Socket, session: boolean) {
     this.address = address;
     this.#socket = socket;
-    this.#signal = signal;
+    if (session) this.#sessionCommandId = 0;
     this.#reply.promise.catch(() => {}); // read through readReply(); a destroyed connection's reply is moot
-    signal?.addEventListener('abort', this.#onAbort, { once: true });
-    socket.on('data', (data: Buffer) => {
-      try {
-        const reply = this.#accumulator.push(data);
-        if (reply !== undefined) this.#reply.resolve(reply);
-      } catch (error) {
-        socket.destroy(error as Error);
-      }
-    });
+    socket.on('data', (data: Buffer) => this.#onData(data));
     socket.on('error', (error) => {
       this.#lastSocketError = error;
     });
     socket.on('close', () => {
-      signal?.removeEventListener('abort', this.#onAbort);
+      this.#signal?.removeEventListener('abort', this.#onAbort);
       const cause = this.#lastSocketError;
       this.#closedError =
         this.#abortReason() ??
@@ -59,7 +57,121 @@ export class ClamdConnection {
     });
   }
 
-  static open(address: ClamdAddress, options: ConnectOptions): Promise<ClamdConnection> {
+  #onData(data: Buffer): void {
+    const socket = this.#socket;
+    if (!this.#awaitingReply) {
+      // Only a session clamd ends on its own (its ReadTimeout) speaks unasked: never reuse it.
+      socket.destroy(new Error(`clamd sent ${JSON.stringify(data.toString('latin1', 0, 100))} unasked`));
+      return;
+    }
+    let reply: string | undefined;
+    try {
+      reply = this.#accumulator.push(data);
+    } catch (error) {
+      socket.destroy(error as Error);
+      return;
+    }
+    if (reply === undefined) return;
+    this.#awaitingReply = false;
+    if (this.#sessionCommandId === undefined) {
+      this.#reply.resolve(reply);
+      return;
+    }
+    const { id, text } = parseSessionReply(reply);
+    if (id === this.#sessionCommandId || (id === undefined && text === 'COMMAND READ TIMED OUT')) {
+      this.#reply.resolve(text);
+      if (this.#accumulator.trailing) socket.destroy(new Error('clamd sent more than the reply'));
+      return;
+    }
+    // A reply to another command is no answer to this one: the scan fails, never borrows a verdict.
+    socket.destroy(
+      new Error(
+        `clamd answered ${JSON.stringify(reply.slice(0, 100))} while command ${this.#sessionCommandId} of the session waited`,
+      ),
+    );
+  }
+
+  /** Connects and starts an IDSESSION, checked with a PING: rejects if clamd will not hold one. */
+  static async openSession(
+    address: ClamdAddress,
+    options: ConnectOptions & { replyTimeoutMs: number },
+  ): Promise<ClamdConnection> {
+    const connection = await ClamdConnection.#connect(address, options, true);
+    try {
+      connection.startCommand(options.signal);
+      await connection.write([encodeCommand('IDSESSION'), encodeCommand('PING')], options.replyTimeoutMs);
+      const pong = await connection.readReply(options.replyTimeoutMs);
+      if (pong !== 'PONG') throw new Error(`it answered ${JSON.stringify(pong.slice(0, 100))} to PING`);
+      connection.endCommand();
+      return connection;
+    } catch (error) {
+      connection.destroy();
+      if (options.signal?.aborted) throw options.signal.reason;
+      // Connected, yet no session: the pool falls back to one connection per scan.
+      throw new ScanGateError(
+        'engine_unavailable',
+        `clamd at ${connection.address} holds no IDSESSION: ${messageOf(error)}`,
+        {
+          retryable: true,
+          cause: error,
+          details: { sessionRefused: true },
+        },
+      );
+    }
+  }
+
+  /** Connects for one command; aborting `options.signal` destroys the connection. */
+  static async open(address: ClamdAddress, options: ConnectOptions): Promise<ClamdConnection> {
+    const connection = await ClamdConnection.#connect(address, options, false);
+    connection.startCommand(options.signal);
+    return connection;
+  }
+
+  /**
+   * Starts the next command: a fresh reply is awaited, in a session under the next id. Aborting
+   * `signal` destroys the connection until endCommand().
+   */
+  startCommand(signal: AbortSignal | undefined): void {
+    if (this.#closedError) throw this.#closedError;
+    this.#bindSignal(signal);
+    if (this.#sessionCommandId !== undefined) {
+      this.#sessionCommandId++;
+      this.#accumulator = new ReplyAccumulator();
+      this.#reply = Promise.withResolvers<string>();
+      this.#reply.promise.catch(() => {});
+    }
+    this.#awaitingReply = true;
+  }
+
+  /** The command is over: its signal no longer reaches the connection. */
+  endCommand(): void {
+    this.#bindSignal(undefined);
+  }
+
+  #bindSignal(signal: AbortSignal | undefined): void {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#signal = signal;
+    if (signal?.aborted) this.destroy();
+    else signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** A session whose last command was answered and which clamd has not closed. */
+  get reusable(): boolean {
+    return (
+      this.#sessionCommandId !== undefined && !this.closed && !this.#awaitingReply && !this.#socket.destroyed
+    );
+  }
+
+  /** Commands sent on this session so far (its PING included); undefined for a one-command connection. */
+  get sessionCommands(): number | undefined {
+    return this.#sessionCommandId;
+  }
+
+  static #connect(
+    address: ClamdAddress,
+    options: ConnectOptions,
+    session: boolean,
+  ): Promise<ClamdConnection> {
     const name = formatClamdAddress(address);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -81,7 +193,7 @@ export class ClamdConnection {
       const onConnect = () => {
         settle();
         socket.setNoDelay(true);
-        resolve(new ClamdConnection(name, socket, signal));
+        resolve(new ClamdConnection(name, socket, session));
       };
       const onError = (error: Error) =>
         settle(unavailable(`cannot connect to clamd at ${name}: ${error.message}`, error));

@@ -43,7 +43,8 @@ function asBuffer(chunk: unknown): Buffer {
 }
 
 /**
- * Streams `input` into clamd with INSTREAM on an open connection, hashing and counting as it goes.
+ * Streams `input` into clamd with INSTREAM on an open connection (one-command or a session; the
+ * connection is destroyed unless the stream was answered), hashing and counting as it goes.
  * Memory stays bounded: each chunk is written and, when the socket is full, we wait for it to drain
  * before reading the next one. Errors of the input are rethrown as they are (the source knows what
  * they mean); errors of the connection are ScanGateErrors from ClamdConnection.
@@ -62,8 +63,17 @@ export async function streamToClamd(
   let size = 0;
   let firstByteAt: number | undefined;
   let refusedEarly = false;
+  let answered = false;
   try {
-    await connection.write([encodeCommand('INSTREAM')], stallTimeoutMs);
+    connection.startCommand(signal);
+    // Writes go out one chunk behind the input, so the last chunk leaves with the end of the
+    // stream (a small file: one write, command and all). On a session the command waits for the
+    // first chunk too: clamd gives a session its ReadTimeout for the next command, as it does for
+    // data. A fresh connection sends it at once, within clamd's shorter CommandReadTimeout.
+    let commandUnsent = connection.sessionCommands !== undefined;
+    if (!commandUnsent) await connection.write([encodeCommand('INSTREAM')], stallTimeoutMs);
+    let unsent: Buffer[][] = [];
+    const writer = new FrameWriter(connection, stallTimeoutMs, !commandUnsent);
     for await (const chunk of input) {
       const data = asBuffer(chunk);
       firstByteAt ??= performance.now();
@@ -76,18 +86,27 @@ export async function streamToClamd(
       zip64.push(data);
       // The observer works while the frames are written; the next chunk waits for both.
       const observed = options.observer?.push(data);
-      if (!(await writeFrames(connection, frameChunk(data), stallTimeoutMs))) {
+      if (!(await writer.writeAll(unsent))) {
         refusedEarly = true;
         break;
+      }
+      unsent = framePairs(data);
+      if (commandUnsent) {
+        unsent[0]!.unshift(encodeCommand('INSTREAM'));
+        commandUnsent = false;
       }
       if (observed) await observed;
     }
     const lastByteAt = performance.now();
-    if (!refusedEarly && !(await writeUnlessAnswered(connection, [END_OF_STREAM], stallTimeoutMs))) {
-      refusedEarly = true;
+    if (!refusedEarly) {
+      if (commandUnsent) unsent.push([encodeCommand('INSTREAM')]);
+      if (unsent.length === 0) unsent.push([]);
+      unsent.at(-1)!.push(END_OF_STREAM);
+      if (!(await writer.writeAll(unsent))) refusedEarly = true;
     }
     const sentAt = performance.now();
     const reply = await connection.readReply(options.replyTimeoutMs);
+    answered = !refusedEarly;
     return {
       kind: 'reply',
       reply,
@@ -104,48 +123,66 @@ export async function streamToClamd(
     throw error;
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    connection.destroy();
+    connection.endCommand();
+    // Only a stream sent to its end and answered leaves a session in step with clamd.
+    if (!answered) connection.destroy();
   }
 }
 
-/** Writes frames one at a time (see writeUnlessAnswered); false when clamd has answered. */
-async function writeFrames(
-  connection: ClamdConnection,
-  frames: Buffer[],
-  stallTimeoutMs: number,
-): Promise<boolean> {
-  for (let index = 0; index < frames.length; index += 2) {
-    if (!(await writeUnlessAnswered(connection, frames.slice(index, index + 2), stallTimeoutMs)))
-      return false;
-  }
-  return true;
+/** A chunk's INSTREAM frames, each header with its payload: one write each. */
+function framePairs(data: Buffer): Buffer[][] {
+  const frames = frameChunk(data);
+  const pairs: Buffer[][] = [];
+  for (let index = 0; index < frames.length; index += 2) pairs.push(frames.slice(index, index + 2));
+  // An empty chunk has no frame; the command may still be prefixed to it.
+  return pairs.length > 0 ? pairs : [[]];
 }
 
 /**
- * Writes unless clamd has answered already. clamd answers early only to refuse the stream (its
- * StreamMaxLength) and then closes, so our next write fails: the answer is what counts, not the
- * write error. Answers false when clamd has answered. (The answer is often lost anyway: Node tries
- * a write synchronously and destroys the socket on EPIPE before reading what clamd sent.)
+ * Writes each group of buffers as one write, unless clamd has answered already. clamd answers
+ * early only to refuse the stream (its StreamMaxLength) and then closes, so our next write fails:
+ * the answer is what counts, not the write error. (The answer is often lost anyway: Node tries a
+ * write synchronously and destroys the socket on EPIPE before reading what clamd sent.)
  */
-async function writeUnlessAnswered(
-  connection: ClamdConnection,
-  buffers: Buffer[],
-  stallTimeoutMs: number,
-): Promise<boolean> {
-  if (connection.reply !== undefined) return false;
-  try {
-    await connection.write(buffers, stallTimeoutMs);
-    return true;
-  } catch (error) {
-    if (connection.reply !== undefined) return false;
-    if (isScanGateError(error) && error.code === 'engine_unavailable') {
-      // Marked so the pool can tell a clamd that refused the stream (and is alive) from one that died.
-      throw new ScanGateError('engine_unavailable', `${error.message} while the stream was being sent`, {
-        retryable: true,
-        cause: error.cause ?? error,
-        details: { closedWhileSending: true },
-      });
+class FrameWriter {
+  readonly #connection: ClamdConnection;
+  readonly #stallTimeoutMs: number;
+  /** A write of this command went out: a close from now on may be clamd refusing the stream. */
+  #streaming: boolean;
+
+  constructor(connection: ClamdConnection, stallTimeoutMs: number, commandSent: boolean) {
+    this.#connection = connection;
+    this.#stallTimeoutMs = stallTimeoutMs;
+    this.#streaming = commandSent;
+  }
+
+  /** False when clamd has answered. */
+  async writeAll(writes: Buffer[][]): Promise<boolean> {
+    for (const buffers of writes) {
+      if (buffers.length > 0 && !(await this.#writeUnlessAnswered(buffers))) return false;
     }
-    throw error;
+    return true;
+  }
+
+  async #writeUnlessAnswered(buffers: Buffer[]): Promise<boolean> {
+    const connection = this.#connection;
+    if (connection.reply !== undefined) return false;
+    try {
+      await connection.write(buffers, this.#stallTimeoutMs);
+      this.#streaming = true;
+      return true;
+    } catch (error) {
+      if (connection.reply !== undefined) return false;
+      // A session that closed before taking our first write was not refusing this stream.
+      if (this.#streaming && isScanGateError(error) && error.code === 'engine_unavailable') {
+        // Marked so the pool can tell a clamd that refused the stream (and is alive) from one that died.
+        throw new ScanGateError('engine_unavailable', `${error.message} while the stream was being sent`, {
+          retryable: true,
+          cause: error.cause ?? error,
+          details: { closedWhileSending: true },
+        });
+      }
+      throw error;
+    }
   }
 }

@@ -1,5 +1,6 @@
+import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
-import { isScanGateError, ScanGateError } from '../../errors.ts';
+import { isScanGateError, messageOf, ScanGateError } from '../../errors.ts';
 import { type Logger, silentLogger } from '../../logger.ts';
 import type { EngineStatus, ScanEngine, ScanOptions } from '../engine.ts';
 import { type VerdictPolicy, verdictFromReply } from '../reply-verdict.ts';
@@ -19,6 +20,32 @@ export interface ClamdPoolOptions extends VerdictPolicy {
   databaseName?: string;
   /** The active database generation of a managed clamd (see SignatureReporter.databaseTag). */
   databaseTag?: () => string | null | undefined;
+  /**
+   * An idle session is closed after this long: well before clamd ends it on its own (ReadTimeout,
+   * 120 s by default, 300 s for the managed clamd: measured, not IdleTimeout), so clamd never
+   * closes a session under a scan starting on it.
+   */
+  sessionIdleMs?: number;
+  /** A session is not reused past this age, so no scan stays on one session forever. */
+  sessionMaxAgeMs?: number;
+}
+
+const DEFAULT_SESSION_IDLE_MS = 2_000;
+const DEFAULT_SESSION_MAX_AGE_MS = 60_000;
+
+interface IdleSession {
+  connection: ClamdConnection;
+  generation: number;
+  openedAt: number;
+  timer: NodeJS.Timeout;
+}
+
+/** A connection lent to one scan, and what the pool needs to take a session back. */
+interface Lease {
+  state: ClamdState;
+  connection: ClamdConnection;
+  generation: number;
+  openedAt: number;
 }
 
 interface ClamdState {
@@ -29,6 +56,11 @@ interface ClamdState {
   lastError?: string;
   inFlight: number;
   version?: ClamdVersion;
+  idleSessions: IdleSession[];
+  /** Bumped when sessions must not be reused (clamd reloaded or restarted). */
+  sessionGeneration: number;
+  /** clamd would not hold an IDSESSION: one connection per scan until the next health check. */
+  sessionsRefused: boolean;
 }
 
 /**
@@ -36,6 +68,13 @@ interface ClamdState {
  * to the healthy address with the fewest scans in flight, and when connecting fails it tries the
  * next one (no input byte has been read yet, so moving on is safe). Once bytes flow, a failure is
  * thrown as a retryable ScanGateError: the input cannot be replayed.
+ *
+ * Scans run on IDSESSION sessions kept per address (INSTREAM after INSTREAM on one connection: a
+ * new connection per scan cost more CPU than clamd's scan of a small file). A session goes back
+ * to the pool only after a stream sent to its end was answered OK or FOUND; anything else closes
+ * it (clamd closes it itself after an error). Sessions are dropped when clamd reloads or restarts,
+ * when idle (before clamd's own timeouts) and when old. If clamd will not hold a session, scans
+ * fall back to one connection each.
  */
 export class ClamdPool implements ScanEngine {
   readonly #states: ClamdState[];
@@ -50,7 +89,16 @@ export class ClamdPool implements ScanEngine {
     if (addresses.length === 0) throw new Error('ClamdPool needs at least one clamd address');
     this.#states = addresses.map((text) => {
       const address = parseClamdAddress(text);
-      return { name: formatClamdAddress(address), address, healthy: true, checked: false, inFlight: 0 };
+      return {
+        name: formatClamdAddress(address),
+        address,
+        healthy: true,
+        checked: false,
+        inFlight: 0,
+        idleSessions: [],
+        sessionGeneration: 0,
+        sessionsRefused: false,
+      };
     });
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
@@ -85,7 +133,11 @@ export class ClamdPool implements ScanEngine {
     try {
       const pong = await clamdCommand(state.address, 'PING', options);
       if (pong !== 'PONG') throw new Error(`PING answered ${JSON.stringify(pong.slice(0, 100))}`);
+      const previous = state.version;
       state.version = parseVersionReply(await clamdCommand(state.address, 'VERSION', options));
+      // A new version means clamd reloaded or was replaced: sessions opened before start afresh.
+      if (previous && versionText(previous) !== versionText(state.version)) this.#dropSessions(state);
+      state.sessionsRefused = false;
       this.#markHealthy(state);
     } catch (error) {
       if (this.#closing.signal.aborted) return;
@@ -118,7 +170,80 @@ export class ClamdPool implements ScanEngine {
     return [...healthy, ...rotated.filter((state) => !state.healthy)];
   }
 
-  async #connect(signal: AbortSignal): Promise<{ state: ClamdState; connection: ClamdConnection }> {
+  /**
+   * Closes every session, idle or in use (those close when their scan ends): called after clamd
+   * reloaded its database or restarted, so no later scan runs on a session opened before.
+   */
+  renewSessions(): void {
+    for (const state of this.#states) this.#dropSessions(state);
+  }
+
+  #dropSessions(state: ClamdState): void {
+    state.sessionGeneration++;
+    for (const idle of state.idleSessions.splice(0)) {
+      clearTimeout(idle.timer);
+      idle.connection.destroy();
+    }
+  }
+
+  /** An idle session of `state` if one is fit for reuse, else a new session, else a plain connection. */
+  async #borrow(state: ClamdState, signal: AbortSignal): Promise<Lease> {
+    const generation = state.sessionGeneration;
+    const maxAgeMs = this.#options.sessionMaxAgeMs ?? DEFAULT_SESSION_MAX_AGE_MS;
+    for (let idle = state.idleSessions.pop(); idle; idle = state.idleSessions.pop()) {
+      clearTimeout(idle.timer);
+      if (idle.connection.reusable && performance.now() - idle.openedAt < maxAgeMs)
+        return { state, connection: idle.connection, generation: idle.generation, openedAt: idle.openedAt };
+      idle.connection.destroy();
+    }
+    const connectOptions = { connectTimeoutMs: this.#options.connectTimeoutMs, signal };
+    if (!state.sessionsRefused) {
+      try {
+        const connection = await ClamdConnection.openSession(state.address, {
+          ...connectOptions,
+          replyTimeoutMs: this.#options.connectTimeoutMs,
+        });
+        return { state, connection, generation, openedAt: performance.now() };
+      } catch (error) {
+        if (signal.aborted || !(isScanGateError(error) && error.details?.sessionRefused)) throw error;
+        state.sessionsRefused = true;
+        this.#logger.warn(
+          { clamd: state.name, err: messageOf(error) },
+          'clamd holds no IDSESSION: one connection per scan',
+        );
+      }
+    }
+    const connection = await ClamdConnection.open(state.address, connectOptions);
+    return { state, connection, generation, openedAt: performance.now() };
+  }
+
+  /** Takes a session back for the next scan, or closes the connection. */
+  #giveBack(lease: Lease, reusable: boolean): void {
+    const { state, connection, generation, openedAt } = lease;
+    if (
+      !reusable ||
+      !connection.reusable ||
+      generation !== state.sessionGeneration ||
+      this.#closing.signal.aborted
+    ) {
+      connection.destroy();
+      return;
+    }
+    const idle: IdleSession = {
+      connection,
+      generation,
+      openedAt,
+      timer: setTimeout(() => {
+        const index = state.idleSessions.indexOf(idle);
+        if (index >= 0) state.idleSessions.splice(index, 1);
+        connection.destroy();
+      }, this.#options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS),
+    };
+    idle.timer.unref();
+    state.idleSessions.push(idle);
+  }
+
+  async #connect(signal: AbortSignal): Promise<Lease> {
     const failures: string[] = [];
     let lastError: unknown;
     for (const state of this.#candidates()) {
@@ -132,12 +257,9 @@ export class ClamdPool implements ScanEngine {
             }),
           );
         }
-        const connection = await ClamdConnection.open(state.address, {
-          connectTimeoutMs: this.#options.connectTimeoutMs,
-          signal,
-        });
+        const lease = await this.#borrow(state, signal);
         if (!state.healthy) this.#markHealthy(state);
-        return { state, connection };
+        return lease;
       } catch (error) {
         if (signal.aborted) throw error;
         this.#markUnhealthy(state, error);
@@ -156,9 +278,11 @@ export class ClamdPool implements ScanEngine {
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.#closing.signal])
       : this.#closing.signal;
-    const { state, connection } = await this.#connect(signal).catch((error: unknown) => {
+    const lease = await this.#connect(signal).catch((error: unknown) => {
       throw this.#closing.signal.aborted && !options.signal?.aborted ? this.#shutdownError() : error;
     });
+    const { state, connection } = lease;
+    let reusable = false;
     const version = state.version!;
     const identity = {
       engine: 'clamav' as const,
@@ -185,11 +309,14 @@ export class ClamdPool implements ScanEngine {
           scanMs: 0,
         };
       }
+      const verdict = failClosedOnZip64(
+        verdictFromReply(result.reply, this.#options, result.complete),
+        result.zip64LocalHeader,
+      );
+      // clamd keeps a session open after OK and FOUND only; after an error it closes it.
+      reusable = result.complete && /^stream: (?:OK|.+ FOUND)$/.test(result.reply);
       return {
-        verdict: failClosedOnZip64(
-          verdictFromReply(result.reply, this.#options, result.complete),
-          result.zip64LocalHeader,
-        ),
+        verdict,
         size: result.size,
         sha256: result.sha256,
         ...identity,
@@ -220,6 +347,7 @@ export class ClamdPool implements ScanEngine {
       throw error;
     } finally {
       state.inFlight--;
+      this.#giveBack(lease, reusable);
     }
   }
 
@@ -299,6 +427,7 @@ export class ClamdPool implements ScanEngine {
   /** Stops health checks and aborts scans still in flight (they throw shutting_down). */
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    this.renewSessions();
     this.#closing.abort(
       new ScanGateError('shutting_down', 'the scan engine is shutting down', { retryable: true }),
     );
@@ -310,4 +439,8 @@ export class ClamdPool implements ScanEngine {
 function failClosedOnZip64(verdict: Verdict, zip64LocalHeader: boolean): Verdict {
   if (verdict.status !== 'clean' || !zip64LocalHeader) return verdict;
   return unscannable('unsupported_format', 'zip with Zip64 local headers: clamd skips their members');
+}
+
+function versionText(version: ClamdVersion): string {
+  return `${version.engineVersion}/${version.databaseVersion ?? ''}/${version.databaseDate?.getTime() ?? ''}`;
 }

@@ -5,7 +5,7 @@
  */
 
 /** RELOAD asks clamd to re-read its signature database (it answers RELOADING and keeps scanning). */
-export type ClamdCommandName = 'PING' | 'VERSION' | 'STATS' | 'RELOAD' | 'INSTREAM';
+export type ClamdCommandName = 'PING' | 'VERSION' | 'STATS' | 'RELOAD' | 'INSTREAM' | 'IDSESSION' | 'END';
 
 export function encodeCommand(name: ClamdCommandName): Buffer {
   return Buffer.from(`z${name}\0`, 'latin1');
@@ -68,8 +68,27 @@ export class ReplyAccumulator {
     return this.#reply;
   }
 
+  /** True when bytes followed the reply's terminator (a session expects nothing unasked). */
+  get trailing(): boolean {
+    const all = this.#parts[0];
+    return (
+      this.#reply !== undefined && all !== undefined && all.indexOf(0) >= 0 && all.indexOf(0) < all.length - 1
+    );
+  }
+
   /** Bytes received without a terminator: what a connection closed mid-reply left behind. */
   get partial(): string {
     return Buffer.concat(this.#parts).toString('utf8');
   }
+}
+
+/**
+ * Splits a session reply `N: text` into its command id and text. Inside IDSESSION clamd prefixes
+ * every reply with the id of its command, counting every command sent in the session from 1. The
+ * one reply without an id is its newline-terminated read timeout, answered as it is.
+ */
+export function parseSessionReply(reply: string): { id: number | undefined; text: string } {
+  const match = /^(\d+): /.exec(reply);
+  if (!match) return { id: undefined, text: reply };
+  return { id: Number(match[1]), text: reply.slice(match[0].length) };
 }

@@ -17,6 +17,7 @@ import {
   type JobRow,
   jobFromRow,
   LEASED_JOB_COLUMNS,
+  leasedJobFromRow,
   listLimit,
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
@@ -27,6 +28,7 @@ import {
   verdictWindow,
 } from '../verdict-window.ts';
 import { isUniqueViolation, type PostgresDatabase } from './database.ts';
+import { cachedVerdictCte } from './verdicts.ts';
 import type { PostgresWorkNotifications } from './work-notifications.ts';
 
 /** Rows one retention transaction deletes (with their deliveries and counter updates). */
@@ -298,14 +300,16 @@ export class PostgresJobQueue implements JobQueueStore {
        WHERE seq = (SELECT seq FROM ${jobs} WHERE tenant_id = (SELECT tenant_id FROM chosen)
                       AND state <> 'done' AND next_attempt_at <= now()
                     ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING ${LEASED_JOB_COLUMNS}`,
-      [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0],
+       RETURNING ${LEASED_JOB_COLUMNS},
+         (SELECT v.result FROM ${this.#db.tables.verdictCache} v
+           WHERE $4::text <> '' AND v.signature_version = $4::text AND v.sha256 = source->>'sha256'
+             AND source->>'kind' = 'upload') AS cached_result`,
+      [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0, options.verdictCacheKey ?? ''],
       // Named per schema: the statement text names this store's tables.
       `lease-next-job-${createHash('sha256').update(jobs).digest('hex').slice(0, 12)}`,
     );
     if (!rows[0]) return undefined;
-    const job = jobFromRow(rows[0]);
-    return { job, leaseToken, leaseExpiresAt: job.nextAttemptAt };
+    return leasedJobFromRow(rows[0], leaseToken);
   }
 
   async extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
@@ -329,7 +333,7 @@ export class PostgresJobQueue implements JobQueueStore {
   async completeMany(completions: readonly JobCompletion[]): Promise<boolean[]> {
     if (completions.length <= 1) {
       return Promise.all(
-        completions.map((one) => this.complete(one.jobId, one.leaseToken, one.result, one.delivery)),
+        completions.map((one) => this.#completeOne((sql, values) => this.#db.query(sql, values), one)),
       );
     }
     return this.#db.transaction(async (client) => {
@@ -343,18 +347,26 @@ export class PostgresJobQueue implements JobQueueStore {
 
   async #completeOne(
     query: (sql: string, values: unknown[]) => Promise<{ rowCount: number | null }>,
-    { jobId, leaseToken, result, delivery }: JobCompletion,
+    { jobId, leaseToken, result, delivery, verdictCacheEntry }: JobCompletion,
   ): Promise<boolean> {
     const finish = `UPDATE ${this.#db.tables.jobs}
       SET state = 'done', result = $3, result_status = $4, completed_at = now(), lease_token = NULL,
         upload_bytes = NULL
       WHERE id = $1 AND lease_token = $2 AND state = 'running'`;
     const values = [jobId, leaseToken, JSON.stringify(result), result.status];
-    if (!delivery) return ((await query(finish, values)).rowCount ?? 0) === 1;
+    // The verdict cache entry rides in the same statement (a CTE), so one completion is still one
+    // round trip and the entry commits with the result. Its parameters follow all the others.
+    const cache = verdictCacheEntry
+      ? cachedVerdictCte(this.#db.tables.verdictCache, verdictCacheEntry, delivery ? 11 : 5)
+      : undefined;
+    if (!delivery) {
+      const statement = cache ? `WITH ${cache.cte} ${finish}` : finish;
+      return ((await query(statement, [...values, ...(cache?.values ?? [])])).rowCount ?? 0) === 1;
+    }
     // One statement: the delivery row exists exactly when the job was finished (a stale token
     // finishes nothing and inserts nothing). The NOTIFY is sent when the transaction commits.
     const { rowCount } = await query(
-      `WITH finished AS (${finish} RETURNING id, tenant_id)
+      `WITH ${cache ? `${cache.cte}, ` : ''}finished AS (${finish} RETURNING id, tenant_id)
        INSERT INTO ${this.#db.tables.deliveries} (id, job_id, tenant_id, url, headers, body, state, next_attempt_at)
        SELECT $5, id, tenant_id, $6, $7::jsonb, $8, 'pending', now() FROM finished
        RETURNING pg_notify($9, $10)`,
@@ -366,6 +378,7 @@ export class PostgresJobQueue implements JobQueueStore {
         delivery.body,
         this.#notifications.channel('deliveries'),
         this.#notifications.origin,
+        ...(cache?.values ?? []),
       ],
     );
     return rowCount === 1;

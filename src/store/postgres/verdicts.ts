@@ -19,10 +19,27 @@ export class PostgresVerdictCache implements VerdictCache {
   }
 
   async put(entry: CachedVerdict): Promise<void> {
-    await this.#db.query(
-      `INSERT INTO ${this.#db.tables.verdictCache} (sha256, signature_version, result) VALUES ($1, $2, $3)
-       ON CONFLICT (sha256, signature_version) DO UPDATE SET result = excluded.result, created_at = now()`,
-      [entry.sha256, entry.cacheKey, JSON.stringify(entry.result)],
-    );
+    await this.#db.query(upsertSql(this.#db.tables.verdictCache, 1), cachedVerdictValues(entry));
   }
+}
+
+function upsertSql(table: string, first: number): string {
+  return `INSERT INTO ${table} (sha256, signature_version, result) VALUES ($${first}, $${first + 1}, $${first + 2})
+    ON CONFLICT (sha256, signature_version) DO UPDATE SET result = excluded.result, created_at = now()`;
+}
+
+function cachedVerdictValues(entry: CachedVerdict): unknown[] {
+  return [entry.sha256, entry.cacheKey, JSON.stringify(entry.result)];
+}
+
+/**
+ * The upsert as a CTE named `cached`, its parameters numbered from `first`: jobs.completeMany
+ * writes the entry in the statement that stores the job's result.
+ */
+export function cachedVerdictCte(
+  table: string,
+  entry: CachedVerdict,
+  first: number,
+): { cte: string; values: unknown[] } {
+  return { cte: `cached AS (${upsertSql(table, first)})`, values: cachedVerdictValues(entry) };
 }

@@ -18,6 +18,7 @@ import {
   type JobRow,
   jobFromRow,
   LEASED_JOB_COLUMNS,
+  leasedJobFromRow,
   listLimit,
 } from '../rows.ts';
 import {
@@ -27,6 +28,7 @@ import {
   verdictWindow,
 } from '../verdict-window.ts';
 import { isUniqueViolation, type SqliteDatabase } from './database.ts';
+import { putCachedVerdict } from './verdicts.ts';
 
 /**
  * The job queue on SQLite. node:sqlite is synchronous, so the transactions of one process never
@@ -245,15 +247,18 @@ export class SqliteJobQueue implements JobQueueStore {
        WHERE seq = (SELECT seq FROM jobs WHERE tenant_id = (SELECT tenant_id FROM chosen)
                       AND state <> 'done' AND next_attempt_at <= ?2
                     ORDER BY next_attempt_at, seq LIMIT 1)
-       RETURNING ${LEASED_JOB_COLUMNS}`,
+       RETURNING ${LEASED_JOB_COLUMNS},
+         (SELECT v.result FROM verdict_cache v
+           WHERE ?5 <> '' AND v.signature_version = ?5 AND v.sha256 = json_extract(source, '$.sha256')
+             AND json_extract(source, '$.kind') = 'upload') AS cached_result`,
       leaseToken,
       now,
       now + leaseMs,
       options.maxRunningPerTenant ?? 0,
+      options.verdictCacheKey ?? '',
     );
     if (!row) return undefined;
-    const job = jobFromRow(row);
-    return { job, leaseToken, leaseExpiresAt: job.nextAttemptAt };
+    return leasedJobFromRow(row, leaseToken);
   }
 
   async extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
@@ -277,7 +282,11 @@ export class SqliteJobQueue implements JobQueueStore {
     });
   }
 
-  #completeOne(now: number, { jobId, leaseToken, result, delivery }: JobCompletion): boolean {
+  #completeOne(
+    now: number,
+    { jobId, leaseToken, result, delivery, verdictCacheEntry }: JobCompletion,
+  ): boolean {
+    if (verdictCacheEntry) putCachedVerdict(this.#db, verdictCacheEntry, now);
     const finished = this.#db.get<{ tenant_id: string }>(
       `UPDATE jobs SET state = 'done', result = ?, result_status = ?, completed_at = ?, lease_token = NULL,
          upload_bytes = NULL

@@ -20,14 +20,19 @@ export class SqliteVerdictCache implements VerdictCache {
   }
 
   async put(entry: CachedVerdict): Promise<void> {
-    this.#db.run(
-      `INSERT INTO verdict_cache (sha256, signature_version, result, created_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (sha256, signature_version)
-       DO UPDATE SET result = excluded.result, created_at = excluded.created_at`,
-      entry.sha256,
-      entry.cacheKey,
-      JSON.stringify(entry.result),
-      Date.now(),
-    );
+    putCachedVerdict(this.#db, entry, Date.now());
   }
+}
+
+/** Also run inside jobs.completeMany, with the result of the job that reached the verdict. */
+export function putCachedVerdict(db: SqliteDatabase, entry: CachedVerdict, now: number): void {
+  db.run(
+    `INSERT INTO verdict_cache (sha256, signature_version, result, created_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (sha256, signature_version)
+     DO UPDATE SET result = excluded.result, created_at = excluded.created_at`,
+    entry.sha256,
+    entry.cacheKey,
+    JSON.stringify(entry.result),
+    now,
+  );
 }

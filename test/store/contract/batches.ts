@@ -163,4 +163,68 @@ export function batchesContract(context: ContractContext): void {
     assert.deepEqual(Buffer.from(again!.job.uploadBytes!), uploadBytes, 'a released job keeps its bytes');
     assert.ok(await store.jobs.complete(again!.job.id, again!.leaseToken, CLEAN));
   });
+
+  test('completeMany remembers verdicts in the cache; a lease brings the cached verdict of an upload', async () => {
+    const store = context.store();
+    const sha256 = 'd'.repeat(64);
+    const upload = { kind: 'upload' as const, blobKey: 'k', size: 3, sha256 };
+    const first = await store.jobs.submit(newJob({ source: upload }));
+    const leased = await store.jobs.lease(60_000, { verdictCacheKey: 'sigs-1' });
+    assert.equal(leased?.job.id, first.id);
+    assert.equal(leased.cachedResult, undefined, 'nothing cached yet');
+    const judged = { ...INFECTED, sha256 };
+    assert.deepEqual(
+      await store.jobs.completeMany([
+        {
+          jobId: first.id,
+          leaseToken: leased.leaseToken,
+          result: judged,
+          verdictCacheEntry: { sha256, cacheKey: 'sigs-1', result: judged },
+        },
+      ]),
+      [true],
+    );
+    assert.deepEqual(await store.verdicts.get(sha256, 'sigs-1'), judged, 'stored with the job');
+
+    const same = await store.jobs.submit(newJob({ source: upload }));
+    const other = await store.jobs.submit(newJob({ source: { ...upload, sha256: 'e'.repeat(64) } }));
+    const again = await store.jobs.lease(60_000, { verdictCacheKey: 'sigs-1' });
+    assert.equal(again?.job.id, same.id);
+    assert.deepEqual(again.cachedResult, judged, 'the same bytes under the same signatures');
+    const unrelated = await store.jobs.lease(60_000, { verdictCacheKey: 'sigs-1' });
+    assert.equal(unrelated?.job.id, other.id);
+    assert.equal(unrelated.cachedResult, undefined, 'other bytes');
+    assert.ok(await store.jobs.release(again.job.id, again.leaseToken));
+    const newSignatures = await store.jobs.lease(60_000, { verdictCacheKey: 'sigs-2' });
+    assert.equal(newSignatures?.job.id, same.id);
+    assert.equal(newSignatures.cachedResult, undefined, 'new signatures judge afresh');
+    assert.ok(await store.jobs.release(newSignatures.job.id, newSignatures.leaseToken));
+    const withoutKey = await store.jobs.lease(60_000);
+    assert.equal(withoutKey?.cachedResult, undefined, 'no key, no lookup');
+
+    // With a callback, in a batch: each entry is written with its own job.
+    const otherResult = { ...CLEAN, sha256: 'e'.repeat(64) };
+    assert.deepEqual(
+      await store.jobs.completeMany([
+        {
+          jobId: withoutKey!.job.id,
+          leaseToken: withoutKey!.leaseToken,
+          result: judged,
+          delivery: newDelivery(),
+          verdictCacheEntry: { sha256, cacheKey: 'sigs-2', result: judged },
+        },
+        {
+          jobId: unrelated.job.id,
+          leaseToken: unrelated.leaseToken,
+          result: otherResult,
+          delivery: newDelivery(),
+          verdictCacheEntry: { sha256: 'e'.repeat(64), cacheKey: 'sigs-1', result: otherResult },
+        },
+      ]),
+      [true, true],
+    );
+    assert.deepEqual(await store.verdicts.get(sha256, 'sigs-2'), judged);
+    assert.deepEqual(await store.verdicts.get('e'.repeat(64), 'sigs-1'), otherResult);
+    assert.equal((await store.outbox.lease(60_000)) !== undefined, true, 'the callbacks are stored');
+  });
 }

@@ -34,6 +34,21 @@ import type { PostgresWorkNotifications } from './work-notifications.ts';
 /** Rows one retention transaction deletes (with their deliveries and counter updates). */
 const SWEEP_BATCH_ROWS = 5000;
 
+/** A new job's values in the order of the INSERT's columns (id … upload_bytes). */
+function insertValues(job: NewScanJob): unknown[] {
+  return [
+    job.id,
+    job.tenantId,
+    job.traceId ?? null,
+    job.dialect,
+    JSON.stringify(job.source),
+    job.callback ? JSON.stringify(job.callback) : null,
+    job.customData ?? null,
+    job.policy ? JSON.stringify(job.policy) : null,
+    job.uploadBytes ?? null,
+  ];
+}
+
 /** `now() + n ms` for a numeric parameter. */
 const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;
 
@@ -60,19 +75,7 @@ export class PostgresJobQueue implements JobQueueStore {
            policy, upload_bytes, state, next_attempt_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', now())
          RETURNING ${JOB_COLUMNS}, pg_notify($10, $11)`,
-        [
-          job.id,
-          job.tenantId,
-          job.traceId ?? null,
-          job.dialect,
-          JSON.stringify(job.source),
-          job.callback ? JSON.stringify(job.callback) : null,
-          job.customData ?? null,
-          job.policy ? JSON.stringify(job.policy) : null,
-          job.uploadBytes ?? null,
-          this.#notifications.channel('jobs'),
-          this.#notifications.origin,
-        ],
+        [...insertValues(job), this.#notifications.channel('jobs'), this.#notifications.origin],
       );
       return jobFromRow(rows[0]!);
     } catch (error) {
@@ -96,18 +99,9 @@ export class PostgresJobQueue implements JobQueueStore {
       const values: unknown[] = [this.#notifications.channel('jobs'), this.#notifications.origin];
       const tuples = storable.map((job) => {
         const first = values.length + 1;
-        values.push(
-          job.id,
-          job.tenantId,
-          job.traceId ?? null,
-          job.dialect,
-          JSON.stringify(job.source),
-          job.callback ? JSON.stringify(job.callback) : null,
-          job.customData ?? null,
-          job.policy ? JSON.stringify(job.policy) : null,
-          job.uploadBytes ?? null,
-        );
-        const parameters = Array.from({ length: 9 }, (_, offset) => `$${first + offset}`);
+        const row = insertValues(job);
+        values.push(...row);
+        const parameters = row.map((_, offset) => `$${first + offset}`);
         return `(${parameters.join(', ')}, 'queued', now())`;
       });
       // One statement, one commit for the batch. A row that meets an unfinished job with its trace

@@ -31,10 +31,17 @@ import {
   retainedRow,
   SMALL_TENANT,
   SqliteGrowthStore,
-  type StorageFigures,
 } from './growth/fill.ts';
 import { renderGrowthMarkdown, replaceGrowthSection } from './growth/markdown.ts';
 import { hotQueries } from './growth/queries.ts';
+import type {
+  DialectResult,
+  FairnessResult,
+  GrowthReport,
+  GrowthSettings,
+  PointResult,
+  SweepResult,
+} from './growth/report.ts';
 import { formatJson, machineInfo } from './report.ts';
 import { type LatencySummary, round, summarize } from './stats.ts';
 
@@ -98,7 +105,7 @@ function sizesOf(list: string): number[] {
     .sort((a, b) => a - b);
 }
 
-const settings = {
+const settings: GrowthSettings = {
   sizes: sizesOf(args.sizes),
   postgresSizes: sizesOf(args['postgres-sizes'] ?? args.sizes),
   dialects: args.dialects.split(',').map((name) => name.trim()) as ('sqlite' | 'postgres')[],
@@ -109,71 +116,6 @@ const settings = {
   submits: count(args.submits),
   claims: count(args.claims),
 };
-
-export interface PointResult {
-  retained: number;
-  queued: number;
-  loadAverage: number;
-  submit: LatencySummary;
-  claimsPerSecond: number;
-  claimMs: number;
-  lookupById: LatencySummary;
-  lookupByTraceId: LatencySummary;
-  listFirstPage: LatencySummary;
-  listDeepPage: LatencySummary;
-  statsBigTenant: LatencySummary;
-  statsSmallTenant: LatencySummary;
-}
-
-export interface SweepResult {
-  retained: number;
-  rows: number;
-  seconds: number;
-  rowsPerSecond: number;
-  loadAverage: number;
-  submitBefore: LatencySummary;
-  submitDuring: LatencySummary;
-  storageBefore: StorageFigures;
-  storageFilled: StorageFigures;
-  storageAfter: StorageFigures;
-}
-
-export interface FairnessResult {
-  queuedJobs: number;
-  loadAverage: number;
-  oneTenantClaimMs: number;
-  manyTenantsClaimMs: number;
-  tenants: number;
-}
-
-export interface DialectResult {
-  dialect: 'sqlite' | 'postgres';
-  points: PointResult[];
-  sweeps: SweepResult[];
-  storage: { retained: number; figures: StorageFigures }[];
-  fairness?: FairnessResult;
-  explain?: { retained: number; queued: number; plans: { name: string; plan: string[] }[] };
-  fillSeconds: { what: string; rows: number; seconds: number }[];
-  /** Set when this entry comes from a separate run of one dialect, merged into the report. */
-  label?: string;
-  /** Where that separate run came from (command, time, commit, load). */
-  runDetail?: string;
-  /** Sweeps measured by a later run of this dialect alone (the code of the sweep changed after). */
-  sweepsRun?: { command: string; startedAt: string; gitCommit: string; loadAverages: number[] };
-  /** The sweeps of this run, kept beside the later ones they were replaced by. */
-  sweepsBeforeMaintenanceThread?: SweepResult[];
-}
-
-export interface GrowthReport {
-  command: string;
-  startedAt: string;
-  durationSeconds: number;
-  machine: ReturnType<typeof machineInfo> & { loadAverages: number[] };
-  settings: typeof settings;
-  dialects: DialectResult[];
-  /** Errors the run survived (listed in the report). */
-  incidents: string[];
-}
 
 const loadAverage = () => round(os.loadavg()[0]!, 2);
 

@@ -1,5 +1,5 @@
-import type { DialectResult, GrowthReport, PointResult } from '../growth.ts';
 import { round } from '../stats.ts';
+import type { DialectResult, GrowthReport, PointResult } from './report.ts';
 
 const BEGIN = '<!-- growth:begin: written by `npm run bench:growth`; edit outside these markers -->';
 const END = '<!-- growth:end -->';

@@ -1,10 +1,10 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { messageOf, ScanGateError } from '../../errors.ts';
 import { loadMigrations } from '../migrations.ts';
-import type { SweepRequest } from './maintenance-worker.ts';
 import type { ReadRequest } from './read-worker.ts';
+import { restAsLongAs } from './rest.ts';
 import { SqliteStoreThread } from './store-thread.ts';
-import { sweepExpiredRows } from './sweep.ts';
+import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -239,15 +239,6 @@ export class SqliteDatabase {
 
 /** Pages (4 KiB) one incremental_vacuum step returns: a few milliseconds of I/O. */
 const FREE_PAGES_PER_STEP = 128;
-
-/**
- * Background work on the store's thread (sweep batches, vacuum steps) rests as long as its last step
- * took, so it takes at most half of the thread and the write lock, and requests keep flowing.
- */
-export function restAsLongAs(stepStartedAt: number): Promise<void> {
-  const tookMs = performance.now() - stepStartedAt;
-  return new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(tookMs))));
-}
 
 /**
  * auto_vacuum=INCREMENTAL keeps the page maps that let incremental_vacuum hand free pages back.

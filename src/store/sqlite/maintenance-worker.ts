@@ -1,17 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteDatabase } from './database.ts';
 import { replyTo } from './store-thread.ts';
-import { sweepExpiredRows } from './sweep.ts';
+import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
 
 /**
  * The SQLite store's maintenance thread: the retention sweep on a connection of its own, so its
  * batches hold SQLite's write lock a few milliseconds at a time but never the event loop that
  * answers requests (a submit then waits for the lock once, not at every turn of the loop).
  */
-
-export interface SweepRequest {
-  cutoff: number;
-}
 
 const { path } = workerData as { path: string };
 const db = new SqliteDatabase(path, { storeThreads: false });

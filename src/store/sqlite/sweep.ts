@@ -1,4 +1,18 @@
-import { restAsLongAs, type SqliteDatabase } from './database.ts';
+import type { SQLInputValue } from 'node:sqlite';
+import { restAsLongAs } from './rest.ts';
+
+/** What the sweep needs of a connection (SqliteDatabase): named here, so neither module imports the other. */
+export interface SweepConnection {
+  immediate<T>(work: () => T): T;
+  all<T>(sql: string, ...values: SQLInputValue[]): T[];
+  run(sql: string, ...values: SQLInputValue[]): number;
+  releaseFreePages(): Promise<number>;
+}
+
+/** A sweep asked of the maintenance thread. */
+export interface SweepRequest {
+  cutoff: number;
+}
 
 /**
  * Rows one retention transaction deletes: a few milliseconds with the write lock held (a deleted
@@ -13,7 +27,7 @@ const SWEEP_BATCH_ROWS = 100;
  * expired rows never hold the write lock for longer than one batch, nor more than half the time.
  */
 export async function sweepExpiredRows(
-  db: SqliteDatabase,
+  db: SweepConnection,
   cutoff: number,
 ): Promise<{ jobs: number; deliveries: number }> {
   const removed = { jobs: 0, deliveries: 0 };
@@ -40,7 +54,7 @@ export async function sweepExpiredRows(
   return removed;
 }
 
-function sweepBatch(db: SqliteDatabase, cutoff: number): { jobs: number; deliveries: number } {
+function sweepBatch(db: SweepConnection, cutoff: number): { jobs: number; deliveries: number } {
   const expired = db.all<{ id: string }>(
     `SELECT id FROM jobs j WHERE j.state = 'done' AND j.completed_at < ?
        AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.job_id = j.id AND p.state = 'pending')

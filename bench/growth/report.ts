@@ -1,0 +1,81 @@
+import type { machineInfo } from '../report.ts';
+import type { LatencySummary } from '../stats.ts';
+import type { StorageFigures } from './fill.ts';
+
+/** What `npm run bench:growth` measures, as written to bench/results/growth.json. */
+export interface GrowthSettings {
+  sizes: number[];
+  postgresSizes: number[];
+  dialects: ('sqlite' | 'postgres')[];
+  queued: number;
+  tenants: number;
+  sweepRows: number;
+  churnCycles: number;
+  submits: number;
+  claims: number;
+}
+
+export interface PointResult {
+  retained: number;
+  queued: number;
+  loadAverage: number;
+  submit: LatencySummary;
+  claimsPerSecond: number;
+  claimMs: number;
+  lookupById: LatencySummary;
+  lookupByTraceId: LatencySummary;
+  listFirstPage: LatencySummary;
+  listDeepPage: LatencySummary;
+  statsBigTenant: LatencySummary;
+  statsSmallTenant: LatencySummary;
+}
+
+export interface SweepResult {
+  retained: number;
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  loadAverage: number;
+  submitBefore: LatencySummary;
+  submitDuring: LatencySummary;
+  storageBefore: StorageFigures;
+  storageFilled: StorageFigures;
+  storageAfter: StorageFigures;
+}
+
+export interface FairnessResult {
+  queuedJobs: number;
+  loadAverage: number;
+  oneTenantClaimMs: number;
+  manyTenantsClaimMs: number;
+  tenants: number;
+}
+
+export interface DialectResult {
+  dialect: 'sqlite' | 'postgres';
+  points: PointResult[];
+  sweeps: SweepResult[];
+  storage: { retained: number; figures: StorageFigures }[];
+  fairness?: FairnessResult;
+  explain?: { retained: number; queued: number; plans: { name: string; plan: string[] }[] };
+  fillSeconds: { what: string; rows: number; seconds: number }[];
+  /** Set when this entry comes from a separate run of one dialect, merged into the report. */
+  label?: string;
+  /** Where that separate run came from (command, time, commit, load). */
+  runDetail?: string;
+  /** Sweeps measured by a later run of this dialect alone (the code of the sweep changed after). */
+  sweepsRun?: { command: string; startedAt: string; gitCommit: string; loadAverages: number[] };
+  /** The sweeps of this run, kept beside the later ones they were replaced by. */
+  sweepsBeforeMaintenanceThread?: SweepResult[];
+}
+
+export interface GrowthReport {
+  command: string;
+  startedAt: string;
+  durationSeconds: number;
+  machine: ReturnType<typeof machineInfo> & { loadAverages: number[] };
+  settings: GrowthSettings;
+  dialects: DialectResult[];
+  /** Errors the run survived (listed in the report). */
+  incidents: string[];
+}

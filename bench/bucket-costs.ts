@@ -11,6 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { RecordedRequest } from '../test/support/s3rver.ts';
+import type { BucketBenchReport } from './bucket-markdown.ts';
 import { cpuSeconds } from './processes.ts';
 import { s3Operation } from './s3-requests.ts';
 
@@ -91,14 +92,7 @@ export async function s3rverFloor(
   perKey: Map<string, string[]>,
   sample: number,
   concurrency: number,
-): Promise<{
-  objects: number;
-  requests: number;
-  seconds: number;
-  objectsPerSecond: number;
-  requestsPerSecond: number;
-  cpuSecondsPerRequest: number;
-}> {
+): Promise<BucketBenchReport['s3rverAlone']> {
   const keys = [...perKey.keys()].slice(0, sample);
   let requests = 0;
   const started = performance.now();

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createSign } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type SnsMessage, snsStringToSign } from '../../src/jobs/buckets/sns-message.ts';
+import { writeSelfSignedCertificate } from '../support/certificates.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import { metricsSnapshot } from '../support/metrics.ts';
 import { authHeaders, KEY_A, KEY_B, startTestService, type TestService } from '../support/service.ts';
@@ -17,28 +17,10 @@ const TOPIC = 'arn:aws:sns:us-east-1:123456789012:scangate-uploads';
 async function signingIdentity(): Promise<{ key: string; certificate: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'scangate-sns-'));
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=sns.test',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    const { keyFile, certFile } = writeSelfSignedCertificate(dir, { commonName: 'sns.test' });
     return {
-      key: await readFile(path.join(dir, 'key.pem'), 'utf8'),
-      certificate: await readFile(path.join(dir, 'cert.pem'), 'utf8'),
+      key: await readFile(keyFile, 'utf8'),
+      certificate: await readFile(certFile, 'utf8'),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -8,6 +7,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { writeSelfSignedCertificate } from '../support/certificates.ts';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.ts';
 import { authHeaders, KEY_A, startTestService, type TestService, waitFor } from '../support/service.ts';
 
@@ -223,30 +223,13 @@ describe('TLS with HTTP/2 and HTTP/1.1 by ALPN', () => {
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'scangate-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    cert = readFileSync(path.join(dir, 'cert.pem'));
+    const { keyFile, certFile } = writeSelfSignedCertificate(dir, {
+      commonName: '127.0.0.1',
+      subjectAltName: 'IP:127.0.0.1',
+    });
+    cert = readFileSync(certFile);
     service = await startTestService({
-      http: { tlsCertFile: path.join(dir, 'cert.pem'), tlsKeyFile: path.join(dir, 'key.pem') },
+      http: { tlsCertFile: certFile, tlsKeyFile: keyFile },
     });
   });
 

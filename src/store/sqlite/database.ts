@@ -1,5 +1,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { pathToFileURL } from 'node:url';
 import { messageOf, ScanGateError } from '../../errors.ts';
+import { MODULE_EXTENSION, packageFile } from '../../package-files.ts';
 import { loadMigrations } from '../migrations.ts';
 import type { ReadRequest } from './read-worker.ts';
 import { restAsLongAs } from './rest.ts';
@@ -23,13 +25,9 @@ const UNAVAILABLE_CODES = new Set([
   15, // SQLITE_PROTOCOL
 ]);
 
-/**
- * A store thread's script beside this module, with this module's own extension: `.ts` when run from
- * the sources, `.js` from the build (which rewrites import specifiers but not these URLs).
- */
+/** A store thread's script (the build emits each as an entry point of its own, in the sources' layout). */
 function threadScript(name: string): URL {
-  const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return new URL(`./${name}${extension}`, import.meta.url);
+  return pathToFileURL(packageFile(`src/store/sqlite/${name}${MODULE_EXTENSION}`));
 }
 
 /**

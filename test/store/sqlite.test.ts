@@ -218,7 +218,9 @@ describe('SqliteStore on a file', () => {
       await sleep(idleMs * 3);
       assert.equal(db.runningThreads.reader, false, 'ended after idling');
       // The next requests start a new worker.
-      const answers = await Promise.all([1, 2, 3].map((n) => db.allOffThread<{ n: number }>('SELECT ? AS n', n)));
+      const answers = await Promise.all(
+        [1, 2, 3].map((n) => db.allOffThread<{ n: number }>('SELECT ? AS n', n)),
+      );
       assert.deepEqual(answers.flat(), [{ n: 1 }, { n: 2 }, { n: 3 }]);
 
       db.run(

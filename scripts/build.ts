@@ -7,7 +7,6 @@
  */
 import { cp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { build as bundle } from 'esbuild';
 import { buildState, DIST, ROOT, STAMP, sourceFingerprint } from '../bin/build-state.js';
 
 const args = new Set(process.argv.slice(2));
@@ -75,6 +74,8 @@ const NOT_BUNDLED = ['@aws-sdk/*', 'pg', 'ioredis', 'pino', '@fastify/swagger', 
  * their own: Node keeps a source with a single non-ASCII character as a two-byte string, twice its size.
  */
 async function bundleSources(out: string): Promise<void> {
+  // Imported only to build: `npm start` on a fresh dist/ runs without the dev dependencies.
+  const { build: bundle } = await import('esbuild');
   await bundle({
     absWorkingDir: ROOT,
     entryPoints: ENTRY_POINTS,

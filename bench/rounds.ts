@@ -90,9 +90,12 @@ async function measureSync(
   return { seconds: (performance.now() - started) / 1000, latenciesMs, verdicts };
 }
 
+/** What an async round asks of the service: one client, or one spreading requests over several API processes. */
+export type AsyncScanClient = Pick<ScangateClient, 'submitUpload' | 'getScan' | 'listScans'>;
+
 /** Polls one job until its verdict is stored; answers the stored view. */
 export async function waitForVerdict(
-  client: ScangateClient,
+  client: AsyncScanClient,
   id: string,
   intervalMs = 10,
 ): Promise<NativeScanView> {
@@ -104,7 +107,7 @@ export async function waitForVerdict(
 }
 
 /** Polls until the tenant has no job without a verdict. */
-export async function waitUntilNonePending(client: ScangateClient, intervalMs = 10): Promise<void> {
+export async function waitUntilNonePending(client: AsyncScanClient, intervalMs = 10): Promise<void> {
   for (;;) {
     const { scans } = await client.listScans({ status: 'pending', limit: 1 });
     if (scans.length === 0) return;
@@ -113,14 +116,14 @@ export async function waitUntilNonePending(client: ScangateClient, intervalMs = 
 }
 
 /** Waits until every job of the round has a verdict: the last submitted first, then none pending. */
-async function waitForAllDone(client: ScangateClient, lastId: string): Promise<void> {
+async function waitForAllDone(client: AsyncScanClient, lastId: string): Promise<void> {
   await waitForVerdict(client, lastId);
   await waitUntilNonePending(client);
 }
 
 /** The stored views of the given job ids, read back after the round (newest-first pages, then by id). */
 export async function readJobs(
-  client: ScangateClient,
+  client: AsyncScanClient,
   ids: Set<string>,
 ): Promise<Map<string, NativeScanView>> {
   const found = new Map<string, NativeScanView>();
@@ -143,7 +146,7 @@ export async function readJobs(
  * verdict is stored. The round ends at the last completed_at, as the service recorded it.
  */
 export async function measureAsync(
-  client: ScangateClient,
+  client: AsyncScanClient,
   payloads: Payload[],
   concurrency: number,
   stopClock: StopClock = () => {},

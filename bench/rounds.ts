@@ -42,6 +42,8 @@ export interface Measured {
   latenciesMs: number[];
   verdicts: Record<string, number>;
   submitLatenciesMs?: number[];
+  /** async only: each job's lease to its verdict stored (started_at to completed_at). */
+  inWorkerMs?: number[];
   cachedVerdicts?: number;
 }
 
@@ -169,6 +171,7 @@ export async function measureAsync(
   const detectedSeconds = (performance.now() - started) / 1000;
   const jobs = await readJobs(client, new Set(submittedAt.keys()));
   const latenciesMs: number[] = [];
+  const inWorkerMs: number[] = [];
   const verdicts: Record<string, number> = {};
   let cachedVerdicts = 0;
   let lastCompletion = startedAt;
@@ -176,13 +179,14 @@ export async function measureAsync(
     const completed = Date.parse(job.completed_at ?? '');
     lastCompletion = Math.max(lastCompletion, completed);
     latenciesMs.push(completed - submittedAt.get(id)!);
+    if (job.started_at) inWorkerMs.push(completed - Date.parse(job.started_at));
     count(verdicts, job.status);
     if (job.cached) cachedVerdicts++;
   }
   // completed_at has millisecond resolution; never report a round shorter than it was observed to be
   // minus the polling granularity.
   const seconds = Math.max((lastCompletion - startedAt) / 1000, detectedSeconds - 0.05);
-  return { seconds, latenciesMs, verdicts, submitLatenciesMs, cachedVerdicts };
+  return { seconds, latenciesMs, verdicts, submitLatenciesMs, inWorkerMs, cachedVerdicts };
 }
 
 export async function runRound(

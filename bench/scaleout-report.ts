@@ -14,6 +14,8 @@ export interface ScaleoutRun {
   /** raw: request to verdict; sqlite and postgres: submit start to the verdict stored. */
   latency: LatencySummary;
   submitLatency?: LatencySummary;
+  /** sqlite and postgres: each job from its lease to its verdict stored (started_at to completed_at). */
+  inWorker?: LatencySummary;
   verdicts: Record<string, number>;
   /**
    * utime + stime over the round: clamd; the setup's scangate processes (API and worker processes

@@ -16,10 +16,12 @@ export const SCALEOUT_FILE_BYTES = 100 * KiB;
 const API_PROCESSES = 2;
 const WORKER_PROCESSES = 2;
 /**
- * Before the idle window: PostgreSQL (15+) flushes a backend's counters at most once a second and an
- * idle backend's pending ones after 10 s, so the last round's transactions are counted before the window opens.
+ * Idle before the window opens. PostgreSQL (15+) counts a backend's transactions in
+ * pg_stat_database when it flushes them: at most once a second while it works, 10 s after it went
+ * idle, or when it exits (the pools close connections idle for 10 s). Measured: after 12 s the
+ * rounds' last transactions still arrived inside the window (3.6/s for a worker that makes 2/s), after 20 s not.
  */
-const IDLE_SETTLE_SECONDS = 11;
+const IDLE_SETTLE_SECONDS = 20;
 
 /** Whatever the caller stops at the end, on an error and on the time limit (run.ts's Teardown). */
 export interface TeardownList {
@@ -266,6 +268,7 @@ export async function runScaleout(bench: Bench, teardown: TeardownList): Promise
           filesPerSecond: roundRate(payloads.length / measured.seconds),
           latency: summarize(measured.latenciesMs),
           ...(measured.submitLatenciesMs ? { submitLatency: summarize(measured.submitLatenciesMs) } : {}),
+          ...(measured.inWorkerMs ? { inWorker: summarize(measured.inWorkerMs) } : {}),
           verdicts: measured.verdicts,
           cpuSeconds: {
             clamd: round(after.clamd - before.clamd),
@@ -367,6 +370,7 @@ function describeRun(run: ScaleoutRun, runs: ScaleoutRun[]): string {
   const cpu = run.cpuSeconds;
   return (
     `scale-out ${run.setup} 100KB c${run.concurrency}: ${run.filesPerSecond} files/s, p99 ${run.latency.p99Ms} ms${ratio}; ` +
+    (run.inWorker ? `lease to verdict mean ${run.inWorker.meanMs} ms, p50 ${run.inWorker.p50Ms} ms; ` : '') +
     `CPU s/1000 files clamd ${perThousand(cpu.clamd)} api ${perThousand(cpu.api)} worker ${perThousand(cpu.worker)} ` +
     `postgres ${perThousand(cpu.postgres)}`
   );

@@ -364,9 +364,9 @@ function scaleoutSection(report: BenchReport): string {
   const perThousand = (run: ScaleoutRun | undefined, seconds: (run: ScaleoutRun) => number) =>
     run ? cpuPerThousand(seconds(run), run.files) : '–';
   const rows = concurrencies.map((concurrency) => {
-    const [raw, sqlite, postgres] = (['raw', 'sqlite', 'postgres'] as const).map((setup) =>
-      find(setup, concurrency),
-    );
+    const [raw, sqlite, postgres, asyncCommit] = (
+      ['raw', 'sqlite', 'postgres', 'postgres-async-commit'] as const
+    ).map((setup) => find(setup, concurrency));
     const rate = (run: ScaleoutRun | undefined) => (run ? roundRate(run.files / run.seconds) : null);
     return [
       concurrency,
@@ -374,11 +374,13 @@ function scaleoutSection(report: BenchReport): string {
       rate(sqlite),
       rate(postgres),
       scaleoutRatio(scaleout.runs, concurrency)?.toFixed(2),
-      `${sqlite?.latency.p99Ms ?? '–'} / ${postgres?.latency.p99Ms ?? '–'}`,
+      rate(asyncCommit),
+      scaleoutRatio(scaleout.runs, concurrency, 'postgres-async-commit')?.toFixed(2),
+      `${sqlite?.submitLatency?.p50Ms ?? '–'} / ${postgres?.submitLatency?.p50Ms ?? '–'} / ${asyncCommit?.submitLatency?.p50Ms ?? '–'}`,
+      `${sqlite?.inWorker?.meanMs ?? '–'} / ${postgres?.inWorker?.meanMs ?? '–'}`,
       `${perThousand(sqlite, (run) => run.cpuSeconds.clamd)} / ${perThousand(postgres, (run) => run.cpuSeconds.clamd)}`,
       perThousand(sqlite, (run) => run.cpuSeconds.api),
-      `${perThousand(postgres, (run) => run.cpuSeconds.api)} / ${perThousand(postgres, (run) => run.cpuSeconds.worker)}`,
-      perThousand(postgres, (run) => run.cpuSeconds.postgres),
+      `${perThousand(postgres, (run) => run.cpuSeconds.api)} / ${perThousand(postgres, (run) => run.cpuSeconds.worker)} / ${perThousand(postgres, (run) => run.cpuSeconds.postgres)}`,
     ];
   });
   const idle = scaleout.idle;
@@ -390,8 +392,11 @@ function scaleoutSection(report: BenchReport): string {
       `\`serve --role api\` and ${scaleout.workerProcesses} \`serve --role worker\` processes ` +
       `(WORKER_CONCURRENCY ${scaleout.workerConcurrency.join(' + ')}) on a PostgreSQL database created for the run, ` +
       'the requests spread over the API processes in turn, uploads over INLINE_UPLOAD_MAX_BYTES staged in a data directory ' +
-      'the four share. raw = the bench streaming the same files to clamd. CPU is utime + stime of each process over the round; ' +
-      'postgres = the backends serving the bench database.',
+      'the four share. async commit = the same 2 + 2 on a second database with `synchronous_commit=off` on their connections ' +
+      '(`DATABASE_URL=…?options=-c%20synchronous_commit%3Doff`): a commit returns before PostgreSQL flushed it, as SQLite’s ' +
+      '`synchronous = NORMAL` does; it survives a killed scangate, a crash of PostgreSQL can lose the last ~0.6 s. ' +
+      'raw = the bench streaming the same files to clamd. CPU is utime + stime of each process over the round; ' +
+      'backends = the PostgreSQL processes serving the bench database.',
     '',
     table(
       [
@@ -400,11 +405,13 @@ function scaleoutSection(report: BenchReport): string {
         'SQLite files/s',
         'PostgreSQL 2 + 2 files/s',
         'PostgreSQL ÷ SQLite',
-        'p99 ms SQLite / PostgreSQL',
+        'async commit files/s',
+        'async commit ÷ SQLite',
+        'submit p50 ms SQLite / PostgreSQL / async commit',
+        'lease → verdict mean ms SQLite / PostgreSQL',
         'clamd CPU s per 1,000 SQLite / PostgreSQL',
         'SQLite process CPU s per 1,000',
-        'API / worker processes CPU s per 1,000',
-        'postgres backends CPU s per 1,000',
+        'PostgreSQL: API / worker processes / backends CPU s per 1,000',
       ],
       rows,
     ),

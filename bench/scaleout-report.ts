@@ -2,8 +2,11 @@ import { type LatencySummary, round } from './stats.ts';
 
 /** What the scale-out phase (bench/scaleout.ts) measured, for the report, the targets and the Markdown. */
 
-/** raw: the bench streams to clamd; sqlite: one `serve` process; postgres: 2 API + 2 worker processes. */
-export type ScaleoutSetup = 'raw' | 'sqlite' | 'postgres';
+/**
+ * raw: the bench streams to clamd; sqlite: one `serve` process; postgres: 2 API + 2 worker
+ * processes; postgres-async-commit: the same with synchronous_commit=off on their connections.
+ */
+export type ScaleoutSetup = 'raw' | 'sqlite' | 'postgres' | 'postgres-async-commit';
 
 export interface ScaleoutRun {
   setup: ScaleoutSetup;
@@ -46,13 +49,17 @@ export interface ScaleoutResult {
   idle?: ScaleoutIdle;
 }
 
-/** files/s of the postgres setup over the sqlite one at the same concurrency, from unrounded rates. */
-export function scaleoutRatio(runs: ScaleoutRun[], concurrency: number): number | null {
-  const rate = (setup: ScaleoutSetup) => {
-    const run = runs.find((entry) => entry.setup === setup && entry.concurrency === concurrency);
+/** files/s of a PostgreSQL setup over the sqlite one at the same concurrency, from unrounded rates. */
+export function scaleoutRatio(
+  runs: ScaleoutRun[],
+  concurrency: number,
+  setup: ScaleoutSetup = 'postgres',
+): number | null {
+  const rate = (of: ScaleoutSetup) => {
+    const run = runs.find((entry) => entry.setup === of && entry.concurrency === concurrency);
     return run && run.seconds > 0 ? run.files / run.seconds : undefined;
   };
-  const postgres = rate('postgres');
+  const postgres = rate(setup);
   const sqlite = rate('sqlite');
   if (postgres === undefined || sqlite === undefined) return null;
   return round(postgres / sqlite);

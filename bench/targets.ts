@@ -142,6 +142,14 @@ function scaleoutTargets(scaleout: ScaleoutResult | undefined): TargetResult[] {
     .filter((cell): cell is { concurrency: number; ratio: number } => cell.ratio !== null);
   const judged = scaleout.files >= SCALEOUT_JUDGED_FILES;
   const cellList = cells.map((cell) => `c${cell.concurrency} ${cell.ratio}×`).join(', ');
+  const asyncCommit = cells
+    .map((cell) => ({
+      concurrency: cell.concurrency,
+      ratio: scaleoutRatio(scaleout.runs, cell.concurrency, 'postgres-async-commit'),
+    }))
+    .filter((cell) => cell.ratio !== null)
+    .map((cell) => `c${cell.concurrency} ${cell.ratio}×`)
+    .join(', ');
   const throughput: TargetResult =
     cells.length === 0
       ? notMeasured('scaleout-throughput', throughputTarget)
@@ -149,7 +157,9 @@ function scaleoutTargets(scaleout: ScaleoutResult | undefined): TargetResult[] {
           id: 'scaleout-throughput',
           target: throughputTarget,
           held: judged ? cells.every((cell) => cell.ratio >= 0.9) : null,
-          measured: `${cellList} (${scaleout.files} files per round${judged ? '' : ': too few, not judged'})`,
+          measured:
+            `${cellList} (${scaleout.files} files per round${judged ? '' : ': too few, not judged'})` +
+            (asyncCommit ? `; with synchronous_commit=off: ${asyncCommit}` : ''),
         };
   const idle = scaleout.idle;
   const idleJudged = idle !== undefined && idle.seconds >= SCALEOUT_JUDGED_IDLE_SECONDS - 0.5;

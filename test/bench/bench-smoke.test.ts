@@ -146,7 +146,12 @@ describe('npm run bench on tiny inputs', () => {
     assert.equal(scaleout.apiProcesses, 2);
     assert.equal(scaleout.workerProcesses, 2);
     assert.deepEqual(scaleout.workerConcurrency, [2, 2], 'the single process’s 4 slots, split');
-    assert.deepEqual(scaleout.runs.map((run) => run.setup).sort(), ['postgres', 'raw', 'sqlite']);
+    assert.deepEqual(scaleout.runs.map((run) => run.setup).sort(), [
+      'postgres',
+      'postgres-async-commit',
+      'raw',
+      'sqlite',
+    ]);
     for (const run of scaleout.runs) {
       assert.deepEqual(run.verdicts, { clean: 4 }, run.setup);
       assert.ok(run.filesPerSecond > 0, run.setup);

@@ -3,8 +3,8 @@ import { pathToFileURL } from 'node:url';
 import { messageOf, ScanGateError } from '../../errors.ts';
 import { MODULE_EXTENSION, packageFile } from '../../package-files.ts';
 import { loadMigrations } from '../migrations.ts';
+import { restAsLongAs } from '../rest.ts';
 import type { ReadRequest } from './read-worker.ts';
-import { restAsLongAs } from './rest.ts';
 import { SqliteStoreThread } from './store-thread.ts';
 import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
 

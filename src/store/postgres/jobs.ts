@@ -233,7 +233,12 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async lease(leaseMs: number, options: LeaseOptions = {}): Promise<LeasedJob | undefined> {
-    return this.#leaseOne((sql, values, name) => this.#db.query<JobRow>(sql, values, name), leaseMs, options);
+    return this.#leaseOne(
+      (sql, values, name) => this.#db.query<JobRow>(sql, values, name),
+      leaseMs,
+      options,
+      'first',
+    );
   }
 
   async leaseMany(leaseMs: number, max: number, options: LeaseOptions = {}): Promise<LeasedJob[]> {
@@ -250,6 +255,7 @@ export class PostgresJobQueue implements JobQueueStore {
           (text, values, name) => client.query<JobRow>({ name, text, values }),
           leaseMs,
           options,
+          leased.length === 0 ? 'first' : 'later',
         );
         if (!next) break;
         leased.push(next);
@@ -258,49 +264,58 @@ export class PostgresJobQueue implements JobQueueStore {
     });
   }
 
+  /**
+   * One lease. An expired lease (its worker died) is taken back first, whatever its tenant's count;
+   * else the tenant comes from tenant_queue (fewest running, then oldest due, then id; kept by the
+   * triggers of migration 007), then its oldest due job: index lookups, however many tenants.
+   *
+   * Locks (the order is in 007_tenant_queue.sql): job rows are taken with SKIP LOCKED, never waited
+   * for. The tenant's row is locked before its job, so the pick and the trigger's update of the row
+   * are one step for other leases; a row another transaction holds is skipped (another tenant is
+   * taken, as the next free worker would). Only when every candidate is held, and only in the
+   * transaction's `first` pick (holding no other lock yet, so it cannot close a cycle), does the
+   * lease wait for the best candidate: with one busy tenant, leases, submits and completions queue
+   * on its row for a commit each instead of a worker finding nothing to do. A later pick of a
+   * leaseMany holds tenant rows already and only skips.
+   */
   async #leaseOne(
     query: (sql: string, values: unknown[], name: string) => Promise<{ rows: JobRow[] }>,
     leaseMs: number,
     options: LeaseOptions,
+    pick: 'first' | 'later',
   ): Promise<LeasedJob | undefined> {
     const leaseToken = randomUUID();
-    const jobs = this.#db.tables.jobs;
-    // The tenant is chosen first (fewest running, then oldest due), then its oldest due job. SKIP
-    // LOCKED: a row another worker is claiming right now is passed over, not waited for; the locking
-    // re-check of the WHERE clause drops rows that finished since the index was read. Two workers
-    // choosing at the same instant may both pick one tenant: the limit can be passed by that much.
+    const { jobs, tenantQueue } = this.#db.tables;
+    const candidates = `SELECT tenant_id FROM ${tenantQueue}
+      WHERE next_due <= now() AND ($3::integer = 0 OR running < $3::integer)
+      ORDER BY running, next_due, tenant_id LIMIT 1`;
+    // coalesce() evaluates its subqueries in order and stops at the first non-NULL: the tenant pick
+    // runs only without an expired lease, the waiting pick only when the skipping one found nothing.
+    const tenant =
+      pick === 'first'
+        ? `coalesce((SELECT tenant_id FROM free_tenant), (SELECT tenant_id FROM busy_tenant))`
+        : `(SELECT tenant_id FROM free_tenant)`;
     const { rows } = await query(
-      `WITH RECURSIVE tenants(tenant_id) AS (
-         SELECT MIN(tenant_id) FROM ${jobs} WHERE state <> 'done'
-         UNION ALL
-         SELECT (SELECT MIN(j.tenant_id) FROM ${jobs} j WHERE j.state <> 'done' AND j.tenant_id > t.tenant_id)
-         FROM tenants t WHERE t.tenant_id IS NOT NULL
+      `WITH expired AS (
+         SELECT seq FROM ${jobs} WHERE state = 'running' AND next_attempt_at <= now()
+         ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED
        ),
-       ranked AS (
-         SELECT t.tenant_id,
-           (SELECT COUNT(*) FROM ${jobs} r
-             WHERE r.tenant_id = t.tenant_id AND r.state = 'running' AND r.next_attempt_at > now()) AS running,
-           (SELECT MIN(d.next_attempt_at) FROM ${jobs} d
-             WHERE d.tenant_id = t.tenant_id AND d.state <> 'done' AND d.next_attempt_at <= now()) AS due
-         FROM tenants t WHERE t.tenant_id IS NOT NULL
-       ),
-       chosen AS (
-         SELECT tenant_id FROM ranked
-         WHERE due IS NOT NULL AND ($3::integer = 0 OR running < $3::integer)
-         ORDER BY running, due, tenant_id LIMIT 1
+       free_tenant AS (${candidates} FOR NO KEY UPDATE SKIP LOCKED),
+       ${pick === 'first' ? `busy_tenant AS (${candidates} FOR NO KEY UPDATE),` : ''}
+       oldest_queued AS (
+         SELECT seq FROM ${jobs} WHERE tenant_id = ${tenant} AND state = 'queued' AND next_attempt_at <= now()
+         ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED
        )
        UPDATE ${jobs} SET state = 'running', lease_token = $1, attempts = attempts + 1,
          started_at = now(), next_attempt_at = ${plusMs('$2')}
-       WHERE seq = (SELECT seq FROM ${jobs} WHERE tenant_id = (SELECT tenant_id FROM chosen)
-                      AND state <> 'done' AND next_attempt_at <= now()
-                    ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+       WHERE seq = coalesce((SELECT seq FROM expired), (SELECT seq FROM oldest_queued))
        RETURNING ${LEASED_JOB_COLUMNS},
          (SELECT v.result FROM ${this.#db.tables.verdictCache} v
            WHERE $4::text <> '' AND v.signature_version = $4::text AND v.sha256 = source->>'sha256'
              AND source->>'kind' = 'upload') AS cached_result`,
       [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0, options.verdictCacheKey ?? ''],
       // Named per schema: the statement text names this store's tables.
-      `lease-next-job-${createHash('sha256').update(jobs).digest('hex').slice(0, 12)}`,
+      `lease-${pick}-${createHash('sha256').update(jobs).digest('hex').slice(0, 12)}`,
     );
     if (!rows[0]) return undefined;
     return leasedJobFromRow(rows[0], leaseToken);
@@ -331,6 +346,15 @@ export class PostgresJobQueue implements JobQueueStore {
       );
     }
     return this.#db.transaction(async (client) => {
+      // The batch's tenant rows first, in tenant_id order (007_tenant_queue.sql): each completion's
+      // trigger then updates a row this transaction holds, and two batches over the same tenants
+      // cannot each hold one the other waits for.
+      await client.query(
+        `SELECT 1 FROM ${this.#db.tables.tenantQueue} WHERE tenant_id IN (
+           SELECT tenant_id FROM ${this.#db.tables.jobs} WHERE id = ANY($1::text[]))
+         ORDER BY tenant_id FOR NO KEY UPDATE`,
+        [completions.map((completion) => completion.jobId)],
+      );
       const stored: boolean[] = [];
       for (const completion of completions) {
         stored.push(await this.#completeOne((text, values) => client.query(text, values), completion));

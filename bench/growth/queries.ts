@@ -58,15 +58,22 @@ export function hotQueries(dialect: 'sqlite' | 'postgres', now: number): HotQuer
         values: [BIG_TENANT],
       },
       {
-        name: 'claim: the oldest due job of the chosen tenant',
-        sql: `SELECT seq FROM jobs WHERE tenant_id = ? AND state <> 'done' AND next_attempt_at <= ?
+        name: 'claim: an expired lease to take back',
+        sql: `SELECT seq FROM jobs WHERE state = 'running' AND next_attempt_at <= ?
             ORDER BY next_attempt_at, seq LIMIT 1`,
-        values: ['tenant-7', now],
+        values: [now],
       },
       {
-        name: 'claim: next tenant with unfinished jobs (one step of the tenant walk)',
-        sql: "SELECT MIN(j.tenant_id) FROM jobs j WHERE j.state <> 'done' AND j.tenant_id > ?",
-        values: ['tenant-7'],
+        name: 'claim: the tenant (fewest running, oldest due) from tenant_queue',
+        sql: `SELECT tenant_id FROM tenant_queue WHERE next_due <= ?1 AND (?2 = 0 OR running < ?2)
+            ORDER BY running, next_due, tenant_id LIMIT 1`,
+        values: [now, 0],
+      },
+      {
+        name: 'claim: the oldest due job of the chosen tenant',
+        sql: `SELECT seq FROM jobs WHERE tenant_id = ? AND state = 'queued' AND next_attempt_at <= ?
+            ORDER BY next_attempt_at, seq LIMIT 1`,
+        values: ['tenant-7', now],
       },
       {
         name: 'sweep: one batch of expired results',
@@ -119,14 +126,21 @@ export function hotQueries(dialect: 'sqlite' | 'postgres', now: number): HotQuer
       values: [BIG_TENANT],
     },
     {
-      name: 'claim: the oldest due job of the chosen tenant',
-      sql: `SELECT seq FROM jobs WHERE tenant_id = $1 AND state <> 'done' AND next_attempt_at <= now()
+      name: 'claim: an expired lease to take back',
+      sql: `SELECT seq FROM jobs WHERE state = 'running' AND next_attempt_at <= now()
           ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      values: ['tenant-7'],
+      values: [],
     },
     {
-      name: 'claim: next tenant with unfinished jobs (one step of the tenant walk)',
-      sql: "SELECT MIN(j.tenant_id) FROM jobs j WHERE j.state <> 'done' AND j.tenant_id > $1",
+      name: 'claim: the tenant (fewest running, oldest due) from tenant_queue',
+      sql: `SELECT tenant_id FROM tenant_queue WHERE next_due <= now() AND ($1::integer = 0 OR running < $1::integer)
+          ORDER BY running, next_due, tenant_id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`,
+      values: [0],
+    },
+    {
+      name: 'claim: the oldest due job of the chosen tenant',
+      sql: `SELECT seq FROM jobs WHERE tenant_id = $1 AND state = 'queued' AND next_attempt_at <= now()
+          ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
       values: ['tenant-7'],
     },
     {

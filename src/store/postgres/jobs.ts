@@ -233,12 +233,7 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   async lease(leaseMs: number, options: LeaseOptions = {}): Promise<LeasedJob | undefined> {
-    return this.#leaseOne(
-      (sql, values, name) => this.#db.query<JobRow>(sql, values, name),
-      leaseMs,
-      options,
-      'first',
-    );
+    return this.#leaseOne((sql, values, name) => this.#db.query<JobRow>(sql, values, name), leaseMs, options);
   }
 
   async leaseMany(leaseMs: number, max: number, options: LeaseOptions = {}): Promise<LeasedJob[]> {
@@ -255,7 +250,6 @@ export class PostgresJobQueue implements JobQueueStore {
           (text, values, name) => client.query<JobRow>({ name, text, values }),
           leaseMs,
           options,
-          leased.length === 0 ? 'first' : 'later',
         );
         if (!next) break;
         leased.push(next);
@@ -265,43 +259,52 @@ export class PostgresJobQueue implements JobQueueStore {
   }
 
   /**
-   * One lease. An expired lease (its worker died) is taken back first, whatever its tenant's count;
-   * else the tenant comes from tenant_queue (fewest running, then oldest due, then id; kept by the
-   * triggers of migration 007), then its oldest due job: index lookups, however many tenants.
+   * One lease. An expired lease (its worker died) is taken back first, whatever its tenant's count.
+   * Else the tenant: live leases are counted per tenant (as many rows as worker slots busy), the
+   * oldest due tenant with none running goes first (tenant_queue in next_due order, kept by the
+   * triggers of migration 007), else the tenant with fewest running, then oldest due; then that
+   * tenant's oldest due job. Index lookups and a count of live leases, however many tenants queue.
    *
-   * Locks (the order is in 007_tenant_queue.sql): job rows are taken with SKIP LOCKED, never waited
-   * for. The tenant's row is locked before its job, so the pick and the trigger's update of the row
-   * are one step for other leases; a row another transaction holds is skipped (another tenant is
-   * taken, as the next free worker would). Only when every candidate is held, and only in the
-   * transaction's `first` pick (holding no other lock yet, so it cannot close a cycle), does the
-   * lease wait for the best candidate: with one busy tenant, leases, submits and completions queue
-   * on its row for a commit each instead of a worker finding nothing to do. A later pick of a
-   * leaseMany holds tenant rows already and only skips.
+   * A lease never waits for a lock, so it can close no deadlock (007_tenant_queue.sql has the
+   * order). Job rows are taken with SKIP LOCKED. The tenant's row is taken with SKIP LOCKED too: a
+   * tenant another lease or a submit holds right now is passed over for the next one, as the next
+   * free worker would be; only when every candidate is held is the best one taken without its row,
+   * and then its trigger leaves next_due early (allowed) instead of waiting for the row.
    */
   async #leaseOne(
     query: (sql: string, values: unknown[], name: string) => Promise<{ rows: JobRow[] }>,
     leaseMs: number,
     options: LeaseOptions,
-    pick: 'first' | 'later',
   ): Promise<LeasedJob | undefined> {
     const leaseToken = randomUUID();
     const { jobs, tenantQueue } = this.#db.tables;
-    const candidates = `SELECT tenant_id FROM ${tenantQueue}
-      WHERE next_due <= now() AND ($3::integer = 0 OR running < $3::integer)
-      ORDER BY running, next_due, tenant_id LIMIT 1`;
+    // next_due may be early (see 007): a candidate must have a due job now.
+    const hasDueJob = `EXISTS (SELECT 1 FROM ${jobs} d WHERE d.tenant_id = q.tenant_id AND d.state = 'queued'
+      AND d.next_attempt_at <= now())`;
+    const idle = (lock: string) => `SELECT q.tenant_id FROM ${tenantQueue} q
+      WHERE q.next_due <= now() AND NOT EXISTS (SELECT 1 FROM live WHERE live.tenant_id = q.tenant_id)
+        AND ${hasDueJob}
+      ORDER BY q.next_due, q.tenant_id LIMIT 1 ${lock}`;
+    const busy = (lock: string) => `SELECT q.tenant_id FROM ${tenantQueue} q JOIN live ON live.tenant_id = q.tenant_id
+      WHERE q.next_due <= now() AND ($3::integer = 0 OR live.running < $3::integer) AND ${hasDueJob}
+      ORDER BY live.running, q.next_due, q.tenant_id LIMIT 1 ${lock}`;
     // coalesce() evaluates its subqueries in order and stops at the first non-NULL: the tenant pick
-    // runs only without an expired lease, the waiting pick only when the skipping one found nothing.
-    const tenant =
-      pick === 'first'
-        ? `coalesce((SELECT tenant_id FROM free_tenant), (SELECT tenant_id FROM busy_tenant))`
-        : `(SELECT tenant_id FROM free_tenant)`;
+    // runs only without an expired lease, and the unlocked pick only when every candidate is held.
+    const tenant = `coalesce((SELECT tenant_id FROM idle_free), (SELECT tenant_id FROM busy_free),
+      (SELECT tenant_id FROM idle_held), (SELECT tenant_id FROM busy_held))`;
     const { rows } = await query(
       `WITH expired AS (
          SELECT seq FROM ${jobs} WHERE state = 'running' AND next_attempt_at <= now()
          ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED
        ),
-       free_tenant AS (${candidates} FOR NO KEY UPDATE SKIP LOCKED),
-       ${pick === 'first' ? `busy_tenant AS (${candidates} FOR NO KEY UPDATE),` : ''}
+       live AS (
+         SELECT tenant_id, count(*)::integer AS running FROM ${jobs}
+         WHERE state = 'running' AND next_attempt_at > now() GROUP BY tenant_id
+       ),
+       idle_free AS (${idle('FOR UPDATE SKIP LOCKED')}),
+       busy_free AS (${busy('FOR UPDATE OF q SKIP LOCKED')}),
+       idle_held AS (${idle('')}),
+       busy_held AS (${busy('')}),
        oldest_queued AS (
          SELECT seq FROM ${jobs} WHERE tenant_id = ${tenant} AND state = 'queued' AND next_attempt_at <= now()
          ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED
@@ -315,7 +318,7 @@ export class PostgresJobQueue implements JobQueueStore {
              AND source->>'kind' = 'upload') AS cached_result`,
       [leaseToken, leaseMs, options.maxRunningPerTenant ?? 0, options.verdictCacheKey ?? ''],
       // Named per schema: the statement text names this store's tables.
-      `lease-${pick}-${createHash('sha256').update(jobs).digest('hex').slice(0, 12)}`,
+      `lease-next-job-${createHash('sha256').update(jobs).digest('hex').slice(0, 12)}`,
     );
     if (!rows[0]) return undefined;
     return leasedJobFromRow(rows[0], leaseToken);
@@ -346,18 +349,20 @@ export class PostgresJobQueue implements JobQueueStore {
       );
     }
     return this.#db.transaction(async (client) => {
-      // The batch's tenant rows first, in tenant_id order (007_tenant_queue.sql): each completion's
-      // trigger then updates a row this transaction holds, and two batches over the same tenants
-      // cannot each hold one the other waits for.
-      await client.query(
-        `SELECT 1 FROM ${this.#db.tables.tenantQueue} WHERE tenant_id IN (
-           SELECT tenant_id FROM ${this.#db.tables.jobs} WHERE id = ANY($1::text[]))
-         ORDER BY tenant_id FOR NO KEY UPDATE`,
+      // In tenant order: each completion's trigger writes its tenant's verdict counter row for this
+      // hour, and two batches writing the same tenants' rows in different orders would deadlock.
+      const { rows } = await client.query<{ id: string; tenant_id: string }>(
+        `SELECT id, tenant_id FROM ${this.#db.tables.jobs} WHERE id = ANY($1::text[])`,
         [completions.map((completion) => completion.jobId)],
       );
-      const stored: boolean[] = [];
-      for (const completion of completions) {
-        stored.push(await this.#completeOne((text, values) => client.query(text, values), completion));
+      const tenantOf = new Map(rows.map((row) => [row.id, row.tenant_id]));
+      const tenantKey = (index: number) => tenantOf.get(completions[index]!.jobId) ?? '';
+      const order = completions
+        .map((_, index) => index)
+        .sort((a, b) => (tenantKey(a) < tenantKey(b) ? -1 : tenantKey(a) > tenantKey(b) ? 1 : a - b));
+      const stored: boolean[] = new Array(completions.length);
+      for (const index of order) {
+        stored[index] = await this.#completeOne((text, values) => client.query(text, values), completions[index]!);
       }
       return stored;
     });
@@ -458,6 +463,14 @@ export class PostgresJobQueue implements JobQueueStore {
       removed.deliveries += batch.deliveries;
       if (batch.picked < SWEEP_BATCH_ROWS) break;
     }
+    // next_due values left early by leases that found their tenant's row held (007_tenant_queue.sql)
+    // are looked up again where the tenant has nothing due any more: each costs every pick a probe.
+    await this.#db.query(
+      `SELECT "${this.#db.schema}".tenant_queue_recompute(q.tenant_id) FROM ${this.#db.tables.tenantQueue} q
+       WHERE q.next_due <= now() AND NOT EXISTS (SELECT 1 FROM ${this.#db.tables.jobs} j
+         WHERE j.tenant_id = q.tenant_id AND j.state = 'queued' AND j.next_attempt_at <= now())
+       ORDER BY q.tenant_id`,
+    );
     for (;;) {
       const deleted = await this.#db.query(
         `DELETE FROM ${this.#db.tables.verdictCache} WHERE (sha256, signature_version) IN (

@@ -1,121 +1,130 @@
 -- Fair picking without walking every tenant (issue #18). Runs with search_path set to the store's
--- schema. One row per tenant that has had unfinished jobs: how many of its jobs are running and when
--- its oldest queued job is due. A lease reads the first row of tenant_queue_pick_idx and that
--- tenant's oldest queued job, two index lookups whatever the number of tenants. Triggers keep the
--- rows in the transaction that changes a job, so they always equal a recount from jobs:
---   running  = count of the tenant's jobs in state 'running' (expired leases included, until reclaimed)
---   next_due = the earliest next_attempt_at of its jobs in state 'queued'; NULL when none is queued
--- A lease extension (running -> running) and the retention sweep (deletes of done jobs) never write
--- the table. A tenant's row stays (running 0, next_due NULL) when it has nothing left: no delete
--- can race a concurrent submit's upsert, and the pick index leaves the row out.
+-- schema. One row per tenant that has had queued jobs, holding next_due: when its oldest queued job
+-- is due, NULL when it has none queued. A lease then looks at:
+--   * live leases (jobs running and not expired): at most as many as there are worker slots, counted
+--     per tenant at each pick (jobs_running_expiry_idx), so running counts are never stored and a
+--     completion never writes tenant_queue;
+--   * tenant_queue in next_due order, skipping the few tenants with live leases: the oldest due
+--     tenant with nothing running; else, among the tenants with live leases, fewest running first.
+-- A claim therefore costs O(live leases), not O(tenants). Heartbeats, completions, the reclaim of an
+-- expired lease and the retention sweep never touch tenant_queue.
 --
--- Lock order (no deadlock, docs/SCALING.md): a transaction waits for a tenant_queue row only
---   (1) holding nothing but the one job row it is changing (a lease's first pick, a single
---       complete, retry or release, whose row trigger takes its tenant's row), or
---   (2) taking several tenants' rows in ascending tenant_id (the statement triggers below, and
---       jobs.completeMany, which locks its batch's rows in that order before its first update).
--- A lease never waits for a job row (SKIP LOCKED) and, after its transaction's first pick, never
--- for a tenant row either (SKIP LOCKED); a heartbeat never touches tenant_queue.
+-- next_due is exact when a tenant's jobs are not leased concurrently, and otherwise a lower bound:
+-- it is never later than the tenant's oldest queued job, and NULL only when none is queued. A lease
+-- recomputes it only if it gets the row's lock at once (SKIP LOCKED): when another lease or a
+-- submit holds the row, the recompute is skipped and next_due stays early (a job of the tenant was
+-- leased, so its oldest queued job can only be later). Leases check that a candidate tenant really
+-- has a due job, so an early next_due costs one index probe and a slightly early place among
+-- tenants with as many running, until the tenant's next lease or the retention sweep corrects it.
+-- This is what keeps one busy tenant's leases from queueing on its row, one commit at a time.
+--
+-- Why submits lock with FOR KEY SHARE: a recompute reads jobs, and must not miss a queued job
+-- committed after its snapshot, or next_due would be later than that job (or NULL) and the job left
+-- out. Submitters (and retries, releases) take FOR KEY SHARE on the tenant's row, which does not
+-- conflict between them (one busy tenant's submits do not queue on each other); a recompute needs
+-- FOR UPDATE, which conflicts with it: while a submitter holds the row a lease skips the recompute,
+-- and while a lease holds it a submitter waits for that lease's commit, then brings next_due
+-- forward from what the lease wrote. The recompute is a statement after the lock, so under READ
+-- COMMITTED it sees every submit committed before it.
+--
+-- Lock order (no deadlock; docs/SCALING.md): leases never wait for a lock (SKIP LOCKED on tenant
+-- and job rows). Submits, retries and releases wait only for tenant rows, in ascending tenant_id
+-- (statement triggers) and holding no other tenant row; a FOR KEY SHARE holder's own update of the
+-- row does not conflict with other KEY SHARE holders, only with another update, which is done with
+-- that row. Deletes of queued jobs and the sweep's repair take tenant rows in ascending tenant_id.
 
 CREATE TABLE tenant_queue (
   tenant_id text PRIMARY KEY,
-  running integer NOT NULL,
   next_due timestamptz
 );
 
-CREATE INDEX tenant_queue_pick_idx ON tenant_queue (running, next_due, tenant_id) WHERE next_due IS NOT NULL;
+CREATE INDEX tenant_queue_due_idx ON tenant_queue (next_due, tenant_id) WHERE next_due IS NOT NULL;
 
 -- A tenant's queued jobs in lease order: its oldest due job, and next_due recomputed after a lease.
 CREATE INDEX jobs_tenant_queued_idx ON jobs (tenant_id, next_attempt_at, seq) WHERE state = 'queued';
--- Running jobs by lease expiry: an expired lease (its worker died) is found with one probe.
-CREATE INDEX jobs_running_expiry_idx ON jobs (next_attempt_at, seq) WHERE state = 'running';
+-- Running jobs by lease expiry: an expired lease (its worker died) with one probe, and the live
+-- leases (not expired) counted per tenant at each pick.
+CREATE INDEX jobs_running_expiry_idx ON jobs (next_attempt_at, seq) INCLUDE (tenant_id) WHERE state = 'running';
 -- The tenant walk's indexes and the old single-scan lease index: no statement reads them any more.
 DROP INDEX jobs_tenant_due_idx;
 DROP INDEX jobs_running_idx;
 DROP INDEX jobs_lease_idx;
 
-INSERT INTO tenant_queue (tenant_id, running, next_due)
-SELECT tenant_id, count(*) FILTER (WHERE state = 'running'), min(next_attempt_at) FILTER (WHERE state = 'queued')
-FROM jobs WHERE state <> 'done' GROUP BY tenant_id;
+INSERT INTO tenant_queue (tenant_id, next_due)
+SELECT tenant_id, min(next_attempt_at) FROM jobs WHERE state = 'queued' GROUP BY tenant_id;
 
--- Statement level: a batch (submitMany, a bulk insert) writes each tenant's row once, in tenant_id
--- order. LEAST ignores NULLs. The upsert waits for a lease holding the row and then applies itself
--- to what that lease committed, so a job submitted while the lease recomputed next_due is not lost.
-CREATE FUNCTION tenant_queue_on_insert() RETURNS trigger
+-- Brings a tenant's next_due forward to `due` if that is earlier (see FOR KEY SHARE above).
+CREATE FUNCTION tenant_queue_bring_forward(tenant text, due timestamptz) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
-  INSERT INTO tenant_queue AS q (tenant_id, running, next_due)
-  SELECT tenant_id, count(*) FILTER (WHERE state = 'running'), min(next_attempt_at) FILTER (WHERE state = 'queued')
-  FROM inserted_jobs WHERE state <> 'done' GROUP BY tenant_id ORDER BY tenant_id
-  ON CONFLICT (tenant_id) DO UPDATE SET
-    running = q.running + excluded.running, next_due = LEAST(q.next_due, excluded.next_due);
+  INSERT INTO tenant_queue (tenant_id, next_due) VALUES (tenant, NULL) ON CONFLICT (tenant_id) DO NOTHING;
+  PERFORM 1 FROM tenant_queue WHERE tenant_id = tenant FOR KEY SHARE;
+  UPDATE tenant_queue SET next_due = due WHERE tenant_id = tenant AND (next_due IS NULL OR next_due > due);
+END $$;
+
+-- Looks a tenant's next_due up again after one of its queued jobs went (leased, deleted): only when
+-- its row can be locked at once (see the lower bound above). The lookup is a later statement than the
+-- lock, so it reads jobs with a snapshot taken after every submitter that held the row committed.
+CREATE FUNCTION tenant_queue_recompute(tenant text) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+  PERFORM 1 FROM tenant_queue WHERE tenant_id = tenant FOR UPDATE SKIP LOCKED;
+  IF FOUND THEN
+    UPDATE tenant_queue SET next_due = (SELECT min(next_attempt_at) FROM jobs
+                                        WHERE tenant_id = tenant AND state = 'queued')
+    WHERE tenant_id = tenant;
+  END IF;
+END $$;
+
+-- Statement level: a batch (submitMany, a bulk insert) goes through its tenants in tenant_id order.
+CREATE FUNCTION tenant_queue_on_insert() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  queued record;
+BEGIN
+  FOR queued IN
+    SELECT tenant_id, min(next_attempt_at) AS due FROM inserted_jobs WHERE state = 'queued'
+    GROUP BY tenant_id ORDER BY tenant_id
+  LOOP
+    PERFORM tenant_queue_bring_forward(queued.tenant_id, queued.due);
+  END LOOP;
   RETURN NULL;
 END $$;
 
 CREATE TRIGGER tenant_queue_insert AFTER INSERT ON jobs
 REFERENCING NEW TABLE AS inserted_jobs FOR EACH STATEMENT EXECUTE FUNCTION tenant_queue_on_insert();
 
--- Row level, for the one-row state changes (lease, complete, retry, release). Leaving 'queued'
--- means next_due is looked up again, and that lookup must see every queued job committed so far:
--- the row is locked first (waiting for a concurrent submit's upsert to commit), and the lookup is a
--- later statement, so under READ COMMITTED it reads with a snapshot taken after the lock.
+-- Row level, for one job entering or leaving 'queued' (lease, retry, release).
 CREATE FUNCTION tenant_queue_on_update() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
-  IF OLD.state <> 'done' AND (OLD.tenant_id <> NEW.tenant_id OR OLD.state = 'queued') THEN
-    PERFORM 1 FROM tenant_queue WHERE tenant_id = OLD.tenant_id FOR NO KEY UPDATE;
+  IF OLD.state = 'queued' THEN
+    PERFORM tenant_queue_recompute(OLD.tenant_id);
   END IF;
-  IF OLD.tenant_id = NEW.tenant_id AND OLD.state <> 'done' THEN
-    UPDATE tenant_queue SET
-      running = running - (OLD.state = 'running')::integer + (NEW.state = 'running')::integer,
-      next_due = CASE
-        WHEN OLD.state = 'queued'
-          THEN (SELECT min(next_attempt_at) FROM jobs WHERE tenant_id = OLD.tenant_id AND state = 'queued')
-        WHEN NEW.state = 'queued' THEN LEAST(next_due, NEW.next_attempt_at)
-        ELSE next_due END
-    WHERE tenant_id = OLD.tenant_id;
-    RETURN NULL;
-  END IF;
-  -- A job moved to another tenant, or a done job brought back (nothing does either today).
-  IF OLD.state <> 'done' THEN
-    UPDATE tenant_queue SET running = running - (OLD.state = 'running')::integer,
-      next_due = (SELECT min(next_attempt_at) FROM jobs WHERE tenant_id = OLD.tenant_id AND state = 'queued')
-    WHERE tenant_id = OLD.tenant_id;
-  END IF;
-  IF NEW.state <> 'done' THEN
-    INSERT INTO tenant_queue AS q (tenant_id, running, next_due)
-    VALUES (NEW.tenant_id, (NEW.state = 'running')::integer,
-      CASE WHEN NEW.state = 'queued' THEN NEW.next_attempt_at END)
-    ON CONFLICT (tenant_id) DO UPDATE SET
-      running = q.running + excluded.running, next_due = LEAST(q.next_due, excluded.next_due);
+  IF NEW.state = 'queued' THEN
+    PERFORM tenant_queue_bring_forward(NEW.tenant_id, NEW.next_attempt_at);
   END IF;
   RETURN NULL;
 END $$;
 
--- The WHEN clause is evaluated without calling the function: heartbeats (running -> running, a new
--- expiry), the reclaim of an expired lease and updates of finished jobs cost nothing here.
+-- The WHEN clause is evaluated without calling the function: completions (running -> done),
+-- heartbeats and the reclaim of an expired lease (running -> running) cost nothing here.
 CREATE TRIGGER tenant_queue_update AFTER UPDATE OF state, tenant_id, next_attempt_at ON jobs
-FOR EACH ROW WHEN ((OLD.state <> 'done' OR NEW.state <> 'done') AND (
-  OLD.state <> NEW.state OR OLD.tenant_id <> NEW.tenant_id
-  OR (NEW.state = 'queued' AND OLD.next_attempt_at <> NEW.next_attempt_at)))
+FOR EACH ROW WHEN ((OLD.state = 'queued' OR NEW.state = 'queued') AND (
+  OLD.state <> NEW.state OR OLD.tenant_id <> NEW.tenant_id OR OLD.next_attempt_at <> NEW.next_attempt_at))
 EXECUTE FUNCTION tenant_queue_on_update();
 
--- Deletes of unfinished jobs (a cancelled bucket scan's queued jobs, the bench's bulk removal). The
--- retention sweep deletes done jobs only: the function finds none of those and writes nothing.
+-- Deletes of queued jobs (a cancelled bucket scan's, the bench's bulk removal) only make next_due
+-- early, which is allowed; it is looked up again where the row is free. The retention sweep deletes
+-- done jobs only: the function finds none of those and writes nothing.
 CREATE FUNCTION tenant_queue_on_delete() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  tenant text;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM deleted_jobs WHERE state <> 'done') THEN
-    RETURN NULL;
-  END IF;
-  PERFORM 1 FROM tenant_queue
-  WHERE tenant_id IN (SELECT tenant_id FROM deleted_jobs WHERE state <> 'done')
-  ORDER BY tenant_id FOR NO KEY UPDATE;
-  UPDATE tenant_queue q SET running = q.running - d.running,
-    next_due = (SELECT min(j.next_attempt_at) FROM jobs j WHERE j.tenant_id = q.tenant_id AND j.state = 'queued')
-  FROM (SELECT tenant_id, count(*) FILTER (WHERE state = 'running')::integer AS running
-        FROM deleted_jobs WHERE state <> 'done' GROUP BY tenant_id) d
-  WHERE q.tenant_id = d.tenant_id;
+  FOR tenant IN SELECT DISTINCT tenant_id FROM deleted_jobs WHERE state = 'queued' ORDER BY tenant_id LOOP
+    PERFORM tenant_queue_recompute(tenant);
+  END LOOP;
   RETURN NULL;
 END $$;
 

@@ -98,8 +98,14 @@ REFERENCING NEW TABLE AS inserted_jobs FOR EACH STATEMENT EXECUTE FUNCTION tenan
 CREATE FUNCTION tenant_queue_on_update() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
+  -- tenant_queue_recompute inlined: this runs once per lease.
   IF OLD.state = 'queued' THEN
-    PERFORM tenant_queue_recompute(OLD.tenant_id);
+    PERFORM 1 FROM tenant_queue WHERE tenant_id = OLD.tenant_id FOR UPDATE SKIP LOCKED;
+    IF FOUND THEN
+      UPDATE tenant_queue SET next_due = (SELECT min(next_attempt_at) FROM jobs
+                                          WHERE tenant_id = OLD.tenant_id AND state = 'queued')
+      WHERE tenant_id = OLD.tenant_id;
+    END IF;
   END IF;
   IF NEW.state = 'queued' THEN
     PERFORM tenant_queue_bring_forward(NEW.tenant_id, NEW.next_attempt_at);

@@ -97,7 +97,11 @@ async function measure(store: Store, tenants: number, tag: string): Promise<Roun
   await Promise.all([...Array.from({ length: workers }, claimLoop), submitter()]);
   const elapsed = (performance.now() - started) / 1000;
   const submit = summarize(submitLatencies);
-  return { claimsPerSecond: round(claims / elapsed, 1), submitP50Ms: submit.p50Ms, submitP99Ms: submit.p99Ms };
+  return {
+    claimsPerSecond: round(claims / elapsed, 1),
+    submitP50Ms: submit.p50Ms,
+    submitP99Ms: submit.p99Ms,
+  };
 }
 
 const CLEAN = { status: 'clean' as const, size: 1024 };
@@ -125,7 +129,9 @@ async function measureBatched(store: Store, tag: string): Promise<RoundResult> {
   const client = async (clientIndex: number) => {
     for (let index = 0; performance.now() < until; index++) {
       const started = performance.now();
-      const [outcome] = await Promise.all([submissions.add(job(`${tag}-s-${clientIndex}-${index}`, 'tenant-0'))]);
+      const [outcome] = await Promise.all([
+        submissions.add(job(`${tag}-s-${clientIndex}-${index}`, 'tenant-0')),
+      ]);
       if (outcome?.error) throw outcome.error;
       submitLatencies.push(performance.now() - started);
     }
@@ -137,7 +143,11 @@ async function measureBatched(store: Store, tag: string): Promise<RoundResult> {
   const counted = claims;
   await loop.stop(5_000, () => {});
   const submit = summarize(submitLatencies);
-  return { claimsPerSecond: round(counted / elapsed, 1), submitP50Ms: submit.p50Ms, submitP99Ms: submit.p99Ms };
+  return {
+    claimsPerSecond: round(counted / elapsed, 1),
+    submitP50Ms: submit.p50Ms,
+    submitP99Ms: submit.p99Ms,
+  };
 }
 
 async function openStore(modules: StoreModules, dialect: string, name: string) {

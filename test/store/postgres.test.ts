@@ -8,7 +8,12 @@ import { PostgresStore } from '../../src/store/postgres/store.ts';
 import { runSql, testSchema } from '../support/postgres.ts';
 import { CLEAN, newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './contract.ts';
-import { assertMatchesRecount, randomQueueMix, seededRandom, type TenantQueueRow } from './tenant-queue-mix.ts';
+import {
+  assertMatchesRecount,
+  randomQueueMix,
+  seededRandom,
+  type TenantQueueRow,
+} from './tenant-queue-mix.ts';
 
 async function tenantQueueRows(schema: string, source: 'stored' | 'recount'): Promise<TenantQueueRow[]> {
   const epochMs = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`;
@@ -203,12 +208,17 @@ describe('PostgresStore on a server', () => {
       const row = stored.find((candidate) => candidate.tenant_id === tenant_id);
       assert.ok(row?.next_due != null && row.next_due <= next_due!, `${tenant_id}: next_due is not late`);
     }
-    for (const row of stored.filter((candidate) => candidate.next_due !== null && candidate.next_due <= Date.now())) {
-      assert.ok(recount.some((due) => due.tenant_id === row.tenant_id), `${row.tenant_id}: repaired`);
+    for (const row of stored.filter(
+      (candidate) => candidate.next_due !== null && candidate.next_due <= Date.now(),
+    )) {
+      assert.ok(
+        recount.some((due) => due.tenant_id === row.tenant_id),
+        `${row.tenant_id}: repaired`,
+      );
     }
   });
 
-  test('a schema with queued jobs from before tenant_queue is backfilled with each tenant\'s oldest due time', async () => {
+  test("a schema with queued jobs from before tenant_queue is backfilled with each tenant's oldest due time", async () => {
     const schema = `"${fixture.schema}"`;
     await runSql(`CREATE SCHEMA ${schema}`);
     for (const migration of loadMigrations('postgres').filter((candidate) => candidate.version <= 6)) {
@@ -224,7 +234,9 @@ describe('PostgresStore on a server', () => {
         ('r1', 'a', 'native', '{}', 'running', 1, '2026-01-02T00:00:00Z'),
         ('r2', 'b', 'native', '{}', 'running', 1, '2026-01-02T00:00:00Z');`);
     await fixture.open();
-    const { rows } = await runSql(`SELECT tenant_id, next_due FROM ${schema}.tenant_queue ORDER BY tenant_id`);
+    const { rows } = await runSql(
+      `SELECT tenant_id, next_due FROM ${schema}.tenant_queue ORDER BY tenant_id`,
+    );
     assert.deepEqual(rows, [{ tenant_id: 'a', next_due: new Date('2026-01-01T00:00:03Z') }]);
   });
 });

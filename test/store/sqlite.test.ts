@@ -15,7 +15,12 @@ import { loadMigrations } from '../../src/store/migrations.ts';
 import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './contract.ts';
-import { assertMatchesRecount, randomQueueMix, seededRandom, type TenantQueueRow } from './tenant-queue-mix.ts';
+import {
+  assertMatchesRecount,
+  randomQueueMix,
+  seededRandom,
+  type TenantQueueRow,
+} from './tenant-queue-mix.ts';
 
 async function sqliteFixture(): Promise<StoreFixture & { file: string }> {
   const directory = await mkdtemp(path.join(tmpdir(), 'scangate-store-'));

@@ -45,7 +45,9 @@ export async function randomQueueMix(store: Store, random: () => number, steps: 
     if (roll < 0.2) {
       await store.jobs.submit(newJob({ tenantId: pick(tenants) }));
     } else if (roll < 0.3) {
-      const batch = Array.from({ length: 1 + Math.floor(random() * 6) }, () => newJob({ tenantId: pick(tenants) }));
+      const batch = Array.from({ length: 1 + Math.floor(random() * 6) }, () =>
+        newJob({ tenantId: pick(tenants) }),
+      );
       await store.jobs.submitMany(batch);
     } else if (roll < 0.45) {
       const leased = await store.jobs.lease(random() < 0.15 ? 0 : 60_000, options());

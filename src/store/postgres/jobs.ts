@@ -285,7 +285,9 @@ export class PostgresJobQueue implements JobQueueStore {
       WHERE q.next_due <= now() AND NOT EXISTS (SELECT 1 FROM live WHERE live.tenant_id = q.tenant_id)
         AND ${hasDueJob}
       ORDER BY q.next_due, q.tenant_id LIMIT 1 ${lock}`;
-    const busy = (lock: string) => `SELECT q.tenant_id FROM ${tenantQueue} q JOIN live ON live.tenant_id = q.tenant_id
+    const busy = (
+      lock: string,
+    ) => `SELECT q.tenant_id FROM ${tenantQueue} q JOIN live ON live.tenant_id = q.tenant_id
       WHERE q.next_due <= now() AND ($3::integer = 0 OR live.running < $3::integer) AND ${hasDueJob}
       ORDER BY live.running, q.next_due, q.tenant_id LIMIT 1 ${lock}`;
     // coalesce() evaluates its subqueries in order and stops at the first non-NULL: the tenant pick
@@ -362,7 +364,10 @@ export class PostgresJobQueue implements JobQueueStore {
         .sort((a, b) => (tenantKey(a) < tenantKey(b) ? -1 : tenantKey(a) > tenantKey(b) ? 1 : a - b));
       const stored: boolean[] = new Array(completions.length);
       for (const index of order) {
-        stored[index] = await this.#completeOne((text, values) => client.query(text, values), completions[index]!);
+        stored[index] = await this.#completeOne(
+          (text, values) => client.query(text, values),
+          completions[index]!,
+        );
       }
       return stored;
     });

@@ -278,12 +278,14 @@ export class PostgresJobQueue implements JobQueueStore {
   ): Promise<LeasedJob | undefined> {
     const leaseToken = randomUUID();
     const { jobs, tenantQueue } = this.#db.tables;
-    // next_due may be early (see 007): a candidate must have a due job now.
-    const hasDueJob = `EXISTS (SELECT 1 FROM ${jobs} d WHERE d.tenant_id = q.tenant_id AND d.state = 'queued'
-      AND d.next_attempt_at <= now())`;
+    // next_due may be early (see 007): a candidate must have a due job now. Written as a scalar
+    // subquery with LIMIT, and live leases as NOT IN, which the planner keeps as per-row filters of
+    // the scan in next_due order: as EXISTS and NOT EXISTS it may turn them into joins that first hash
+    // every due job of every tenant.
+    const hasDueJob = `(SELECT true FROM ${jobs} d WHERE d.tenant_id = q.tenant_id AND d.state = 'queued'
+      AND d.next_attempt_at <= now() LIMIT 1)`;
     const idle = (lock: string) => `SELECT q.tenant_id FROM ${tenantQueue} q
-      WHERE q.next_due <= now() AND NOT EXISTS (SELECT 1 FROM live WHERE live.tenant_id = q.tenant_id)
-        AND ${hasDueJob}
+      WHERE q.next_due <= now() AND q.tenant_id NOT IN (SELECT tenant_id FROM live) AND ${hasDueJob}
       ORDER BY q.next_due, q.tenant_id LIMIT 1 ${lock}`;
     const busy = (
       lock: string,

@@ -54,7 +54,7 @@ export function hotQueries(dialect: 'sqlite' | 'postgres', now: number): HotQuer
       },
       {
         name: 'stats: pending count',
-        sql: "SELECT count(*) AS n FROM jobs WHERE tenant_id = ? AND state <> 'done'",
+        sql: "SELECT count(*) AS n FROM jobs INDEXED BY jobs_unfinished_trace_idx WHERE tenant_id = ? AND state <> 'done'",
         values: [BIG_TENANT],
       },
       {

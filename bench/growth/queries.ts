@@ -132,10 +132,20 @@ export function hotQueries(dialect: 'sqlite' | 'postgres', now: number): HotQuer
       values: [],
     },
     {
-      name: 'claim: the tenant (fewest running, oldest due) from tenant_queue',
-      sql: `SELECT tenant_id FROM tenant_queue WHERE next_due <= now() AND ($1::integer = 0 OR running < $1::integer)
-          ORDER BY running, next_due, tenant_id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`,
-      values: [0],
+      name: 'claim: live leases per tenant',
+      sql: `SELECT tenant_id, count(*)::integer AS running FROM jobs
+          WHERE state = 'running' AND next_attempt_at > now() GROUP BY tenant_id`,
+      values: [],
+    },
+    {
+      name: 'claim: the oldest due tenant with nothing running, from tenant_queue',
+      sql: `SELECT q.tenant_id FROM tenant_queue q
+          WHERE q.next_due <= now() AND q.tenant_id NOT IN (SELECT tenant_id FROM jobs
+              WHERE state = 'running' AND next_attempt_at > now())
+            AND (SELECT true FROM jobs d WHERE d.tenant_id = q.tenant_id AND d.state = 'queued'
+              AND d.next_attempt_at <= now() LIMIT 1)
+          ORDER BY q.next_due, q.tenant_id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      values: [],
     },
     {
       name: 'claim: the oldest due job of the chosen tenant',

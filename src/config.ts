@@ -342,7 +342,7 @@ export const ConfigSchema = Type.Object({
     inlineUploadMaxBytes: Type.Integer({
       minimum: 0,
       maximum: 1024 * 1024,
-      default: 64 * 1024,
+      default: 128 * 1024,
       env: 'INLINE_UPLOAD_MAX_BYTES',
       description:
         'uploads up to this size are stored with their job in the database, not staged as a blob (0 = always stage)',

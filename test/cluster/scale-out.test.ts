@@ -87,7 +87,7 @@ describe('scale-out: 2 API nodes and 2 workers over PostgreSQL, S3 staging and o
         const infected = index % 7 === 0;
         const form = new FormData();
         // Every third file is over INLINE_UPLOAD_MAX_BYTES: staged in S3 rather than stored with its job.
-        const clean = randomBytes(index % 3 === 1 ? 100_000 : 4096);
+        const clean = randomBytes(index % 3 === 1 ? 140_000 : 4096);
         form.set('file', new Blob([infected ? eicarBytes() : clean]), `f${index}.bin`);
         const api = apis[index % 2]!;
         const response = await fetch(`${api.url}/api/v1/scans/initiate`, {

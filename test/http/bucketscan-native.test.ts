@@ -68,7 +68,7 @@ describe('Bucketscan dialect and native API over real HTTP', () => {
 
   test('staged uploads are deleted once the verdict is stored', async () => {
     // Larger than INLINE_UPLOAD_MAX_BYTES: staged as a file, not stored with the job.
-    const body = (await (await initiate(randomBytes(100_000), 'x.bin')).json()) as BucketScanStatus;
+    const body = (await (await initiate(randomBytes(140_000), 'x.bin')).json()) as BucketScanStatus;
     await finalStatus(body.scanId);
     const staged = await readdir(path.join(service.dataDir, 'uploads')).catch(() => []);
     assert.deepEqual(

@@ -2,6 +2,7 @@ import { defaultConfig } from '../src/config.ts';
 import { type Mode, SIGNATURE_SETS, type SignatureSet } from './options.ts';
 import type { BenchReport } from './report.ts';
 import type { RoundResult } from './rounds.ts';
+import { type ScaleoutRun, scaleoutRatio } from './scaleout-report.ts';
 import { round, roundRate } from './stats.ts';
 import { cpuPerThousand, cpuRatio, downloadPeakRss, ratioToRaw, signaturesOf } from './targets.ts';
 
@@ -354,6 +355,75 @@ function policySection(report: BenchReport): string {
   ].join('\n');
 }
 
+function scaleoutSection(report: BenchReport): string {
+  const scaleout = report.scaleout;
+  if (!scaleout) return '';
+  const concurrencies = [...new Set(scaleout.runs.map((run) => run.concurrency))].sort((a, b) => a - b);
+  const find = (setup: ScaleoutRun['setup'], concurrency: number) =>
+    scaleout.runs.find((run) => run.setup === setup && run.concurrency === concurrency);
+  const perThousand = (run: ScaleoutRun | undefined, seconds: (run: ScaleoutRun) => number) =>
+    run ? cpuPerThousand(seconds(run), run.files) : '–';
+  const rows = concurrencies.map((concurrency) => {
+    const [raw, sqlite, postgres, asyncCommit] = (
+      ['raw', 'sqlite', 'postgres', 'postgres-async-commit'] as const
+    ).map((setup) => find(setup, concurrency));
+    const rate = (run: ScaleoutRun | undefined) => (run ? roundRate(run.files / run.seconds) : null);
+    return [
+      concurrency,
+      rate(raw),
+      rate(sqlite),
+      rate(postgres),
+      scaleoutRatio(scaleout.runs, concurrency)?.toFixed(2),
+      rate(asyncCommit),
+      scaleoutRatio(scaleout.runs, concurrency, 'postgres-async-commit')?.toFixed(2),
+      `${sqlite?.submitLatency?.p50Ms ?? '–'} / ${postgres?.submitLatency?.p50Ms ?? '–'} / ${asyncCommit?.submitLatency?.p50Ms ?? '–'}`,
+      `${sqlite?.inWorker?.meanMs ?? '–'} / ${postgres?.inWorker?.meanMs ?? '–'}`,
+      `${perThousand(sqlite, (run) => run.cpuSeconds.clamd)} / ${perThousand(postgres, (run) => run.cpuSeconds.clamd)}`,
+      perThousand(sqlite, (run) => run.cpuSeconds.api),
+      `${perThousand(postgres, (run) => run.cpuSeconds.api)} / ${perThousand(postgres, (run) => run.cpuSeconds.worker)} / ${perThousand(postgres, (run) => run.cpuSeconds.postgres)}`,
+    ];
+  });
+  const idle = scaleout.idle;
+  return [
+    '### Scale-out: PostgreSQL mode against one process on SQLite',
+    '',
+    `${scaleout.files} async uploads of ${scaleout.fileBytes / 1024} KiB per round on the same clamd (restarted before every round): ` +
+      `one \`serve\` process on SQLite (WORKER_CONCURRENCY ${scaleout.workerSlots}) against ${scaleout.apiProcesses} ` +
+      `\`serve --role api\` and ${scaleout.workerProcesses} \`serve --role worker\` processes ` +
+      `(WORKER_CONCURRENCY ${scaleout.workerConcurrency.join(' + ')}) on a PostgreSQL database created for the run, ` +
+      'the requests spread over the API processes in turn, uploads over INLINE_UPLOAD_MAX_BYTES staged in a data directory ' +
+      'the four share. async commit = the same 2 + 2 on a second database with `synchronous_commit=off` on their connections ' +
+      '(`DATABASE_URL=…?options=-c%20synchronous_commit%3Doff`): a commit returns before PostgreSQL flushed it, as SQLite’s ' +
+      '`synchronous = NORMAL` does; it survives a killed scangate, a crash of PostgreSQL can lose the last ~0.6 s. ' +
+      'raw = the bench streaming the same files to clamd. CPU is utime + stime of each process over the round; ' +
+      'backends = the PostgreSQL processes serving the bench database.',
+    '',
+    table(
+      [
+        'concurrency',
+        'raw files/s',
+        'SQLite files/s',
+        'PostgreSQL 2 + 2 files/s',
+        'PostgreSQL ÷ SQLite',
+        'async commit files/s',
+        'async commit ÷ SQLite',
+        'submit p50 ms SQLite / PostgreSQL / async commit',
+        'lease → verdict mean ms SQLite / PostgreSQL',
+        'clamd CPU s per 1,000 SQLite / PostgreSQL',
+        'SQLite process CPU s per 1,000',
+        'PostgreSQL: API / worker processes / backends CPU s per 1,000',
+      ],
+      rows,
+    ),
+    '',
+    idle
+      ? `Idle: after ${idle.settleSeconds} s without work, the 2 + 2 processes cost PostgreSQL ${idle.transactions} transactions ` +
+        `in ${idle.seconds} s (${idle.transactionsPerSecond}/s; xact_commit + xact_rollback of the bench database, pg_stat_database).`
+      : 'Idle transactions were not measured in this run.',
+    '',
+  ].join('\n');
+}
+
 export function renderReport(report: BenchReport, jsonPath: string): string {
   return [
     BEGIN,
@@ -371,6 +441,7 @@ export function renderReport(report: BenchReport, jsonPath: string): string {
     latencySection(report),
     cacheSection(report),
     policySection(report),
+    scaleoutSection(report),
     END,
   ]
     .filter((part) => part !== undefined)

@@ -49,6 +49,12 @@ export interface BenchOptions {
   cacheFileBytes: number;
   /** Files of each content kind in the content-policy phase; 0 skips it. */
   policyFiles: number;
+  /** 100 KB files per round of the scale-out phase (SQLite vs 2 API + 2 workers on PostgreSQL); 0 skips it. */
+  scaleoutFiles: number;
+  /** The idle window in which the 2 + 2 processes' PostgreSQL transactions are counted; 0 skips it. */
+  scaleoutIdleSeconds: number;
+  /** A PostgreSQL server (an existing database to connect to): the scale-out phase creates and drops its own there. */
+  postgresUrl: string;
   workerConcurrency: number;
   clamdThreads: number;
   out: string;
@@ -81,6 +87,23 @@ const FULL_DATABASE_SIZES = ['1KB', '100KB', '1MB'];
 /** The generator of the full database, as this machine keeps it (--sigdb-generator to use another). */
 const DEFAULT_SIGDB_GENERATOR = '/work/shared/tools/signatures/make-synthetic-sigdb.sh';
 
+/** The server the tests use (trust auth on loopback); --postgres-url or $SCANGATE_BENCH_POSTGRES_URL for another. */
+const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** The parts of a run `--phases` picks from; every one by default. */
+export const PHASES = [
+  'matrix',
+  'latency',
+  'download',
+  'memory',
+  'policy',
+  'cache',
+  'idle',
+  'scaleout',
+  'full',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
 export const USAGE = `npm run bench -- [options]
 
   --signatures LIST     test,full (default both): the matrix on the offline test database (scangate's
@@ -104,6 +127,15 @@ export const USAGE = `npm run bench -- [options]
   --idle-seconds N      idle time before the compiled service's RSS is read (default 20; 0 skips)
   --cache-files N       files of the 50 % repeat workload (default 1000; 0 skips)
   --policy-files N      100 KB files per content kind in the content-policy phase (default 400; 0 skips)
+  --scaleout-files N    100 KB files per round of the scale-out phase: one process on SQLite against
+                        2 API + 2 worker processes on a fresh PostgreSQL database, the same scan slots
+                        (default 1000; 0 skips)
+  --scaleout-idle-seconds N  idle window in which the 2 + 2 processes' PostgreSQL transactions are
+                        counted (default 30; 0 skips)
+  --postgres-url URL    the PostgreSQL server of the scale-out phase (default ${DEFAULT_POSTGRES_URL},
+                        or $SCANGATE_BENCH_POSTGRES_URL); it creates and drops a database of its own
+  --phases LIST         run only these: ${PHASES.join(',')} (matrix = the test database's
+                        matrix, full = the full database's); e.g. --phases scaleout
   --workers N           WORKER_CONCURRENCY of the service (default 4, the service default)
   --out FILE            results JSON (default bench/results/latest.json)
   --markdown FILE       Markdown report (default BENCHMARKS.md, or FILE.md next to --out)
@@ -157,6 +189,10 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
       'latency-submits': { type: 'string' },
       'cache-files': { type: 'string' },
       'policy-files': { type: 'string' },
+      'scaleout-files': { type: 'string' },
+      'scaleout-idle-seconds': { type: 'string' },
+      'postgres-url': { type: 'string' },
+      phases: { type: 'string' },
       workers: { type: 'string' },
       out: { type: 'string' },
       markdown: { type: 'string' },
@@ -187,9 +223,17 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
   const fullSizes = sizes
     .filter((size) => (wanted ? true : FULL_DATABASE_SIZES.includes(size.name)))
     .map((size) => ({ ...size, count: Math.max(1, Math.round(size.count * fullScale)) }));
-  const signatures = list(values.signatures ?? SIGNATURE_SETS.join(',')) as SignatureSet[];
-  for (const set of signatures)
-    if (!SIGNATURE_SETS.includes(set)) throw new Error(`--signatures takes ${SIGNATURE_SETS.join(',')}`);
+  const phases = list(values.phases ?? PHASES.join(',')) as Phase[];
+  for (const phase of phases)
+    if (!PHASES.includes(phase)) throw new Error(`--phases takes ${PHASES.join(',')}`);
+  // A phase left out runs as if its size or count were 0.
+  const unless = (phase: Phase, value: number) => (phases.includes(phase) ? value : 0);
+  const signatures = (list(values.signatures ?? SIGNATURE_SETS.join(',')) as SignatureSet[]).filter((set) =>
+    phases.includes(set === 'test' ? 'matrix' : 'full'),
+  );
+  for (const set of list(values.signatures ?? ''))
+    if (!SIGNATURE_SETS.includes(set as SignatureSet))
+      throw new Error(`--signatures takes ${SIGNATURE_SETS.join(',')}`);
   const cacheHome = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   const concurrency = list(values.concurrency ?? (quick ? '1,4' : '1,4,16')).map((text) =>
     positiveInt(text, '--concurrency'),
@@ -211,14 +255,38 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions | '
     cacheDir: path.resolve(values['cache-dir'] ?? path.join(cacheHome, 'scangate-bench')),
     concurrency,
     modes,
-    downloadBytes: parseSize(values['download-size'] ?? (quick ? '100MB' : '1GB')),
-    latencySubmits: positiveInt(values['latency-submits'] ?? (quick ? '60' : '300'), '--latency-submits'),
-    memoryUploads: positiveInt(values['memory-uploads'] ?? (quick ? '4' : '16'), '--memory-uploads'),
-    queuedJobs: positiveInt(values['queued-jobs'] ?? (quick ? '200' : '1000'), '--queued-jobs'),
-    idleSeconds: positiveInt(values['idle-seconds'] ?? (quick ? '5' : '20'), '--idle-seconds'),
-    cacheFiles: positiveInt(values['cache-files'] ?? (quick ? '200' : '1000'), '--cache-files'),
+    downloadBytes: unless('download', parseSize(values['download-size'] ?? (quick ? '100MB' : '1GB'))),
+    latencySubmits: unless(
+      'latency',
+      positiveInt(values['latency-submits'] ?? (quick ? '60' : '300'), '--latency-submits'),
+    ),
+    memoryUploads: unless(
+      'memory',
+      positiveInt(values['memory-uploads'] ?? (quick ? '4' : '16'), '--memory-uploads'),
+    ),
+    queuedJobs: unless(
+      'memory',
+      positiveInt(values['queued-jobs'] ?? (quick ? '200' : '1000'), '--queued-jobs'),
+    ),
+    idleSeconds: unless(
+      'idle',
+      positiveInt(values['idle-seconds'] ?? (quick ? '5' : '20'), '--idle-seconds'),
+    ),
+    cacheFiles: unless(
+      'cache',
+      positiveInt(values['cache-files'] ?? (quick ? '200' : '1000'), '--cache-files'),
+    ),
     cacheFileBytes: 100 * KiB,
-    policyFiles: positiveInt(values['policy-files'] ?? (quick ? '100' : '400'), '--policy-files'),
+    policyFiles: unless(
+      'policy',
+      positiveInt(values['policy-files'] ?? (quick ? '100' : '400'), '--policy-files'),
+    ),
+    scaleoutFiles: unless(
+      'scaleout',
+      positiveInt(values['scaleout-files'] ?? (quick ? '200' : '1000'), '--scaleout-files'),
+    ),
+    scaleoutIdleSeconds: positiveInt(values['scaleout-idle-seconds'] ?? '30', '--scaleout-idle-seconds'),
+    postgresUrl: values['postgres-url'] ?? (process.env.SCANGATE_BENCH_POSTGRES_URL || DEFAULT_POSTGRES_URL),
     workerConcurrency: positiveInt(values.workers ?? '4', '--workers'),
     clamdThreads: 8,
     out,

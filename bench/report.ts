@@ -4,6 +4,7 @@ import type { DownloadResult } from './download.ts';
 import type { MemoryResult } from './memory.ts';
 import type { PolicyResult } from './policy.ts';
 import type { RoundResult } from './rounds.ts';
+import type { ScaleoutResult } from './scaleout-report.ts';
 import type { SubmitLatencyResult } from './submit-latency.ts';
 import type { TargetResult } from './targets.ts';
 import type { CacheResult } from './verdict-cache.ts';
@@ -46,6 +47,7 @@ export interface BenchReport {
   memory?: MemoryResult;
   verdictCache?: CacheResult;
   policy?: PolicyResult;
+  scaleout?: ScaleoutResult;
   targets: TargetResult[];
 }
 

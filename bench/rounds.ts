@@ -42,6 +42,8 @@ export interface Measured {
   latenciesMs: number[];
   verdicts: Record<string, number>;
   submitLatenciesMs?: number[];
+  /** async only: each job's lease to its verdict stored (started_at to completed_at). */
+  inWorkerMs?: number[];
   cachedVerdicts?: number;
 }
 
@@ -90,9 +92,12 @@ async function measureSync(
   return { seconds: (performance.now() - started) / 1000, latenciesMs, verdicts };
 }
 
+/** What an async round asks of the service: one client, or one spreading requests over several API processes. */
+export type AsyncScanClient = Pick<ScangateClient, 'submitUpload' | 'getScan' | 'listScans'>;
+
 /** Polls one job until its verdict is stored; answers the stored view. */
 export async function waitForVerdict(
-  client: ScangateClient,
+  client: AsyncScanClient,
   id: string,
   intervalMs = 10,
 ): Promise<NativeScanView> {
@@ -104,7 +109,7 @@ export async function waitForVerdict(
 }
 
 /** Polls until the tenant has no job without a verdict. */
-export async function waitUntilNonePending(client: ScangateClient, intervalMs = 10): Promise<void> {
+export async function waitUntilNonePending(client: AsyncScanClient, intervalMs = 10): Promise<void> {
   for (;;) {
     const { scans } = await client.listScans({ status: 'pending', limit: 1 });
     if (scans.length === 0) return;
@@ -113,14 +118,14 @@ export async function waitUntilNonePending(client: ScangateClient, intervalMs = 
 }
 
 /** Waits until every job of the round has a verdict: the last submitted first, then none pending. */
-async function waitForAllDone(client: ScangateClient, lastId: string): Promise<void> {
+async function waitForAllDone(client: AsyncScanClient, lastId: string): Promise<void> {
   await waitForVerdict(client, lastId);
   await waitUntilNonePending(client);
 }
 
 /** The stored views of the given job ids, read back after the round (newest-first pages, then by id). */
 export async function readJobs(
-  client: ScangateClient,
+  client: AsyncScanClient,
   ids: Set<string>,
 ): Promise<Map<string, NativeScanView>> {
   const found = new Map<string, NativeScanView>();
@@ -143,7 +148,7 @@ export async function readJobs(
  * verdict is stored. The round ends at the last completed_at, as the service recorded it.
  */
 export async function measureAsync(
-  client: ScangateClient,
+  client: AsyncScanClient,
   payloads: Payload[],
   concurrency: number,
   stopClock: StopClock = () => {},
@@ -166,6 +171,7 @@ export async function measureAsync(
   const detectedSeconds = (performance.now() - started) / 1000;
   const jobs = await readJobs(client, new Set(submittedAt.keys()));
   const latenciesMs: number[] = [];
+  const inWorkerMs: number[] = [];
   const verdicts: Record<string, number> = {};
   let cachedVerdicts = 0;
   let lastCompletion = startedAt;
@@ -173,13 +179,14 @@ export async function measureAsync(
     const completed = Date.parse(job.completed_at ?? '');
     lastCompletion = Math.max(lastCompletion, completed);
     latenciesMs.push(completed - submittedAt.get(id)!);
+    if (job.started_at) inWorkerMs.push(completed - Date.parse(job.started_at));
     count(verdicts, job.status);
     if (job.cached) cachedVerdicts++;
   }
   // completed_at has millisecond resolution; never report a round shorter than it was observed to be
   // minus the polling granularity.
   const seconds = Math.max((lastCompletion - startedAt) / 1000, detectedSeconds - 0.05);
-  return { seconds, latenciesMs, verdicts, submitLatenciesMs, cachedVerdicts };
+  return { seconds, latenciesMs, verdicts, submitLatenciesMs, inWorkerMs, cachedVerdicts };
 }
 
 export async function runRound(

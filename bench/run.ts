@@ -34,6 +34,7 @@ import { buildService } from './processes.ts';
 import { rawInstream } from './raw-clamd.ts';
 import { type BenchReport, formatJson, machineInfo } from './report.ts';
 import type { RoundResult } from './rounds.ts';
+import { checkPostgres, runScaleout } from './scaleout.ts';
 import { syntheticDatabase } from './signatures.ts';
 import { runConcurrently } from './stats.ts';
 import { evaluateTargets } from './targets.ts';
@@ -92,6 +93,8 @@ async function runBench(options: BenchOptions, teardown: Teardown, onService: (b
   const dataRoot = path.join(tempDir, 'data');
   await mkdir(dataRoot, { recursive: true });
   const maxFileSizeBytes = maxFileSizeFor(options);
+  // Before anything runs: the scale-out phase comes late, and needs a PostgreSQL server.
+  if (options.scaleoutFiles > 0) await checkPostgres(options.postgresUrl);
   // Before anything starts: generating the full database takes a minute the first time.
   const fullDatabase = options.signatures.includes('full')
     ? await syntheticDatabase(options.sigdbGenerator, options.cacheDir, log)
@@ -142,6 +145,8 @@ async function runBench(options: BenchOptions, teardown: Teardown, onService: (b
     const idle = await runIdleRss(bench);
     if (idle) memory.idle = idle;
   }
+  // On the test database's clamd, before the full matrix replaces it.
+  const scaleout = options.scaleoutFiles > 0 ? await runScaleout(bench, teardown) : undefined;
   if (fullDatabase) rounds.push(...(await runFullMatrix(bench, fullDatabase, teardown)));
 
   machine.loadAverageEnd = os.loadavg()[0]!;
@@ -163,13 +168,14 @@ async function runBench(options: BenchOptions, teardown: Teardown, onService: (b
       modes: options.modes,
     },
     rounds,
-    targets: evaluateTargets({ rounds, download, submitLatency, memory }),
+    targets: evaluateTargets({ rounds, download, submitLatency, memory, scaleout }),
   };
   if (download) report.download = download;
   if (Object.keys(memory).length > 0) report.memory = memory;
   if (submitLatency) report.submitLatency = submitLatency;
   if (verdictCache) report.verdictCache = verdictCache;
   if (policy) report.policy = policy;
+  if (scaleout) report.scaleout = scaleout;
   return report;
 }
 

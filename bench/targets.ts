@@ -2,6 +2,7 @@ import type { DownloadResult } from './download.ts';
 import type { MemoryResult } from './memory.ts';
 import type { SignatureSet } from './options.ts';
 import type { RoundResult } from './rounds.ts';
+import { type ScaleoutResult, scaleoutRatio } from './scaleout-report.ts';
 import { round } from './stats.ts';
 import type { SubmitLatencyResult } from './submit-latency.ts';
 
@@ -18,7 +19,9 @@ export interface TargetResult {
     | 'test-async-cpu'
     | 'idle-rss'
     | 'download-rss'
-    | 'submit-latency';
+    | 'submit-latency'
+    | 'scaleout-throughput'
+    | 'scaleout-idle';
   target: string;
   /** null: the run did not measure it (a quick or partial run). */
   held: boolean | null;
@@ -120,6 +123,59 @@ export interface TargetInputs {
   download?: DownloadResult | undefined;
   submitLatency?: SubmitLatencyResult | undefined;
   memory?: MemoryResult | undefined;
+  scaleout?: ScaleoutResult | undefined;
+}
+
+/** Fewer files per round than this say little about a throughput: reported, not judged (the smoke test). */
+const SCALEOUT_JUDGED_FILES = 100;
+/** The idle window the issue's "idle workers cause < 5 transactions/s" is judged on. */
+const SCALEOUT_JUDGED_IDLE_SECONDS = 30;
+
+function scaleoutTargets(scaleout: ScaleoutResult | undefined): TargetResult[] {
+  const throughputTarget =
+    'PostgreSQL mode: 2 API + 2 worker processes ≥ 0.9× the single-process SQLite files/s for 100 KB files (every concurrency)';
+  const idleTarget = 'PostgreSQL mode: idle 2 API + 2 worker processes cause < 5 transactions/s';
+  if (!scaleout)
+    return [notMeasured('scaleout-throughput', throughputTarget), notMeasured('scaleout-idle', idleTarget)];
+  const cells = [...new Set(scaleout.runs.map((run) => run.concurrency))]
+    .map((concurrency) => ({ concurrency, ratio: scaleoutRatio(scaleout.runs, concurrency) }))
+    .filter((cell): cell is { concurrency: number; ratio: number } => cell.ratio !== null);
+  const judged = scaleout.files >= SCALEOUT_JUDGED_FILES;
+  const cellList = cells.map((cell) => `c${cell.concurrency} ${cell.ratio}×`).join(', ');
+  const asyncCommit = cells
+    .map((cell) => ({
+      concurrency: cell.concurrency,
+      ratio: scaleoutRatio(scaleout.runs, cell.concurrency, 'postgres-async-commit'),
+    }))
+    .filter((cell) => cell.ratio !== null)
+    .map((cell) => `c${cell.concurrency} ${cell.ratio}×`)
+    .join(', ');
+  const throughput: TargetResult =
+    cells.length === 0
+      ? notMeasured('scaleout-throughput', throughputTarget)
+      : {
+          id: 'scaleout-throughput',
+          target: throughputTarget,
+          held: judged ? cells.every((cell) => cell.ratio >= 0.9) : null,
+          measured:
+            `${cellList} (${scaleout.files} files per round${judged ? '' : ': too few, not judged'})` +
+            (asyncCommit ? `; with synchronous_commit=off: ${asyncCommit}` : ''),
+        };
+  const idle = scaleout.idle;
+  const idleJudged = idle !== undefined && idle.seconds >= SCALEOUT_JUDGED_IDLE_SECONDS - 0.5;
+  return [
+    throughput,
+    idle
+      ? {
+          id: 'scaleout-idle',
+          target: idleTarget,
+          held: idleJudged ? idle.transactionsPerSecond < 5 : null,
+          measured:
+            `${idle.transactionsPerSecond}/s (${idle.transactions} transactions in ${idle.seconds} s, pg_stat_database)` +
+            (idleJudged ? '' : `: under ${SCALEOUT_JUDGED_IDLE_SECONDS} s, not judged`),
+        }
+      : notMeasured('scaleout-idle', idleTarget),
+  ];
 }
 
 function notMeasured(id: TargetResult['id'], target: string): TargetResult {
@@ -151,6 +207,7 @@ export function evaluateTargets({
   download,
   submitLatency: latency,
   memory,
+  scaleout,
 }: TargetInputs): TargetResult[] {
   const every = () => true;
   const targets = [
@@ -226,5 +283,6 @@ export function evaluateTargets({
       measured: `p99 upload ${upload.p99Ms} ms, URL ${url.p99Ms} ms (both ${all.p99Ms} ms); ${saturation}`,
     });
   }
+  targets.push(...scaleoutTargets(scaleout));
   return targets;
 }

@@ -1,10 +1,15 @@
 /**
  * The loop both queues run (scan jobs and callback deliveries): up to `concurrency` items in hand
  * at once. The loop leases while it has free slots and the queue may hold work, in one call for
- * all free slots, until a lease comes back empty; then it sleeps until woken (a submit in this
+ * all free slots, until a lease comes back short; then it sleeps until woken (a submit in this
  * process, a NOTIFY from another, an item in hand finishing) or until the fallback poll, which
  * covers a lost notification and work that falls due by the clock (a retry's time, an expired
  * lease). An idle loop therefore costs one lease query per `pollIntervalMs`, whatever its size.
+ *
+ * After a lease that came back short (the queue ran dry) the next one asks for a single item, and
+ * for every free slot again once a lease is answered in full: a wake-up for one new job (every
+ * worker process is woken by each NOTIFY) costs one pick, not a batch transaction that looks for
+ * the job and then, in vain, for one more per free slot.
  */
 export interface LeaseLoopOptions<T> {
   concurrency: number;
@@ -27,6 +32,8 @@ export class LeaseLoop<T> {
   #leasing: Promise<void> | undefined;
   /** A wake-up arrived while a lease was in flight: that lease may have missed the new item. */
   #wokenWhileLeasing = false;
+  /** The last lease was answered with all it asked for: the queue may hold more (at start, it may). */
+  #lastLeaseFull = true;
   #sleep: NodeJS.Timeout | undefined;
 
   constructor(options: LeaseLoopOptions<T>) {
@@ -99,8 +106,10 @@ export class LeaseLoop<T> {
     while (!this.#stopping && free > 0) {
       this.#wokenWhileLeasing = false;
       let items: T[];
+      const asked = this.#lastLeaseFull ? free : 1;
       try {
-        items = await this.#options.lease(free);
+        items = await this.#options.lease(asked);
+        this.#lastLeaseFull = items.length >= asked;
       } catch (error) {
         this.#options.onLeaseError(error);
         this.#wokenWhileLeasing = false;
@@ -109,7 +118,8 @@ export class LeaseLoop<T> {
       }
       for (const item of items) this.#take(item);
       free = this.#options.concurrency - this.#inHand.size;
-      if (items.length === 0 && !this.#wokenWhileLeasing) break;
+      // Short: the queue held no more when it was read. Only a wake-up since then is news.
+      if (items.length < asked && !this.#wokenWhileLeasing) break;
     }
     // Full: the next item to finish leases again. Empty: sleep until woken or the fallback poll.
     if (!this.#stopping && free > 0) this.#sleepFor(this.#options.pollIntervalMs);

@@ -8,12 +8,14 @@ function memoryQueue(items: number[]) {
   const finishers = new Map<number, () => void>();
   const handled: number[] = [];
   let leaseCalls = 0;
+  const asked: number[] = [];
   const loop = new LeaseLoop<number>({
     concurrency: 2,
     pollIntervalMs: 60_000,
     leaseErrorDelayMs: 60_000,
     lease: async (max) => {
       leaseCalls++;
+      asked.push(max);
       return queue.splice(0, max);
     },
     handle: (item) =>
@@ -25,7 +27,7 @@ function memoryQueue(items: number[]) {
       }),
     onLeaseError: (error) => assert.fail(String(error)),
   });
-  return { queue, finishers, handled, loop, leaseCalls: () => leaseCalls };
+  return { queue, finishers, handled, loop, asked, leaseCalls: () => leaseCalls };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -75,4 +77,35 @@ test('an idle loop sleeps on its fallback poll and leases as soon as it is woken
   assert.ok(memory.finishers.has(7));
   memory.finishers.get(7)!();
   await memory.loop.stop(1_000, () => {});
+});
+
+test('after the queue ran dry a wake-up asks for one item, and keeps leasing while it is answered in full', async () => {
+  const memory = memoryQueue([]);
+  memory.loop.start();
+  await settle();
+  assert.deepEqual(memory.asked, [2], 'a first look for every free slot, answered short');
+  memory.queue.push(1);
+  memory.loop.wake();
+  await settle();
+  // One item asked for and found: the queue may hold more, so the free slot looks once more.
+  assert.deepEqual(memory.asked, [2, 1, 1]);
+  assert.ok(memory.finishers.has(1));
+  memory.finishers.get(1)!();
+  await settle();
+  assert.deepEqual(memory.asked, [2, 1, 1, 1], 'still short: one item asked for');
+  memory.queue.push(2, 3, 4);
+  memory.loop.wake();
+  await settle();
+  assert.deepEqual(
+    memory.asked,
+    [2, 1, 1, 1, 1, 1],
+    'each answered in full: it looks again while a slot is free',
+  );
+  assert.deepEqual([...memory.finishers.keys()].sort(), [1, 2, 3]);
+  memory.finishers.get(2)!();
+  memory.finishers.get(3)!();
+  await settle();
+  memory.finishers.get(4)!();
+  await memory.loop.stop(1_000, () => {});
+  assert.deepEqual(memory.handled, [1, 2, 3, 4]);
 });

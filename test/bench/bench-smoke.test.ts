@@ -46,6 +46,11 @@ describe('npm run bench on tiny inputs', () => {
         '10',
         '--policy-files',
         '5',
+        // 100 KB files: one SQLite process against 2 API + 2 worker processes on a PostgreSQL database of its own.
+        '--scaleout-files',
+        '4',
+        '--scaleout-idle-seconds',
+        '1',
         '--out',
         path.join(scratch, 'r.json'),
         '--tmp',
@@ -136,12 +141,38 @@ describe('npm run bench on tiny inputs', () => {
     assert.match(markdown, /### Content policy/);
   });
 
+  test('runs the scale-out phase: raw, SQLite and 2 + 2 processes on PostgreSQL, every file clean, idle transactions counted', () => {
+    const scaleout = report.scaleout!;
+    assert.equal(scaleout.apiProcesses, 2);
+    assert.equal(scaleout.workerProcesses, 2);
+    assert.deepEqual(scaleout.workerConcurrency, [2, 2], 'the single process’s 4 slots, split');
+    assert.deepEqual(scaleout.runs.map((run) => run.setup).sort(), [
+      'postgres',
+      'postgres-async-commit',
+      'raw',
+      'sqlite',
+    ]);
+    for (const run of scaleout.runs) {
+      assert.deepEqual(run.verdicts, { clean: 4 }, run.setup);
+      assert.ok(run.filesPerSecond > 0, run.setup);
+    }
+    const postgres = scaleout.runs.find((run) => run.setup === 'postgres')!;
+    assert.equal(postgres.inWorker?.count, 4, 'every job’s lease-to-verdict time read back');
+    assert.ok(scaleout.idle && scaleout.idle.seconds >= 1 && scaleout.idle.transactions >= 0);
+    // Four files and a one-second window say nothing about the targets: reported, not judged.
+    for (const id of ['scaleout-throughput', 'scaleout-idle'])
+      assert.equal(report.targets.find((target) => target.id === id)?.held, null, id);
+    assert.match(markdown, /### Scale-out: PostgreSQL mode against one process on SQLite/);
+  });
+
   test('judges the targets and writes them into the Markdown report', () => {
     assert.deepEqual(report.targets.map((target) => target.id).sort(), [
       'download-rss',
       'full-async',
       'full-sync',
       'idle-rss',
+      'scaleout-idle',
+      'scaleout-throughput',
       'submit-latency',
       'test-async-100kb-up',
       'test-async-1kb',

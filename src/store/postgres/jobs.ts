@@ -8,6 +8,7 @@ import type {
   VerdictCounts,
 } from '../../scan.ts';
 import type { JobCompletion, JobQueueStore, LeasedJob, LeaseOptions, SubmitOutcome } from '../contracts.ts';
+import { restAsLongAs } from '../rest.ts';
 import {
   assertStorableJob,
   bucketMilliseconds,
@@ -32,7 +33,7 @@ import { cachedVerdictCte } from './verdicts.ts';
 import type { PostgresWorkNotifications } from './work-notifications.ts';
 
 /** Rows one retention transaction deletes (with their deliveries and counter updates). */
-const SWEEP_BATCH_ROWS = 5000;
+const SWEEP_BATCH_ROWS = 1000;
 
 /** A new job's values in the order of the INSERT's columns (id … upload_bytes). */
 function insertValues(job: NewScanJob): unknown[] {
@@ -439,9 +440,11 @@ export class PostgresJobQueue implements JobQueueStore {
 
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
     const removed = { jobs: 0, deliveries: 0 };
-    // Bounded batches, each its own short transaction: row locks on a few thousand old rows at a
-    // time, and the WAL and the counters' trigger work spread over many commits.
+    // Bounded batches, each its own short transaction: row locks on a thousand old rows at a time,
+    // the WAL and the counters' trigger work spread over many commits, and a rest after each so
+    // the backend deleting does not take a core from the requests.
     for (;;) {
+      const started = performance.now();
       const batch = await this.#db.transaction(async (client) => {
         const { rows } = await client.query<{ id: string }>(
           `SELECT id FROM ${this.#db.tables.jobs} j WHERE j.state = 'done' AND j.completed_at < $1
@@ -469,6 +472,7 @@ export class PostgresJobQueue implements JobQueueStore {
       removed.jobs += batch.jobs;
       removed.deliveries += batch.deliveries;
       if (batch.picked < SWEEP_BATCH_ROWS) break;
+      await restAsLongAs(started);
     }
     // next_due values left early by leases that found their tenant's row held (007_tenant_queue.sql)
     // are looked up again where the tenant has nothing due any more: each costs every pick a probe.
@@ -479,12 +483,14 @@ export class PostgresJobQueue implements JobQueueStore {
        ORDER BY q.tenant_id`,
     );
     for (;;) {
+      const started = performance.now();
       const deleted = await this.#db.query(
         `DELETE FROM ${this.#db.tables.verdictCache} WHERE (sha256, signature_version) IN (
            SELECT sha256, signature_version FROM ${this.#db.tables.verdictCache} WHERE created_at < $1 LIMIT $2)`,
         [completedBefore, SWEEP_BATCH_ROWS],
       );
       if ((deleted.rowCount ?? 0) < SWEEP_BATCH_ROWS) break;
+      await restAsLongAs(started);
     }
     return removed;
   }

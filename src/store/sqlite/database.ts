@@ -1,8 +1,8 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { messageOf, ScanGateError } from '../../errors.ts';
 import { loadMigrations } from '../migrations.ts';
+import { restAsLongAs } from '../rest.ts';
 import type { ReadRequest } from './read-worker.ts';
-import { restAsLongAs } from './rest.ts';
 import { SqliteStoreThread } from './store-thread.ts';
 import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
 

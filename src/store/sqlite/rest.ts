@@ -1,8 +1,0 @@
-/**
- * Background work on the store's thread (sweep batches, vacuum steps) rests as long as its last step
- * took, so it takes at most half of the thread and the write lock, and requests keep flowing.
- */
-export function restAsLongAs(stepStartedAt: number): Promise<void> {
-  const tookMs = performance.now() - stepStartedAt;
-  return new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(tookMs))));
-}

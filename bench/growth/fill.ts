@@ -218,7 +218,7 @@ export class PostgresGrowthStore implements GrowthStore {
           now() - interval '60 s' + i * interval '1 us', now() - interval '60 s' + i * interval '1 us'
         FROM generate_series(${start}::bigint, ${end - 1}::bigint) i`);
     }
-    await this.#client.query('ANALYZE jobs');
+    await this.#client.query('ANALYZE jobs, tenant_queue');
     return { firstSeq: before + 1, lastSeq: await this.#maxSeq() };
   }
 
@@ -229,7 +229,7 @@ export class PostgresGrowthStore implements GrowthStore {
         Math.min(range.lastSeq, start + CHUNK_ROWS - 1),
       ]);
     }
-    await this.#client.query('VACUUM ANALYZE jobs');
+    await this.#client.query('VACUUM ANALYZE jobs, tenant_queue');
   }
 
   async addExpired(count: number): Promise<void> {

@@ -54,19 +54,26 @@ export function hotQueries(dialect: 'sqlite' | 'postgres', now: number): HotQuer
       },
       {
         name: 'stats: pending count',
-        sql: "SELECT count(*) AS n FROM jobs WHERE tenant_id = ? AND state <> 'done'",
+        sql: "SELECT count(*) AS n FROM jobs INDEXED BY jobs_unfinished_trace_idx WHERE tenant_id = ? AND state <> 'done'",
         values: [BIG_TENANT],
       },
       {
-        name: 'claim: the oldest due job of the chosen tenant',
-        sql: `SELECT seq FROM jobs WHERE tenant_id = ? AND state <> 'done' AND next_attempt_at <= ?
+        name: 'claim: an expired lease to take back',
+        sql: `SELECT seq FROM jobs WHERE state = 'running' AND next_attempt_at <= ?
             ORDER BY next_attempt_at, seq LIMIT 1`,
-        values: ['tenant-7', now],
+        values: [now],
       },
       {
-        name: 'claim: next tenant with unfinished jobs (one step of the tenant walk)',
-        sql: "SELECT MIN(j.tenant_id) FROM jobs j WHERE j.state <> 'done' AND j.tenant_id > ?",
-        values: ['tenant-7'],
+        name: 'claim: the tenant (fewest running, oldest due) from tenant_queue',
+        sql: `SELECT tenant_id FROM tenant_queue WHERE next_due <= ?1 AND (?2 = 0 OR running < ?2)
+            ORDER BY running, next_due, tenant_id LIMIT 1`,
+        values: [now, 0],
+      },
+      {
+        name: 'claim: the oldest due job of the chosen tenant',
+        sql: `SELECT seq FROM jobs WHERE tenant_id = ? AND state = 'queued' AND next_attempt_at <= ?
+            ORDER BY next_attempt_at, seq LIMIT 1`,
+        values: ['tenant-7', now],
       },
       {
         name: 'sweep: one batch of expired results',
@@ -119,14 +126,31 @@ export function hotQueries(dialect: 'sqlite' | 'postgres', now: number): HotQuer
       values: [BIG_TENANT],
     },
     {
-      name: 'claim: the oldest due job of the chosen tenant',
-      sql: `SELECT seq FROM jobs WHERE tenant_id = $1 AND state <> 'done' AND next_attempt_at <= now()
+      name: 'claim: an expired lease to take back',
+      sql: `SELECT seq FROM jobs WHERE state = 'running' AND next_attempt_at <= now()
           ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      values: ['tenant-7'],
+      values: [],
     },
     {
-      name: 'claim: next tenant with unfinished jobs (one step of the tenant walk)',
-      sql: "SELECT MIN(j.tenant_id) FROM jobs j WHERE j.state <> 'done' AND j.tenant_id > $1",
+      name: 'claim: live leases per tenant',
+      sql: `SELECT tenant_id, count(*)::integer AS running FROM jobs
+          WHERE state = 'running' AND next_attempt_at > now() GROUP BY tenant_id`,
+      values: [],
+    },
+    {
+      name: 'claim: the oldest due tenant with nothing running, from tenant_queue',
+      sql: `SELECT q.tenant_id FROM tenant_queue q
+          WHERE q.next_due <= now() AND q.tenant_id NOT IN (SELECT tenant_id FROM jobs
+              WHERE state = 'running' AND next_attempt_at > now())
+            AND (SELECT true FROM jobs d WHERE d.tenant_id = q.tenant_id AND d.state = 'queued'
+              AND d.next_attempt_at <= now() LIMIT 1)
+          ORDER BY q.next_due, q.tenant_id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      values: [],
+    },
+    {
+      name: 'claim: the oldest due job of the chosen tenant',
+      sql: `SELECT seq FROM jobs WHERE tenant_id = $1 AND state = 'queued' AND next_attempt_at <= now()
+          ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
       values: ['tenant-7'],
     },
     {

@@ -5,7 +5,7 @@ import { BucketGrants } from '../jobs/buckets/grants.ts';
 import type { BucketScanWalker } from '../jobs/buckets/walker.ts';
 import type { ScanEvents } from '../scan-events.ts';
 import type { LazyS3Client } from '../sources/s3/lazy-client.ts';
-import type { JobQueueStore } from '../store/contracts.ts';
+import type { JobQueueStore, Store } from '../store/contracts.ts';
 import { openBucketScanStore } from '../store/open-store.ts';
 
 export interface BucketScanning {
@@ -30,7 +30,14 @@ export async function startBucketScanning(
   config: Config,
   jobs: JobQueueStore,
   logger: Logger,
-  options: { runWalker: boolean; s3: LazyS3Client; notifyWorkers?: () => void; events?: ScanEvents },
+  options: {
+    runWalker: boolean;
+    s3: LazyS3Client;
+    notifyWorkers?: () => void;
+    events?: ScanEvents;
+    /** The job store's subscription to work announced by other processes. */
+    watchWork?: Store['watchWork'];
+  },
 ): Promise<BucketScanning> {
   const grants = new BucketGrants(config.buckets.grants);
   const buckets = await openBucketScanStore(config);
@@ -55,12 +62,16 @@ export async function startBucketScanning(
         // The walker still polls for scans to advance; at most once a second, however slow the
         // workers' fallback poll is (a second is what a scan's progress may lag).
         idleMs: Math.min(Math.max(config.jobs.pollIntervalMs * 5, 100), 1_000),
+        // A walker without scans waits for an announcement; a dead walker's scan is taken over
+        // once its lease has expired anyway.
+        maxIdleMs: config.jobs.leaseMs,
         retentionMs: config.jobs.resultRetentionSeconds * 1000,
         sweepIntervalMs: config.jobs.sweepIntervalMs,
       },
       logger: logger.child({ component: 'bucket-walker' }),
       ...(options.notifyWorkers ? { notifyWorkers: options.notifyWorkers } : {}),
       ...(options.events ? { events: options.events } : {}),
+      ...(options.watchWork ? { watchWork: (wake: () => void) => options.watchWork!('buckets', wake) } : {}),
     });
     walker.start();
   }
@@ -69,7 +80,15 @@ export async function startBucketScanning(
     jobs,
     grants,
     ...(options.events ? { events: options.events } : {}),
-    ...(walker ? { notifyWalker: () => walker.wake() } : {}),
+    // This process's walker at once; other processes' walkers through the store.
+    notifyWalker: () => {
+      walker?.wake();
+      buckets
+        .announceWork()
+        .catch((error: unknown) =>
+          logger.warn({ err: error }, 'bucket scan not announced; other walkers find it at their next poll'),
+        );
+    },
   });
   return {
     service,

@@ -155,6 +155,7 @@ export async function startService(config: Config, logger = createLogger(config)
       runWalker: runsWorkers,
       s3,
       events,
+      watchWork: (queue, wake) => store.watchWork(queue, wake),
       ...(workers ? { notifyWorkers: () => workers.wake() } : {}),
     });
     closers.push(() => bucketScanning.close());

@@ -40,6 +40,8 @@ export interface SqlExecutor extends SqlSession {
   close(): Promise<void>;
   /** Runs `work` in one write transaction; nothing else uses the session meanwhile. */
   transaction<T>(work: (session: SqlSession) => Promise<T>): Promise<T>;
+  /** BucketScanStore.announceWork for this dialect. */
+  announceWork(): Promise<void>;
 }
 
 /**
@@ -158,6 +160,10 @@ export class SqlBucketScanStore implements BucketScanStore {
     return cancelled ? this.getScan(tenantId, id) : undefined;
   }
 
+  announceWork(): Promise<void> {
+    return this.#sql.announceWork();
+  }
+
   async leaseScan(leaseMs: number): Promise<LeasedBucketScan | undefined> {
     const now = Date.now();
     // A read first: the walker asks every few hundred ms, and with no scan due a write statement
@@ -177,6 +183,13 @@ export class SqlBucketScanStore implements BucketScanStore {
       [leaseToken, now + leaseMs, due.id, now],
     );
     return row && { scan: scanFromRow(row), leaseToken };
+  }
+
+  async nextScanDueAt(): Promise<Date | undefined> {
+    const next = await this.#sql.get<{ due: Numeric | null }>(
+      `SELECT MIN(lease_expires_at) AS due FROM ${this.#t.scans} WHERE state = 'running'`,
+    );
+    return next?.due == null ? undefined : new Date(Number(next.due));
   }
 
   async releaseScan(id: string, leaseToken: string, delayMs = 0): Promise<void> {

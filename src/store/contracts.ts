@@ -35,7 +35,7 @@ import type {
  */
 
 /** The two queues whose workers can be woken: scan jobs and callback deliveries. */
-export type WorkQueue = 'jobs' | 'deliveries';
+export type WorkQueue = 'jobs' | 'deliveries' | 'buckets';
 
 export interface LeaseOptions {
   /** Jobs of one tenant running at once, across every worker on this store (0 = no limit). */
@@ -241,8 +241,16 @@ export interface BucketScanStore {
    */
   cancelScan(tenantId: string, id: string): Promise<BucketScan | undefined>;
 
+  /**
+   * Tells the walkers of other processes sharing the store that a scan has work now (created,
+   * resumed, objects arrived by event), after it was committed. Nothing to tell on SQLite: one
+   * process walks its scans and is woken in-process.
+   */
+  announceWork(): Promise<void>;
   /** Leases a running scan whose lease is free (round robin by lease expiry). */
   leaseScan(leaseMs: number): Promise<LeasedBucketScan | undefined>;
+  /** When the next running scan can be leased (its lease or release delay ends); none when no scan runs. */
+  nextScanDueAt(): Promise<Date | undefined>;
   /** Gives the lease back; the scan is not leased again for `delayMs` (nothing to do for now). */
   releaseScan(id: string, leaseToken: string, delayMs?: number): Promise<void>;
   /**

@@ -4,8 +4,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import {
+  type BucketScanBody,
+  api as bucketApi,
+  putObject,
+  testS3Client,
+  waitForBucketScan,
+} from '../support/buckets.ts';
 import { startTestClamd, type TestClamd } from '../support/clamd.ts';
+import { eicarBytes } from '../support/eicar.ts';
 import { runSql, TEST_DATABASE_URL } from '../support/postgres.ts';
+import { type S3rverHandle, startS3rver } from '../support/s3rver.ts';
 import {
   authHeaders,
   KEY_A,
@@ -81,5 +90,72 @@ describe('PostgreSQL LISTEN/NOTIFY: a worker in another process is woken by a su
     assert.ok((terminated.rowCount ?? 0) >= 1, 'the worker held a LISTEN connection');
     assert.equal(await scanToVerdict(), 'clean');
     assert.equal(await scanToVerdict(), 'clean');
+  });
+});
+
+describe('PostgreSQL LISTEN/NOTIFY: a bucket scan created on an API node wakes the walker of another', () => {
+  const database = `scangate_notify_buckets_${randomBytes(4).toString('hex')}`;
+  const BUCKET = 'notify-bucket';
+  const processes: ServiceProcess[] = [];
+  let clamd: TestClamd;
+  let s3: S3rverHandle;
+  let dataDir: string;
+  let api: ServiceProcess;
+
+  before(async () => {
+    await runSql(`CREATE DATABASE ${database}`);
+    clamd = await startTestClamd();
+    s3 = await startS3rver([BUCKET]);
+    dataDir = await mkdtemp(path.join(tmpdir(), 'scangate-notify-buckets-'));
+    const env = (role: 'api' | 'worker'): Record<string, string> => ({
+      SCANGATE_ROLE: role,
+      SCANGATE_DATA_DIR: dataDir,
+      DATABASE_URL: TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`),
+      CLAMD_ADDRESS: clamd.socketPath,
+      API_KEYS: TENANT_A_KEY,
+      BUCKET_GRANTS: `tenant-a=${BUCKET}`,
+      S3_ENDPOINT: s3.endpoint,
+      S3_FORCE_PATH_STYLE: 'true',
+      S3_REGION: 'us-east-1',
+      S3_ACCESS_KEY_ID: s3.config.accessKeyId,
+      S3_SECRET_ACCESS_KEY: s3.config.secretAccessKey,
+      JOB_POLL_INTERVAL_MS: String(FALLBACK_POLL_MS),
+      // A walker with no scan sleeps up to the lease time: far longer than the test waits.
+      JOB_LEASE_MS: String(FALLBACK_POLL_MS),
+    });
+    api = await spawnService(env('api'));
+    processes.push(api, await spawnService(env('worker')));
+  });
+
+  after(async () => {
+    for (const node of processes) {
+      if (node.child.exitCode === null && node.child.signalCode === null) {
+        node.child.kill('SIGTERM');
+        await node.exited;
+      }
+    }
+    await s3?.stop();
+    await clamd?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+    await runSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  });
+
+  test('the idle worker node walks the new scan to its end', async () => {
+    const client = testS3Client(s3);
+    try {
+      await putObject(client, BUCKET, 'in/clean.bin', randomBytes(4096));
+      await putObject(client, BUCKET, 'in/eicar.com', eicarBytes());
+    } finally {
+      client.destroy();
+    }
+    // The worker's walker found no scan at start: it now sleeps for the lease time, unless woken.
+    const started = await bucketApi<BucketScanBody>(api.url, 'POST', '/v1/buckets/scans', {
+      bucket: BUCKET,
+      prefix: 'in/',
+    });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const done = await waitForBucketScan(api.url, started.body.id);
+    assert.equal(done.state, 'done');
+    assert.deepEqual([done.listed, done.clean, done.infected], [2, 1, 1]);
   });
 });

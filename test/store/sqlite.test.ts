@@ -17,6 +17,12 @@ import { SqliteDatabase } from '../../src/store/sqlite/database.ts';
 import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './contract.ts';
+import {
+  assertMatchesRecount,
+  randomQueueMix,
+  seededRandom,
+  type TenantQueueRow,
+} from './tenant-queue-mix.ts';
 
 async function sqliteFixture(): Promise<StoreFixture & { file: string }> {
   const directory = await mkdtemp(path.join(tmpdir(), 'scangate-store-'));
@@ -110,36 +116,102 @@ describe('SqliteStore on a file', () => {
     }
   });
 
-  test('the lease query is an index range scan and stays fast with 100k finished and 100k later jobs', async () => {
+  test('a lease is index lookups, not a walk over tenants: fast with 100k finished, 100k later jobs and 10,000 tenants queued', async () => {
     const store = await fixture.open();
     const raw = new DatabaseSync(fixture.file, { timeout: 3_000 });
+    const now = Date.now();
     try {
-      const insert = (prefix: string, count: number, columns: string) =>
+      const insert = (prefix: string, count: number, tenant: string, columns: string) =>
         raw.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})
           INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at, completed_at,
             next_attempt_at, result, result_status)
-          SELECT '${prefix}-' || i, 'bulk', 'native', '{}', ${columns} FROM n`);
-      insert('done', 100_000, "'done', 1, 0, 1, 0, '{\"status\":\"clean\"}', 'clean'");
-      insert('later', 100_000, "'queued', 1, 0, NULL, 9999999999999, NULL, NULL");
-      insert('due', 20, "'queued', 0, 0, NULL, 0, NULL, NULL");
-      const plan = raw
-        .prepare(`EXPLAIN QUERY PLAN SELECT seq FROM jobs WHERE state <> 'done' AND next_attempt_at <= ?
-                  ORDER BY next_attempt_at, seq LIMIT 1`)
-        .all(Date.now())
-        .map((row) => String(row.detail));
-      assert.deepEqual(plan, ['SEARCH jobs USING INDEX jobs_lease_idx (next_attempt_at<?)']);
+          SELECT '${prefix}-' || i, ${tenant}, 'native', '{}', ${columns} FROM n`);
+      insert('done', 100_000, "'bulk'", "'done', 1, 0, 1, 0, '{\"status\":\"clean\"}', 'clean'");
+      insert('later', 100_000, "'bulk'", "'queued', 1, 0, NULL, 9999999999999, NULL, NULL");
+      insert('due', 10_000, "'tenant-' || i", `'queued', 0, 0, NULL, ${now - 60_000} + i, NULL, NULL`);
+      const plans = [
+        // The lease's three lookups, as src/store/sqlite/jobs.ts sends them.
+        `SELECT seq FROM jobs WHERE state = 'running' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, seq LIMIT 1`,
+        `SELECT tenant_id FROM tenant_queue WHERE next_due <= ?1 AND (?2 = 0 OR running < ?2)
+           ORDER BY running, next_due, tenant_id LIMIT 1`,
+        `SELECT seq FROM jobs WHERE tenant_id = 'tenant-7' AND state = 'queued' AND next_attempt_at <= ?1
+           ORDER BY next_attempt_at, seq LIMIT 1`,
+      ].map((sql) =>
+        raw
+          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+          .all(...(sql.includes('?2') ? [now, 0] : [now]))
+          .map((row) => String(row.detail)),
+      );
+      assert.deepEqual(plans, [
+        ['SEARCH jobs USING COVERING INDEX jobs_running_expiry_idx (next_attempt_at<?)'],
+        ['SCAN tenant_queue USING COVERING INDEX tenant_queue_pick_idx'],
+        ['SEARCH jobs USING COVERING INDEX jobs_tenant_queued_idx (tenant_id=? AND next_attempt_at<?)'],
+      ]);
     } finally {
       raw.close();
     }
     const timings: number[] = [];
-    for (let index = 0; index < 20; index++) {
+    for (let index = 1; index <= 20; index++) {
       const started = performance.now();
-      assert.ok((await store.jobs.lease(60_000))?.job.id.startsWith('due-'));
+      const leased = await store.jobs.lease(60_000);
       timings.push(performance.now() - started);
+      // Every tenant has nothing running: the oldest due job goes first, tenant by tenant.
+      assert.equal(leased?.job.id, `due-${index}`);
     }
     timings.sort((a, b) => a - b);
     assert.ok(timings[10]! < 5, `median lease took ${timings[10]} ms`);
-    assert.equal(await store.jobs.lease(60_000), undefined);
+  });
+
+  test('tenant_queue equals a recount from jobs after a random mix of submits, leases, completions, retries, releases and sweeps', async () => {
+    const store = await fixture.open();
+    const raw = new DatabaseSync(fixture.file, { timeout: 3_000 });
+    try {
+      for (const seed of [1, 2, 3]) {
+        await randomQueueMix(store, seededRandom(seed), 300);
+        const stored = raw.prepare('SELECT tenant_id, running, next_due FROM tenant_queue').all();
+        const recount = raw
+          .prepare(`SELECT tenant_id, sum(state = 'running') AS running,
+              min(CASE WHEN state = 'queued' THEN next_attempt_at END) AS next_due
+            FROM jobs WHERE state <> 'done' GROUP BY tenant_id`)
+          .all();
+        assertMatchesRecount(stored as unknown as TenantQueueRow[], recount as unknown as TenantQueueRow[]);
+      }
+    } finally {
+      raw.close();
+    }
+  });
+
+  test('a file with unfinished jobs from before tenant_queue is backfilled with their counts', async () => {
+    const early = new DatabaseSync(fixture.file);
+    early.exec('PRAGMA journal_mode = WAL');
+    for (const migration of loadMigrations('sqlite').filter((candidate) => candidate.version <= 6)) {
+      early.exec(migration.sql);
+    }
+    early.exec('PRAGMA user_version = 6');
+    early.exec(`INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at, next_attempt_at,
+        completed_at, result, result_status) VALUES
+      ('q1', 'a', 'native', '{}', 'queued', 0, 0, 500, NULL, NULL, NULL),
+      ('q2', 'a', 'native', '{}', 'queued', 0, 0, 300, NULL, NULL, NULL),
+      ('r1', 'a', 'native', '{}', 'running', 1, 0, 9000, NULL, NULL, NULL),
+      ('r2', 'b', 'native', '{}', 'running', 1, 0, 9000, NULL, NULL, NULL),
+      ('d1', 'c', 'native', '{}', 'done', 1, 0, 0, 100, '{"status":"clean"}', 'clean')`);
+    early.close();
+    await fixture.open();
+    const reopened = new DatabaseSync(fixture.file);
+    try {
+      assert.deepEqual(
+        reopened
+          .prepare('SELECT tenant_id, running, next_due FROM tenant_queue ORDER BY tenant_id')
+          .all()
+          .map((row) => ({ ...row })),
+        [
+          { tenant_id: 'a', running: 1, next_due: 300 },
+          { tenant_id: 'b', running: 1, next_due: null },
+        ],
+      );
+    } finally {
+      reopened.close();
+    }
   });
 
   test('a file migrated to 002 (fair picking) before content policies is brought forward to the latest (tenant and job policies)', async () => {

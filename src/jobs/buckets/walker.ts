@@ -17,6 +17,12 @@ export interface BucketWalkerSettings {
   leaseMs: number;
   /** Pause of a scan that had nothing to do, and of the walker when no scan had. */
   idleMs: number;
+  /**
+   * The longest pause of a walker that found no scan to lease: it sleeps until the next running
+   * scan is due, or this long when none runs. New scans wake it at once (in-process, or by a
+   * notification from another process).
+   */
+  maxIdleMs: number;
   /** Objects whose actions run at once within one scan. */
   settleConcurrency: number;
   /** Scans of one object that keeps changing before it is given up as failed. */
@@ -28,11 +34,15 @@ export interface BucketWalkerSettings {
   sweepIntervalMs: number;
 }
 
+/** The shortest pause before leasing again: a scan due "now" is not asked for in a tight loop. */
+const MIN_PAUSE_MS = 10;
+
 export const DEFAULT_WALKER_SETTINGS: BucketWalkerSettings = {
   pageSize: 1000,
   window: 2000,
   leaseMs: 30_000,
   idleMs: 500,
+  maxIdleMs: 30_000,
   settleConcurrency: 8,
   maxScansPerObject: 3,
   watchMarginMs: 5 * 60_000,
@@ -51,6 +61,8 @@ export interface BucketWalkerDependencies {
   notifyWorkers?: () => void;
   /** Where objects listed, queued and settled and the actions taken are reported (metrics). */
   events?: ScanEvents;
+  /** Subscribes to scans announced by other processes (Store.watchWork('buckets', …)). */
+  watchWork?: (wake: () => void) => () => void;
 }
 
 /** What one sighting of a listed object is, per scan kind: a watch sees unchanged objects again. */
@@ -83,12 +95,14 @@ export class BucketScanWalker {
   #loop: Promise<void> | undefined;
   #stopping = false;
   #wakeUp: (() => void) | undefined;
+  #stopWatching: (() => void) | undefined;
 
   constructor(dependencies: BucketWalkerDependencies) {
     this.#deps = dependencies;
   }
 
   start(): void {
+    this.#stopWatching ??= this.#deps.watchWork?.(() => this.wake());
     this.#loop ??= this.#run();
   }
 
@@ -98,6 +112,8 @@ export class BucketScanWalker {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#stopWatching?.();
+    this.#stopWatching = undefined;
     this.wake();
     await this.#loop;
   }
@@ -119,7 +135,7 @@ export class BucketScanWalker {
         logger.error({ err: error }, 'cannot lease bucket scans; retrying');
       }
       if (!leased) {
-        await this.#idle();
+        await this.#idle(await this.#pauseWithoutScan());
         continue;
       }
       let busy = false;
@@ -139,10 +155,28 @@ export class BucketScanWalker {
     }
   }
 
-  async #idle(): Promise<void> {
+  /**
+   * How long to sleep after a lease found nothing: until the next running scan is due (its walker
+   * released it for a while, or holds it and may die), or `maxIdleMs` when no scan runs, so a walker
+   * without scans costs the store almost nothing.
+   */
+  async #pauseWithoutScan(): Promise<number> {
+    const { idleMs, maxIdleMs } = this.#deps.settings;
+    try {
+      const due = await this.#deps.buckets.nextScanDueAt();
+      if (!due) return maxIdleMs;
+      return Math.min(Math.max(due.getTime() - Date.now(), MIN_PAUSE_MS), maxIdleMs);
+    } catch (error) {
+      this.#deps.logger.warn({ err: error }, 'cannot read when the next bucket scan is due');
+      return idleMs;
+    }
+  }
+
+  /** Waits until woken or `pauseMs` has passed. */
+  async #idle(pauseMs: number): Promise<void> {
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#wakeUp = resolve;
-    const timer = setTimeout(resolve, this.#deps.settings.idleMs);
+    const timer = setTimeout(resolve, pauseMs);
     await promise;
     clearTimeout(timer);
     this.#wakeUp = undefined;

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { SqlBucketScanStore, type SqlExecutor, type SqlSession, type SqlValue } from '../bucket-scans.ts';
 import { PostgresDatabase } from './database.ts';
+import { workChannel } from './work-notifications.ts';
 
 interface Queryable {
   query(sql: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
@@ -33,9 +35,13 @@ class PostgresExecutor implements SqlExecutor {
   readonly tables: SqlExecutor['tables'];
   readonly #db: PostgresDatabase;
   readonly #session: SqlSession;
+  /** Walkers listen on the job store's connection; this store only sends (its own wake-ups are harmless). */
+  readonly #announcements: { channel(): string; origin: string };
 
   constructor(connectionString: string, poolSize: number, schema: string) {
     this.#db = new PostgresDatabase(connectionString, poolSize, schema);
+    const channel = workChannel(schema, 'buckets');
+    this.#announcements = { channel: () => channel, origin: randomUUID() };
     const qualified = (table: string) => `"${schema}".${table}`;
     this.tables = {
       scans: qualified('bucket_scans'),
@@ -68,6 +74,10 @@ class PostgresExecutor implements SqlExecutor {
 
   transaction<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
     return this.#db.transaction((client) => work(sessionOver(client)));
+  }
+
+  announceWork(): Promise<void> {
+    return this.#db.announce(this.#announcements, 'buckets');
   }
 }
 

@@ -37,6 +37,7 @@ export interface Tables {
   webhookSecrets: string;
   tenantPolicies: string;
   verdictCounts: string;
+  tenantQueue: string;
 }
 
 /**
@@ -63,6 +64,7 @@ export class PostgresDatabase {
       webhookSecrets: qualified('webhook_secrets'),
       tenantPolicies: qualified('tenant_policies'),
       verdictCounts: qualified('verdict_counts'),
+      tenantQueue: qualified('tenant_queue'),
     };
     this.#pool = new pg.Pool({
       connectionString,

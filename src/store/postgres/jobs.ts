@@ -259,42 +259,64 @@ export class PostgresJobQueue implements JobQueueStore {
     });
   }
 
+  /**
+   * One lease. An expired lease (its worker died) is taken back first, whatever its tenant's count.
+   * Else the tenant: live leases are counted per tenant (as many rows as worker slots busy), the
+   * oldest due tenant with none running goes first (tenant_queue in next_due order, kept by the
+   * triggers of migration 007), else the tenant with fewest running, then oldest due; then that
+   * tenant's oldest due job. Index lookups and a count of live leases, however many tenants queue.
+   *
+   * A lease never waits for a lock, so it can close no deadlock (007_tenant_queue.sql has the
+   * order). Job rows are taken with SKIP LOCKED. The tenant's row is taken with SKIP LOCKED too: a
+   * tenant another lease or a submit holds right now is passed over for the next one, as the next
+   * free worker would be; only when every candidate is held is the best one taken without its row,
+   * and then its trigger leaves next_due early (allowed) instead of waiting for the row.
+   */
   async #leaseOne(
     query: (sql: string, values: unknown[], name: string) => Promise<{ rows: JobRow[] }>,
     leaseMs: number,
     options: LeaseOptions,
   ): Promise<LeasedJob | undefined> {
     const leaseToken = randomUUID();
-    const jobs = this.#db.tables.jobs;
-    // The tenant is chosen first (fewest running, then oldest due), then its oldest due job. SKIP
-    // LOCKED: a row another worker is claiming right now is passed over, not waited for; the locking
-    // re-check of the WHERE clause drops rows that finished since the index was read. Two workers
-    // choosing at the same instant may both pick one tenant: the limit can be passed by that much.
+    const { jobs, tenantQueue } = this.#db.tables;
+    // next_due may be early (see 007): a candidate must have a due job now. Written as a scalar
+    // subquery with LIMIT, and live leases as NOT IN, which the planner keeps as per-row filters of
+    // the scan in next_due order: as EXISTS and NOT EXISTS it may turn them into joins that first hash
+    // every due job of every tenant.
+    const hasDueJob = `(SELECT true FROM ${jobs} d WHERE d.tenant_id = q.tenant_id AND d.state = 'queued'
+      AND d.next_attempt_at <= now() LIMIT 1)`;
+    const idle = (lock: string) => `SELECT q.tenant_id FROM ${tenantQueue} q
+      WHERE q.next_due <= now() AND q.tenant_id NOT IN (SELECT tenant_id FROM live) AND ${hasDueJob}
+      ORDER BY q.next_due, q.tenant_id LIMIT 1 ${lock}`;
+    const busy = (
+      lock: string,
+    ) => `SELECT q.tenant_id FROM ${tenantQueue} q JOIN live ON live.tenant_id = q.tenant_id
+      WHERE q.next_due <= now() AND ($3::integer = 0 OR live.running < $3::integer) AND ${hasDueJob}
+      ORDER BY live.running, q.next_due, q.tenant_id LIMIT 1 ${lock}`;
+    // coalesce() evaluates its subqueries in order and stops at the first non-NULL: the tenant pick
+    // runs only without an expired lease, and the unlocked pick only when every candidate is held.
+    const tenant = `coalesce((SELECT tenant_id FROM idle_free), (SELECT tenant_id FROM busy_free),
+      (SELECT tenant_id FROM idle_held), (SELECT tenant_id FROM busy_held))`;
     const { rows } = await query(
-      `WITH RECURSIVE tenants(tenant_id) AS (
-         SELECT MIN(tenant_id) FROM ${jobs} WHERE state <> 'done'
-         UNION ALL
-         SELECT (SELECT MIN(j.tenant_id) FROM ${jobs} j WHERE j.state <> 'done' AND j.tenant_id > t.tenant_id)
-         FROM tenants t WHERE t.tenant_id IS NOT NULL
+      `WITH expired AS (
+         SELECT seq FROM ${jobs} WHERE state = 'running' AND next_attempt_at <= now()
+         ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED
        ),
-       ranked AS (
-         SELECT t.tenant_id,
-           (SELECT COUNT(*) FROM ${jobs} r
-             WHERE r.tenant_id = t.tenant_id AND r.state = 'running' AND r.next_attempt_at > now()) AS running,
-           (SELECT MIN(d.next_attempt_at) FROM ${jobs} d
-             WHERE d.tenant_id = t.tenant_id AND d.state <> 'done' AND d.next_attempt_at <= now()) AS due
-         FROM tenants t WHERE t.tenant_id IS NOT NULL
+       live AS (
+         SELECT tenant_id, count(*)::integer AS running FROM ${jobs}
+         WHERE state = 'running' AND next_attempt_at > now() GROUP BY tenant_id
        ),
-       chosen AS (
-         SELECT tenant_id FROM ranked
-         WHERE due IS NOT NULL AND ($3::integer = 0 OR running < $3::integer)
-         ORDER BY running, due, tenant_id LIMIT 1
+       idle_free AS (${idle('FOR UPDATE SKIP LOCKED')}),
+       busy_free AS (${busy('FOR UPDATE OF q SKIP LOCKED')}),
+       idle_held AS (${idle('')}),
+       busy_held AS (${busy('')}),
+       oldest_queued AS (
+         SELECT seq FROM ${jobs} WHERE tenant_id = ${tenant} AND state = 'queued' AND next_attempt_at <= now()
+         ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED
        )
        UPDATE ${jobs} SET state = 'running', lease_token = $1, attempts = attempts + 1,
          started_at = now(), next_attempt_at = ${plusMs('$2')}
-       WHERE seq = (SELECT seq FROM ${jobs} WHERE tenant_id = (SELECT tenant_id FROM chosen)
-                      AND state <> 'done' AND next_attempt_at <= now()
-                    ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+       WHERE seq = coalesce((SELECT seq FROM expired), (SELECT seq FROM oldest_queued))
        RETURNING ${LEASED_JOB_COLUMNS},
          (SELECT v.result FROM ${this.#db.tables.verdictCache} v
            WHERE $4::text <> '' AND v.signature_version = $4::text AND v.sha256 = source->>'sha256'
@@ -332,9 +354,23 @@ export class PostgresJobQueue implements JobQueueStore {
       );
     }
     return this.#db.transaction(async (client) => {
-      const stored: boolean[] = [];
-      for (const completion of completions) {
-        stored.push(await this.#completeOne((text, values) => client.query(text, values), completion));
+      // In tenant order: each completion's trigger writes its tenant's verdict counter row for this
+      // hour, and two batches writing the same tenants' rows in different orders would deadlock.
+      const { rows } = await client.query<{ id: string; tenant_id: string }>(
+        `SELECT id, tenant_id FROM ${this.#db.tables.jobs} WHERE id = ANY($1::text[])`,
+        [completions.map((completion) => completion.jobId)],
+      );
+      const tenantOf = new Map(rows.map((row) => [row.id, row.tenant_id]));
+      const tenantKey = (index: number) => tenantOf.get(completions[index]!.jobId) ?? '';
+      const order = completions
+        .map((_, index) => index)
+        .sort((a, b) => (tenantKey(a) < tenantKey(b) ? -1 : tenantKey(a) > tenantKey(b) ? 1 : a - b));
+      const stored: boolean[] = new Array(completions.length);
+      for (const index of order) {
+        stored[index] = await this.#completeOne(
+          (text, values) => client.query(text, values),
+          completions[index]!,
+        );
       }
       return stored;
     });
@@ -438,6 +474,14 @@ export class PostgresJobQueue implements JobQueueStore {
       if (batch.picked < SWEEP_BATCH_ROWS) break;
       await restAsLongAs(started);
     }
+    // next_due values left early by leases that found their tenant's row held (007_tenant_queue.sql)
+    // are looked up again where the tenant has nothing due any more: each costs every pick a probe.
+    await this.#db.query(
+      `SELECT "${this.#db.schema}".tenant_queue_recompute(q.tenant_id) FROM ${this.#db.tables.tenantQueue} q
+       WHERE q.next_due <= now() AND NOT EXISTS (SELECT 1 FROM ${this.#db.tables.jobs} j
+         WHERE j.tenant_id = q.tenant_id AND j.state = 'queued' AND j.next_attempt_at <= now())
+       ORDER BY q.tenant_id`,
+    );
     for (;;) {
       const started = performance.now();
       const deleted = await this.#db.query(

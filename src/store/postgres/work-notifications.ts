@@ -2,6 +2,15 @@ import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { WorkQueue } from '../contracts.ts';
 
+const WORK_QUEUES: readonly WorkQueue[] = ['jobs', 'deliveries', 'buckets'];
+
+/** The channel a store's `queue` is announced on: per schema, as the store is. */
+export function workChannel(schema: string, queue: WorkQueue): string {
+  // Channel names are identifiers (at most 63 bytes).
+  const suffix = createHash('sha256').update(schema).digest('hex').slice(0, 16);
+  return `scangate_${queue}_${suffix}`;
+}
+
 /** How long a lost LISTEN connection waits before it dials again (the fallback poll covers the gap). */
 const RECONNECT_DELAY_MS = 1_000;
 
@@ -16,16 +25,24 @@ export class PostgresWorkNotifications {
   readonly origin = randomUUID();
   readonly #connectionString: string;
   readonly #channels: Record<WorkQueue, string>;
-  readonly #watchers: Record<WorkQueue, Set<() => void>> = { jobs: new Set(), deliveries: new Set() };
+  readonly #queues: Map<string, WorkQueue>;
+  readonly #watchers: Record<WorkQueue, Set<() => void>> = {
+    jobs: new Set(),
+    deliveries: new Set(),
+    buckets: new Set(),
+  };
   #client: pg.Client | undefined;
   #reconnect: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(connectionString: string, schema: string) {
     this.#connectionString = connectionString;
-    // Channel names are identifiers (at most 63 bytes); schemas are per store, so is the channel.
-    const suffix = createHash('sha256').update(schema).digest('hex').slice(0, 16);
-    this.#channels = { jobs: `scangate_jobs_${suffix}`, deliveries: `scangate_deliveries_${suffix}` };
+    this.#channels = {
+      jobs: workChannel(schema, 'jobs'),
+      deliveries: workChannel(schema, 'deliveries'),
+      buckets: workChannel(schema, 'buckets'),
+    };
+    this.#queues = new Map(WORK_QUEUES.map((queue) => [this.#channels[queue], queue]));
   }
 
   channel(queue: WorkQueue): string {
@@ -54,22 +71,21 @@ export class PostgresWorkNotifications {
     this.#client = client;
     client.on('notification', ({ channel, payload }) => {
       if (payload === this.origin) return;
-      const queue: WorkQueue = channel === this.#channels.jobs ? 'jobs' : 'deliveries';
-      this.#wakeAll(queue);
+      const queue = this.#queues.get(channel);
+      if (queue) this.#wakeAll(queue);
     });
     // A dropped connection is reported by 'error' and/or 'end'; either way it is dialled again.
     client.on('error', () => this.#lost(client));
     client.on('end', () => this.#lost(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${this.#channels.jobs}; LISTEN ${this.#channels.deliveries}`);
+      await client.query(WORK_QUEUES.map((queue) => `LISTEN ${this.#channels[queue]};`).join(' '));
     } catch {
       this.#lost(client);
       return;
     }
     // Whatever was announced while no connection listened is looked for now.
-    this.#wakeAll('jobs');
-    this.#wakeAll('deliveries');
+    for (const queue of WORK_QUEUES) this.#wakeAll(queue);
   }
 
   #lost(client: pg.Client): void {

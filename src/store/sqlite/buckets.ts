@@ -67,6 +67,9 @@ class SqliteExecutor implements SqlExecutor {
     });
   }
 
+  /** One process walks a SQLite store's scans, and its walker is woken in-process. */
+  async announceWork(): Promise<void> {}
+
   #inTurn<T>(work: () => Promise<T>): Promise<T> {
     const result = this.#tail.then(work);
     this.#tail = result.catch(() => undefined);

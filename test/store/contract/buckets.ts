@@ -112,6 +112,21 @@ export function bucketStoreContract(createFixture: () => Promise<BucketStoreFixt
     assert.equal((await fixture.buckets.getScan('tenant-a', scan.id))?.counts.listed, 0);
   });
 
+  test('nextScanDueAt: none without a running scan, then when the lease or the release delay ends', async () => {
+    assert.equal(await fixture.buckets.nextScanDueAt(), undefined);
+    const scan = await fixture.buckets.createScan(newScan());
+    const created = await fixture.buckets.nextScanDueAt();
+    assert.ok(created && created.getTime() <= Date.now(), 'a new scan is due at once');
+    const leased = (await fixture.buckets.leaseScan(60_000))!;
+    const whileLeased = (await fixture.buckets.nextScanDueAt())!.getTime() - Date.now();
+    assert.ok(whileLeased > 55_000 && whileLeased <= 60_000, `due when its lease ends (${whileLeased} ms)`);
+    await fixture.buckets.releaseScan(scan.id, leased.leaseToken, 5_000);
+    const released = (await fixture.buckets.nextScanDueAt())!.getTime() - Date.now();
+    assert.ok(released > 0 && released <= 5_000, `due when its release delay ends (${released} ms)`);
+    await fixture.buckets.cancelScan('tenant-a', scan.id);
+    assert.equal(await fixture.buckets.nextScanDueAt(), undefined, 'an ended scan is never due');
+  });
+
   test('a page is recorded with its cursor; a page recorded twice counts its objects once', async () => {
     const scan = await fixture.buckets.createScan(newScan());
     const leased = (await fixture.buckets.leaseScan(60_000))!;

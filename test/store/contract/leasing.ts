@@ -77,6 +77,24 @@ export function leasingContract(context: ContractContext): void {
     assert.ok(next && [third.id, fourth.id].includes(next.job.id), 'an expired lease frees its slot');
   });
 
+  test('an expired lease is taken back first, even for a tenant at its cap, and keeps the cap held', async () => {
+    const store = context.store();
+    const limit = { maxRunningPerTenant: 1 };
+    const stuck = await store.jobs.submit(newJob({ tenantId: 'capped' }));
+    const waiting = await store.jobs.submit(newJob({ tenantId: 'capped' }));
+    const dead = await store.jobs.lease(0, limit); // its worker died: the lease expires at once
+    assert.equal(dead?.job.id, stuck.id);
+    const other = await store.jobs.submit(newJob({ tenantId: 'other' }));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const reclaimed = await store.jobs.lease(60_000, limit);
+    assert.equal(reclaimed?.job.id, stuck.id, 'the expired lease goes before any queued job');
+    assert.equal(reclaimed.job.attempts, 2);
+    assert.equal((await store.jobs.lease(60_000, limit))?.job.id, other.id);
+    assert.equal(await store.jobs.lease(60_000, limit), undefined, 'capped again: one live lease');
+    assert.ok(await store.jobs.complete(stuck.id, reclaimed.leaseToken, CLEAN));
+    assert.equal((await store.jobs.lease(60_000, limit))?.job.id, waiting.id);
+  });
+
   test('8 concurrent leasers over 200 jobs lease each job exactly once', async () => {
     const stores = [context.store(), ...(await Promise.all([...Array(7)].map(() => context.open())))];
     const jobIds = new Set<string>();

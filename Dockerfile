@@ -27,7 +27,7 @@ RUN --mount=type=secret,id=npm_ca,required=false \
     if [ -f /run/secrets/npm_ca ]; then export NPM_CONFIG_CAFILE=/run/secrets/npm_ca; fi \
  && npm install --no-audit --no-fund --no-update-notifier \
  && rm -rf /root/.npm
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
 COPY bin ./bin
 COPY scripts/build.ts ./scripts/build.ts
 COPY src ./src

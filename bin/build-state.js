@@ -10,7 +10,7 @@ export const STAMP = path.join(DIST, 'build-stamp.json');
 
 /** Everything a build is made of: the TypeScript sources and assets, the compiler settings, package.json. */
 const INPUT_DIRS = ['src', 'packages/client/src'];
-const INPUT_FILES = ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts/build.ts'];
+const INPUT_FILES = ['package.json', 'tsconfig.json', 'scripts/build.ts'];
 
 /**
  * Newest modification time and number of the input files: an edit raises the first (git checkout

@@ -1,9 +1,10 @@
 import type { KeyObject } from 'node:crypto';
-import { type Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import { attachmentAvHeaders } from '../attachmentav-signing.ts';
 import { createAddressPolicy } from '../egress/address-policy.ts';
 import { parseDestinationUrl } from '../egress/destination-url.ts';
 import { validateCallbackHeaders } from '../egress/header-rules.ts';
+import { loadHttpClient } from '../egress/http-client.ts';
 import { createPinnedAgent, type ResolveHost } from '../egress/pinned-agent.ts';
 import { parseRetryAfter } from '../egress/retry-after.ts';
 import { isScanGateError, messageOf } from '../errors.ts';
@@ -65,14 +66,15 @@ export async function deliverCallback(
     options.logger?.warn({ deliveryId: delivery.id, reason: messageOf(error) }, 'callback refused');
     return { ok: false, final: true, error: messageOf(error) };
   }
+  const { request } = await loadHttpClient();
   const agent =
     options.agent ??
-    createPinnedAgent({
+    (await createPinnedAgent({
       policy,
       connectTimeoutMs: options.connectTimeoutMs,
       logger: options.logger,
       resolve: options.resolve,
-    });
+    }));
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   try {

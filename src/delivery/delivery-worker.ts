@@ -53,7 +53,8 @@ export class CallbackDeliveryWorker {
   readonly #inFlight = new Map<string, AbortController>();
   readonly #loop: LeaseLoop<LeasedDelivery>;
   #stopWatching: (() => void) | undefined;
-  #agent: Agent | undefined;
+  /** Made at the first attempt, which imports undici (egress/http-client.ts); kept for keep-alive. */
+  #agent: Promise<Agent> | undefined;
 
   constructor(deps: CallbackDeliveryWorkerDependencies) {
     const { store, config, logger } = deps;
@@ -81,13 +82,7 @@ export class CallbackDeliveryWorker {
   }
 
   start(): void {
-    if (this.#agent) return;
-    this.#agent = createPinnedAgent({
-      policy: this.#policy(),
-      connectTimeoutMs: this.#config.network.connectTimeoutMs,
-      logger: this.#logger,
-      resolve: this.#options.resolve,
-    });
+    if (this.#stopWatching) return;
     this.#stopWatching = this.#store.watchWork('deliveries', () => this.#loop.wake());
     this.#loop.start();
   }
@@ -107,8 +102,19 @@ export class CallbackDeliveryWorker {
     await this.#loop.stop(graceMs, () => {
       for (const controller of this.#inFlight.values()) controller.abort();
     });
-    await this.#agent?.destroy().catch(() => {});
+    const agent = this.#agent;
     this.#agent = undefined;
+    await agent?.then((made) => made.destroy()).catch(() => {});
+  }
+
+  #pinnedAgent(): Promise<Agent> {
+    this.#agent ??= createPinnedAgent({
+      policy: this.#policy(),
+      connectTimeoutMs: this.#config.network.connectTimeoutMs,
+      logger: this.#logger,
+      resolve: this.#options.resolve,
+    });
+    return this.#agent;
   }
 
   async #attempt({ delivery, leaseToken }: LeasedDelivery): Promise<void> {
@@ -124,7 +130,7 @@ export class CallbackDeliveryWorker {
         connectTimeoutMs: this.#config.network.connectTimeoutMs,
         allowCidrs: this.#config.network.allowCidrs,
         deniedEndpoints: this.#options.deniedEndpoints?.(),
-        agent: this.#agent,
+        agent: await this.#pinnedAgent(),
         logger: this.#logger,
         signal: controller.signal,
       });

@@ -1,9 +1,10 @@
 import dns from 'node:dns';
 import net from 'node:net';
-import { Agent, buildConnector } from 'undici';
+import type { Agent, buildConnector } from 'undici';
 import { ScanGateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type AddressPolicy, classifyAddress } from './address-policy.ts';
+import { loadHttpClient } from './http-client.ts';
 
 /** Resolves a name to every address it has; tests inject one to play a hostile DNS. */
 export type ResolveHost = (hostname: string, family: number) => Promise<dns.LookupAddress[]>;
@@ -28,7 +29,8 @@ const resolveWithSystem: ResolveHost = (hostname, family) =>
  * hands exactly those validated addresses to net.connect — so a DNS answer that changes between
  * check and use (rebinding) cannot slip through. TLS still verifies against the host name.
  */
-export function createPinnedAgent(options: PinnedAgentOptions): Agent {
+export async function createPinnedAgent(options: PinnedAgentOptions): Promise<Agent> {
+  const { Agent, buildConnector } = await loadHttpClient();
   const resolve = options.resolve ?? resolveWithSystem;
   // One base connector per port: the lookup must know the port to refuse infra endpoints, and
   // buildConnector fixes its options when built (keeping its TLS session cache per connector).

@@ -1,6 +1,7 @@
-import { type Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import type { AddressPolicy } from '../egress/address-policy.ts';
 import { parseDestinationUrl } from '../egress/destination-url.ts';
+import { loadHttpClient } from '../egress/http-client.ts';
 import { createPinnedAgent } from '../egress/pinned-agent.ts';
 import { messageOf, ScanGateError } from '../errors.ts';
 import { isTrustedSnsUrl, type SnsMessage, verifySnsSignature } from '../jobs/buckets/sns-message.ts';
@@ -32,7 +33,7 @@ export class SnsSubscriptions {
   readonly #options: SnsSubscriptionsOptions;
   readonly #topics = new Map<string, Set<string>>();
   readonly #certificates = new Map<string, string>();
-  #agent: { policy: AddressPolicy; agent: Agent } | undefined;
+  #agent: { policy: AddressPolicy; agent: Promise<Agent> } | undefined;
 
   constructor(options: SnsSubscriptionsOptions) {
     this.#options = options;
@@ -147,9 +148,9 @@ export class SnsSubscriptions {
   }
 
   /** The pinned agent for the current policy (rebuilt only when the policy object is replaced). */
-  #agentFor(policy: AddressPolicy): Agent {
+  #agentFor(policy: AddressPolicy): Promise<Agent> {
     if (this.#agent?.policy !== policy) {
-      void this.#agent?.agent.close().catch(() => {});
+      void this.#agent?.agent.then((previous) => previous.close()).catch(() => {});
       const agent = createPinnedAgent({
         policy,
         connectTimeoutMs: this.#options.timeoutMs ?? 10_000,
@@ -161,8 +162,9 @@ export class SnsSubscriptions {
   }
 
   async close(): Promise<void> {
-    await this.#agent?.agent.close();
+    const agent = this.#agent?.agent;
     this.#agent = undefined;
+    await (await agent)?.close();
   }
 
   /** One GET through the pinned agent (redirects not followed): the SSRF policy applies to SNS URLs too. */
@@ -171,8 +173,9 @@ export class SnsSubscriptions {
     const url = parseDestinationUrl(raw, policy, field);
     const timeoutMs = this.#options.timeoutMs ?? 10_000;
     try {
+      const { request } = await loadHttpClient();
       return await request(url, {
-        dispatcher: this.#agentFor(policy),
+        dispatcher: await this.#agentFor(policy),
         method: 'GET',
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { packageFile } from '../package-files.ts';
 
 export interface Migration {
   version: number;
@@ -12,7 +13,7 @@ export interface Migration {
  * never edited once released: a change is a new file, so every database can be brought forward.
  */
 export function loadMigrations(dialect: 'sqlite' | 'postgres'): Migration[] {
-  const directory = path.join(import.meta.dirname, dialect, 'migrations');
+  const directory = packageFile(`src/store/${dialect}/migrations`);
   const migrations: Migration[] = [];
   for (const file of readdirSync(directory)) {
     const match = /^(\d+)_([\w-]+)\.sql$/.exec(file);

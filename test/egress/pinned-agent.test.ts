@@ -26,7 +26,7 @@ describe('pinned agent name resolution', () => {
         families.push(family);
         return [{ address: '127.0.0.1', family: 4 }];
       };
-      const agent = createPinnedAgent({ policy, connectTimeoutMs: 1000, resolve, autoSelectFamily });
+      const agent = await createPinnedAgent({ policy, connectTimeoutMs: 1000, resolve, autoSelectFamily });
       try {
         // .invalid never resolves in real DNS: an answer proves our lookup was the one used.
         const response = await request(`http://pinned.invalid:${server.port}/`, { dispatcher: agent });
@@ -43,7 +43,7 @@ describe('pinned agent name resolution', () => {
         { address: '127.0.0.1', family: 4 },
         { address: '127.0.0.2', family: 4 },
       ];
-      const agent = createPinnedAgent({ policy, connectTimeoutMs: 1000, resolve, autoSelectFamily });
+      const agent = await createPinnedAgent({ policy, connectTimeoutMs: 1000, resolve, autoSelectFamily });
       const before = server.connections;
       try {
         await assert.rejects(
@@ -62,7 +62,7 @@ describe('pinned agent name resolution', () => {
       allowCidrs: ['127.0.0.1/32'],
       deniedEndpoints: [`127.0.0.1:${server.port}`],
     });
-    const agent = createPinnedAgent({ policy: guarded, connectTimeoutMs: 1000 });
+    const agent = await createPinnedAgent({ policy: guarded, connectTimeoutMs: 1000 });
     const before = server.connections;
     try {
       await assert.rejects(

@@ -79,7 +79,7 @@ if (!inLoopbackNamespace()) {
     });
 
     test('the canary is reachable when a range is opened on purpose (control)', async () => {
-      const agent = createPinnedAgent({
+      const agent = await createPinnedAgent({
         policy: createAddressPolicy({ allowCidrs: ['10.0.0.1/32'] }),
         connectTimeoutMs: 1000,
       });
@@ -96,7 +96,7 @@ if (!inLoopbackNamespace()) {
 
     test('the pinned agent refuses the same URLs at connect time (URL checks bypassed)', async () => {
       const logged: unknown[] = [];
-      const agent = createPinnedAgent({
+      const agent = await createPinnedAgent({
         policy: createAddressPolicy(),
         connectTimeoutMs: 1000,
         logger: { ...silentLogger, warn: (details: object) => logged.push(details) },
@@ -136,13 +136,17 @@ if (!inLoopbackNamespace()) {
         'empty.example': [],
       };
       const resolve: ResolveHost = async (hostname) => answers[hostname] ?? [];
-      const agent = createPinnedAgent({ policy: createAddressPolicy(), connectTimeoutMs: 1000, resolve });
+      const agent = await createPinnedAgent({
+        policy: createAddressPolicy(),
+        connectTimeoutMs: 1000,
+        resolve,
+      });
       try {
         for (const name of Object.keys(answers)) {
           await assert.rejects(request(`http://${name}:${port}/`, { dispatcher: agent }), blocked, name);
         }
         // The real resolver: localhost is 127.0.0.1 in /etc/hosts.
-        const system = createPinnedAgent({ policy: createAddressPolicy(), connectTimeoutMs: 1000 });
+        const system = await createPinnedAgent({ policy: createAddressPolicy(), connectTimeoutMs: 1000 });
         await assert.rejects(request(`http://localhost:${port}/`, { dispatcher: system }), blocked);
         await system.destroy();
       } finally {
@@ -152,7 +156,7 @@ if (!inLoopbackNamespace()) {
     });
 
     test('DNS failure is an error, never a connection', async () => {
-      const agent = createPinnedAgent({ policy: createAddressPolicy(), connectTimeoutMs: 1000 });
+      const agent = await createPinnedAgent({ policy: createAddressPolicy(), connectTimeoutMs: 1000 });
       await assert.rejects(request(`http://no-such-name.invalid:${port}/`, { dispatcher: agent }));
       await agent.destroy();
       assert.equal(canary.connections, 0);
@@ -219,7 +223,7 @@ if (!inLoopbackNamespace()) {
         lookups++;
         return [{ address: lookups === 1 ? '127.0.0.2' : '127.0.0.1', family: 4 }];
       };
-      const agent = createPinnedAgent({
+      const agent = await createPinnedAgent({
         policy: createAddressPolicy({ allowCidrs: ['127.0.0.2/32'] }),
         connectTimeoutMs: 1000,
         resolve,

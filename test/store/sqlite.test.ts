@@ -7,11 +7,13 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { ScanGateError } from '../../src/errors.ts';
 import { STRICT_POLICY } from '../../src/policy/policy.ts';
 import type { Store } from '../../src/store/contracts.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
+import { SqliteDatabase } from '../../src/store/sqlite/database.ts';
 import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './contract.ts';
@@ -272,6 +274,44 @@ describe('SqliteStore on a file', () => {
       raw.close();
     }
     assert.deepEqual(await store.jobs.countVerdicts('tenant-0', new Date(0), 86_400), []);
+  });
+
+  test('store threads start at their first request, end when idle and start again; a sweep with nothing to remove starts none', async () => {
+    const idleMs = 200;
+    const db = new SqliteDatabase(fixture.file, { storeThreadIdleMs: idleMs });
+    db.open();
+    try {
+      assert.deepEqual(db.runningThreads, { reader: false, maintenance: false }, 'none at open');
+      // The first sweep gives back the pages the migrations freed (on the thread); after it, a
+      // store with nothing expired and no free page is swept without one.
+      await db.sweepExpired(Date.now());
+      assert.equal(db.get<{ n: number }>('SELECT freelist_count AS n FROM pragma_freelist_count()')!.n, 0);
+      await sleep(idleMs * 3);
+      assert.deepEqual(await db.sweepExpired(Date.now()), { jobs: 0, deliveries: 0 });
+      assert.equal(db.runningThreads.maintenance, false, 'nothing to sweep: no thread');
+
+      assert.deepEqual(await db.allOffThread('SELECT 41 + 1 AS n'), [{ n: 42 }]);
+      assert.equal(db.runningThreads.reader, true);
+      await sleep(idleMs * 3);
+      assert.equal(db.runningThreads.reader, false, 'ended after idling');
+      // The next requests start a new worker.
+      const answers = await Promise.all(
+        [1, 2, 3].map((n) => db.allOffThread<{ n: number }>('SELECT ? AS n', n)),
+      );
+      assert.deepEqual(answers.flat(), [{ n: 1 }, { n: 2 }, { n: 3 }]);
+
+      db.run(
+        `INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at, completed_at,
+           next_attempt_at, result, result_status)
+         VALUES ('expired', 't', 'native', '{}', 'done', 1, 1, 1, 0, '{"status":"clean"}', 'clean')`,
+      );
+      assert.deepEqual(await db.sweepExpired(Date.now()), { jobs: 1, deliveries: 0 });
+      assert.equal(db.runningThreads.maintenance, true, 'an expired row is swept on the thread');
+      await sleep(idleMs * 3);
+      assert.deepEqual(db.runningThreads, { reader: false, maintenance: false });
+    } finally {
+      await db.close();
+    }
   });
 
   test('a closed store reports store_unavailable', async () => {

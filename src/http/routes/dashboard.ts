@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
+import { packageFile } from '../../package-files.ts';
 
-const WEB_DIR = path.resolve(import.meta.dirname, '../../web');
+const WEB_DIR = packageFile('src/web');
 
 /** The dashboard's files: a fixed list, so no request path ever reaches the file system. */
 const ASSETS: Record<string, string> = {

@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { type AddressPolicy, createAddressPolicy } from '../../egress/address-policy.ts';
 import { parseDestinationUrl } from '../../egress/destination-url.ts';
 import { validateDownloadHeaders } from '../../egress/header-rules.ts';
+import { loadHttpClient } from '../../egress/http-client.ts';
 import { createPinnedAgent, type ResolveHost } from '../../egress/pinned-agent.ts';
 import { parseRetryAfter } from '../../egress/retry-after.ts';
 import { isScanGateError, ScanGateError } from '../../errors.ts';
@@ -58,7 +59,8 @@ export async function openUrlDownload(
   });
   let current = parseDestinationUrl(url, policy, 'download_url');
   let hopHeaders = validateDownloadHeaders(headers);
-  const agent = createPinnedAgent({
+  const { request } = await loadHttpClient();
+  const agent = await createPinnedAgent({
     policy,
     connectTimeoutMs: options.connectTimeoutMs,
     logger: options.logger,

@@ -1,5 +1,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { pathToFileURL } from 'node:url';
 import { messageOf, ScanGateError } from '../../errors.ts';
+import { MODULE_EXTENSION, packageFile } from '../../package-files.ts';
 import { loadMigrations } from '../migrations.ts';
 import { restAsLongAs } from '../rest.ts';
 import type { ReadRequest } from './read-worker.ts';
@@ -23,13 +25,9 @@ const UNAVAILABLE_CODES = new Set([
   15, // SQLITE_PROTOCOL
 ]);
 
-/**
- * A store thread's script beside this module, with this module's own extension: `.ts` when run from
- * the sources, `.js` from the build (which rewrites import specifiers but not these URLs).
- */
+/** A store thread's script (the build emits each as an entry point of its own, in the sources' layout). */
 function threadScript(name: string): URL {
-  const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return new URL(`./${name}${extension}`, import.meta.url);
+  return pathToFileURL(packageFile(`src/store/sqlite/${name}${MODULE_EXTENSION}`));
 }
 
 /**
@@ -47,17 +45,22 @@ export class SqliteDatabase {
   readonly #reader: SqliteStoreThread | undefined;
   readonly #maintenance: SqliteStoreThread | undefined;
 
-  constructor(path: string, options: { storeThreads?: boolean } = {}) {
+  constructor(path: string, options: { storeThreads?: boolean; storeThreadIdleMs?: number } = {}) {
     this.#path = path;
     if ((options.storeThreads ?? true) && path !== ':memory:' && path !== '') {
-      this.#reader = new SqliteStoreThread(threadScript('read-worker'), {
-        path,
-        busyTimeoutMs: BUSY_TIMEOUT_MS,
-      });
-      this.#maintenance = new SqliteStoreThread(threadScript('maintenance-worker'), {
-        path,
-      });
+      const threadOptions = { idleMs: options.storeThreadIdleMs };
+      this.#reader = new SqliteStoreThread(
+        threadScript('read-worker'),
+        { path, busyTimeoutMs: BUSY_TIMEOUT_MS },
+        threadOptions,
+      );
+      this.#maintenance = new SqliteStoreThread(threadScript('maintenance-worker'), { path }, threadOptions);
     }
+  }
+
+  /** Which store threads run now (each starts at its first request and ends when idle). */
+  get runningThreads(): { reader: boolean; maintenance: boolean } {
+    return { reader: this.#reader?.running ?? false, maintenance: this.#maintenance?.running ?? false };
   }
 
   open(): void {
@@ -81,23 +84,6 @@ export class SqliteDatabase {
       this.#db = db;
     });
     this.immediate(() => this.#migrate());
-    // Both threads start with the store: starting a worker later, at the first list or the first
-    // sweep, would stall the event loop inside a request or between two.
-    this.#reader?.start();
-    this.#maintenance?.start();
-  }
-
-  /**
-   * Resolves once both store threads have answered a first request: a worker's start holds the
-   * starting thread's event loop for up to hundreds of milliseconds under load, which belongs to
-   * startup, not to the first requests served.
-   */
-  async threadsReady(): Promise<void> {
-    await Promise.all([
-      this.#reader?.request({ sql: 'SELECT 1', values: [] } satisfies ReadRequest),
-      // A sweep of nothing (completed before the epoch): the thread is up, its connection open.
-      this.#maintenance?.request({ cutoff: 0 } satisfies SweepRequest),
-    ]);
   }
 
   async close(): Promise<void> {
@@ -131,10 +117,14 @@ export class SqliteDatabase {
     }
   }
 
-  /** The retention sweep (sweep.ts), on the maintenance thread when there is one. */
+  /**
+   * The retention sweep (sweep.ts), on the maintenance thread when there is one; that thread is not
+   * started when an indexed look finds nothing the sweep would remove or give back (an idle service).
+   */
   async sweepExpired(cutoff: number): Promise<{ jobs: number; deliveries: number }> {
     this.#connection();
     if (!this.#maintenance) return sweepExpiredRows(this, cutoff);
+    if (!this.#anythingToSweep(cutoff)) return { jobs: 0, deliveries: 0 };
     try {
       return await this.#maintenance.request({ cutoff } satisfies SweepRequest);
     } catch (error) {
@@ -142,6 +132,18 @@ export class SqliteDatabase {
         throw error;
       });
     }
+  }
+
+  /** Expired finished jobs, expired cached verdicts or free pages: each an index or header look. */
+  #anythingToSweep(cutoff: number): boolean {
+    const found = this.get<{ found: number }>(
+      `SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'done' AND completed_at < ?)
+           OR EXISTS (SELECT 1 FROM verdict_cache WHERE created_at < ?)
+           OR (SELECT freelist_count FROM pragma_freelist_count()) > 0 AS found`,
+      cutoff,
+      cutoff,
+    );
+    return found!.found === 1;
   }
 
   /** Runs a write and returns the number of rows it changed. */

@@ -30,7 +30,6 @@ export class SqliteStore implements Store {
 
   async init(): Promise<void> {
     this.#db.open();
-    await this.#db.threadsReady();
   }
 
   async close(): Promise<void> {

@@ -28,6 +28,34 @@ import {
 /** Far longer than the test waits for a verdict: only a notification can explain the pickup. */
 const FALLBACK_POLL_MS = 600_000;
 
+/** An API or worker node on its own database, sharing one data directory and one clamd. */
+function nodeEnv(
+  role: 'api' | 'worker',
+  database: string,
+  dataDir: string,
+  clamd: TestClamd,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    SCANGATE_ROLE: role,
+    SCANGATE_DATA_DIR: dataDir,
+    DATABASE_URL: TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`),
+    CLAMD_ADDRESS: clamd.socketPath,
+    API_KEYS: TENANT_A_KEY,
+    JOB_POLL_INTERVAL_MS: String(FALLBACK_POLL_MS),
+    ...extra,
+  };
+}
+
+async function stopNodes(processes: ServiceProcess[]): Promise<void> {
+  for (const node of processes) {
+    if (node.child.exitCode === null && node.child.signalCode === null) {
+      node.child.kill('SIGTERM');
+      await node.exited;
+    }
+  }
+}
+
 describe('PostgreSQL LISTEN/NOTIFY: a worker in another process is woken by a submit', () => {
   const database = `scangate_notify_${randomBytes(4).toString('hex')}`;
   const processes: ServiceProcess[] = [];
@@ -40,25 +68,12 @@ describe('PostgreSQL LISTEN/NOTIFY: a worker in another process is woken by a su
     clamd = await startTestClamd();
     // One directory for both nodes: the worker reads the uploads the API node staged there.
     dataDir = await mkdtemp(path.join(tmpdir(), 'scangate-notify-'));
-    const env = (role: 'api' | 'worker'): Record<string, string> => ({
-      SCANGATE_ROLE: role,
-      SCANGATE_DATA_DIR: dataDir,
-      DATABASE_URL: TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`),
-      CLAMD_ADDRESS: clamd.socketPath,
-      API_KEYS: TENANT_A_KEY,
-      JOB_POLL_INTERVAL_MS: String(FALLBACK_POLL_MS),
-    });
-    api = await spawnService(env('api'));
-    processes.push(api, await spawnService(env('worker')));
+    api = await spawnService(nodeEnv('api', database, dataDir, clamd));
+    processes.push(api, await spawnService(nodeEnv('worker', database, dataDir, clamd)));
   });
 
   after(async () => {
-    for (const node of processes) {
-      if (node.child.exitCode === null && node.child.signalCode === null) {
-        node.child.kill('SIGTERM');
-        await node.exited;
-      }
-    }
+    await stopNodes(processes);
     await clamd?.stop();
     await rm(dataDir, { recursive: true, force: true });
     await runSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
@@ -107,33 +122,23 @@ describe('PostgreSQL LISTEN/NOTIFY: a bucket scan created on an API node wakes t
     clamd = await startTestClamd();
     s3 = await startS3rver([BUCKET]);
     dataDir = await mkdtemp(path.join(tmpdir(), 'scangate-notify-buckets-'));
-    const env = (role: 'api' | 'worker'): Record<string, string> => ({
-      SCANGATE_ROLE: role,
-      SCANGATE_DATA_DIR: dataDir,
-      DATABASE_URL: TEST_DATABASE_URL.replace(/\/[^/]*$/, `/${database}`),
-      CLAMD_ADDRESS: clamd.socketPath,
-      API_KEYS: TENANT_A_KEY,
-      BUCKET_GRANTS: `tenant-a=${BUCKET}`,
-      S3_ENDPOINT: s3.endpoint,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_REGION: 'us-east-1',
-      S3_ACCESS_KEY_ID: s3.config.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.config.secretAccessKey,
-      JOB_POLL_INTERVAL_MS: String(FALLBACK_POLL_MS),
-      // A walker with no scan sleeps up to the lease time: far longer than the test waits.
-      JOB_LEASE_MS: String(FALLBACK_POLL_MS),
-    });
+    const env = (role: 'api' | 'worker'): Record<string, string> =>
+      nodeEnv(role, database, dataDir, clamd, {
+        BUCKET_GRANTS: `tenant-a=${BUCKET}`,
+        S3_ENDPOINT: s3.endpoint,
+        S3_FORCE_PATH_STYLE: 'true',
+        S3_REGION: 'us-east-1',
+        S3_ACCESS_KEY_ID: s3.config.accessKeyId,
+        S3_SECRET_ACCESS_KEY: s3.config.secretAccessKey,
+        // A walker with no scan sleeps up to the lease time: far longer than the test waits.
+        JOB_LEASE_MS: String(FALLBACK_POLL_MS),
+      });
     api = await spawnService(env('api'));
     processes.push(api, await spawnService(env('worker')));
   });
 
   after(async () => {
-    for (const node of processes) {
-      if (node.child.exitCode === null && node.child.signalCode === null) {
-        node.child.kill('SIGTERM');
-        await node.exited;
-      }
-    }
+    await stopNodes(processes);
     await s3?.stop();
     await clamd?.stop();
     await rm(dataDir, { recursive: true, force: true });

@@ -97,6 +97,24 @@ export function fromJson<T>(value: Json): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }
 
+/**
+ * A new job's values in the order both stores' INSERT names its columns: id, tenant_id, trace_id,
+ * dialect, source, callback, custom_data, policy, upload_bytes.
+ */
+export function newJobValues(job: NewScanJob): (string | Uint8Array | null)[] {
+  return [
+    job.id,
+    job.tenantId,
+    job.traceId ?? null,
+    job.dialect,
+    JSON.stringify(job.source),
+    job.callback ? JSON.stringify(job.callback) : null,
+    job.customData ?? null,
+    job.policy ? JSON.stringify(job.policy) : null,
+    job.uploadBytes ?? null,
+  ];
+}
+
 export function jobFromRow(row: JobRow): ScanJob {
   const job: ScanJob = {
     id: row.id,

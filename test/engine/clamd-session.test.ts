@@ -90,6 +90,23 @@ async function startProxy(
   return proxy;
 }
 
+/** A started pool that reaches clamd through a SessionProxy; both are closed after `run`. */
+async function withProxiedPool(
+  socketPath: string,
+  run: (pool: ClamdPool, proxy: SessionProxy) => Promise<void>,
+  options: { rewriteReply?: (reply: Buffer) => Buffer; pool?: Partial<ClamdPoolOptions> } = {},
+): Promise<void> {
+  const proxy = await startProxy(socketPath, options.rewriteReply);
+  const pool = new ClamdPool([proxy.address], poolOptions(options.pool));
+  try {
+    await pool.start();
+    await run(pool, proxy);
+  } finally {
+    await pool.close();
+    await proxy.close();
+  }
+}
+
 describe('IDSESSION on a real clamd', () => {
   let clamd: TestClamd;
   before(async () => {
@@ -130,50 +147,39 @@ describe('IDSESSION on a real clamd', () => {
   });
 
   test('the pool scans one file after another on a single session', async () => {
-    const proxy = await startProxy(clamd.socketPath);
-    const pool = new ClamdPool([proxy.address], poolOptions());
-    try {
-      await pool.start();
+    await withProxiedPool(clamd.socketPath, async (pool, proxy) => {
       const verdicts = [];
       for (const input of [clean(1), clean(2), eicar(), clean(3), clean(4)])
         verdicts.push((await pool.scan(input, { maxBytes: MiB })).verdict.status);
       assert.deepEqual(verdicts, ['clean', 'clean', 'infected', 'clean', 'clean']);
       assert.equal(proxy.sessions, 1);
-    } finally {
-      await pool.close();
-      await proxy.close();
-    }
+    });
   });
 
   test('a reply under another command id fails the scan as an engine error, never a verdict', async () => {
     // The proxy answers the second stream of the session as if it were the first.
-    const proxy = await startProxy(clamd.socketPath, (reply) =>
-      Buffer.from(reply.toString('latin1').replace(/^3: /, '2: '), 'latin1'),
+    const rewriteReply = (reply: Buffer) =>
+      Buffer.from(reply.toString('latin1').replace(/^3: /, '2: '), 'latin1');
+    await withProxiedPool(
+      clamd.socketPath,
+      async (pool, proxy) => {
+        assert.equal((await pool.scan(clean(1), { maxBytes: MiB })).verdict.status, 'clean');
+        await assert.rejects(pool.scan(eicar(), { maxBytes: MiB }), (error: unknown) => {
+          assert.ok(error instanceof ScanGateError);
+          assert.equal(error.code, 'engine_unavailable');
+          assert.equal(error.retryable, true);
+          return true;
+        });
+        // The confused session is gone; the next scan opens a new one and judges correctly.
+        assert.equal((await pool.scan(eicar(), { maxBytes: MiB })).verdict.status, 'infected');
+        assert.equal(proxy.sessions, 2);
+      },
+      { rewriteReply },
     );
-    const pool = new ClamdPool([proxy.address], poolOptions());
-    try {
-      await pool.start();
-      assert.equal((await pool.scan(clean(1), { maxBytes: MiB })).verdict.status, 'clean');
-      await assert.rejects(pool.scan(eicar(), { maxBytes: MiB }), (error: unknown) => {
-        assert.ok(error instanceof ScanGateError);
-        assert.equal(error.code, 'engine_unavailable');
-        assert.equal(error.retryable, true);
-        return true;
-      });
-      // The confused session is gone; the next scan opens a new one and judges correctly.
-      assert.equal((await pool.scan(eicar(), { maxBytes: MiB })).verdict.status, 'infected');
-      assert.equal(proxy.sessions, 2);
-    } finally {
-      await pool.close();
-      await proxy.close();
-    }
   });
 
   test('renewing sessions (after a RELOAD) sends the next scan to a new session', async () => {
-    const proxy = await startProxy(clamd.socketPath);
-    const pool = new ClamdPool([proxy.address], poolOptions());
-    try {
-      await pool.start();
+    await withProxiedPool(clamd.socketPath, async (pool, proxy) => {
       await pool.scan(clean(1), { maxBytes: MiB });
       const closed = proxy.nextClose();
       await clamd.managed.reload();
@@ -181,10 +187,7 @@ describe('IDSESSION on a real clamd', () => {
       await closed;
       assert.equal((await pool.scan(eicar(), { maxBytes: MiB })).verdict.status, 'infected');
       assert.equal(proxy.sessions, 2);
-    } finally {
-      await pool.close();
-      await proxy.close();
-    }
+    });
   });
 });
 
@@ -192,18 +195,19 @@ test('a session clamd closes on its ReadTimeout is replaced by a new one', async
   // clamd ends an idle session after ReadTimeout with `COMMAND READ TIMED OUT` (measured: not
   // IdleTimeout nor CommandReadTimeout); the pool's own idle limit is set longer here to let it.
   const clamd = await startTestClamd({ clamdOptions: { ReadTimeout: 1 } });
-  const proxy = await startProxy(clamd.socketPath);
-  const pool = new ClamdPool([proxy.address], poolOptions({ sessionIdleMs: 60_000 }));
   try {
-    await pool.start();
-    const closed = proxy.nextClose();
-    assert.equal((await pool.scan(clean(1), { maxBytes: MiB })).verdict.status, 'clean');
-    await closed;
-    assert.equal((await pool.scan(eicar(), { maxBytes: MiB })).verdict.status, 'infected');
-    assert.equal(proxy.sessions, 2);
+    await withProxiedPool(
+      clamd.socketPath,
+      async (pool, proxy) => {
+        const closed = proxy.nextClose();
+        assert.equal((await pool.scan(clean(1), { maxBytes: MiB })).verdict.status, 'clean');
+        await closed;
+        assert.equal((await pool.scan(eicar(), { maxBytes: MiB })).verdict.status, 'infected');
+        assert.equal(proxy.sessions, 2);
+      },
+      { pool: { sessionIdleMs: 60_000 } },
+    );
   } finally {
-    await pool.close();
-    await proxy.close();
     await clamd.stop();
   }
 });

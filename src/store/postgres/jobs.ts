@@ -20,6 +20,7 @@ import {
   LEASED_JOB_COLUMNS,
   leasedJobFromRow,
   listLimit,
+  newJobValues,
   UNFINISHED_TRACE_INDEX,
 } from '../rows.ts';
 import {
@@ -34,21 +35,6 @@ import type { PostgresWorkNotifications } from './work-notifications.ts';
 
 /** Rows one retention transaction deletes (with their deliveries and counter updates). */
 const SWEEP_BATCH_ROWS = 1000;
-
-/** A new job's values in the order of the INSERT's columns (id … upload_bytes). */
-function insertValues(job: NewScanJob): unknown[] {
-  return [
-    job.id,
-    job.tenantId,
-    job.traceId ?? null,
-    job.dialect,
-    JSON.stringify(job.source),
-    job.callback ? JSON.stringify(job.callback) : null,
-    job.customData ?? null,
-    job.policy ? JSON.stringify(job.policy) : null,
-    job.uploadBytes ?? null,
-  ];
-}
 
 /** `now() + n ms` for a numeric parameter. */
 const plusMs = (parameter: string) => `now() + ${parameter}::double precision * interval '1 millisecond'`;
@@ -76,7 +62,7 @@ export class PostgresJobQueue implements JobQueueStore {
            policy, upload_bytes, state, next_attempt_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', now())
          RETURNING ${JOB_COLUMNS}, pg_notify($10, $11)`,
-        [...insertValues(job), this.#notifications.channel('jobs'), this.#notifications.origin],
+        [...newJobValues(job), this.#notifications.channel('jobs'), this.#notifications.origin],
       );
       return jobFromRow(rows[0]!);
     } catch (error) {
@@ -100,7 +86,7 @@ export class PostgresJobQueue implements JobQueueStore {
       const values: unknown[] = [this.#notifications.channel('jobs'), this.#notifications.origin];
       const tuples = storable.map((job) => {
         const first = values.length + 1;
-        const row = insertValues(job);
+        const row = newJobValues(job);
         values.push(...row);
         const parameters = row.map((_, offset) => `$${first + offset}`);
         return `(${parameters.join(', ')}, 'queued', now())`;

@@ -20,6 +20,7 @@ import {
   LEASED_JOB_COLUMNS,
   leasedJobFromRow,
   listLimit,
+  newJobValues,
 } from '../rows.ts';
 import {
   mergeVerdictCounts,
@@ -70,15 +71,7 @@ export class SqliteJobQueue implements JobQueueStore {
         `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy,
            upload_bytes, state, created_at, next_attempt_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
-        job.id,
-        job.tenantId,
-        job.traceId ?? null,
-        job.dialect,
-        JSON.stringify(job.source),
-        job.callback ? JSON.stringify(job.callback) : null,
-        job.customData ?? null,
-        job.policy ? JSON.stringify(job.policy) : null,
-        job.uploadBytes ?? null,
+        ...newJobValues(job),
         now,
         now,
       );

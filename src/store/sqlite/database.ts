@@ -7,6 +7,7 @@ import { restAsLongAs } from '../rest.ts';
 import type { ReadRequest } from './read-worker.ts';
 import { SqliteStoreThread } from './store-thread.ts';
 import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
+import { WriteTurn } from './write-turn.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -47,7 +48,7 @@ function threadScript(name: string): URL {
 export class SqliteDatabase {
   readonly #path: string;
   #db: DatabaseSync | undefined;
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #statements = new Map<string, { statement: StatementSync; writes: boolean }>();
   /**
    * Long reads and the retention sweep run on threads of their own, each with its own connection to
    * the file; an in-memory database has no file to share, and a store thread opens none of its own.
@@ -55,9 +56,23 @@ export class SqliteDatabase {
   readonly #reader: SqliteStoreThread | undefined;
   readonly #maintenance: SqliteStoreThread | undefined;
   readonly #pageCacheKiB: number | undefined;
+  /** Shared with the maintenance thread's connection (write-turn.ts); none without that thread. */
+  readonly #writeTurn: WriteTurn | undefined;
+  readonly #busyTimeoutMs: number;
 
-  constructor(path: string, options: { storeThreads?: boolean; storeThreadIdleMs?: number } = {}) {
+  constructor(
+    path: string,
+    options: {
+      storeThreads?: boolean;
+      storeThreadIdleMs?: number;
+      /** On a store thread's connection: its side of the main connection's write turn. */
+      writeTurn?: WriteTurn;
+      busyTimeoutMs?: number;
+    } = {},
+  ) {
     this.#path = path;
+    this.#writeTurn = options.writeTurn;
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
     if ((options.storeThreads ?? true) && path !== ':memory:' && path !== '') {
       const threadOptions = { idleMs: options.storeThreadIdleMs };
       this.#reader = new SqliteStoreThread(
@@ -65,9 +80,22 @@ export class SqliteDatabase {
         { path, busyTimeoutMs: BUSY_TIMEOUT_MS },
         threadOptions,
       );
-      this.#maintenance = new SqliteStoreThread(threadScript('maintenance-worker'), { path }, threadOptions);
+      const writeTurn = WriteTurn.share();
+      this.#writeTurn = new WriteTurn(writeTurn, 'main');
+      const mainTurn = this.#writeTurn;
+      this.#maintenance = new SqliteStoreThread(
+        threadScript('maintenance-worker'),
+        { path, writeTurn },
+        // A thread that ended mid-batch (it failed, or the store closed) leaves the turn taken.
+        { ...threadOptions, onGone: () => mainTurn.freeAbandoned() },
+      );
       this.#pageCacheKiB = QUEUE_PAGE_CACHE_KIB;
     }
+  }
+
+  /** The write turn shared with the maintenance thread (write-turn.ts), for its counts. */
+  get writeTurn(): Pick<WriteTurn, 'counts' | 'holder'> | undefined {
+    return this.#writeTurn;
   }
 
   /** Which store threads run now (each starts at its first request and ends when idle). */
@@ -78,7 +106,7 @@ export class SqliteDatabase {
   open(): void {
     if (this.#db) return;
     mapErrors(() => {
-      const db = new DatabaseSync(this.#path, { timeout: BUSY_TIMEOUT_MS });
+      const db = new DatabaseSync(this.#path, { timeout: this.#busyTimeoutMs });
       try {
         db.exec('PRAGMA journal_mode = WAL');
         // In WAL mode NORMAL never corrupts and survives a killed process (kill -9); only a power
@@ -107,11 +135,13 @@ export class SqliteDatabase {
   }
 
   get<T>(sql: string, ...values: SQLInputValue[]): T | undefined {
-    return mapErrors(() => this.#statement(sql).get(...values) as T | undefined);
+    const { statement, writes } = mapErrors(() => this.#statement(sql));
+    return this.#writing(writes, () => mapErrors(() => statement.get(...values) as T | undefined));
   }
 
   all<T>(sql: string, ...values: SQLInputValue[]): T[] {
-    return mapErrors(() => this.#statement(sql).all(...values) as T[]);
+    const { statement, writes } = mapErrors(() => this.#statement(sql));
+    return this.#writing(writes, () => mapErrors(() => statement.all(...values) as T[]));
   }
 
   /**
@@ -161,7 +191,8 @@ export class SqliteDatabase {
 
   /** Runs a write and returns the number of rows it changed. */
   run(sql: string, ...values: SQLInputValue[]): number {
-    return mapErrors(() => Number(this.#statement(sql).run(...values).changes));
+    const { statement } = mapErrors(() => this.#statement(sql));
+    return this.#writing(true, () => mapErrors(() => Number(statement.run(...values).changes)));
   }
 
   /**
@@ -179,7 +210,9 @@ export class SqliteDatabase {
       before = free;
       // exec, not a prepared statement: each step of the pragma's statement frees a single page.
       const db = this.#connection();
-      mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`));
+      this.#writing(true, () =>
+        mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`)),
+      );
       released += Math.min(free, FREE_PAGES_PER_STEP);
       await restAsLongAs(started);
     }
@@ -213,15 +246,22 @@ export class SqliteDatabase {
    */
   immediate<T>(work: () => T): T {
     const db = this.#connection();
-    mapErrors(() => db.exec('BEGIN IMMEDIATE'));
-    try {
-      const result = work();
-      mapErrors(() => db.exec('COMMIT'));
-      return result;
-    } catch (error) {
-      if (db.isTransaction) db.exec('ROLLBACK');
-      throw error;
-    }
+    return this.#writing(true, () => {
+      mapErrors(() => db.exec('BEGIN IMMEDIATE'));
+      try {
+        const result = work();
+        mapErrors(() => db.exec('COMMIT'));
+        return result;
+      } catch (error) {
+        if (db.isTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+  }
+
+  /** A write holds the turn (nested writes inside a transaction take it once); reads never wait. */
+  #writing<T>(writes: boolean, work: () => T): T {
+    return writes && this.#writeTurn ? this.#writeTurn.hold(work) : work();
   }
 
   /** Applies the numbered migrations newer than the file's user_version (inside `immediate`). */
@@ -242,15 +282,22 @@ export class SqliteDatabase {
     return this.#db;
   }
 
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#connection().prepare(sql);
-      this.#statements.set(sql, statement);
+  #statement(sql: string): { statement: StatementSync; writes: boolean } {
+    let prepared = this.#statements.get(sql);
+    if (!prepared) {
+      prepared = { statement: this.#connection().prepare(sql), writes: !READ_ONLY_SQL.test(sql) };
+      this.#statements.set(sql, prepared);
     }
-    return statement;
+    return prepared;
   }
 }
+
+/**
+ * Statements that cannot write: a SELECT, or a pragma that only reads (no argument). Anything else
+ * (INSERT … RETURNING through get(), a WITH …) counts as a write and takes the write turn: taking
+ * it needlessly costs a wait of one sweep batch at most, missing a write costs the busy handler.
+ */
+const READ_ONLY_SQL = /^\s*(SELECT\b|PRAGMA\s+\w+\s*$)/i;
 
 /** Pages (4 KiB) one incremental_vacuum step returns: a few milliseconds of I/O. */
 const FREE_PAGES_PER_STEP = 128;

@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteDatabase } from './database.ts';
 import { replyTo } from './store-thread.ts';
 import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
+import { WriteTurn } from './write-turn.ts';
 
 /**
  * The SQLite store's maintenance thread: the retention sweep on a connection of its own, so its
@@ -9,8 +10,11 @@ import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
  * answers requests (a submit then waits for the lock once, not at every turn of the loop).
  */
 
-const { path } = workerData as { path: string };
-const db = new SqliteDatabase(path, { storeThreads: false });
+const { path, writeTurn } = workerData as { path: string; writeTurn: SharedArrayBuffer };
+const db = new SqliteDatabase(path, {
+  storeThreads: false,
+  writeTurn: new WriteTurn(writeTurn, 'background'),
+});
 db.open();
 
 parentPort!.on('message', async ({ id, cutoff }: SweepRequest & { id: number }) => {

@@ -22,6 +22,9 @@ const BUSY_TIMEOUT_MS = 5_000;
  */
 const QUEUE_PAGE_CACHE_KIB = 64 * 1024;
 
+/** SQLite's default: a commit that leaves this many frames in the WAL copies them into the file. */
+const WAL_AUTOCHECKPOINT_FRAMES = 1000;
+
 /** What the WAL file is truncated to after a checkpoint. */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
@@ -59,6 +62,7 @@ export class SqliteDatabase {
   /** Shared with the maintenance thread's connection (write-turn.ts); none without that thread. */
   readonly #writeTurn: WriteTurn | undefined;
   readonly #busyTimeoutMs: number;
+  #sweepsRunning = 0;
 
   constructor(
     path: string,
@@ -117,6 +121,9 @@ export class SqliteDatabase {
         // bulk import would leave it at its peak for good.
         db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
         if (this.#pageCacheKiB) db.exec(`PRAGMA cache_size = -${this.#pageCacheKiB}`);
+        // The maintenance thread's commits never checkpoint: that would hold the write turn while
+        // the pages are copied and synced. The sweep checkpoints after giving the turn back.
+        if (this.#writeTurn && !this.#maintenance) db.exec('PRAGMA wal_autocheckpoint = 0');
         useIncrementalVacuum(db);
       } catch (error) {
         db.close();
@@ -168,12 +175,19 @@ export class SqliteDatabase {
     this.#connection();
     if (!this.#maintenance) return sweepExpiredRows(this, cutoff);
     if (!this.#anythingToSweep(cutoff)) return { jobs: 0, deliveries: 0 };
+    // The sweep's thread checkpoints after its batches, outside the write turn (sweep.ts); a commit
+    // here would otherwise copy the pages the sweep wrote with the event loop blocked.
+    const db = this.#connection();
+    if (this.#sweepsRunning++ === 0) db.exec('PRAGMA wal_autocheckpoint = 0');
     try {
       return await this.#maintenance.request({ cutoff } satisfies SweepRequest);
     } catch (error) {
       return mapErrors(() => {
         throw error;
       });
+    } finally {
+      if (--this.#sweepsRunning === 0)
+        this.#db?.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_FRAMES}`);
     }
   }
 
@@ -196,10 +210,19 @@ export class SqliteDatabase {
   }
 
   /**
+   * Copies what the WAL holds into the file as far as readers allow (PASSIVE: no write lock, so the
+   * other connection keeps writing meanwhile) and returns the frames the WAL holds.
+   */
+  checkpoint(): number {
+    const db = this.#connection();
+    return mapErrors(() => (db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as { log: number }).log);
+  }
+
+  /**
    * Gives the free pages the retention sweep left back to the file system, a bounded step at a time
    * with a rest in between, so the file tracks what is retained instead of its peak.
    */
-  async releaseFreePages(): Promise<number> {
+  async releaseFreePages(afterStep?: () => void): Promise<number> {
     let released = 0;
     let before = Number.POSITIVE_INFINITY;
     for (;;) {
@@ -214,6 +237,7 @@ export class SqliteDatabase {
         mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`)),
       );
       released += Math.min(free, FREE_PAGES_PER_STEP);
+      afterStep?.();
       await restAsLongAs(started);
     }
   }

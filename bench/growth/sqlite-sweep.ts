@@ -10,7 +10,7 @@
  * `--baseline DIR` loads the store from another checkout too (e.g. `git worktree add /tmp/base
  * main`) and alternates the two round by round (ABBA), so both see the same load.
  */
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -49,6 +49,7 @@ interface RoundResult {
   loopDelayBeforeP99Ms: number;
   loopDelayDuringP99Ms: number;
   rowsPerSecond: number;
+  walMiB: number;
 }
 
 async function submitOnce(store: Store, id: string): Promise<number> {
@@ -99,7 +100,9 @@ async function measureRound(variant: Variant, template: string, directory: strin
     sweeping = false;
     await submits;
     delay.disable();
+    const walMiB = round((await stat(`${file}-wal`)).size / 2 ** 20, 1);
     return {
+      walMiB,
       label: variant.label,
       load,
       before: summarize(before),
@@ -137,7 +140,7 @@ try {
       const result = await measureRound(variant, template, directory, index);
       results.push(result);
       console.log(
-        `${result.label.padEnd(8)} load ${result.load}: submit p50/p99/max ${result.before.p50Ms}/${result.before.p99Ms}/${result.before.maxMs} → ${result.during.p50Ms}/${result.during.p99Ms}/${result.during.maxMs} ms during the sweep (${round(result.during.p99Ms / result.before.p99Ms)}× p99, ${result.during.count} submits); loop delay p99 ${result.loopDelayBeforeP99Ms} → ${result.loopDelayDuringP99Ms} ms; ${result.rowsPerSecond} rows/s`,
+        `${result.label.padEnd(8)} load ${result.load}: submit p50/p99/max ${result.before.p50Ms}/${result.before.p99Ms}/${result.before.maxMs} → ${result.during.p50Ms}/${result.during.p99Ms}/${result.during.maxMs} ms during the sweep (${round(result.during.p99Ms / result.before.p99Ms)}× p99, ${result.during.count} submits); loop delay p99 ${result.loopDelayBeforeP99Ms} → ${result.loopDelayDuringP99Ms} ms; ${result.rowsPerSecond} rows/s; WAL ${result.walMiB} MiB after`,
       );
     }
   }

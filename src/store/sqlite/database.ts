@@ -6,7 +6,7 @@ import { loadMigrations } from '../migrations.ts';
 import { restAsLongAs } from '../rest.ts';
 import type { ReadRequest } from './read-worker.ts';
 import { SqliteStoreThread } from './store-thread.ts';
-import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
+import { type SweepRequest, type SweepSteps, sweepExpiredRows } from './sweep.ts';
 import { WriteTurn } from './write-turn.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
@@ -222,7 +222,7 @@ export class SqliteDatabase {
    * Gives the free pages the retention sweep left back to the file system, a bounded step at a time
    * with a rest in between, so the file tracks what is retained instead of its peak.
    */
-  async releaseFreePages(afterStep?: () => void): Promise<number> {
+  async releaseFreePages(steps?: SweepSteps): Promise<number> {
     let released = 0;
     let before = Number.POSITIVE_INFINITY;
     for (;;) {
@@ -233,11 +233,12 @@ export class SqliteDatabase {
       before = free;
       // exec, not a prepared statement: each step of the pragma's statement frees a single page.
       const db = this.#connection();
-      this.#writing(true, () =>
-        mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`)),
-      );
+      this.#writing(true, () => {
+        steps?.before();
+        mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`));
+      });
       released += Math.min(free, FREE_PAGES_PER_STEP);
-      afterStep?.();
+      steps?.after();
       await restAsLongAs(started);
     }
   }
@@ -281,6 +282,11 @@ export class SqliteDatabase {
         throw error;
       }
     });
+  }
+
+  /** Runs `write` holding the write turn (several statements with nothing between them). */
+  holdingWriteTurn<T>(write: () => T): T {
+    return this.#writing(true, write);
   }
 
   /** A write holds the turn (nested writes inside a transaction take it once); reads never wait. */

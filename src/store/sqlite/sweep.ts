@@ -6,8 +6,15 @@ export interface SweepConnection {
   immediate<T>(work: () => T): T;
   all<T>(sql: string, ...values: SQLInputValue[]): T[];
   run(sql: string, ...values: SQLInputValue[]): number;
-  releaseFreePages(afterStep?: () => void): Promise<number>;
+  releaseFreePages(steps?: SweepSteps): Promise<number>;
   checkpoint(): number;
+  holdingWriteTurn<T>(write: () => T): T;
+}
+
+/** What the sweep does around each write step: `before` with the write turn held, `after` without it. */
+export interface SweepSteps {
+  before(): void;
+  after(): void;
 }
 
 /** A sweep asked of the maintenance thread. */
@@ -37,61 +44,82 @@ export async function sweepExpiredRows(
   const checkpoints = new SweepCheckpoints(db);
   for (;;) {
     const started = performance.now();
-    const batch = db.immediate(() => sweepBatch(db, cutoff));
+    const batch = db.holdingWriteTurn(() => {
+      checkpoints.before();
+      return db.immediate(() => sweepBatch(db, cutoff));
+    });
     removed.jobs += batch.jobs;
     removed.deliveries += batch.deliveries;
-    checkpoints.afterBatch();
+    checkpoints.after();
     if (batch.jobs < SWEEP_BATCH_ROWS) break;
     await restAsLongAs(started);
   }
   for (;;) {
     const started = performance.now();
-    const deleted = db.run(
-      `DELETE FROM verdict_cache WHERE (sha256, signature_version) IN (
-         SELECT sha256, signature_version FROM verdict_cache WHERE created_at < ? LIMIT ?)`,
-      cutoff,
-      SWEEP_BATCH_ROWS,
-    );
-    checkpoints.afterBatch();
+    const deleted = db.holdingWriteTurn(() => {
+      checkpoints.before();
+      return db.run(
+        `DELETE FROM verdict_cache WHERE (sha256, signature_version) IN (
+           SELECT sha256, signature_version FROM verdict_cache WHERE created_at < ? LIMIT ?)`,
+        cutoff,
+        SWEEP_BATCH_ROWS,
+      );
+    });
+    checkpoints.after();
     if (deleted < SWEEP_BATCH_ROWS) break;
     await restAsLongAs(started);
   }
-  await db.releaseFreePages(() => checkpoints.afterBatch());
-  db.checkpoint();
+  await db.releaseFreePages(checkpoints);
+  db.holdingWriteTurn(() => db.checkpoint());
   return removed;
 }
 
 /** WAL frames the sweep lets pile up before it copies them into the file (SQLite's auto-checkpoint default). */
 const CHECKPOINT_FRAMES = 1_000;
 
+/** A WAL this long (64 MiB of 4 KiB pages, its size limit in database.ts) is started over. */
+const START_OVER_FRAMES = 16_384;
+
 /**
  * The sweep's own WAL checkpoints. Its connection does not checkpoint at commit, and the main
- * connection does not while a sweep runs (database.ts): a checkpoint at commit would copy and sync
- * the pages with the write turn held, or on a submit's commit with the event loop blocked (measured:
- * main-thread waits of 10–48 ms behind a batch that checkpointed). Here it runs after the batch gave
- * the turn back, PASSIVE, so writes go on meanwhile. Every batch would sync the file for 40–100
- * frames; so it checkpoints every few batches, as many as fill about CHECKPOINT_FRAMES, counted from
- * the frames the last checkpoint found.
+ * connection does not while a sweep runs (database.ts): a checkpoint at commit copies and syncs the
+ * pages with the write turn held, or on a submit's commit with the event loop blocked (measured:
+ * main-thread waits of 10–48 ms behind batches that checkpointed, submit p99 16 ms against 3–8).
+ *
+ * So, every few batches (as many as fill about CHECKPOINT_FRAMES, counted from what the last
+ * checkpoint found), a PASSIVE checkpoint after the batch gave the turn back copies the bulk while
+ * the main thread writes on. That alone lets the WAL grow without end (measured: 0.5–1 GB after
+ * 100,000 rows): SQLite starts the WAL over only when a write begins with every frame copied, and
+ * a submit always lands in between. So before the next batch, with the turn held, a second
+ * checkpoint copies the few frames written since, and that batch's BEGIN starts the WAL over.
  */
-class SweepCheckpoints {
+class SweepCheckpoints implements SweepSteps {
   readonly #db: SweepConnection;
   #batchesSince = 0;
   #every = 1;
   #framesAtLast = 0;
+  #startOverDue = false;
 
   constructor(db: SweepConnection) {
     this.#db = db;
   }
 
-  afterBatch(): void {
+  before(): void {
+    if (!this.#startOverDue) return;
+    this.#startOverDue = false;
+    this.#framesAtLast = this.#db.checkpoint();
+  }
+
+  after(): void {
     if (++this.#batchesSince < this.#every) return;
     const frames = this.#db.checkpoint();
-    // A WAL that was restarted since (all copied, no reader left behind) counts from zero again.
+    // A WAL started over since the last checkpoint counts from zero again.
     const added = frames >= this.#framesAtLast ? frames - this.#framesAtLast : frames;
     this.#framesAtLast = frames;
     const perBatch = Math.max(1, added / this.#batchesSince);
     this.#every = Math.min(64, Math.max(1, Math.floor(CHECKPOINT_FRAMES / perBatch)));
     this.#batchesSince = 0;
+    this.#startOverDue = frames >= START_OVER_FRAMES;
   }
 }
 

@@ -6,8 +6,9 @@ import { WriteTurn } from './write-turn.ts';
 
 /**
  * The SQLite store's maintenance thread: the retention sweep on a connection of its own, so its
- * batches hold SQLite's write lock a few milliseconds at a time but never the event loop that
- * answers requests (a submit then waits for the lock once, not at every turn of the loop).
+ * batches hold SQLite's write lock a millisecond or so at a time but never the event loop that
+ * answers requests. Its writes take the write turn shared with the main connection (write-turn.ts):
+ * a main-thread write that meets a batch waits for that batch's COMMIT, not in the busy handler.
  */
 
 const { path, writeTurn } = workerData as { path: string; writeTurn: SharedArrayBuffer };

@@ -76,6 +76,9 @@ function connected(source: Readable, stream: Transform): Transform {
   stream.once('close', () => {
     if (!source.readableEnded) source.destroy();
   });
+  // The consumer hears the stream's error through its own read; one that comes after it stopped
+  // reading (the form's second file, found at the end) must not be an uncaught 'error' event.
+  stream.on('error', () => {});
   source.pipe(stream);
   return stream;
 }

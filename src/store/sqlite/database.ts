@@ -4,9 +4,10 @@ import { messageOf, ScanGateError } from '../../errors.ts';
 import { MODULE_EXTENSION, packageFile } from '../../package-files.ts';
 import { loadMigrations } from '../migrations.ts';
 import { restAsLongAs } from '../rest.ts';
+import type { MaintenanceRequest } from './maintenance-worker.ts';
 import type { ReadRequest } from './read-worker.ts';
 import { SqliteStoreThread } from './store-thread.ts';
-import { type SweepRequest, type SweepSteps, sweepExpiredRows } from './sweep.ts';
+import { type SweepSteps, sweepExpiredRows } from './sweep.ts';
 import { WriteTurn } from './write-turn.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
@@ -22,8 +23,28 @@ const BUSY_TIMEOUT_MS = 5_000;
  */
 const QUEUE_PAGE_CACHE_KIB = 64 * 1024;
 
-/** SQLite's default: a commit that leaves this many frames in the WAL copies them into the file. */
-const WAL_AUTOCHECKPOINT_FRAMES = 1000;
+/**
+ * Checkpoints (copying the WAL's pages back into the file, with an fsync of the WAL before and of
+ * the file after) run on the maintenance thread, asked for after this many write commits of the main
+ * connection (~450 WAL pages at the ~7 pages of a lease's or a completion's commit). Run by the
+ * connection that commits, as SQLite does by default every 1,000 pages, a checkpoint held the event
+ * loop for its copies and two fsyncs: 0.1–0.2 ms per claim amortised with one tenant queued and
+ * 0.3–0.5 ms with a million jobs over 10,000 tenants, whose claims dirty pages all over the file
+ * that a checkpoint then copies one by one (docs/SCALING.md, "The claim's cost with 10,000 tenants").
+ */
+const BACKGROUND_CHECKPOINT_COMMITS = 64;
+
+/**
+ * The main connection still checkpoints by itself once the WAL reaches this many pages (16 MiB): the
+ * backstop when the maintenance thread cannot keep up or cannot run. It also bounds the WAL under
+ * continuous commits: a checkpoint that commits overtook leaves the WAL to grow (SQLite starts it over
+ * only at a write that finds every frame copied), and a longer WAL costs each commit more in its
+ * index; the backstop's own checkpoint then copies only what the thread has not.
+ */
+const BACKSTOP_AUTOCHECKPOINT_PAGES = 4_000;
+
+/** Statements that end a write when run outside a transaction (the ones that change rows, or commit). */
+const WRITE_STATEMENT = /^\s*(?:INSERT|UPDATE|DELETE|REPLACE|COMMIT|END)\b/i;
 
 /** What the WAL file is truncated to after a checkpoint. */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -59,6 +80,9 @@ export class SqliteDatabase {
   readonly #reader: SqliteStoreThread | undefined;
   readonly #maintenance: SqliteStoreThread | undefined;
   readonly #pageCacheKiB: number | undefined;
+  #commitsSinceCheckpoint = 0;
+  #checkpointing = false;
+  readonly #background = { checkpoints: 0, frames: 0 };
   /** Shared with the maintenance thread's connection (write-turn.ts); none without that thread. */
   readonly #writeTurn: WriteTurn | undefined;
   readonly #busyTimeoutMs: number;
@@ -97,6 +121,11 @@ export class SqliteDatabase {
     }
   }
 
+  /** Checkpoints the maintenance thread has run for this connection, and the WAL frames they copied. */
+  get backgroundCheckpoints(): { checkpoints: number; frames: number } {
+    return { ...this.#background };
+  }
+
   /** The write turn shared with the maintenance thread (write-turn.ts), for its counts. */
   get writeTurn(): Pick<WriteTurn, 'counts' | 'holder'> | undefined {
     return this.#writeTurn;
@@ -121,6 +150,7 @@ export class SqliteDatabase {
         // bulk import would leave it at its peak for good.
         db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
         if (this.#pageCacheKiB) db.exec(`PRAGMA cache_size = -${this.#pageCacheKiB}`);
+        if (this.#maintenance) db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
         // The maintenance thread's commits never checkpoint: that would hold the write turn while
         // the pages are copied and synced. The sweep checkpoints after giving the turn back.
         if (this.#writeTurn && !this.#maintenance) db.exec('PRAGMA wal_autocheckpoint = 0');
@@ -142,13 +172,11 @@ export class SqliteDatabase {
   }
 
   get<T>(sql: string, ...values: SQLInputValue[]): T | undefined {
-    const { statement, writes } = mapErrors(() => this.#statement(sql));
-    return this.#writing(writes, () => mapErrors(() => statement.get(...values) as T | undefined));
+    return this.#execute(sql, false, (statement) => statement.get(...values) as T | undefined);
   }
 
   all<T>(sql: string, ...values: SQLInputValue[]): T[] {
-    const { statement, writes } = mapErrors(() => this.#statement(sql));
-    return this.#writing(writes, () => mapErrors(() => statement.all(...values) as T[]));
+    return this.#execute(sql, false, (statement) => statement.all(...values) as T[]);
   }
 
   /**
@@ -175,19 +203,20 @@ export class SqliteDatabase {
     this.#connection();
     if (!this.#maintenance) return sweepExpiredRows(this, cutoff);
     if (!this.#anythingToSweep(cutoff)) return { jobs: 0, deliveries: 0 };
-    // The sweep's thread checkpoints after its batches, outside the write turn (sweep.ts); a commit
-    // here would otherwise copy the pages the sweep wrote with the event loop blocked.
+    // The sweep checkpoints after its batches, outside the write turn, and starts the WAL over when
+    // it is long (sweep.ts); this connection's backstop would otherwise find the WAL long at every
+    // commit while the sweep runs and copy the sweep's pages with the event loop blocked.
     const db = this.#connection();
     if (this.#sweepsRunning++ === 0) db.exec('PRAGMA wal_autocheckpoint = 0');
     try {
-      return await this.#maintenance.request({ cutoff } satisfies SweepRequest);
+      return await this.#maintenance.request({ kind: 'sweep', cutoff } satisfies MaintenanceRequest);
     } catch (error) {
       return mapErrors(() => {
         throw error;
       });
     } finally {
       if (--this.#sweepsRunning === 0)
-        this.#db?.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_FRAMES}`);
+        this.#db?.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
     }
   }
 
@@ -205,17 +234,7 @@ export class SqliteDatabase {
 
   /** Runs a write and returns the number of rows it changed. */
   run(sql: string, ...values: SQLInputValue[]): number {
-    const { statement } = mapErrors(() => this.#statement(sql));
-    return this.#writing(true, () => mapErrors(() => Number(statement.run(...values).changes)));
-  }
-
-  /**
-   * Copies what the WAL holds into the file as far as readers allow (PASSIVE: no write lock, so the
-   * other connection keeps writing meanwhile) and returns the frames the WAL holds.
-   */
-  checkpoint(): number {
-    const db = this.#connection();
-    return mapErrors(() => (db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as { log: number }).log);
+    return this.#execute(sql, true, (statement) => Number(statement.run(...values).changes));
   }
 
   /**
@@ -271,17 +290,19 @@ export class SqliteDatabase {
    */
   immediate<T>(work: () => T): T {
     const db = this.#connection();
-    return this.#writing(true, () => {
+    const result = this.#writing(true, () => {
       mapErrors(() => db.exec('BEGIN IMMEDIATE'));
       try {
-        const result = work();
+        const committed = work();
         mapErrors(() => db.exec('COMMIT'));
-        return result;
+        return committed;
       } catch (error) {
         if (db.isTransaction) db.exec('ROLLBACK');
         throw error;
       }
     });
+    this.#committed();
+    return result;
   }
 
   /** Runs `write` holding the write turn (several statements with nothing between them). */
@@ -289,7 +310,11 @@ export class SqliteDatabase {
     return this.#writing(true, write);
   }
 
-  /** A write holds the turn (nested writes inside a transaction take it once); reads never wait. */
+  /**
+   * A write holds the write turn (nested writes inside a transaction take it once); reads never
+   * wait. Taking it for a statement that turns out not to write costs at most one sweep batch's
+   * wait; missing a write costs the busy handler.
+   */
   #writing<T>(writes: boolean, work: () => T): T {
     return writes && this.#writeTurn ? this.#writeTurn.hold(work) : work();
   }
@@ -312,22 +337,50 @@ export class SqliteDatabase {
     return this.#db;
   }
 
+  /** Checkpoints the WAL without waiting for readers or writers (the maintenance thread's task). */
+  checkpoint(): { busy: number; log: number; checkpointed: number } {
+    return this.get('PRAGMA wal_checkpoint(PASSIVE)')!;
+  }
+
+  /** `writes`: run() takes the write turn for any statement (a `WITH … INSERT` too). */
+  #execute<T>(sql: string, writes: boolean, work: (statement: StatementSync) => T): T {
+    const prepared = this.#statement(sql);
+    const result = this.#writing(writes || prepared.writes, () => mapErrors(() => work(prepared.statement)));
+    if (prepared.writes && !this.#connection().isTransaction) this.#committed();
+    return result;
+  }
+
+  /**
+   * Counts a write commit of this connection; every BACKGROUND_CHECKPOINT_COMMITS, the maintenance
+   * thread checkpoints (one request at a time). Its failure is not the caller's: the backstop
+   * autocheckpoint of this connection still bounds the WAL.
+   */
+  #committed(): void {
+    if (!this.#maintenance || ++this.#commitsSinceCheckpoint < BACKGROUND_CHECKPOINT_COMMITS) return;
+    if (this.#checkpointing) return;
+    this.#commitsSinceCheckpoint = 0;
+    this.#checkpointing = true;
+    this.#maintenance
+      .request<{ checkpointed: number }>({ kind: 'checkpoint' } satisfies MaintenanceRequest)
+      .then(({ checkpointed }) => {
+        this.#background.checkpoints++;
+        this.#background.frames += Math.max(0, checkpointed);
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.#checkpointing = false;
+      });
+  }
+
   #statement(sql: string): { statement: StatementSync; writes: boolean } {
     let prepared = this.#statements.get(sql);
     if (!prepared) {
-      prepared = { statement: this.#connection().prepare(sql), writes: !READ_ONLY_SQL.test(sql) };
+      prepared = { statement: this.#connection().prepare(sql), writes: WRITE_STATEMENT.test(sql) };
       this.#statements.set(sql, prepared);
     }
     return prepared;
   }
 }
-
-/**
- * Statements that cannot write: a SELECT, or a pragma that only reads (no argument). Anything else
- * (INSERT … RETURNING through get(), a WITH …) counts as a write and takes the write turn: taking
- * it needlessly costs a wait of one sweep batch at most, missing a write costs the busy handler.
- */
-const READ_ONLY_SQL = /^\s*(SELECT\b|PRAGMA\s+\w+\s*$)/i;
 
 /** Pages (4 KiB) one incremental_vacuum step returns: a few milliseconds of I/O. */
 const FREE_PAGES_PER_STEP = 128;

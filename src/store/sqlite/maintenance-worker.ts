@@ -5,11 +5,16 @@ import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
 import { WriteTurn } from './write-turn.ts';
 
 /**
- * The SQLite store's maintenance thread: the retention sweep on a connection of its own, so its
+ * The SQLite store's maintenance thread, on a connection of its own: the retention sweep, so its
  * batches hold SQLite's write lock a millisecond or so at a time but never the event loop that
- * answers requests. Its writes take the write turn shared with the main connection (write-turn.ts):
- * a main-thread write that meets a batch waits for that batch's COMMIT, not in the busy handler.
+ * answers requests, and take the write turn shared with the main connection (write-turn.ts), so a
+ * main-thread write that meets a batch waits for its COMMIT, not in SQLite's busy handler; and the
+ * main connection's WAL checkpoints, so their copies and fsyncs do not hold that event loop either
+ * (a PASSIVE checkpoint takes no write lock: commits go on while it copies).
  */
+
+/** What the main thread asks of this one. */
+export type MaintenanceRequest = ({ kind: 'sweep' } & SweepRequest) | { kind: 'checkpoint' };
 
 const { path, writeTurn } = workerData as { path: string; writeTurn: SharedArrayBuffer };
 const db = new SqliteDatabase(path, {
@@ -18,6 +23,10 @@ const db = new SqliteDatabase(path, {
 });
 db.open();
 
-parentPort!.on('message', async ({ id, cutoff }: SweepRequest & { id: number }) => {
-  parentPort!.postMessage(await replyTo(id, () => sweepExpiredRows(db, cutoff)));
+parentPort!.on('message', async (request: MaintenanceRequest & { id: number }) => {
+  parentPort!.postMessage(
+    await replyTo(request.id, () =>
+      request.kind === 'checkpoint' ? db.checkpoint() : sweepExpiredRows(db, request.cutoff),
+    ),
+  );
 });

@@ -7,7 +7,8 @@ export interface SweepConnection {
   all<T>(sql: string, ...values: SQLInputValue[]): T[];
   run(sql: string, ...values: SQLInputValue[]): number;
   releaseFreePages(steps?: SweepSteps): Promise<number>;
-  checkpoint(): number;
+  /** A PASSIVE checkpoint; `log` is the frames the WAL holds. */
+  checkpoint(): { log: number };
   holdingWriteTurn<T>(write: () => T): T;
 }
 
@@ -74,7 +75,7 @@ export async function sweepExpiredRows(
     await restAsLongAs(started);
   }
   await db.releaseFreePages(checkpoints);
-  db.holdingWriteTurn(() => db.checkpoint());
+  db.checkpoint();
   return removed;
 }
 
@@ -111,12 +112,12 @@ class SweepCheckpoints implements SweepSteps {
   before(): void {
     if (!this.#startOverDue) return;
     this.#startOverDue = false;
-    this.#framesAtLast = this.#db.checkpoint();
+    this.#framesAtLast = this.#db.checkpoint().log;
   }
 
   after(): void {
     if (++this.#batchesSince < this.#every) return;
-    const frames = this.#db.checkpoint();
+    const frames = this.#db.checkpoint().log;
     // A WAL started over since the last checkpoint counts from zero again.
     const added = frames >= this.#framesAtLast ? frames - this.#framesAtLast : frames;
     this.#framesAtLast = frames;

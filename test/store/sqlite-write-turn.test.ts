@@ -79,6 +79,23 @@ describe('the SQLite write turn between the main connection and the sweep', () =
     }
   });
 
+  test('closing the store mid-sweep ends the maintenance thread and leaves the turn free', async () => {
+    const db = new SqliteDatabase(path.join(directory, 'closed.db'));
+    db.open();
+    db.run(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+      INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at, completed_at,
+        next_attempt_at, result, result_status)
+      SELECT 'old-' || i, 'tenant-' || (i % 7), 'native', '{}', 'done', 1, 1, 1, 0,
+        '{"status":"clean"}', 'clean' FROM n`);
+    const sweep = db.sweepExpired(Date.now());
+    // Closed once the sweep has taken the turn at least once: it may hold it right now.
+    while (db.writeTurn!.counts.backgroundTurns === 0) await pause(1);
+    const refused = assert.rejects(sweep, { code: 'store_unavailable' });
+    await db.close();
+    await refused;
+    assert.equal(db.writeTurn!.holder, undefined);
+  });
+
   test('a turn left by a thread that died mid-write costs one bounded wait, then is freed when the thread is gone', async () => {
     const shared = WriteTurn.share();
     const main = new WriteTurn(shared, 'main');

@@ -7,7 +7,7 @@ import { restAsLongAs } from '../rest.ts';
 import type { MaintenanceRequest } from './maintenance-worker.ts';
 import type { ReadRequest } from './read-worker.ts';
 import { SqliteStoreThread } from './store-thread.ts';
-import { type SweepSteps, sweepExpiredRows } from './sweep.ts';
+import { sweepExpiredRows } from './sweep.ts';
 import { WriteTurn } from './write-turn.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
@@ -86,7 +86,6 @@ export class SqliteDatabase {
   /** Shared with the maintenance thread's connection (write-turn.ts); none without that thread. */
   readonly #writeTurn: WriteTurn | undefined;
   readonly #busyTimeoutMs: number;
-  #sweepsRunning = 0;
 
   constructor(
     path: string,
@@ -203,20 +202,12 @@ export class SqliteDatabase {
     this.#connection();
     if (!this.#maintenance) return sweepExpiredRows(this, cutoff);
     if (!this.#anythingToSweep(cutoff)) return { jobs: 0, deliveries: 0 };
-    // The sweep checkpoints after its batches, outside the write turn, and starts the WAL over when
-    // it is long (sweep.ts); this connection's backstop would otherwise find the WAL long at every
-    // commit while the sweep runs and copy the sweep's pages with the event loop blocked.
-    const db = this.#connection();
-    if (this.#sweepsRunning++ === 0) db.exec('PRAGMA wal_autocheckpoint = 0');
     try {
       return await this.#maintenance.request({ kind: 'sweep', cutoff } satisfies MaintenanceRequest);
     } catch (error) {
       return mapErrors(() => {
         throw error;
       });
-    } finally {
-      if (--this.#sweepsRunning === 0)
-        this.#db?.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
     }
   }
 
@@ -241,7 +232,7 @@ export class SqliteDatabase {
    * Gives the free pages the retention sweep left back to the file system, a bounded step at a time
    * with a rest in between, so the file tracks what is retained instead of its peak.
    */
-  async releaseFreePages(steps?: SweepSteps): Promise<number> {
+  async releaseFreePages(afterStep?: () => void): Promise<number> {
     let released = 0;
     let before = Number.POSITIVE_INFINITY;
     for (;;) {
@@ -252,12 +243,11 @@ export class SqliteDatabase {
       before = free;
       // exec, not a prepared statement: each step of the pragma's statement frees a single page.
       const db = this.#connection();
-      this.#writing(true, () => {
-        steps?.before();
-        mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`));
-      });
+      this.#writing(true, () =>
+        mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`)),
+      );
       released += Math.min(free, FREE_PAGES_PER_STEP);
-      steps?.after();
+      afterStep?.();
       await restAsLongAs(started);
     }
   }
@@ -303,11 +293,6 @@ export class SqliteDatabase {
     });
     this.#committed();
     return result;
-  }
-
-  /** Runs `write` holding the write turn (several statements with nothing between them). */
-  holdingWriteTurn<T>(write: () => T): T {
-    return this.#writing(true, write);
   }
 
   /**

@@ -6,16 +6,9 @@ export interface SweepConnection {
   immediate<T>(work: () => T): T;
   all<T>(sql: string, ...values: SQLInputValue[]): T[];
   run(sql: string, ...values: SQLInputValue[]): number;
-  releaseFreePages(steps?: SweepSteps): Promise<number>;
+  releaseFreePages(afterStep?: () => void): Promise<number>;
   /** A PASSIVE checkpoint; `log` is the frames the WAL holds. */
   checkpoint(): { log: number };
-  holdingWriteTurn<T>(write: () => T): T;
-}
-
-/** What the sweep does around each write step: `before` with the write turn held, `after` without it. */
-export interface SweepSteps {
-  before(): void;
-  after(): void;
 }
 
 /** A sweep asked of the maintenance thread. */
@@ -49,32 +42,26 @@ export async function sweepExpiredRows(
   const checkpoints = new SweepCheckpoints(db);
   for (;;) {
     const started = performance.now();
-    const batch = db.holdingWriteTurn(() => {
-      checkpoints.before();
-      return db.immediate(() => sweepBatch(db, cutoff));
-    });
+    const batch = db.immediate(() => sweepBatch(db, cutoff));
     removed.jobs += batch.jobs;
     removed.deliveries += batch.deliveries;
-    checkpoints.after();
+    checkpoints.afterBatch();
     if (batch.jobs < SWEEP_BATCH_ROWS) break;
     await restAsLongAs(started);
   }
   for (;;) {
     const started = performance.now();
-    const deleted = db.holdingWriteTurn(() => {
-      checkpoints.before();
-      return db.run(
-        `DELETE FROM verdict_cache WHERE (sha256, signature_version) IN (
-           SELECT sha256, signature_version FROM verdict_cache WHERE created_at < ? LIMIT ?)`,
-        cutoff,
-        SWEEP_BATCH_ROWS,
-      );
-    });
-    checkpoints.after();
+    const deleted = db.run(
+      `DELETE FROM verdict_cache WHERE (sha256, signature_version) IN (
+         SELECT sha256, signature_version FROM verdict_cache WHERE created_at < ? LIMIT ?)`,
+      cutoff,
+      SWEEP_BATCH_ROWS,
+    );
+    checkpoints.afterBatch();
     if (deleted < SWEEP_BATCH_ROWS) break;
     await restAsLongAs(started);
   }
-  await db.releaseFreePages(checkpoints);
+  await db.releaseFreePages(() => checkpoints.afterBatch());
   db.checkpoint();
   return removed;
 }
@@ -82,40 +69,28 @@ export async function sweepExpiredRows(
 /** WAL frames the sweep lets pile up before it copies them into the file (SQLite's auto-checkpoint default). */
 const CHECKPOINT_FRAMES = 1_000;
 
-/** A WAL this long (64 MiB of 4 KiB pages, its size limit in database.ts) is started over. */
-const START_OVER_FRAMES = 16_384;
-
 /**
- * The sweep's own WAL checkpoints. Its connection does not checkpoint at commit, and the main
- * connection does not while a sweep runs (database.ts): a checkpoint at commit copies and syncs the
- * pages with the write turn held, or on a submit's commit with the event loop blocked (measured:
- * main-thread waits of 10–48 ms behind batches that checkpointed, submit p99 16 ms against 3–8).
- *
- * So, every few batches (as many as fill about CHECKPOINT_FRAMES, counted from what the last
- * checkpoint found), a PASSIVE checkpoint after the batch gave the turn back copies the bulk while
- * the main thread writes on. That alone lets the WAL grow without end (measured: 0.5–1 GB after
- * 100,000 rows): SQLite starts the WAL over only when a write begins with every frame copied, and
- * a submit always lands in between. So before the next batch, with the turn held, a second
- * checkpoint copies the few frames written since, and that batch's BEGIN starts the WAL over.
+ * The sweep's own WAL checkpoints. Its connection does not checkpoint at commit (database.ts): a
+ * checkpoint at commit copies and syncs the pages before COMMIT returns, with the write turn held
+ * (measured: main-thread waits of 10–48 ms behind such batches, submit p99 16 ms against 3–8).
+ * Here a PASSIVE checkpoint runs after the batch gave the turn back, so writes go on meanwhile,
+ * every few batches: as many as fill about CHECKPOINT_FRAMES, counted from what the last one found.
+ * The WAL is started over by the main connection's own checkpoints (every 64 of its commits on this
+ * thread, and its backstop), as between sweeps. Tried and dropped: pausing that backstop during the
+ * sweep and starting the WAL over from here with a second checkpoint under the turn (two fsyncs
+ * with the turn held every 64 MiB of WAL: submit p99 during the sweep 4.6–12.6 ms against 3.1–4.7).
  */
-class SweepCheckpoints implements SweepSteps {
+class SweepCheckpoints {
   readonly #db: SweepConnection;
   #batchesSince = 0;
   #every = 1;
   #framesAtLast = 0;
-  #startOverDue = false;
 
   constructor(db: SweepConnection) {
     this.#db = db;
   }
 
-  before(): void {
-    if (!this.#startOverDue) return;
-    this.#startOverDue = false;
-    this.#framesAtLast = this.#db.checkpoint().log;
-  }
-
-  after(): void {
+  afterBatch(): void {
     if (++this.#batchesSince < this.#every) return;
     const frames = this.#db.checkpoint().log;
     // A WAL started over since the last checkpoint counts from zero again.
@@ -124,7 +99,6 @@ class SweepCheckpoints implements SweepSteps {
     const perBatch = Math.max(1, added / this.#batchesSince);
     this.#every = Math.min(64, Math.max(1, Math.floor(CHECKPOINT_FRAMES / perBatch)));
     this.#batchesSince = 0;
-    this.#startOverDue = frames >= START_OVER_FRAMES;
   }
 }
 

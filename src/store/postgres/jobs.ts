@@ -370,6 +370,17 @@ export class PostgresJobQueue implements JobQueueStore {
     });
   }
 
+  async completeAndLease(
+    completions: readonly JobCompletion[],
+    next: { leaseMs: number; max: number; options?: LeaseOptions },
+  ): Promise<{ stored: boolean[]; leased: LeasedJob[] }> {
+    // Over the network a transaction of its own would add BEGIN and COMMIT round trips to a single
+    // completion and a single lease, each one statement: those run one after the other.
+    const stored = await this.completeMany(completions);
+    const leased = next.max > 0 ? await this.leaseMany(next.leaseMs, next.max, next.options) : [];
+    return { stored, leased };
+  }
+
   async #completeOne(
     query: (sql: string, values: unknown[]) => Promise<{ rowCount: number | null }>,
     { jobId, leaseToken, result, delivery, verdictCacheEntry }: JobCompletion,

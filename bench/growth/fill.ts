@@ -156,7 +156,31 @@ export class SqliteGrowthStore implements GrowthStore {
     };
     // The file's length lags behind page_count until a checkpoint truncates it; pages are what the
     // database holds. The WAL is reported beside it (bounded by journal_size_limit).
-    return { bytes: detail.pageCount * detail.pageSize, detail };
+    return { bytes: detail.pageCount * detail.pageSize, detail: { ...detail, ...this.#btrees() } };
+  }
+
+  /**
+   * Pages and fill (bytes used / page bytes) of each table and index: which b-trees a churn grows,
+   * and whether with pages (more rows) or with room left in them (pages half emptied). dbstat reads
+   * every page, a few seconds per GiB.
+   */
+  #btrees(): Record<string, number> {
+    const rows = this.#db
+      .prepare(
+        `SELECT name, count(*) AS pages, sum(pgsize - unused) * 1.0 / sum(pgsize) AS fill
+         FROM dbstat GROUP BY name ORDER BY name`,
+      )
+      .all() as { name: string; pages: number; fill: number }[];
+    // The bench's own submits stay queued (no workers): rows that grow the file beside the churn.
+    const counted = this.#db
+      .prepare(`SELECT count(*) AS jobs, count(*) FILTER (WHERE state <> 'done') AS unfinished FROM jobs`)
+      .get() as { jobs: number; unfinished: number };
+    const figures: Record<string, number> = { jobRows: counted.jobs, unfinishedJobRows: counted.unfinished };
+    for (const row of rows) {
+      figures[`pages:${row.name}`] = row.pages;
+      figures[`fill:${row.name}`] = Math.round(row.fill * 1000) / 1000;
+    }
+    return figures;
   }
 
   async explain(sql: string, values: unknown[]): Promise<string[]> {

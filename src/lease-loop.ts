@@ -87,6 +87,39 @@ export class LeaseLoop<T> {
     this.#started = false;
   }
 
+  /**
+   * Runs `work`, which stores what `finishing` items in hand leave behind and may lease, in the same
+   * transaction, up to the `max` it is given: the free slots and those the finishing items give up.
+   * The items it leases are taken at once, so when the finishing items end there is nothing left to
+   * lease (while a finished item still returns from handle(), one more item may be in hand than
+   * `concurrency`: its slot already belongs to the next). With a lease in flight or while stopping
+   * `work` is given 0 and the loop leases as it always does.
+   */
+  async leaseAlong<R>(
+    finishing: number,
+    work: (max: number) => Promise<{ result: R; leased: T[] }>,
+  ): Promise<R> {
+    if (!this.#started || this.#stopping || this.#leasing !== undefined) return (await work(0)).result;
+    const asked = Math.max(0, this.#options.concurrency - this.#inHand.size + finishing);
+    if (asked === 0) return (await work(0)).result;
+    clearTimeout(this.#sleep);
+    this.#sleep = undefined;
+    this.#wokenWhileLeasing = false;
+    const leasing = work(asked);
+    this.#leasing = leasing.then(
+      ({ leased }) => {
+        this.#lastLeaseFull = leased.length >= asked;
+        for (const item of leased) this.#take(item);
+      },
+      () => {},
+    );
+    void this.#leasing.finally(() => {
+      this.#leasing = undefined;
+      if (this.#wokenWhileLeasing && !this.#stopping) this.#fill();
+    });
+    return (await leasing).result;
+  }
+
   #fill(): void {
     if (this.#leasing !== undefined) {
       this.#wokenWhileLeasing = true;

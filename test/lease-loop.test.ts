@@ -109,3 +109,58 @@ test('after the queue ran dry a wake-up asks for one item, and keeps leasing whi
   await memory.loop.stop(1_000, () => {});
   assert.deepEqual(memory.handled, [1, 2, 3, 4]);
 });
+
+test('leaseAlong takes the items a finishing item leased for its slot; the loop then leases nothing more', async () => {
+  const memory = memoryQueue([1, 2, 3, 4]);
+  memory.loop.start();
+  await settle();
+  assert.deepEqual([...memory.finishers.keys()], [1, 2]);
+  const callsBefore = memory.leaseCalls();
+  const askedAlong: number[] = [];
+  // Item 1 finishes: its completion leases the next item for its slot in the same step.
+  const answer = await memory.loop.leaseAlong(1, async (max) => {
+    askedAlong.push(max);
+    return { result: 'stored', leased: memory.queue.splice(0, max) };
+  });
+  assert.equal(answer, 'stored');
+  assert.deepEqual(askedAlong, [1], 'one slot: the finishing item gives up its own');
+  await settle();
+  assert.ok(memory.finishers.has(3), 'the leased item is in hand at once');
+  memory.finishers.get(1)!();
+  await settle();
+  assert.equal(memory.leaseCalls(), callsBefore, 'the freed slot was already taken: no lease of its own');
+  assert.ok(!memory.finishers.has(4));
+  memory.finishers.get(2)!();
+  await settle();
+  assert.ok(memory.finishers.has(4), 'an item that finishes without leasing along frees its slot as before');
+  memory.finishers.get(3)!();
+  memory.finishers.get(4)!();
+  await memory.loop.stop(1_000, () => {});
+  assert.deepEqual(memory.handled, [1, 2, 3, 4]);
+});
+
+test('leaseAlong gives 0 to lease while the loop is stopping or has a lease in flight', async () => {
+  let releaseLease: (() => void) | undefined;
+  const loop = new LeaseLoop<number>({
+    concurrency: 2,
+    pollIntervalMs: 60_000,
+    leaseErrorDelayMs: 60_000,
+    lease: () => new Promise<number[]>((resolve) => (releaseLease = () => resolve([]))),
+    handle: async () => {},
+    onLeaseError: (error) => assert.fail(String(error)),
+  });
+  loop.start();
+  await settle();
+  const asked: number[] = [];
+  const along = (max: number) => {
+    asked.push(max);
+    return Promise.resolve({ result: undefined, leased: [] });
+  };
+  await loop.leaseAlong(1, along);
+  releaseLease!();
+  await settle();
+  const stopped = loop.stop(1_000, () => {});
+  await loop.leaseAlong(1, along);
+  await stopped;
+  assert.deepEqual(asked, [0, 0]);
+});

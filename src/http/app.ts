@@ -24,6 +24,7 @@ import { completeOpenApi } from './openapi.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import { echoRequestId, requestIdFor } from './request-id.ts';
 import { serializeRequest } from './request-log.ts';
+import { buildSerializersWithTypeLists } from './response-serialization.ts';
 import type { RouteContext } from './route-context.ts';
 import { attachmentAvRoutes } from './routes/attachmentav.ts';
 import { bucketAvRoutes } from './routes/bucketav.ts';
@@ -86,7 +87,12 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     clientErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' as const, useDefaults: true } },
-    schemaController: { compilersFactory: { buildValidator: buildValidatorsWithStrictBodies() } },
+    schemaController: {
+      compilersFactory: {
+        buildValidator: buildValidatorsWithStrictBodies(),
+        buildSerializer: buildSerializersWithTypeLists(),
+      },
+    },
   };
   // With a certificate: HTTPS, HTTP/2 and HTTP/1.1 on one port (ALPN), as the vendors' examples use.
   // The HTTP/2 server has no headersTimeout; an idle connection is closed after connectionTimeout.

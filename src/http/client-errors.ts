@@ -1,7 +1,14 @@
-import { STATUS_CODES } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ErrorCode } from '../errors.ts';
+
+/**
+ * Required, not imported: an ES import of node:http builds its module namespace by reading every
+ * export, and reading `http.WebSocket` loads Node's bundled undici (17 MiB of RSS in a bare Node 24,
+ * measured) in a service that may never open a WebSocket or call fetch.
+ */
+const { STATUS_CODES } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 /** What Node's HTTP parser refused, before any route ran, as our stable codes. */
 export function clientErrorAnswer(error: NodeJS.ErrnoException): {

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { PassThrough, pipeline, type Readable, Transform } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import type { Multipart } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { ScanGateError } from '../errors.ts';
@@ -59,6 +59,31 @@ function endsWithTheForm(parts: AsyncIterator<Multipart>): Transform {
 }
 
 /**
+ * `source` piped into `stream`, and each one's end passed to the other as stream.pipeline would:
+ * a client abort or busboy's error fails the consumer's stream, and a consumer that stops reading
+ * early ends the file part (busboy stops, the form's iteration ends). pipeline itself costs every
+ * upload an AbortController aborted at its end, a DOMException and its stack trace (1.2 % of an
+ * async 1 KB job's CPU in the profile).
+ */
+function connected(source: Readable, stream: Transform): Transform {
+  source.on('error', (error) => stream.destroy(error));
+  source.once('close', () => {
+    if (!source.readableEnded)
+      stream.destroy(
+        source.errored ?? new ScanGateError('invalid_request', 'the upload ended before its file part did'),
+      );
+  });
+  stream.once('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
+  // The consumer hears the stream's error through its own read; one that comes after it stopped
+  // reading (the form's second file, found at the end) must not be an uncaught 'error' event.
+  stream.on('error', () => {});
+  source.pipe(stream);
+  return stream;
+}
+
+/**
  * The single file part of a multipart request, as a stream: nothing is buffered. Size is enforced
  * by whoever consumes the stream (blob store or engine), which stops at the limit.
  */
@@ -105,9 +130,7 @@ export async function singleFile(
       details: { field: 'filename', maxBytes: MAX_FILENAME_BYTES },
     });
   }
-  // pipeline passes a client abort (or busboy's error) on to the consumer as a stream error.
-  const stream = pipeline(file.file, endsWithTheForm(parts), () => {});
-  return { stream, filename: file.filename, fields };
+  return { stream: connected(file.file, endsWithTheForm(parts)), filename: file.filename, fields };
 }
 
 /**

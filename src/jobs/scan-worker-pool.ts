@@ -61,7 +61,20 @@ export class ScanWorkerPool {
       handle: (leased) => this.#process(leased),
       onLeaseError: (error) => logger.error({ err: error }, 'cannot lease jobs; retrying'),
     });
-    this.#completions = new GroupCommit((completions) => store.jobs.completeMany(completions));
+    // A busy worker's next jobs are leased in the transaction that stores the verdicts of the jobs
+    // before them (one write transaction per finished batch, not two).
+    this.#completions = new GroupCommit((completions) =>
+      this.#loop.leaseAlong(completions.length, async (max) => {
+        if (max === 0) return { result: await store.jobs.completeMany(completions), leased: [] };
+        const verdictCacheKey = await this.#verdictCacheKey();
+        const { stored, leased } = await store.jobs.completeAndLease(completions, {
+          leaseMs: jobs.leaseMs,
+          max,
+          options: { maxRunningPerTenant: jobs.maxRunningPerTenant, verdictCacheKey },
+        });
+        return { result: stored, leased: leased.map((one) => ({ ...one, verdictCacheKey })) };
+      }),
+    );
   }
 
   get activeJobs(): number {

@@ -134,6 +134,17 @@ export interface JobQueueStore {
    * token refuses only its own job (false); the others are stored.
    */
   completeMany(completions: readonly JobCompletion[]): Promise<boolean[]>;
+  /**
+   * completeMany(), then leaseMany(next.leaseMs, next.max, next.options) for the slots the
+   * completions free: a busy worker's next jobs without a write transaction of their own. SQLite
+   * does both in one transaction (when it fails, the call rejects with nothing stored or leased);
+   * PostgreSQL runs them one after the other, as many round trips as before. Nothing is leased when
+   * next.max is 0.
+   */
+  completeAndLease(
+    completions: readonly JobCompletion[],
+    next: { leaseMs: number; max: number; options?: LeaseOptions },
+  ): Promise<{ stored: boolean[]; leased: LeasedJob[] }>;
   /** Puts the job back in the queue until retryAt, recording why. */
   retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean>;
   /** Gives a lease back without counting the attempt (graceful shutdown). */

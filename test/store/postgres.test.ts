@@ -218,6 +218,48 @@ describe('PostgresStore on a server', () => {
     }
   });
 
+  test('concurrent completeMany batches caching the same file hashes in opposite order finish without a deadlock', async () => {
+    const nodes = await Promise.all([...Array(2)].map(() => fixture.open()));
+    const hashes = ['1', '2', '3'].map((digit) => digit.repeat(64));
+    const cacheEntry = (sha256: string) => ({
+      sha256,
+      cacheKey: 'clamav-1.4.6/27000',
+      result: { ...CLEAN, sha256 },
+    });
+    const failures: unknown[] = [];
+    for (let round = 0; round < 40; round++) {
+      // Both batches finish jobs of one tenant (so both write its verdict counter row) and cache the
+      // same hashes, one batch in the other's reverse order; single completions run beside them.
+      // Four jobs to a batch over three hashes: a batch caches one hash twice.
+      await nodes[0]!.jobs.submitMany(Array.from({ length: 10 }, () => newJob({ tenantId: 't-cache' })));
+      const leased = await nodes[0]!.jobs.leaseMany(60_000, 10);
+      assert.equal(leased.length, 10);
+      const complete = (store: Store, jobs: typeof leased, order: string[]) =>
+        store.jobs.completeMany(
+          jobs.map((one, index) => ({
+            jobId: one.job.id,
+            leaseToken: one.leaseToken,
+            result: CLEAN,
+            verdictCacheEntry: cacheEntry(order[index % order.length]!),
+          })),
+        );
+      const outcomes = await Promise.allSettled([
+        complete(nodes[0]!, leased.slice(0, 4), hashes),
+        complete(nodes[1]!, leased.slice(4, 8), hashes.toReversed()),
+        complete(nodes[0]!, leased.slice(8, 9), [hashes[2]!]),
+        complete(nodes[1]!, leased.slice(9, 10), [hashes[0]!]),
+      ]);
+      for (const outcome of outcomes) {
+        if (outcome.status === 'rejected') failures.push(outcome.reason);
+        else assert.ok(outcome.value.every(Boolean), 'every completion stored its result');
+      }
+    }
+    assert.deepEqual(failures, [], 'no transaction failed (a deadlock is SQLSTATE 40P01)');
+    for (const sha256 of hashes) {
+      assert.deepEqual(await nodes[1]!.verdicts.get(sha256, 'clamav-1.4.6/27000'), { ...CLEAN, sha256 });
+    }
+  });
+
   test("a schema with queued jobs from before tenant_queue is backfilled with each tenant's oldest due time", async () => {
     const schema = `"${fixture.schema}"`;
     await runSql(`CREATE SCHEMA ${schema}`);

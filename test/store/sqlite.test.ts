@@ -314,6 +314,33 @@ describe('SqliteStore on a file', () => {
     }
   });
 
+  test('write commits are checkpointed on the maintenance thread; the connection checkpoints itself only as a backstop', async () => {
+    const db = new SqliteDatabase(fixture.file, { storeThreadIdleMs: 200 });
+    db.open();
+    try {
+      const pragma = (name: string) => Object.values(db.get<object>(`PRAGMA ${name}`)!)[0] as number;
+      assert.equal(pragma('wal_autocheckpoint'), 4_000, 'the backstop, above what the thread leaves');
+      // Commits until the thread has answered three requests (the first waits for it to start).
+      let commits = 0;
+      while (db.backgroundCheckpoints.checkpoints < 3 && commits < 5_000) {
+        db.run("INSERT INTO api_keys VALUES (?, 't', ?, 'p', 0, NULL)", `key-${commits}`, `hash-${commits}`);
+        commits++;
+        // A service yields between requests: the thread's replies are taken then.
+        if (commits % 8 === 0) await sleep(1);
+      }
+      const { checkpoints, frames } = db.backgroundCheckpoints;
+      assert.equal(checkpoints, 3, `after ${commits} commits`);
+      assert.ok(commits >= 3 * 64, `one checkpoint per 64 commits at most: ${commits}`);
+      assert.ok(frames > 0, 'the checkpoints copied pages');
+      // Reads run through statements too, but only writes count towards a checkpoint.
+      for (let index = 0; index < 200; index++) db.get('SELECT count(*) FROM api_keys');
+      await sleep(50);
+      assert.equal(db.backgroundCheckpoints.checkpoints, checkpoints);
+    } finally {
+      await db.close();
+    }
+  });
+
   test('a closed store reports store_unavailable', async () => {
     const store = await fixture.open();
     await store.close();

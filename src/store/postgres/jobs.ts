@@ -30,7 +30,7 @@ import {
   verdictWindow,
 } from '../verdict-window.ts';
 import { isUniqueViolation, type PostgresDatabase } from './database.ts';
-import { cachedVerdictCte } from './verdicts.ts';
+import { cachedVerdictCte, cachedVerdictsUpsert } from './verdicts.ts';
 import type { PostgresWorkNotifications } from './work-notifications.ts';
 
 /** Rows one retention transaction deletes (with their deliveries and counter updates). */
@@ -340,8 +340,16 @@ export class PostgresJobQueue implements JobQueueStore {
       );
     }
     return this.#db.transaction(async (client) => {
-      // In tenant order: each completion's trigger writes its tenant's verdict counter row for this
-      // hour, and two batches writing the same tenants' rows in different orders would deadlock.
+      // The lock order every completion keeps: verdict cache rows first, then verdict counter rows.
+      // The cache entries go first, in hash order, in one statement (a completion's own CTE would
+      // take a hash while the batch already holds a counter row that another writer waits behind).
+      const cached = cachedVerdictsUpsert(
+        this.#db.tables.verdictCache,
+        completions.flatMap((completion) => completion.verdictCacheEntry ?? []),
+      );
+      if (cached) await client.query(cached.sql, cached.values);
+      // Then in tenant order: each completion's trigger writes its tenant's verdict counter row for
+      // this hour, and two batches writing the same tenants' rows in different orders would deadlock.
       const { rows } = await client.query<{ id: string; tenant_id: string }>(
         `SELECT id, tenant_id FROM ${this.#db.tables.jobs} WHERE id = ANY($1::text[])`,
         [completions.map((completion) => completion.jobId)],
@@ -353,13 +361,24 @@ export class PostgresJobQueue implements JobQueueStore {
         .sort((a, b) => (tenantKey(a) < tenantKey(b) ? -1 : tenantKey(a) > tenantKey(b) ? 1 : a - b));
       const stored: boolean[] = new Array(completions.length);
       for (const index of order) {
-        stored[index] = await this.#completeOne(
-          (text, values) => client.query(text, values),
-          completions[index]!,
-        );
+        stored[index] = await this.#completeOne((text, values) => client.query(text, values), {
+          ...completions[index]!,
+          verdictCacheEntry: undefined,
+        });
       }
       return stored;
     });
+  }
+
+  async completeAndLease(
+    completions: readonly JobCompletion[],
+    next: { leaseMs: number; max: number; options?: LeaseOptions },
+  ): Promise<{ stored: boolean[]; leased: LeasedJob[] }> {
+    // Over the network a transaction of its own would add BEGIN and COMMIT round trips to a single
+    // completion and a single lease, each one statement: those run one after the other.
+    const stored = await this.completeMany(completions);
+    const leased = next.max > 0 ? await this.leaseMany(next.leaseMs, next.max, next.options) : [];
+    return { stored, leased };
   }
 
   async #completeOne(

@@ -33,6 +33,29 @@ function cachedVerdictValues(entry: CachedVerdict): unknown[] {
 }
 
 /**
+ * One upsert for the entries of a batch of completions, in (sha256, cacheKey) order and each key
+ * once (a second row for the same key in one statement is an error). jobs.completeMany runs it
+ * before the completions, so every writer takes verdict cache rows before verdict counter rows, each
+ * in a fixed order, as a single completion's statement does (its cache CTE before its triggers).
+ */
+export function cachedVerdictsUpsert(
+  table: string,
+  entries: readonly CachedVerdict[],
+): { sql: string; values: unknown[] } | undefined {
+  const byKey = new Map(entries.map((entry) => [`${entry.sha256}\u0000${entry.cacheKey}`, entry]));
+  if (byKey.size === 0) return undefined;
+  const sorted = [...byKey.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, entry]) => entry);
+  const rows = sorted.map((_, index) => `($${index * 3 + 1}, $${index * 3 + 2}, $${index * 3 + 3}::jsonb)`);
+  return {
+    sql: `INSERT INTO ${table} (sha256, signature_version, result) VALUES ${rows.join(', ')}
+      ON CONFLICT (sha256, signature_version) DO UPDATE SET result = excluded.result, created_at = now()`,
+    values: sorted.flatMap(cachedVerdictValues),
+  };
+}
+
+/**
  * The upsert as a CTE named `cached`, its parameters numbered from `first`: jobs.completeMany
  * writes the entry in the statement that stores the job's result.
  */

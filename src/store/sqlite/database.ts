@@ -4,9 +4,10 @@ import { messageOf, ScanGateError } from '../../errors.ts';
 import { MODULE_EXTENSION, packageFile } from '../../package-files.ts';
 import { loadMigrations } from '../migrations.ts';
 import { restAsLongAs } from '../rest.ts';
+import type { MaintenanceRequest } from './maintenance-worker.ts';
 import type { ReadRequest } from './read-worker.ts';
 import { SqliteStoreThread } from './store-thread.ts';
-import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
+import { sweepExpiredRows } from './sweep.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -20,6 +21,29 @@ const BUSY_TIMEOUT_MS = 5_000;
  * reads are scans, not repeated lookups.
  */
 const QUEUE_PAGE_CACHE_KIB = 64 * 1024;
+
+/**
+ * Checkpoints (copying the WAL's pages back into the file, with an fsync of the WAL before and of
+ * the file after) run on the maintenance thread, asked for after this many write commits of the main
+ * connection (~450 WAL pages at the ~7 pages of a lease's or a completion's commit). Run by the
+ * connection that commits, as SQLite does by default every 1,000 pages, a checkpoint held the event
+ * loop for its copies and two fsyncs: 0.1–0.2 ms per claim amortised with one tenant queued and
+ * 0.3–0.5 ms with a million jobs over 10,000 tenants, whose claims dirty pages all over the file
+ * that a checkpoint then copies one by one (docs/SCALING.md, "The claim's cost with 10,000 tenants").
+ */
+const BACKGROUND_CHECKPOINT_COMMITS = 64;
+
+/**
+ * The main connection still checkpoints by itself once the WAL reaches this many pages (16 MiB): the
+ * backstop when the maintenance thread cannot keep up or cannot run. It also bounds the WAL under
+ * continuous commits: a checkpoint that commits overtook leaves the WAL to grow (SQLite starts it over
+ * only at a write that finds every frame copied), and a longer WAL costs each commit more in its
+ * index; the backstop's own checkpoint then copies only what the thread has not.
+ */
+const BACKSTOP_AUTOCHECKPOINT_PAGES = 4_000;
+
+/** Statements that end a write when run outside a transaction (the ones that change rows, or commit). */
+const WRITE_STATEMENT = /^\s*(?:INSERT|UPDATE|DELETE|REPLACE|COMMIT|END)\b/i;
 
 /** What the WAL file is truncated to after a checkpoint. */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -47,7 +71,7 @@ function threadScript(name: string): URL {
 export class SqliteDatabase {
   readonly #path: string;
   #db: DatabaseSync | undefined;
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #statements = new Map<string, { statement: StatementSync; writes: boolean }>();
   /**
    * Long reads and the retention sweep run on threads of their own, each with its own connection to
    * the file; an in-memory database has no file to share, and a store thread opens none of its own.
@@ -55,6 +79,9 @@ export class SqliteDatabase {
   readonly #reader: SqliteStoreThread | undefined;
   readonly #maintenance: SqliteStoreThread | undefined;
   readonly #pageCacheKiB: number | undefined;
+  #commitsSinceCheckpoint = 0;
+  #checkpointing = false;
+  readonly #background = { checkpoints: 0, frames: 0 };
 
   constructor(path: string, options: { storeThreads?: boolean; storeThreadIdleMs?: number } = {}) {
     this.#path = path;
@@ -68,6 +95,11 @@ export class SqliteDatabase {
       this.#maintenance = new SqliteStoreThread(threadScript('maintenance-worker'), { path }, threadOptions);
       this.#pageCacheKiB = QUEUE_PAGE_CACHE_KIB;
     }
+  }
+
+  /** Checkpoints the maintenance thread has run for this connection, and the WAL frames they copied. */
+  get backgroundCheckpoints(): { checkpoints: number; frames: number } {
+    return { ...this.#background };
   }
 
   /** Which store threads run now (each starts at its first request and ends when idle). */
@@ -89,6 +121,7 @@ export class SqliteDatabase {
         // bulk import would leave it at its peak for good.
         db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
         if (this.#pageCacheKiB) db.exec(`PRAGMA cache_size = -${this.#pageCacheKiB}`);
+        if (this.#maintenance) db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
         useIncrementalVacuum(db);
       } catch (error) {
         db.close();
@@ -107,11 +140,11 @@ export class SqliteDatabase {
   }
 
   get<T>(sql: string, ...values: SQLInputValue[]): T | undefined {
-    return mapErrors(() => this.#statement(sql).get(...values) as T | undefined);
+    return this.#execute(sql, (statement) => statement.get(...values) as T | undefined);
   }
 
   all<T>(sql: string, ...values: SQLInputValue[]): T[] {
-    return mapErrors(() => this.#statement(sql).all(...values) as T[]);
+    return this.#execute(sql, (statement) => statement.all(...values) as T[]);
   }
 
   /**
@@ -139,7 +172,7 @@ export class SqliteDatabase {
     if (!this.#maintenance) return sweepExpiredRows(this, cutoff);
     if (!this.#anythingToSweep(cutoff)) return { jobs: 0, deliveries: 0 };
     try {
-      return await this.#maintenance.request({ cutoff } satisfies SweepRequest);
+      return await this.#maintenance.request({ kind: 'sweep', cutoff } satisfies MaintenanceRequest);
     } catch (error) {
       return mapErrors(() => {
         throw error;
@@ -161,7 +194,7 @@ export class SqliteDatabase {
 
   /** Runs a write and returns the number of rows it changed. */
   run(sql: string, ...values: SQLInputValue[]): number {
-    return mapErrors(() => Number(this.#statement(sql).run(...values).changes));
+    return this.#execute(sql, (statement) => Number(statement.run(...values).changes));
   }
 
   /**
@@ -217,6 +250,7 @@ export class SqliteDatabase {
     try {
       const result = work();
       mapErrors(() => db.exec('COMMIT'));
+      this.#committed();
       return result;
     } catch (error) {
       if (db.isTransaction) db.exec('ROLLBACK');
@@ -242,13 +276,47 @@ export class SqliteDatabase {
     return this.#db;
   }
 
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#connection().prepare(sql);
-      this.#statements.set(sql, statement);
+  /** Checkpoints the WAL without waiting for readers or writers (the maintenance thread's task). */
+  checkpoint(): { busy: number; log: number; checkpointed: number } {
+    return this.get('PRAGMA wal_checkpoint(PASSIVE)')!;
+  }
+
+  #execute<T>(sql: string, work: (statement: StatementSync) => T): T {
+    const prepared = this.#statement(sql);
+    const result = mapErrors(() => work(prepared.statement));
+    if (prepared.writes && !this.#connection().isTransaction) this.#committed();
+    return result;
+  }
+
+  /**
+   * Counts a write commit of this connection; every BACKGROUND_CHECKPOINT_COMMITS, the maintenance
+   * thread checkpoints (one request at a time). Its failure is not the caller's: the backstop
+   * autocheckpoint of this connection still bounds the WAL.
+   */
+  #committed(): void {
+    if (!this.#maintenance || ++this.#commitsSinceCheckpoint < BACKGROUND_CHECKPOINT_COMMITS) return;
+    if (this.#checkpointing) return;
+    this.#commitsSinceCheckpoint = 0;
+    this.#checkpointing = true;
+    this.#maintenance
+      .request<{ checkpointed: number }>({ kind: 'checkpoint' } satisfies MaintenanceRequest)
+      .then(({ checkpointed }) => {
+        this.#background.checkpoints++;
+        this.#background.frames += Math.max(0, checkpointed);
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.#checkpointing = false;
+      });
+  }
+
+  #statement(sql: string): { statement: StatementSync; writes: boolean } {
+    let prepared = this.#statements.get(sql);
+    if (!prepared) {
+      prepared = { statement: this.#connection().prepare(sql), writes: WRITE_STATEMENT.test(sql) };
+      this.#statements.set(sql, prepared);
     }
-    return statement;
+    return prepared;
   }
 }
 

@@ -198,18 +198,18 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async leaseMany(leaseMs: number, max: number, options: LeaseOptions = {}): Promise<LeasedJob[]> {
-    // One transaction, one pick at a time: each pick counts the ones before it as running, so the
-    // batch is exactly the sequence single leases would have made.
-    return this.#db.immediate(() => {
-      const now = Date.now();
-      const leased: LeasedJob[] = [];
-      while (leased.length < max) {
-        const next = this.#leaseOne(now, leaseMs, options);
-        if (!next) break;
-        leased.push(next);
-      }
-      return leased;
-    });
+    return this.#db.immediate(() => this.#leaseUpTo(Date.now(), leaseMs, max, options));
+  }
+
+  /** One pick at a time: each counts the ones before it as running, as single leases would. */
+  #leaseUpTo(now: number, leaseMs: number, max: number, options: LeaseOptions): LeasedJob[] {
+    const leased: LeasedJob[] = [];
+    while (leased.length < max) {
+      const next = this.#leaseOne(now, leaseMs, options);
+      if (!next) break;
+      leased.push(next);
+    }
+    return leased;
   }
 
   #leaseOne(now: number, leaseMs: number, options: LeaseOptions): LeasedJob | undefined {
@@ -264,6 +264,20 @@ export class SqliteJobQueue implements JobQueueStore {
     return this.#db.immediate(() => {
       const now = Date.now();
       return completions.map((completion) => this.#completeOne(now, completion));
+    });
+  }
+
+  async completeAndLease(
+    completions: readonly JobCompletion[],
+    next: { leaseMs: number; max: number; options?: LeaseOptions },
+  ): Promise<{ stored: boolean[]; leased: LeasedJob[] }> {
+    if (completions.length === 0 && next.max <= 0) return { stored: [], leased: [] };
+    // One write transaction (and one WAL commit) instead of two: the completions free their
+    // tenants' running counts before the picks, as when the lease followed the commit.
+    return this.#db.immediate(() => {
+      const now = Date.now();
+      const stored = completions.map((completion) => this.#completeOne(now, completion));
+      return { stored, leased: this.#leaseUpTo(now, next.leaseMs, next.max, next.options ?? {}) };
     });
   }
 

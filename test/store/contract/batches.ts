@@ -112,6 +112,48 @@ export function batchesContract(context: ContractContext): void {
     assert.deepEqual(await store.jobs.completeMany([]), []);
   });
 
+  test('jobs.completeAndLease stores the verdicts, then leases the next jobs fairly with the freed slots', async () => {
+    const store = context.store();
+    for (let index = 0; index < 2; index++) await store.jobs.submit(newJob({ tenantId: 'busy' }));
+    const [running] = await store.jobs.leaseMany(60_000, 1);
+    for (let index = 0; index < 2; index++) await store.jobs.submit(newJob({ tenantId: 'other' }));
+    const delivery = newDelivery();
+    const { stored, leased } = await store.jobs.completeAndLease(
+      [
+        { jobId: running!.job.id, leaseToken: running!.leaseToken, result: INFECTED, delivery },
+        { jobId: running!.job.id, leaseToken: 'not-the-token', result: CLEAN },
+      ],
+      { leaseMs: 60_000, max: 2 },
+    );
+    assert.deepEqual(stored, [true, false], 'a stale token refuses only its own completion');
+    const finished = await store.jobs.get('busy', running!.job.id);
+    assert.equal(finished?.result?.status, 'infected');
+    assert.deepEqual(
+      (await store.outbox.listForJob('busy', running!.job.id)).map((one) => one.id),
+      [delivery.id],
+    );
+    // The finished job no longer counts as running: the tenants take turns from an even start.
+    assert.deepEqual(
+      leased.map((one) => [one.job.tenantId, one.job.state, one.job.attempts]),
+      [
+        ['busy', 'running', 1],
+        ['other', 'running', 1],
+      ],
+    );
+    const nothingMore = await store.jobs.completeAndLease(
+      [{ jobId: leased[0]!.job.id, leaseToken: leased[0]!.leaseToken, result: CLEAN }],
+      { leaseMs: 60_000, max: 0 },
+    );
+    assert.deepEqual(nothingMore, { stored: [true], leased: [] }, 'max 0 leases nothing');
+    const last = await store.jobs.completeAndLease([], { leaseMs: 60_000, max: 5 });
+    assert.deepEqual(
+      last.leased.map((one) => one.job.tenantId),
+      ['other'],
+      'fewer than asked: nothing else is due',
+    );
+    assert.deepEqual(await store.jobs.leaseMany(60_000, 5), [], 'each job leased once');
+  });
+
   test('jobs.submitMany stores a batch in order; a duplicate trace id or a NUL refuses only its own job', async () => {
     const store = context.store();
     const pending = await store.jobs.submit(newJob({ traceId: 'taken' }));

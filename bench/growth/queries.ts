@@ -54,7 +54,8 @@ export function hotQueries(dialect: 'sqlite' | 'postgres', now: number): HotQuer
       },
       {
         name: 'stats: pending count',
-        sql: "SELECT count(*) AS n FROM jobs INDEXED BY jobs_unfinished_trace_idx WHERE tenant_id = ? AND state <> 'done'",
+        sql: `SELECT (SELECT count(*) FROM jobs WHERE tenant_id = ?1 AND state = 'queued')
+            + coalesce((SELECT running FROM tenant_queue WHERE tenant_id = ?1), 0) AS n`,
         values: [BIG_TENANT],
       },
       {

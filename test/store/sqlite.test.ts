@@ -214,6 +214,69 @@ describe('SqliteStore on a file', () => {
     }
   });
 
+  test('countUnfinished equals a recount from jobs after a random mix, per tenant and overall', async () => {
+    const store = await fixture.open();
+    const raw = new DatabaseSync(fixture.file, { timeout: 3_000 });
+    try {
+      for (const seed of [4, 5]) {
+        await randomQueueMix(store, seededRandom(seed), 300);
+        const recount = raw
+          .prepare("SELECT tenant_id, count(*) AS n FROM jobs WHERE state <> 'done' GROUP BY tenant_id")
+          .all() as { tenant_id: string; n: number }[];
+        assert.ok(recount.length > 0, 'the mix leaves unfinished jobs to count');
+        for (const { tenant_id, n } of recount) assert.equal(await store.jobs.countUnfinished(tenant_id), n);
+        assert.equal(
+          await store.jobs.countUnfinished(),
+          recount.reduce((sum, { n }) => sum + n, 0),
+        );
+        assert.equal(await store.jobs.countUnfinished('nobody'), 0);
+      }
+    } finally {
+      raw.close();
+    }
+  });
+
+  test('a file from before 008 keeps refusing duplicate trace ids; its unfinished jobs without one leave the index', async () => {
+    const early = new DatabaseSync(fixture.file);
+    early.exec('PRAGMA journal_mode = WAL');
+    for (const migration of loadMigrations('sqlite').filter((candidate) => candidate.version <= 7)) {
+      early.exec(migration.sql);
+    }
+    early.exec('PRAGMA user_version = 7');
+    early.exec(`INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, state, attempts, created_at,
+        next_attempt_at, completed_at, result, result_status) VALUES
+      ('q1', 'a', 'trace-1', 'native', '{}', 'queued', 0, 0, 500, NULL, NULL, NULL),
+      ('q2', 'a', NULL, 'native', '{}', 'queued', 0, 0, 300, NULL, NULL, NULL),
+      ('r1', 'a', NULL, 'native', '{}', 'running', 1, 0, 9000, NULL, NULL, NULL),
+      ('r2', 'b', 'trace-2', 'native', '{}', 'running', 1, 0, 9000, NULL, NULL, NULL),
+      ('d1', 'a', 'trace-3', 'native', '{}', 'done', 1, 0, 0, 100, '{"status":"clean"}', 'clean')`);
+    early.close();
+    const store = await fixture.open();
+    const reopened = new DatabaseSync(fixture.file);
+    try {
+      const indexed = reopened
+        .prepare(
+          "SELECT id FROM jobs INDEXED BY jobs_unfinished_trace_idx WHERE tenant_id >= '' AND state <> 'done' AND trace_id IS NOT NULL ORDER BY id",
+        )
+        .all()
+        .map((row) => row.id);
+      assert.deepEqual(indexed, ['q1', 'r2']);
+    } finally {
+      reopened.close();
+    }
+    assert.equal(await store.jobs.countUnfinished('a'), 3);
+    assert.equal(await store.jobs.countUnfinished('b'), 1);
+    assert.equal(await store.jobs.countUnfinished(), 4);
+    await assert.rejects(
+      store.jobs.submit(newJob({ tenantId: 'a', traceId: 'trace-1' })),
+      (error: unknown) => error instanceof ScanGateError && error.code === 'duplicate_trace_id',
+    );
+    // A finished job's trace id and a missing one are free to use.
+    await store.jobs.submit(newJob({ tenantId: 'a', traceId: 'trace-3' }));
+    await store.jobs.submit(newJob({ tenantId: 'a' }));
+    assert.equal(await store.jobs.countUnfinished('a'), 5);
+  });
+
   test('a file migrated to 002 (fair picking) before content policies is brought forward to the latest (tenant and job policies)', async () => {
     const early = new DatabaseSync(fixture.file);
     for (const migration of loadMigrations('sqlite').filter((candidate) => candidate.version <= 2)) {

@@ -29,7 +29,8 @@ const QUEUE_PAGE_CACHE_KIB = 64 * 1024;
  * connection that commits, as SQLite does by default every 1,000 pages, a checkpoint held the event
  * loop for its copies and two fsyncs: 0.1–0.2 ms per claim amortised with one tenant queued and
  * 0.3–0.5 ms with a million jobs over 10,000 tenants, whose claims dirty pages all over the file
- * that a checkpoint then copies one by one (docs/SCALING.md, "The claim's cost with 10,000 tenants").
+ * that a checkpoint then copies one by one (docs/SCALING.md, "The claim's cost with 10,000 tenants
+ * and a million queued").
  */
 const BACKGROUND_CHECKPOINT_COMMITS = 64;
 

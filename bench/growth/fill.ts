@@ -48,6 +48,8 @@ export interface GrowthStore {
   /** Adds `count` due queued jobs over `tenants` tenants; returns the seq range for removeQueued. */
   addQueued(count: number, tenants: number, prefix: string): Promise<{ firstSeq: number; lastSeq: number }>;
   removeRange(range: { firstSeq: number; lastSeq: number }): Promise<void>;
+  /** The newest job's seq (0 when empty): where the jobs added from now on start. */
+  lastSeq(): Promise<number>;
   addExpired(count: number): Promise<void>;
   countRows(): Promise<{ jobs: number; unfinished: number }>;
   storage(): Promise<StorageFigures>;
@@ -87,6 +89,25 @@ export class SqliteGrowthStore implements GrowthStore {
           CASE WHEN i % 1000 = 7 THEN '${INFECTED_RESULT}' ELSE '${CLEAN_RESULT}' END,
           CASE WHEN i % 1000 = 7 THEN 'infected' ELSE 'clean' END
         FROM (SELECT i, ${now} - ((i * 7919) % ${RETAINED_SPAN_MS}) AS t FROM n)`);
+    }
+  }
+
+  /**
+   * Adds `count` results completed in [fromMs, toMs), in time order as a running service writes them:
+   * random ids (job ids are UUIDs), random trace ids, half the big tenant's, half spread at random
+   * over the others. The rolling churn (churn.ts) adds each simulated hour's results with this.
+   */
+  addCompletedBetween(count: number, fromMs: number, toMs: number): void {
+    for (const [start, end] of chunks(0, count)) {
+      this.#db.exec(`${this.#series(start, end)}
+        INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, state, attempts, created_at, started_at,
+          completed_at, next_attempt_at, result, result_status)
+        SELECT lower(hex(randomblob(16))),
+          CASE WHEN i % 2 = 0 THEN '${BIG_TENANT}' ELSE 'tenant-' || (abs(random()) % 9999) END,
+          lower(hex(randomblob(8))), 'native', '${SOURCE}', 'done', 1, t - 1500, t - 1000, t, t - 1000,
+          CASE WHEN i % 1000 = 7 THEN '${INFECTED_RESULT}' ELSE '${CLEAN_RESULT}' END,
+          CASE WHEN i % 1000 = 7 THEN 'infected' ELSE 'clean' END
+        FROM (SELECT i, ${fromMs} + (i * ${toMs - fromMs}) / ${count} AS t FROM n)`);
     }
   }
 
@@ -156,13 +177,41 @@ export class SqliteGrowthStore implements GrowthStore {
     };
     // The file's length lags behind page_count until a checkpoint truncates it; pages are what the
     // database holds. The WAL is reported beside it (bounded by journal_size_limit).
-    return { bytes: detail.pageCount * detail.pageSize, detail };
+    return { bytes: detail.pageCount * detail.pageSize, detail: { ...detail, ...this.#btrees() } };
+  }
+
+  /**
+   * Pages and fill (bytes used / page bytes) of each table and index: which b-trees a churn grows,
+   * and whether with pages (more rows) or with room left in them (pages half emptied). dbstat reads
+   * every page, a few seconds per GiB.
+   */
+  #btrees(): Record<string, number> {
+    const rows = this.#db
+      .prepare(
+        `SELECT name, count(*) AS pages, sum(pgsize - unused) * 1.0 / sum(pgsize) AS fill
+         FROM dbstat GROUP BY name ORDER BY name`,
+      )
+      .all() as { name: string; pages: number; fill: number }[];
+    // The bench's own submits stay queued (no workers): rows that grow the file beside the churn.
+    const counted = this.#db
+      .prepare(`SELECT count(*) AS jobs, count(*) FILTER (WHERE state <> 'done') AS unfinished FROM jobs`)
+      .get() as { jobs: number; unfinished: number };
+    const figures: Record<string, number> = { jobRows: counted.jobs, unfinishedJobRows: counted.unfinished };
+    for (const row of rows) {
+      figures[`pages:${row.name}`] = row.pages;
+      figures[`fill:${row.name}`] = Math.round(row.fill * 1000) / 1000;
+    }
+    return figures;
   }
 
   async explain(sql: string, values: unknown[]): Promise<string[]> {
     return (
       this.#db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(values as never[])) as { detail: string }[]
     ).map((row) => row.detail);
+  }
+
+  async lastSeq(): Promise<number> {
+    return this.#maxSeq();
   }
 
   #maxSeq(): number {
@@ -273,6 +322,10 @@ export class PostgresGrowthStore implements GrowthStore {
   async explain(sql: string, values: unknown[]): Promise<string[]> {
     const { rows } = await this.#client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, values);
     return rows.map((row) => row['QUERY PLAN']);
+  }
+
+  lastSeq(): Promise<number> {
+    return this.#maxSeq();
   }
 
   async #maxSeq(): Promise<number> {

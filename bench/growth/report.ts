@@ -41,6 +41,8 @@ export interface SweepResult {
   storageBefore: StorageFigures;
   storageFilled: StorageFigures;
   storageAfter: StorageFigures;
+  /** The cycle's own submits (still queued: no workers), removed before storageAfter was taken. */
+  ownSubmitsRemoved?: number;
 }
 
 export interface FairnessResult {

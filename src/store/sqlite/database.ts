@@ -8,6 +8,7 @@ import type { MaintenanceRequest } from './maintenance-worker.ts';
 import type { ReadRequest } from './read-worker.ts';
 import { SqliteStoreThread } from './store-thread.ts';
 import { sweepExpiredRows } from './sweep.ts';
+import { WriteTurn } from './write-turn.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -83,9 +84,23 @@ export class SqliteDatabase {
   #commitsSinceCheckpoint = 0;
   #checkpointing = false;
   readonly #background = { checkpoints: 0, frames: 0 };
+  /** Shared with the maintenance thread's connection (write-turn.ts); none without that thread. */
+  readonly #writeTurn: WriteTurn | undefined;
+  readonly #busyTimeoutMs: number;
 
-  constructor(path: string, options: { storeThreads?: boolean; storeThreadIdleMs?: number } = {}) {
+  constructor(
+    path: string,
+    options: {
+      storeThreads?: boolean;
+      storeThreadIdleMs?: number;
+      /** On a store thread's connection: its side of the main connection's write turn. */
+      writeTurn?: WriteTurn;
+      busyTimeoutMs?: number;
+    } = {},
+  ) {
     this.#path = path;
+    this.#writeTurn = options.writeTurn;
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
     if ((options.storeThreads ?? true) && path !== ':memory:' && path !== '') {
       const threadOptions = { idleMs: options.storeThreadIdleMs };
       this.#reader = new SqliteStoreThread(
@@ -93,7 +108,15 @@ export class SqliteDatabase {
         { path, busyTimeoutMs: BUSY_TIMEOUT_MS },
         threadOptions,
       );
-      this.#maintenance = new SqliteStoreThread(threadScript('maintenance-worker'), { path }, threadOptions);
+      const writeTurn = WriteTurn.share();
+      this.#writeTurn = new WriteTurn(writeTurn, 'main');
+      const mainTurn = this.#writeTurn;
+      this.#maintenance = new SqliteStoreThread(
+        threadScript('maintenance-worker'),
+        { path, writeTurn },
+        // A thread that ended mid-batch (it failed, or the store closed) leaves the turn taken.
+        { ...threadOptions, onGone: () => mainTurn.freeAbandoned() },
+      );
       this.#pageCacheKiB = QUEUE_PAGE_CACHE_KIB;
     }
   }
@@ -101,6 +124,11 @@ export class SqliteDatabase {
   /** Checkpoints the maintenance thread has run for this connection, and the WAL frames they copied. */
   get backgroundCheckpoints(): { checkpoints: number; frames: number } {
     return { ...this.#background };
+  }
+
+  /** The write turn shared with the maintenance thread (write-turn.ts), for its counts. */
+  get writeTurn(): Pick<WriteTurn, 'counts' | 'holder'> | undefined {
+    return this.#writeTurn;
   }
 
   /** Which store threads run now (each starts at its first request and ends when idle). */
@@ -111,7 +139,7 @@ export class SqliteDatabase {
   open(): void {
     if (this.#db) return;
     mapErrors(() => {
-      const db = new DatabaseSync(this.#path, { timeout: BUSY_TIMEOUT_MS });
+      const db = new DatabaseSync(this.#path, { timeout: this.#busyTimeoutMs });
       try {
         db.exec('PRAGMA journal_mode = WAL');
         // In WAL mode NORMAL never corrupts and survives a killed process (kill -9); only a power
@@ -123,6 +151,9 @@ export class SqliteDatabase {
         db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
         if (this.#pageCacheKiB) db.exec(`PRAGMA cache_size = -${this.#pageCacheKiB}`);
         if (this.#maintenance) db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
+        // The maintenance thread's commits never checkpoint: that would hold the write turn while
+        // the pages are copied and synced. The sweep checkpoints after giving the turn back.
+        if (this.#writeTurn && !this.#maintenance) db.exec('PRAGMA wal_autocheckpoint = 0');
         useIncrementalVacuum(db);
       } catch (error) {
         db.close();
@@ -141,11 +172,11 @@ export class SqliteDatabase {
   }
 
   get<T>(sql: string, ...values: SQLInputValue[]): T | undefined {
-    return this.#execute(sql, (statement) => statement.get(...values) as T | undefined);
+    return this.#execute(sql, false, (statement) => statement.get(...values) as T | undefined);
   }
 
   all<T>(sql: string, ...values: SQLInputValue[]): T[] {
-    return this.#execute(sql, (statement) => statement.all(...values) as T[]);
+    return this.#execute(sql, false, (statement) => statement.all(...values) as T[]);
   }
 
   /**
@@ -195,14 +226,14 @@ export class SqliteDatabase {
 
   /** Runs a write and returns the number of rows it changed. */
   run(sql: string, ...values: SQLInputValue[]): number {
-    return this.#execute(sql, (statement) => Number(statement.run(...values).changes));
+    return this.#execute(sql, true, (statement) => Number(statement.run(...values).changes));
   }
 
   /**
    * Gives the free pages the retention sweep left back to the file system, a bounded step at a time
    * with a rest in between, so the file tracks what is retained instead of its peak.
    */
-  async releaseFreePages(): Promise<number> {
+  async releaseFreePages(afterStep?: () => void): Promise<number> {
     let released = 0;
     let before = Number.POSITIVE_INFINITY;
     for (;;) {
@@ -213,8 +244,11 @@ export class SqliteDatabase {
       before = free;
       // exec, not a prepared statement: each step of the pragma's statement frees a single page.
       const db = this.#connection();
-      mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`));
+      this.#writing(true, () =>
+        mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`)),
+      );
       released += Math.min(free, FREE_PAGES_PER_STEP);
+      afterStep?.();
       await restAsLongAs(started);
     }
   }
@@ -247,16 +281,28 @@ export class SqliteDatabase {
    */
   immediate<T>(work: () => T): T {
     const db = this.#connection();
-    mapErrors(() => db.exec('BEGIN IMMEDIATE'));
-    try {
-      const result = work();
-      mapErrors(() => db.exec('COMMIT'));
-      this.#committed();
-      return result;
-    } catch (error) {
-      if (db.isTransaction) db.exec('ROLLBACK');
-      throw error;
-    }
+    const result = this.#writing(true, () => {
+      mapErrors(() => db.exec('BEGIN IMMEDIATE'));
+      try {
+        const committed = work();
+        mapErrors(() => db.exec('COMMIT'));
+        return committed;
+      } catch (error) {
+        if (db.isTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+    this.#committed();
+    return result;
+  }
+
+  /**
+   * A write holds the write turn (nested writes inside a transaction take it once); reads never
+   * wait. Taking it for a statement that turns out not to write costs at most one sweep batch's
+   * wait; missing a write costs the busy handler.
+   */
+  #writing<T>(writes: boolean, work: () => T): T {
+    return writes && this.#writeTurn ? this.#writeTurn.hold(work) : work();
   }
 
   /** Applies the numbered migrations newer than the file's user_version (inside `immediate`). */
@@ -282,9 +328,10 @@ export class SqliteDatabase {
     return this.get('PRAGMA wal_checkpoint(PASSIVE)')!;
   }
 
-  #execute<T>(sql: string, work: (statement: StatementSync) => T): T {
+  /** `writes`: run() takes the write turn for any statement (a `WITH … INSERT` too). */
+  #execute<T>(sql: string, writes: boolean, work: (statement: StatementSync) => T): T {
     const prepared = this.#statement(sql);
-    const result = mapErrors(() => work(prepared.statement));
+    const result = this.#writing(writes || prepared.writes, () => mapErrors(() => work(prepared.statement)));
     if (prepared.writes && !this.#connection().isTransaction) this.#committed();
     return result;
   }

@@ -2,11 +2,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteDatabase } from './database.ts';
 import { replyTo } from './store-thread.ts';
 import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
+import { WriteTurn } from './write-turn.ts';
 
 /**
  * The SQLite store's maintenance thread, on a connection of its own: the retention sweep, so its
- * batches hold SQLite's write lock a few milliseconds at a time but never the event loop that
- * answers requests (a submit then waits for the lock once, not at every turn of the loop); and the
+ * batches hold SQLite's write lock a millisecond or so at a time but never the event loop that
+ * answers requests, and take the write turn shared with the main connection (write-turn.ts), so a
+ * main-thread write that meets a batch waits for its COMMIT, not in SQLite's busy handler; and the
  * main connection's WAL checkpoints, so their copies and fsyncs do not hold that event loop either
  * (a PASSIVE checkpoint takes no write lock: commits go on while it copies).
  */
@@ -14,8 +16,11 @@ import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
 /** What the main thread asks of this one. */
 export type MaintenanceRequest = ({ kind: 'sweep' } & SweepRequest) | { kind: 'checkpoint' };
 
-const { path } = workerData as { path: string };
-const db = new SqliteDatabase(path, { storeThreads: false });
+const { path, writeTurn } = workerData as { path: string; writeTurn: SharedArrayBuffer };
+const db = new SqliteDatabase(path, {
+  storeThreads: false,
+  writeTurn: new WriteTurn(writeTurn, 'background'),
+});
 db.open();
 
 parentPort!.on('message', async (request: MaintenanceRequest & { id: number }) => {

@@ -30,15 +30,21 @@ export class SqliteStoreThread {
   readonly #script: URL;
   readonly #workerData: unknown;
   readonly #idleMs: number;
+  readonly #onGone: (() => void) | undefined;
   #worker: Worker | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   readonly #pending = new Map<number, Pending>();
   #nextId = 0;
 
-  constructor(script: URL, workerData: unknown, options: { idleMs?: number } = {}) {
+  /**
+   * `onGone` runs once a worker that may have been mid-request has ended (it failed or exited, or
+   * close() ended it); not after one ended for idleness, which holds nothing.
+   */
+  constructor(script: URL, workerData: unknown, options: { idleMs?: number; onGone?: () => void } = {}) {
     this.#script = script;
     this.#workerData = workerData;
     this.#idleMs = options.idleMs ?? STORE_THREAD_IDLE_MS;
+    this.#onGone = options.onGone;
   }
 
   /** Whether a worker is running now (it ends after `idleMs` without requests). */
@@ -63,7 +69,9 @@ export class SqliteStoreThread {
     const worker = this.#worker;
     this.#worker = undefined;
     this.#failPending(new ScanGateError('store_unavailable', 'the SQLite job store is closed'));
-    await worker?.terminate();
+    if (!worker) return;
+    await worker.terminate();
+    this.#onGone?.();
   }
 
   #started(): Worker {
@@ -86,6 +94,7 @@ export class SqliteStoreThread {
       if (this.#worker !== worker) return;
       this.#worker = undefined;
       clearTimeout(this.#idleTimer);
+      this.#onGone?.();
       this.#failPending(
         new ScanGateError('store_unavailable', 'a SQLite store thread exited', { retryable: true }),
       );

@@ -35,7 +35,7 @@ describe('the SQLite write turn between the main connection and the sweep', () =
       // Each kind of main-thread write: a statement, a transaction, and INSERT … RETURNING via get().
       while (sweeping) {
         const id = `new-${written}`;
-        if (written % 3 === 0) {
+        const insertQueued = () =>
           db.run(
             `INSERT INTO jobs (id, tenant_id, dialect, source, state, created_at, next_attempt_at)
              VALUES (?, 'tenant-new', 'native', '{}', 'queued', ?, ?)`,
@@ -43,16 +43,10 @@ describe('the SQLite write turn between the main connection and the sweep', () =
             Date.now(),
             Date.now(),
           );
+        if (written % 3 === 0) {
+          insertQueued();
         } else if (written % 3 === 1) {
-          db.immediate(() =>
-            db.run(
-              `INSERT INTO jobs (id, tenant_id, dialect, source, state, created_at, next_attempt_at)
-               VALUES (?, 'tenant-new', 'native', '{}', 'queued', ?, ?)`,
-              id,
-              Date.now(),
-              Date.now(),
-            ),
-          );
+          db.immediate(insertQueued);
         } else {
           const row = db.get<{ id: string }>(
             `INSERT INTO jobs (id, tenant_id, dialect, source, state, created_at, next_attempt_at)

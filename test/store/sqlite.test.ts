@@ -44,6 +44,18 @@ async function sqliteFixture(): Promise<StoreFixture & { file: string }> {
   };
 }
 
+/** A store file as an older scangate left it: migrations up to `version`, then `rows` inserted. */
+function fileAtVersion(file: string, version: number, rows: string): void {
+  const early = new DatabaseSync(file);
+  early.exec('PRAGMA journal_mode = WAL');
+  for (const migration of loadMigrations('sqlite').filter((candidate) => candidate.version <= version)) {
+    early.exec(migration.sql);
+  }
+  early.exec(`PRAGMA user_version = ${version}`);
+  early.exec(rows);
+  early.close();
+}
+
 describe('SqliteStore contract', () => {
   jobStoreContract(sqliteFixture);
 });
@@ -182,20 +194,17 @@ describe('SqliteStore on a file', () => {
   });
 
   test('a file with unfinished jobs from before tenant_queue is backfilled with their counts', async () => {
-    const early = new DatabaseSync(fixture.file);
-    early.exec('PRAGMA journal_mode = WAL');
-    for (const migration of loadMigrations('sqlite').filter((candidate) => candidate.version <= 6)) {
-      early.exec(migration.sql);
-    }
-    early.exec('PRAGMA user_version = 6');
-    early.exec(`INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at, next_attempt_at,
+    fileAtVersion(
+      fixture.file,
+      6,
+      `INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at, next_attempt_at,
         completed_at, result, result_status) VALUES
       ('q1', 'a', 'native', '{}', 'queued', 0, 0, 500, NULL, NULL, NULL),
       ('q2', 'a', 'native', '{}', 'queued', 0, 0, 300, NULL, NULL, NULL),
       ('r1', 'a', 'native', '{}', 'running', 1, 0, 9000, NULL, NULL, NULL),
       ('r2', 'b', 'native', '{}', 'running', 1, 0, 9000, NULL, NULL, NULL),
-      ('d1', 'c', 'native', '{}', 'done', 1, 0, 0, 100, '{"status":"clean"}', 'clean')`);
-    early.close();
+      ('d1', 'c', 'native', '{}', 'done', 1, 0, 0, 100, '{"status":"clean"}', 'clean')`,
+    );
     await fixture.open();
     const reopened = new DatabaseSync(fixture.file);
     try {
@@ -237,20 +246,17 @@ describe('SqliteStore on a file', () => {
   });
 
   test('a file from before 008 keeps refusing duplicate trace ids; its unfinished jobs without one leave the index', async () => {
-    const early = new DatabaseSync(fixture.file);
-    early.exec('PRAGMA journal_mode = WAL');
-    for (const migration of loadMigrations('sqlite').filter((candidate) => candidate.version <= 7)) {
-      early.exec(migration.sql);
-    }
-    early.exec('PRAGMA user_version = 7');
-    early.exec(`INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, state, attempts, created_at,
+    fileAtVersion(
+      fixture.file,
+      7,
+      `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, state, attempts, created_at,
         next_attempt_at, completed_at, result, result_status) VALUES
       ('q1', 'a', 'trace-1', 'native', '{}', 'queued', 0, 0, 500, NULL, NULL, NULL),
       ('q2', 'a', NULL, 'native', '{}', 'queued', 0, 0, 300, NULL, NULL, NULL),
       ('r1', 'a', NULL, 'native', '{}', 'running', 1, 0, 9000, NULL, NULL, NULL),
       ('r2', 'b', 'trace-2', 'native', '{}', 'running', 1, 0, 9000, NULL, NULL, NULL),
-      ('d1', 'a', 'trace-3', 'native', '{}', 'done', 1, 0, 0, 100, '{"status":"clean"}', 'clean')`);
-    early.close();
+      ('d1', 'a', 'trace-3', 'native', '{}', 'done', 1, 0, 0, 100, '{"status":"clean"}', 'clean')`,
+    );
     const store = await fixture.open();
     const reopened = new DatabaseSync(fixture.file);
     try {

@@ -23,8 +23,13 @@ export class PostgresVerdictCache implements VerdictCache {
   }
 }
 
-function upsertSql(table: string, first: number): string {
-  return `INSERT INTO ${table} (sha256, signature_version, result) VALUES ($${first}, $${first + 1}, $${first + 2})
+/** An upsert of `rows` entries, their parameters numbered from `first`, three to an entry. */
+function upsertSql(table: string, first: number, rows = 1): string {
+  const values = Array.from({ length: rows }, (_, row) => {
+    const at = first + row * 3;
+    return `($${at}, $${at + 1}, $${at + 2}::jsonb)`;
+  });
+  return `INSERT INTO ${table} (sha256, signature_version, result) VALUES ${values.join(', ')}
     ON CONFLICT (sha256, signature_version) DO UPDATE SET result = excluded.result, created_at = now()`;
 }
 
@@ -47,12 +52,7 @@ export function cachedVerdictsUpsert(
   const sorted = [...byKey.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([, entry]) => entry);
-  const rows = sorted.map((_, index) => `($${index * 3 + 1}, $${index * 3 + 2}, $${index * 3 + 3}::jsonb)`);
-  return {
-    sql: `INSERT INTO ${table} (sha256, signature_version, result) VALUES ${rows.join(', ')}
-      ON CONFLICT (sha256, signature_version) DO UPDATE SET result = excluded.result, created_at = now()`,
-    values: sorted.flatMap(cachedVerdictValues),
-  };
+  return { sql: upsertSql(table, 1, sorted.length), values: sorted.flatMap(cachedVerdictValues) };
 }
 
 /**

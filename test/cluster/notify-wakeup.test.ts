@@ -20,6 +20,7 @@ import {
   KEY_A,
   type ServiceProcess,
   spawnService,
+  stopServices,
   submitNativeUpload,
   TENANT_A_KEY,
   waitFor,
@@ -47,15 +48,6 @@ function nodeEnv(
   };
 }
 
-async function stopNodes(processes: ServiceProcess[]): Promise<void> {
-  for (const node of processes) {
-    if (node.child.exitCode === null && node.child.signalCode === null) {
-      node.child.kill('SIGTERM');
-      await node.exited;
-    }
-  }
-}
-
 describe('PostgreSQL LISTEN/NOTIFY: a worker in another process is woken by a submit', () => {
   const database = `scangate_notify_${randomBytes(4).toString('hex')}`;
   const processes: ServiceProcess[] = [];
@@ -73,7 +65,7 @@ describe('PostgreSQL LISTEN/NOTIFY: a worker in another process is woken by a su
   });
 
   after(async () => {
-    await stopNodes(processes);
+    await stopServices(processes);
     await clamd?.stop();
     await rm(dataDir, { recursive: true, force: true });
     await runSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
@@ -138,7 +130,7 @@ describe('PostgreSQL LISTEN/NOTIFY: a bucket scan created on an API node wakes t
   });
 
   after(async () => {
-    await stopNodes(processes);
+    await stopServices(processes);
     await s3?.stop();
     await clamd?.stop();
     await rm(dataDir, { recursive: true, force: true });

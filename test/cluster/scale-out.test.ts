@@ -14,6 +14,7 @@ import {
   KEY_A,
   type ServiceProcess,
   spawnService,
+  stopServices,
   TENANT_A_KEY,
   waitFor,
 } from '../support/service.ts';
@@ -37,12 +38,7 @@ describe('scale-out: 2 API nodes and 2 workers over PostgreSQL, S3 staging and o
   });
 
   after(async () => {
-    for (const node of processes) {
-      if (node.child.exitCode === null && node.child.signalCode === null) {
-        node.child.kill('SIGTERM');
-        await node.exited;
-      }
-    }
+    await stopServices(processes);
     await s3.stop();
     await clamd.stop();
     await rm(dataRoot, { recursive: true, force: true });
@@ -112,22 +108,33 @@ describe('scale-out: 2 API nodes and 2 workers over PostgreSQL, S3 staging and o
     await waitFor(async () => (submitted.length >= JOBS / 2 ? true : undefined), 120_000, 20);
     process.kill(-doomedWorker.child.pid!, 'SIGCONT');
 
-    // Kill the doomed worker once it has stored some verdicts and its leases have been taken over.
+    // Kill the doomed worker once it has stored some verdicts, at a moment its committed leases
+    // show it mid-scan. It is frozen to look (a plain SELECT waits for no lock, even one held by a
+    // transaction the freeze left open) and killed frozen: its connections die, PostgreSQL rolls
+    // back whatever it had open, and the surviving worker, let go only now, finds its leases.
     await waitFor(async () => (verdictsLogged.size >= 50 ? true : undefined), 120_000, 20);
-    process.kill(-doomedWorker.child.pid!, 'SIGSTOP');
-    process.kill(-survivingWorker.child.pid!, 'SIGCONT');
     const clusterDatabase = new pg.Client({ connectionString: nodeEnv('worker', 'probe').DATABASE_URL });
     await clusterDatabase.connect();
     try {
-      await waitFor(async () => {
-        const { rows } = await clusterDatabase.query('SELECT count(*) AS n FROM jobs WHERE attempts > 1');
-        return Number(rows[0].n) > 0 ? true : undefined;
-      }, 30_000);
+      await waitFor(
+        async () => {
+          process.kill(-doomedWorker.child.pid!, 'SIGSTOP');
+          const { rows } = await clusterDatabase.query(
+            "SELECT count(*) AS n FROM jobs WHERE state = 'running'",
+          );
+          if (Number(rows[0].n) > 0) return true;
+          process.kill(-doomedWorker.child.pid!, 'SIGCONT');
+          return undefined;
+        },
+        30_000,
+        10,
+      );
     } finally {
       await clusterDatabase.end();
     }
     process.kill(-doomedWorker.child.pid!, 'SIGKILL');
     await doomedWorker.exited;
+    process.kill(-survivingWorker.child.pid!, 'SIGCONT');
     await submitting;
     assert.equal(submitted.length, JOBS);
 

@@ -4,8 +4,9 @@ import { ScanGateError } from '../../src/errors.ts';
 import { STRICT_POLICY } from '../../src/policy/policy.ts';
 import type { Store } from '../../src/store/contracts.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
+import { PostgresDatabase } from '../../src/store/postgres/database.ts';
 import { PostgresStore } from '../../src/store/postgres/store.ts';
-import { runSql, testSchema } from '../support/postgres.ts';
+import { runSql, TEST_DATABASE_URL, testSchema } from '../support/postgres.ts';
 import { CLEAN, newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './contract.ts';
 import {
@@ -64,6 +65,40 @@ describe('PostgresStore on a server', () => {
     fixture = await postgresFixture();
   });
   afterEach(() => fixture.destroy());
+
+  test('a transaction stalled in its process is ended by the server, so its row locks hold up no other node', async () => {
+    await fixture.open();
+    const table = `"${fixture.schema}".stall_probe`;
+    await runSql(`CREATE TABLE ${table} (id integer PRIMARY KEY, n integer NOT NULL)`);
+    await runSql(`INSERT INTO ${table} VALUES (1, 0)`);
+    const stalling = new PostgresDatabase(TEST_DATABASE_URL, 1, fixture.schema, {
+      stalledTransactionMs: 300,
+    });
+    let resume!: () => void;
+    const stalledUntil = new Promise<void>((resolve) => {
+      resume = resolve;
+    });
+    const stalled = stalling.transaction(async (client) => {
+      await client.query(`UPDATE ${table} SET n = n + 1 WHERE id = 1`);
+      await stalledUntil; // the process stops here, holding the row
+      await client.query(`UPDATE ${table} SET n = n + 1 WHERE id = 1`);
+    });
+    // Another node's write waits for that row until the server ends the stalled transaction.
+    await runSql(`UPDATE ${table} SET n = n + 10 WHERE id = 1`);
+    resume();
+    await assert.rejects(stalled, (error) => error instanceof ScanGateError);
+    assert.deepEqual(
+      (await runSql(`SELECT n FROM ${table}`)).rows,
+      [{ n: 10 }],
+      'the stalled writes rolled back',
+    );
+    // The pool dropped the ended connection: the next transaction gets a working one.
+    assert.equal(
+      await stalling.transaction(async (client) => (await client.query('SELECT 1 AS one')).rows[0].one),
+      1,
+    );
+    await stalling.close();
+  });
 
   test('nodes starting together migrate a fresh schema once (advisory lock)', async () => {
     const stores = await Promise.all([...Array(6)].map(() => fixture.open()));

@@ -124,6 +124,33 @@ export async function spawnService(
   return { child, url, exited };
 }
 
+/**
+ * Stops spawned services whatever state a failed test left them in: a frozen (SIGSTOPped) one gets
+ * SIGCONT first, or its SIGTERM would wait forever; one that does not exit within `graceMs` (a
+ * shutdown waiting on a lock a frozen peer held) is SIGKILLed with its process group. An after hook
+ * that hangs keeps the whole test run from ending.
+ */
+export async function stopServices(nodes: readonly ServiceProcess[], graceMs = 10_000): Promise<void> {
+  const running = nodes.filter((node) => node.child.exitCode === null && node.child.signalCode === null);
+  for (const node of running) signalGroup(node, 'SIGCONT');
+  for (const node of running) signalGroup(node, 'SIGTERM');
+  await Promise.all(
+    running.map(async (node) => {
+      const timer = setTimeout(() => signalGroup(node, 'SIGKILL'), graceMs);
+      await node.exited;
+      clearTimeout(timer);
+    }),
+  );
+}
+
+function signalGroup(node: ServiceProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-node.child.pid!, signal);
+  } catch {
+    // The group is gone already.
+  }
+}
+
 export function authHeaders(key: string, style: 'bearer' | 'x-api-key' = 'bearer'): Record<string, string> {
   return style === 'bearer' ? { authorization: `Bearer ${key}` } : { 'x-api-key': key };
 }

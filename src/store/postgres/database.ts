@@ -40,6 +40,9 @@ export interface Tables {
   tenantQueue: string;
 }
 
+/** How long a connection may sit idle inside an open transaction before the server ends it. */
+export const STALLED_TRANSACTION_MS = 30_000;
+
 /**
  * The pool behind the PostgreSQL store: schema-qualified table names (no reliance on search_path,
  * which poolers like pgbouncer do not carry), migrations, transactions, and the error mapping
@@ -50,7 +53,12 @@ export class PostgresDatabase {
   readonly tables: Tables;
   readonly #pool: pg.Pool;
 
-  constructor(connectionString: string, poolSize: number, schema: string) {
+  constructor(
+    connectionString: string,
+    poolSize: number,
+    schema: string,
+    { stalledTransactionMs = STALLED_TRANSACTION_MS }: { stalledTransactionMs?: number } = {},
+  ) {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
       throw new ScanGateError('invalid_request', `"${schema}" is not a valid PostgreSQL schema name`);
     }
@@ -74,7 +82,10 @@ export class PostgresDatabase {
       // Named (prepared) statements keep one plan: the lease query's plan does not depend on its
       // parameters, and planning it (a tenant walk, ~10 lookups) costs more than running it.
       // Unnamed statements, everything else, are planned per execution as before.
-      options: '-c plan_cache_mode=force_generic_plan',
+      // A transaction of scangate waits for nothing but this database. One whose process stalls
+      // between statements (a paused VM, SIGSTOP, a debugger) would hold its row locks, the
+      // tenant's counter row among them, and stall every node's completions: the server ends it.
+      options: `-c plan_cache_mode=force_generic_plan -c idle_in_transaction_session_timeout=${stalledTransactionMs}`,
     });
     // An idle client that loses its connection is discarded by the pool; without a listener the
     // 'error' event would crash the process. The next query reports store_unavailable instead.
@@ -133,6 +144,13 @@ export class PostgresDatabase {
       throw toStoreError(error);
     }
     let broken: Error | undefined;
+    // The pool listens for errors only on idle clients. A connection the server ends while this one
+    // is checked out between two statements (see STALLED_TRANSACTION_MS) would emit an 'error'
+    // nobody hears, which crashes the process; noted here, it fails the transaction instead.
+    const noteBroken = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', noteBroken);
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -145,6 +163,7 @@ export class PostgresDatabase {
       });
       throw toStoreError(error);
     } finally {
+      client.off('error', noteBroken);
       client.release(broken);
     }
   }

@@ -74,18 +74,18 @@ describe('PostgresStore on a server', () => {
     const stalling = new PostgresDatabase(TEST_DATABASE_URL, 1, fixture.schema, {
       stalledTransactionMs: 300,
     });
-    let resume!: () => void;
-    const stalledUntil = new Promise<void>((resolve) => {
-      resume = resolve;
-    });
+    const stalledUntil = Promise.withResolvers<void>();
+    const holdsTheRow = Promise.withResolvers<void>();
     const stalled = stalling.transaction(async (client) => {
       await client.query(`UPDATE ${table} SET n = n + 1 WHERE id = 1`);
-      await stalledUntil; // the process stops here, holding the row
+      holdsTheRow.resolve();
+      await stalledUntil.promise; // the process stops here, holding the row
       await client.query(`UPDATE ${table} SET n = n + 1 WHERE id = 1`);
     });
+    await holdsTheRow.promise;
     // Another node's write waits for that row until the server ends the stalled transaction.
     await runSql(`UPDATE ${table} SET n = n + 10 WHERE id = 1`);
-    resume();
+    stalledUntil.resolve();
     await assert.rejects(stalled, (error) => error instanceof ScanGateError);
     assert.deepEqual(
       (await runSql(`SELECT n FROM ${table}`)).rows,

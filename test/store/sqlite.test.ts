@@ -15,7 +15,7 @@ import type { Store } from '../../src/store/contracts.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
 import { SqliteDatabase } from '../../src/store/sqlite/database.ts';
 import { SqliteStore } from '../../src/store/sqlite/store.ts';
-import { newJob } from './contract/fixtures.ts';
+import { CLEAN, newJob } from './contract/fixtures.ts';
 import { jobStoreContract, type StoreFixture } from './contract.ts';
 import {
   assertMatchesRecount,
@@ -81,6 +81,31 @@ describe('SqliteStore on a file', () => {
     const reopened = await fixture.open();
     assert.equal(await reopened.jobs.countUnfinished('tenant-a'), 50);
     for (const id of ids) assert.equal((await reopened.jobs.get('tenant-a', id))?.state, 'queued');
+  });
+
+  test("a lease token carries its job's rowid; the id and the whole token still fence every write", async () => {
+    const store = await fixture.open();
+    await store.jobs.submit(newJob());
+    await store.jobs.submit(newJob());
+    const first = (await store.jobs.lease(60_000))!;
+    const second = (await store.jobs.lease(60_000))!;
+    assert.match(first.leaseToken, /^\d+\.[0-9a-f-]{36}$/);
+    assert.equal(
+      await store.jobs.complete(second.job.id, first.leaseToken, CLEAN),
+      false,
+      "another job's token",
+    );
+    const forged = `${first.leaseToken.split('.')[0]}.${second.leaseToken.split('.')[1]}`;
+    assert.equal(
+      await store.jobs.complete(first.job.id, forged, CLEAN),
+      false,
+      'the rowid with another nonce',
+    );
+    assert.equal(await store.jobs.extendLease(first.job.id, 'not-a-token', 60_000), false);
+    assert.equal(await store.jobs.extendLease(first.job.id, first.leaseToken, 60_000), true);
+    assert.equal(await store.jobs.complete(first.job.id, first.leaseToken, CLEAN), true);
+    assert.equal(await store.jobs.release(second.job.id, second.leaseToken), true);
+    assert.equal((await store.jobs.get(second.job.tenantId, second.job.id))?.state, 'queued');
   });
 
   test('4 threads on one file lease and complete 400 jobs, each exactly once, with no SQLITE_BUSY', async () => {

@@ -217,15 +217,15 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   #leaseOne(now: number, leaseMs: number, options: LeaseOptions): LeasedJob | undefined {
-    const leaseToken = randomUUID();
+    const leaseNonce = randomUUID();
     // One statement: a write statement takes SQLite's write lock (waiting on busy_timeout) before it
     // reads, so no other connection can claim the same row between the pick and the update. An
     // expired lease (its worker died) is taken back first, whatever its tenant's count; else the
     // tenant comes from tenant_queue (fewest running, then oldest due, then id; kept by the triggers
     // of migration 007), then its oldest due job. coalesce() stops at the first non-NULL, so the
     // tenant is looked up only when no lease has expired. Two index lookups, however many tenants.
-    const row = this.#db.get<JobRow>(
-      `UPDATE jobs SET state = 'running', lease_token = ?1, attempts = attempts + 1, started_at = ?2,
+    const row = this.#db.get<JobRow & { seq: number }>(
+      `UPDATE jobs SET state = 'running', lease_token = seq || '.' || ?1, attempts = attempts + 1, started_at = ?2,
          next_attempt_at = ?3
        WHERE seq = coalesce(
          (SELECT seq FROM jobs WHERE state = 'running' AND next_attempt_at <= ?2
@@ -236,22 +236,34 @@ export class SqliteJobQueue implements JobQueueStore {
                              ORDER BY running, next_due, tenant_id LIMIT 1)
             AND state = 'queued' AND next_attempt_at <= ?2
           ORDER BY next_attempt_at, seq LIMIT 1))
-       RETURNING ${LEASED_JOB_COLUMNS},
+       RETURNING ${LEASED_JOB_COLUMNS}, seq,
          (SELECT v.result FROM verdict_cache v
            WHERE ?5 <> '' AND v.signature_version = ?5 AND v.sha256 = json_extract(source, '$.sha256')
              AND json_extract(source, '$.kind') = 'upload') AS cached_result`,
-      leaseToken,
+      leaseNonce,
       now,
       now + leaseMs,
       options.maxRunningPerTenant ?? 0,
       options.verdictCacheKey ?? '',
     );
     if (!row) return undefined;
-    return leasedJobFromRow(row, leaseToken);
+    return leasedJobFromRow(row, `${row.seq}.${leaseNonce}`);
   }
 
   async extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
-    return this.#db.updateLeased('jobs', jobId, leaseToken, 'next_attempt_at = ?', Date.now() + leaseMs);
+    return this.#updateLeased(jobId, leaseToken, 'next_attempt_at = ?', Date.now() + leaseMs);
+  }
+
+  /** The fencing update of a job (see SqliteDatabase.updateLeased), found by the rowid in its token. */
+  #updateLeased(jobId: string, leaseToken: string, assignments: string, ...values: SQLInputValue[]): boolean {
+    const row = leasedRow(jobId, leaseToken);
+    const changed = this.#db.run(
+      `UPDATE jobs SET ${assignments} WHERE ${row.where} AND lease_token = ? AND state = 'running'`,
+      ...values,
+      ...row.values,
+      leaseToken,
+    );
+    return changed === 1;
   }
 
   async complete(
@@ -290,14 +302,15 @@ export class SqliteJobQueue implements JobQueueStore {
     { jobId, leaseToken, result, delivery, verdictCacheEntry }: JobCompletion,
   ): boolean {
     if (verdictCacheEntry) putCachedVerdict(this.#db, verdictCacheEntry, now);
+    const row = leasedRow(jobId, leaseToken);
     const finished = this.#db.get<{ tenant_id: string }>(
       `UPDATE jobs SET state = 'done', result = ?, result_status = ?, completed_at = ?, lease_token = NULL,
          upload_bytes = NULL
-       WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING tenant_id`,
+       WHERE ${row.where} AND lease_token = ? AND state = 'running' RETURNING tenant_id`,
       JSON.stringify(result),
       result.status,
       now,
-      jobId,
+      ...row.values,
       leaseToken,
     );
     if (!finished) return false;
@@ -320,8 +333,7 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean> {
-    return this.#db.updateLeased(
-      'jobs',
+    return this.#updateLeased(
       jobId,
       leaseToken,
       "state = 'queued', lease_token = NULL, next_attempt_at = ?, last_error = ?",
@@ -331,8 +343,7 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async release(jobId: string, leaseToken: string): Promise<boolean> {
-    return this.#db.updateLeased(
-      'jobs',
+    return this.#updateLeased(
       jobId,
       leaseToken,
       "state = 'queued', lease_token = NULL, next_attempt_at = ?, attempts = max(attempts - 1, 0)",
@@ -343,4 +354,17 @@ export class SqliteJobQueue implements JobQueueStore {
   async sweepExpired(completedBefore: Date): Promise<{ jobs: number; deliveries: number }> {
     return this.#db.sweepExpired(completedBefore.getTime());
   }
+}
+
+/**
+ * A job's lease token begins with its rowid ("<seq>.<uuid>"), so the writes that present it find the
+ * row by rowid, on the table page the lease has just read, rather than through the id index, whose
+ * leaf for a random id is seldom in the cache once millions of jobs are kept. The id and the whole
+ * token are still compared. A token without a rowid (another store's, or made up) is looked up by id.
+ */
+function leasedRow(jobId: string, leaseToken: string): { where: string; values: SQLInputValue[] } {
+  const seq = /^(\d{1,15})\./.exec(leaseToken)?.[1];
+  return seq
+    ? { where: 'seq = ? AND id = ?', values: [Number(seq), jobId] }
+    : { where: 'id = ?', values: [jobId] };
 }

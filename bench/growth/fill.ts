@@ -45,7 +45,11 @@ export interface GrowthStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Adds retained results numbered [from, to). */
   addRetained(from: number, to: number): Promise<void>;
-  /** Adds `count` due queued jobs over `tenants` tenants; returns the seq range for removeQueued. */
+  /**
+   * Adds `count` due queued jobs over `tenants` tenants; returns the seq range for removeQueued. Their
+   * ids are random, as the service's UUIDs are: ids in claim order would keep the id index's leaves
+   * warm for every completion, which real jobs never do.
+   */
   addQueued(count: number, tenants: number, prefix: string): Promise<{ firstSeq: number; lastSeq: number }>;
   removeRange(range: { firstSeq: number; lastSeq: number }): Promise<void>;
   /** The newest job's seq (0 when empty): where the jobs added from now on start. */
@@ -121,7 +125,7 @@ export class SqliteGrowthStore implements GrowthStore {
     for (const [start, end] of chunks(0, count)) {
       this.#db.exec(`${this.#series(start, end)}
         INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at, next_attempt_at)
-        SELECT '${prefix}-' || i, 'tenant-' || (i % ${tenants}), 'native', '${SOURCE}', 'queued', 0,
+        SELECT '${prefix}-' || lower(hex(randomblob(16))), 'tenant-' || (i % ${tenants}), 'native', '${SOURCE}', 'queued', 0,
           ${now} - 60000 + i / 1000, ${now} - 60000 + i / 1000 FROM n`);
     }
     return { firstSeq: before + 1, lastSeq: this.#maxSeq() };
@@ -263,7 +267,7 @@ export class PostgresGrowthStore implements GrowthStore {
     for (const [start, end] of chunks(0, count)) {
       await this.#client.query(`INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at,
           next_attempt_at)
-        SELECT '${prefix}-' || i, 'tenant-' || (i % ${tenants}), 'native', '${SOURCE}'::jsonb, 'queued', 0,
+        SELECT '${prefix}-' || md5(random()::text || i), 'tenant-' || (i % ${tenants}), 'native', '${SOURCE}'::jsonb, 'queued', 0,
           now() - interval '60 s' + i * interval '1 us', now() - interval '60 s' + i * interval '1 us'
         FROM generate_series(${start}::bigint, ${end - 1}::bigint) i`);
     }

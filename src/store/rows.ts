@@ -99,9 +99,10 @@ export function fromJson<T>(value: Json): T {
 
 /**
  * A new job's values in the order both stores' INSERT names its columns: id, tenant_id, trace_id,
- * dialect, source, callback, custom_data, policy, upload_bytes.
+ * dialect, source, callback, custom_data, policy. Its inline upload is stored apart from these (a
+ * column of its own on PostgreSQL, a table of its own on SQLite).
  */
-export function newJobValues(job: NewScanJob): (string | Uint8Array | null)[] {
+export function newJobValues(job: NewScanJob): (string | null)[] {
   return [
     job.id,
     job.tenantId,
@@ -111,7 +112,6 @@ export function newJobValues(job: NewScanJob): (string | Uint8Array | null)[] {
     job.callback ? JSON.stringify(job.callback) : null,
     job.customData ?? null,
     job.policy ? JSON.stringify(job.policy) : null,
-    job.uploadBytes ?? null,
   ];
 }
 

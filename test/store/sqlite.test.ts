@@ -308,6 +308,39 @@ describe('SqliteStore on a file', () => {
     assert.equal(await store.jobs.countUnfinished('a'), 5);
   });
 
+  test('a file from before 009 moves its queued uploads into job_uploads; a lease still gets them, a completion or deleting the job removes them', async () => {
+    fileAtVersion(
+      fixture.file,
+      8,
+      `INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at, next_attempt_at,
+        upload_bytes) VALUES
+      ('q1', 'a', 'native', '{"kind":"upload","blobKey":"k","size":3,"inline":true}', 'queued', 0, 0, 0, x'010203'),
+      ('q2', 'a', 'native', '{"kind":"url","url":"https://example.com/"}', 'queued', 0, 0, 0, NULL)`,
+    );
+    const store = await fixture.open();
+    const raw = new DatabaseSync(fixture.file, { timeout: 3_000 });
+    const uploadsLeft = () => (raw.prepare('SELECT count(*) AS n FROM job_uploads').get() as { n: number }).n;
+    try {
+      const inRows = raw.prepare('SELECT count(*) AS n FROM jobs WHERE upload_bytes IS NOT NULL').get() as {
+        n: number;
+      };
+      assert.equal(inRows.n, 0, 'no job row keeps its upload');
+      assert.equal(uploadsLeft(), 1);
+      const first = (await store.jobs.lease(60_000))!;
+      assert.equal(first.job.id, 'q1');
+      assert.deepEqual(Buffer.from(first.job.uploadBytes!), Buffer.from([1, 2, 3]));
+      assert.equal(await store.jobs.complete(first.job.id, first.leaseToken, CLEAN), true);
+      assert.equal(uploadsLeft(), 0, 'the completion deleted the upload');
+      // A job removed unfinished (retention of another kind, an operator's DELETE) takes its upload along.
+      const queued = await store.jobs.submit(newJob({ uploadBytes: Buffer.from([9]) }));
+      assert.equal(uploadsLeft(), 1);
+      raw.prepare('DELETE FROM jobs WHERE id = ?').run(queued.id);
+      assert.equal(uploadsLeft(), 0);
+    } finally {
+      raw.close();
+    }
+  });
+
   test('a file migrated to 002 (fair picking) before content policies is brought forward to the latest (tenant and job policies)', async () => {
     const early = new DatabaseSync(fixture.file);
     for (const migration of loadMigrations('sqlite').filter((candidate) => candidate.version <= 2)) {

@@ -17,7 +17,6 @@ import {
   JOB_COLUMNS,
   type JobRow,
   jobFromRow,
-  LEASED_JOB_COLUMNS,
   leasedJobFromRow,
   listLimit,
   newJobValues,
@@ -44,6 +43,8 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async submit(job: NewScanJob): Promise<ScanJob> {
+    // With an upload it is two statements, the job's row and its bytes: one transaction.
+    if (job.uploadBytes) return this.#db.immediate(() => this.#insertOne(job, Date.now()));
     return this.#insertOne(job, Date.now());
   }
 
@@ -67,15 +68,17 @@ export class SqliteJobQueue implements JobQueueStore {
   #insertOne(job: NewScanJob, now: number): ScanJob {
     assertStorableJob(job);
     try {
-      const row = this.#db.get<JobRow>(
+      const row = this.#db.get<JobRow & { seq: number }>(
         `INSERT INTO jobs (id, tenant_id, trace_id, dialect, source, callback, custom_data, policy,
-           upload_bytes, state, created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}`,
+           state, created_at, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING ${JOB_COLUMNS}, seq`,
         ...newJobValues(job),
         now,
         now,
-      );
-      return jobFromRow(row!);
+      )!;
+      if (job.uploadBytes)
+        this.#db.run('INSERT INTO job_uploads (seq, bytes) VALUES (?, ?)', row.seq, job.uploadBytes);
+      return jobFromRow(row);
     } catch (error) {
       if (isUniqueViolation(error, 'jobs.trace_id')) throw duplicateTraceIdError(job, error);
       throw error;
@@ -236,7 +239,7 @@ export class SqliteJobQueue implements JobQueueStore {
                              ORDER BY running, next_due, tenant_id LIMIT 1)
             AND state = 'queued' AND next_attempt_at <= ?2
           ORDER BY next_attempt_at, seq LIMIT 1))
-       RETURNING ${LEASED_JOB_COLUMNS}, seq,
+       RETURNING ${JOB_COLUMNS}, seq, (SELECT bytes FROM job_uploads u WHERE u.seq = jobs.seq) AS upload_bytes,
          (SELECT v.result FROM verdict_cache v
            WHERE ?5 <> '' AND v.signature_version = ?5 AND v.sha256 = json_extract(source, '$.sha256')
              AND json_extract(source, '$.kind') = 'upload') AS cached_result`,
@@ -303,10 +306,9 @@ export class SqliteJobQueue implements JobQueueStore {
   ): boolean {
     if (verdictCacheEntry) putCachedVerdict(this.#db, verdictCacheEntry, now);
     const row = leasedRow(jobId, leaseToken);
-    const finished = this.#db.get<{ tenant_id: string }>(
-      `UPDATE jobs SET state = 'done', result = ?, result_status = ?, completed_at = ?, lease_token = NULL,
-         upload_bytes = NULL
-       WHERE ${row.where} AND lease_token = ? AND state = 'running' RETURNING tenant_id`,
+    const finished = this.#db.get<{ tenant_id: string; seq: number }>(
+      `UPDATE jobs SET state = 'done', result = ?, result_status = ?, completed_at = ?, lease_token = NULL
+       WHERE ${row.where} AND lease_token = ? AND state = 'running' RETURNING tenant_id, seq`,
       JSON.stringify(result),
       result.status,
       now,
@@ -314,6 +316,7 @@ export class SqliteJobQueue implements JobQueueStore {
       leaseToken,
     );
     if (!finished) return false;
+    this.#db.run('DELETE FROM job_uploads WHERE seq = ?', finished.seq);
     if (delivery) {
       this.#db.run(
         `INSERT INTO deliveries (id, job_id, tenant_id, url, headers, body, state, created_at,

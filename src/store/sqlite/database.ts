@@ -4,7 +4,7 @@ import { messageOf, ScanGateError } from '../../errors.ts';
 import { MODULE_EXTENSION, packageFile } from '../../package-files.ts';
 import { loadMigrations } from '../migrations.ts';
 import { restAsLongAs } from '../rest.ts';
-import type { MaintenanceRequest } from './maintenance-worker.ts';
+import type { MaintenanceRequest } from './maintenance-requests.ts';
 import type { ReadRequest } from './read-worker.ts';
 import { SqliteStoreThread } from './store-thread.ts';
 import { sweepExpiredRows } from './sweep.ts';

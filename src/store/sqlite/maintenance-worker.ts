@@ -1,7 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteDatabase } from './database.ts';
+import type { MaintenanceRequest } from './maintenance-requests.ts';
 import { replyTo } from './store-thread.ts';
-import { type SweepRequest, sweepExpiredRows } from './sweep.ts';
+import { sweepExpiredRows } from './sweep.ts';
 import { WriteTurn } from './write-turn.ts';
 
 /**
@@ -12,9 +13,6 @@ import { WriteTurn } from './write-turn.ts';
  * main connection's WAL checkpoints, so their copies and fsyncs do not hold that event loop either
  * (a PASSIVE checkpoint takes no write lock: commits go on while it copies).
  */
-
-/** What the main thread asks of this one. */
-export type MaintenanceRequest = ({ kind: 'sweep' } & SweepRequest) | { kind: 'checkpoint' };
 
 const { path, writeTurn } = workerData as { path: string; writeTurn: SharedArrayBuffer };
 const db = new SqliteDatabase(path, {

@@ -62,12 +62,7 @@ export class PostgresJobQueue implements JobQueueStore {
            policy, upload_bytes, state, next_attempt_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', now())
          RETURNING ${JOB_COLUMNS}, pg_notify($10, $11)`,
-        [
-          ...newJobValues(job),
-          job.uploadBytes ?? null,
-          this.#notifications.channel('jobs'),
-          this.#notifications.origin,
-        ],
+        [...insertValues(job), this.#notifications.channel('jobs'), this.#notifications.origin],
       );
       return jobFromRow(rows[0]!);
     } catch (error) {
@@ -91,7 +86,7 @@ export class PostgresJobQueue implements JobQueueStore {
       const values: unknown[] = [this.#notifications.channel('jobs'), this.#notifications.origin];
       const tuples = storable.map((job) => {
         const first = values.length + 1;
-        const row = [...newJobValues(job), job.uploadBytes ?? null];
+        const row = insertValues(job);
         values.push(...row);
         const parameters = row.map((_, offset) => `$${first + offset}`);
         return `(${parameters.join(', ')}, 'queued', now())`;
@@ -504,4 +499,9 @@ export class PostgresJobQueue implements JobQueueStore {
     }
     return removed;
   }
+}
+
+/** A new job's INSERT values: the columns both stores share, then its inline upload (upload_bytes). */
+function insertValues(job: NewScanJob): (string | Uint8Array | null)[] {
+  return [...newJobValues(job), job.uploadBytes ?? null];
 }

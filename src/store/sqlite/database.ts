@@ -11,6 +11,12 @@ import { sweepExpiredRows } from './sweep.ts';
 import { WriteTurn } from './write-turn.ts';
 
 /** How long a writer waits for another connection's write transaction before giving up. */
+/** A WHERE condition naming one row, with its parameters. */
+export interface RowCondition {
+  where: string;
+  values: SQLInputValue[];
+}
+
 const BUSY_TIMEOUT_MS = 5_000;
 
 /**
@@ -255,20 +261,22 @@ export class SqliteDatabase {
 
   /**
    * The fencing update: changes one leased row only while the caller still holds its lease (same
-   * token, still in its leased state). True when the row was changed.
+   * token, still in its leased state). True when the row was changed. The row is named by its id,
+   * or by a condition of the caller's (a job found by the rowid its token carries).
    */
   updateLeased(
     table: 'jobs' | 'deliveries',
-    id: string,
+    row: string | RowCondition,
     leaseToken: string,
     assignments: string,
     ...values: SQLInputValue[]
   ): boolean {
     const leasedState = table === 'jobs' ? 'running' : 'pending';
+    const { where, values: rowValues } = typeof row === 'string' ? { where: 'id = ?', values: [row] } : row;
     const changed = this.run(
-      `UPDATE ${table} SET ${assignments} WHERE id = ? AND lease_token = ? AND state = '${leasedState}'`,
+      `UPDATE ${table} SET ${assignments} WHERE ${where} AND lease_token = ? AND state = '${leasedState}'`,
       ...values,
-      id,
+      ...rowValues,
       leaseToken,
     );
     return changed === 1;

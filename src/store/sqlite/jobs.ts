@@ -27,7 +27,7 @@ import {
   verdictCountsFromRow,
   verdictWindow,
 } from '../verdict-window.ts';
-import { isUniqueViolation, type SqliteDatabase } from './database.ts';
+import { isUniqueViolation, type RowCondition, type SqliteDatabase } from './database.ts';
 import { putCachedVerdict } from './verdicts.ts';
 
 /**
@@ -227,7 +227,7 @@ export class SqliteJobQueue implements JobQueueStore {
     // tenant comes from tenant_queue (fewest running, then oldest due, then id; kept by the triggers
     // of migration 007), then its oldest due job. coalesce() stops at the first non-NULL, so the
     // tenant is looked up only when no lease has expired. Two index lookups, however many tenants.
-    const row = this.#db.get<JobRow & { seq: number }>(
+    const row = this.#db.get<JobRow>(
       `UPDATE jobs SET state = 'running', lease_token = seq || '.' || ?1, attempts = attempts + 1, started_at = ?2,
          next_attempt_at = ?3
        WHERE seq = coalesce(
@@ -239,7 +239,7 @@ export class SqliteJobQueue implements JobQueueStore {
                              ORDER BY running, next_due, tenant_id LIMIT 1)
             AND state = 'queued' AND next_attempt_at <= ?2
           ORDER BY next_attempt_at, seq LIMIT 1))
-       RETURNING ${JOB_COLUMNS}, seq, (SELECT bytes FROM job_uploads u WHERE u.seq = jobs.seq) AS upload_bytes,
+       RETURNING ${JOB_COLUMNS}, (SELECT bytes FROM job_uploads u WHERE u.seq = jobs.seq) AS upload_bytes,
          (SELECT v.result FROM verdict_cache v
            WHERE ?5 <> '' AND v.signature_version = ?5 AND v.sha256 = json_extract(source, '$.sha256')
              AND json_extract(source, '$.kind') = 'upload') AS cached_result`,
@@ -250,23 +250,17 @@ export class SqliteJobQueue implements JobQueueStore {
       options.verdictCacheKey ?? '',
     );
     if (!row) return undefined;
-    return leasedJobFromRow(row, `${row.seq}.${leaseNonce}`);
+    return leasedJobFromRow(row, row.lease_token!);
   }
 
   async extendLease(jobId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
-    return this.#updateLeased(jobId, leaseToken, 'next_attempt_at = ?', Date.now() + leaseMs);
-  }
-
-  /** The fencing update of a job (see SqliteDatabase.updateLeased), found by the rowid in its token. */
-  #updateLeased(jobId: string, leaseToken: string, assignments: string, ...values: SQLInputValue[]): boolean {
-    const row = leasedRow(jobId, leaseToken);
-    const changed = this.#db.run(
-      `UPDATE jobs SET ${assignments} WHERE ${row.where} AND lease_token = ? AND state = 'running'`,
-      ...values,
-      ...row.values,
+    return this.#db.updateLeased(
+      'jobs',
+      leasedRow(jobId, leaseToken),
       leaseToken,
+      'next_attempt_at = ?',
+      Date.now() + leaseMs,
     );
-    return changed === 1;
   }
 
   async complete(
@@ -336,8 +330,9 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async retry(jobId: string, leaseToken: string, error: string, retryAt: Date): Promise<boolean> {
-    return this.#updateLeased(
-      jobId,
+    return this.#db.updateLeased(
+      'jobs',
+      leasedRow(jobId, leaseToken),
       leaseToken,
       "state = 'queued', lease_token = NULL, next_attempt_at = ?, last_error = ?",
       retryAt.getTime(),
@@ -346,8 +341,9 @@ export class SqliteJobQueue implements JobQueueStore {
   }
 
   async release(jobId: string, leaseToken: string): Promise<boolean> {
-    return this.#updateLeased(
-      jobId,
+    return this.#db.updateLeased(
+      'jobs',
+      leasedRow(jobId, leaseToken),
       leaseToken,
       "state = 'queued', lease_token = NULL, next_attempt_at = ?, attempts = max(attempts - 1, 0)",
       Date.now(),
@@ -365,7 +361,7 @@ export class SqliteJobQueue implements JobQueueStore {
  * leaf for a random id is seldom in the cache once millions of jobs are kept. The id and the whole
  * token are still compared. A token without a rowid (another store's, or made up) is looked up by id.
  */
-function leasedRow(jobId: string, leaseToken: string): { where: string; values: SQLInputValue[] } {
+function leasedRow(jobId: string, leaseToken: string): RowCondition {
   const seq = /^(\d{1,15})\./.exec(leaseToken)?.[1];
   return seq
     ? { where: 'seq = ? AND id = ?', values: [Number(seq), jobId] }

@@ -56,6 +56,8 @@ export interface GrowthStore {
   lastSeq(): Promise<number>;
   addExpired(count: number): Promise<void>;
   countRows(): Promise<{ jobs: number; unfinished: number }>;
+  /** Finished jobs completed before `cutoff`: what a sweep with that cutoff has left to delete. */
+  countExpired(cutoff: Date): Promise<number>;
   storage(): Promise<StorageFigures>;
   explain(sql: string, values: unknown[]): Promise<string[]>;
   close(): Promise<void>;
@@ -159,6 +161,13 @@ export class SqliteGrowthStore implements GrowthStore {
       this.#db.prepare("SELECT count(*) AS n FROM jobs WHERE state <> 'done'").get() as { n: number }
     ).n;
     return { jobs: jobs ?? 0, unfinished };
+  }
+
+  async countExpired(cutoff: Date): Promise<number> {
+    const row = this.#db
+      .prepare("SELECT count(*) AS n FROM jobs WHERE state = 'done' AND completed_at < ?")
+      .get(cutoff.getTime()) as { n: number };
+    return row.n;
   }
 
   async storage(): Promise<StorageFigures> {
@@ -304,6 +313,14 @@ export class PostgresGrowthStore implements GrowthStore {
          (SELECT count(*) FROM jobs WHERE state <> 'done') AS unfinished`,
     );
     return { jobs: Number(rows[0]!.jobs), unfinished: Number(rows[0]!.unfinished) };
+  }
+
+  async countExpired(cutoff: Date): Promise<number> {
+    const { rows } = await this.#client.query<{ n: string }>(
+      "SELECT count(*) AS n FROM jobs WHERE state = 'done' AND completed_at < $1",
+      [cutoff],
+    );
+    return Number(rows[0]!.n);
   }
 
   async storage(): Promise<StorageFigures> {

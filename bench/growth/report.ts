@@ -13,6 +13,8 @@ export interface GrowthSettings {
   churnCycles: number;
   submits: number;
   claims: number;
+  /** Seconds of submits alongside each sweep (the sweep then finishes alone). */
+  sweepWindowSeconds?: number;
 }
 
 export interface PointResult {
@@ -35,6 +37,13 @@ export interface SweepResult {
   rows: number;
   seconds: number;
   rowsPerSecond: number;
+  /**
+   * Submits run while the sweep does, for at most this long; then the sweep goes on alone. Absent in
+   * runs before the window: their submits ran for the whole sweep.
+   */
+  windowSeconds?: number;
+  /** Rows the sweep deleted while the submits ran, per second. */
+  rowsPerSecondWhileSubmitting?: number;
   loadAverage: number;
   submitBefore: LatencySummary;
   submitDuring: LatencySummary;

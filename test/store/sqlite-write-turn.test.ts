@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { setTimeout as pause } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { SqliteDatabase } from '../../src/store/sqlite/database.ts';
+import { sweepRestMs } from '../../src/store/sqlite/sweep.ts';
 import { WriteTurn } from '../../src/store/sqlite/write-turn.ts';
 
 describe('the SQLite write turn between the main connection and the sweep', () => {
@@ -73,6 +74,52 @@ describe('the SQLite write turn between the main connection and the sweep', () =
     }
   });
 
+  test('while the main thread writes, a sweep of results that expired over an hour takes a small share of the turn; once writes stop it finishes at full speed', async () => {
+    const db = new SqliteDatabase(path.join(directory, 'paced.db'));
+    db.open();
+    try {
+      // 5,000 results completed over an hour, a day and a half ago: a batch of 25 spans ~18 s of
+      // completions, so catching up asks for no more than the foreground duty.
+      const dayAndHalfAgo = Date.now() - 36 * 3_600_000;
+      db.run(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+         INSERT INTO jobs (id, tenant_id, dialect, source, state, attempts, created_at, completed_at,
+           next_attempt_at, result, result_status)
+         SELECT 'old-' || i, 'tenant-' || (i % 7), 'native', '{}', 'done', 1, ?1, ?1 + i * 720, 0,
+           '{"status":"clean"}', 'clean' FROM n`,
+        dayAndHalfAgo,
+      );
+      const remaining = () =>
+        db.get<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE id LIKE 'old-%'")!.n;
+      let sweepDone = false;
+      const sweep = db.sweepExpired(Date.now() - 24 * 3_600_000).finally(() => {
+        sweepDone = true;
+      });
+      const writeUntil = performance.now() + 1_500;
+      for (let index = 0; performance.now() < writeUntil && !sweepDone; index++) {
+        db.run(
+          `INSERT INTO jobs (id, tenant_id, dialect, source, state, created_at, next_attempt_at)
+           VALUES (?, 'tenant-new', 'native', '{}', 'queued', ?, ?)`,
+          `new-${index}`,
+          Date.now(),
+          Date.now(),
+        );
+        await pause(2);
+      }
+      const deletedWhileWriting = 5_000 - remaining();
+      // At half the turn (as without writes) 1.5 s deletes thousands; at 1/200 of it, tens to hundreds.
+      assert.ok(deletedWhileWriting > 0, 'the sweep goes on while requests write');
+      assert.ok(
+        deletedWhileWriting < 1_000,
+        `deleted ${deletedWhileWriting} of 5,000 while the main thread wrote`,
+      );
+      assert.deepEqual(await sweep, { jobs: 5_000, deliveries: 0 });
+      assert.equal(remaining(), 0);
+    } finally {
+      await db.close();
+    }
+  });
+
   test('closing the store mid-sweep ends the maintenance thread and leaves the turn free', async () => {
     const db = new SqliteDatabase(path.join(directory, 'closed.db'));
     db.open();
@@ -104,7 +151,7 @@ describe('the SQLite write turn between the main connection and the sweep', () =
         main.hold(() => 'written'),
         'written',
       );
-      assert.deepEqual(main.counts, { mainWaits: 1, mainWaitsGivenUp: 1, backgroundTurns: 1 });
+      assert.deepEqual(main.counts, { mainTurns: 1, mainWaits: 1, mainWaitsGivenUp: 1, backgroundTurns: 1 });
     } finally {
       await holder.terminate();
     }
@@ -115,5 +162,24 @@ describe('the SQLite write turn between the main connection and the sweep', () =
       'written',
     );
     assert.equal(main.counts.mainWaits, 1, 'the freed turn was taken without waiting');
+  });
+});
+
+describe('the pace of the SQLite retention sweep', () => {
+  test('without requests writing it rests as long as its step', () => {
+    assert.equal(sweepRestMs(2, false, 1_000_000), 2);
+    assert.equal(sweepRestMs(2, false), 2);
+  });
+
+  test('while requests write it holds the turn one step in 200, unless results expire faster', () => {
+    assert.equal(sweepRestMs(1, true), 199);
+    assert.equal(sweepRestMs(1, true, 1_000_000), 199);
+    // 25 results that completed within 100 ms of each other: rest half that, to gain on the backlog.
+    assert.equal(sweepRestMs(1, true, 100), 50);
+  });
+
+  test('it never rests shorter than its step', () => {
+    assert.equal(sweepRestMs(3, true, 0), 3);
+    assert.equal(sweepRestMs(3, true, 4), 3);
   });
 });

@@ -132,6 +132,11 @@ export class SqliteDatabase {
     return { ...this.#background };
   }
 
+  /** Writes the main connection has made (its write turns), as the sweep on the other side sees them. */
+  foregroundWrites(): number | undefined {
+    return this.#writeTurn?.counts.mainTurns;
+  }
+
   /** The write turn shared with the maintenance thread (write-turn.ts), for its counts. */
   get writeTurn(): Pick<WriteTurn, 'counts' | 'holder'> | undefined {
     return this.#writeTurn;
@@ -237,9 +242,12 @@ export class SqliteDatabase {
 
   /**
    * Gives the free pages the retention sweep left back to the file system, a bounded step at a time
-   * with a rest in between, so the file tracks what is retained instead of its peak.
+   * with a rest in between (`afterStep`, as long as the step by default), so the file tracks what is
+   * retained instead of its peak.
    */
-  async releaseFreePages(afterStep?: () => void): Promise<number> {
+  async releaseFreePages(
+    afterStep: (stepStartedAt: number) => Promise<void> = restAsLongAs,
+  ): Promise<number> {
     let released = 0;
     let before = Number.POSITIVE_INFINITY;
     for (;;) {
@@ -254,8 +262,7 @@ export class SqliteDatabase {
         mapErrors(() => db.exec(`PRAGMA incremental_vacuum(${FREE_PAGES_PER_STEP})`)),
       );
       released += Math.min(free, FREE_PAGES_PER_STEP);
-      afterStep?.();
-      await restAsLongAs(started);
+      await afterStep(started);
     }
   }
 

@@ -26,7 +26,8 @@ const MAIN_WAITING = 1; // 1 while the main thread waits for the turn
 const MAIN_WAITS = 2; // times the main thread found the turn taken and waited (a count for tests and benches)
 const MAIN_WAITS_GIVEN_UP = 3; // of those, waits that reached WAIT_LIMIT_MS and went on to SQLite's busy handler
 const BACKGROUND_TURNS = 4; // turns the maintenance thread took
-const SLOTS = 5;
+const MAIN_TURNS = 5; // turns the main thread took: the sweep reads it to tell whether requests are writing
+const SLOTS = 6;
 
 /**
  * Longest wait for the turn before writing anyway: far above a sweep batch (about a millisecond, tens
@@ -41,6 +42,7 @@ const YIELD_POLL_MS = 1;
 export type WriteTurnSide = 'main' | 'background';
 
 export interface WriteTurnCounts {
+  mainTurns: number;
   mainWaits: number;
   mainWaitsGivenUp: number;
   backgroundTurns: number;
@@ -77,6 +79,7 @@ export class WriteTurn {
 
   get counts(): WriteTurnCounts {
     return {
+      mainTurns: Atomics.load(this.#slots, MAIN_TURNS),
       mainWaits: Atomics.load(this.#slots, MAIN_WAITS),
       mainWaitsGivenUp: Atomics.load(this.#slots, MAIN_WAITS_GIVEN_UP),
       backgroundTurns: Atomics.load(this.#slots, BACKGROUND_TURNS),
@@ -106,6 +109,7 @@ export class WriteTurn {
   }
 
   #takeAsMain(): boolean {
+    Atomics.add(this.#slots, MAIN_TURNS, 1);
     if (Atomics.compareExchange(this.#slots, HOLDER, FREE, MAIN) === FREE) return true;
     Atomics.add(this.#slots, MAIN_WAITS, 1);
     Atomics.store(this.#slots, MAIN_WAITING, 1);

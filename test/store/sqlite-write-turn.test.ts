@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { setTimeout as pause } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { SqliteDatabase } from '../../src/store/sqlite/database.ts';
-import { sweepRestMs } from '../../src/store/sqlite/sweep.ts';
+import { sweepBacklog, sweepRestMs } from '../../src/store/sqlite/sweep.ts';
 import { WriteTurn } from '../../src/store/sqlite/write-turn.ts';
 
 describe('the SQLite write turn between the main connection and the sweep', () => {
@@ -78,8 +78,8 @@ describe('the SQLite write turn between the main connection and the sweep', () =
     const db = new SqliteDatabase(path.join(directory, 'paced.db'));
     db.open();
     try {
-      // 5,000 results completed over an hour, a day and a half ago: a batch of 25 spans ~18 s of
-      // completions, so catching up asks for no more than the foreground duty.
+      // 5,000 results completed over an hour, a day and a half ago: a backlog built up over 13 hours
+      // at 0.1 rows/s, so catching up asks for less than the foreground duty.
       const dayAndHalfAgo = Date.now() - 36 * 3_600_000;
       db.run(
         `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
@@ -166,20 +166,31 @@ describe('the SQLite write turn between the main connection and the sweep', () =
 });
 
 describe('the pace of the SQLite retention sweep', () => {
+  const step = { ms: 1, rows: 25 };
+
   test('without requests writing it rests as long as its step', () => {
-    assert.equal(sweepRestMs(2, false, 1_000_000), 2);
-    assert.equal(sweepRestMs(2, false), 2);
+    assert.equal(sweepRestMs({ ms: 2, rows: 25 }, false, sweepBacklog(1_000_000, 0, 1_000)), 2);
+    assert.equal(sweepRestMs({ ms: 2, rows: 25 }, false), 2);
   });
 
-  test('while requests write it holds the turn one step in 200, unless results expire faster', () => {
-    assert.equal(sweepRestMs(1, true), 199);
-    assert.equal(sweepRestMs(1, true, 1_000_000), 199);
-    // 25 results that completed within 100 ms of each other: rest half that, to gain on the backlog.
-    assert.equal(sweepRestMs(1, true, 100), 50);
+  test('while requests write it holds the turn one step in 200, and rests a second at most', () => {
+    assert.equal(sweepRestMs(step, true), 199);
+    assert.equal(sweepRestMs({ ms: 70, rows: 25 }, true), 1_000);
   });
 
-  test('it never rests shorter than its step', () => {
-    assert.equal(sweepRestMs(3, true, 0), 3);
-    assert.equal(sweepRestMs(3, true, 4), 3);
+  test('while requests write it still deletes twice as fast as its backlog built up', () => {
+    // 250,000 rows whose oldest expired an hour ago: 69 rows/s; twice that is 25 rows every 180 ms.
+    const anHour = sweepBacklog(250_000, 0, 3_600_000);
+    assert.equal(Math.round(sweepRestMs(step, true, anHour)), 179);
+    // The same rows expired within the last minute: twice 4,167 rows/s is 25 rows every 3 ms.
+    const aMinute = sweepBacklog(250_000, 3_540_000, 3_600_000);
+    assert.equal(Math.round(sweepRestMs(step, true, aMinute)), 2);
+    // A small backlog spread over an hour asks for less than the duty: the duty decides.
+    assert.equal(sweepRestMs(step, true, sweepBacklog(1_000, 0, 3_600_000)), 199);
+  });
+
+  test('an empty backlog asks for nothing, and a step is never followed by a shorter rest', () => {
+    assert.deepEqual(sweepBacklog(0, null, 1_000), { rows: 0, rowsPerMs: 0 });
+    assert.equal(sweepRestMs({ ms: 3, rows: 25 }, true, sweepBacklog(25, 999, 1_000)), 3);
   });
 });

@@ -32,36 +32,53 @@ const SWEEP_BATCH_ROWS = 25;
 
 /**
  * Share of the time the sweep holds the write turn while requests write too: at most one batch in
- * 200. A submit that meets a batch waits for what is left of it (write-turn.ts), so the share of
- * submits that wait is about this duty; at 2 % and more, the p99 of a sub-millisecond submit was the
- * batch's length on top (bench:growth: submit p99 2.3–2.7× during a sweep at 50 %). About 125 rows/s
- * on this machine, 10 M a day, before the catch-up below asks for more.
+ * 200. A submit that meets a batch waits for what is left of it (write-turn.ts), and the sweep's
+ * thread, its checkpoints and the requests then share two cores: at half the turn (as without
+ * requests) submit p99 during a sweep was 2.3–2.7× its p99 before (bench:growth). About 125 rows/s
+ * on this machine, 10 M a day, unless the catch-up below asks for more.
  */
 const FOREGROUND_DUTY = 1 / 200;
 
+/** The longest rest: a step slowed by a cold cache (tens of ms) would otherwise pause the sweep for seconds. */
+const MAX_REST_MS = 1_000;
+
 /**
- * How much faster than results expired the sweep deletes them while requests write: it rests no
- * longer than the completion times its batch spanned, halved. So however busy the service, the
- * backlog shrinks, at least as fast as results came in a day ago; the duty above only holds where
- * that leaves room.
+ * How much faster than its backlog built up the sweep deletes it while requests write: the rows it
+ * started with over the time since the oldest of them expired, times this. In steady state (a sweep
+ * every interval) that is twice the rate results come in, so however busy the service stays, the
+ * backlog shrinks; the duty above only holds where that leaves room.
  */
 const CATCH_UP = 2;
 
+/** What the sweep found to delete when it started: its rows and how fast they built up. */
+export interface SweepBacklog {
+  rows: number;
+  /** Rows per millisecond since the oldest of them expired (at the cutoff). */
+  rowsPerMs: number;
+}
+
 /**
- * How long the sweep rests after a step that took `stepMs`. Without requests writing, as long as
- * the step (half the turn: a backlog goes at full speed on an idle service). While they write,
- * long enough to hold the turn FOREGROUND_DUTY of the time, unless results expire faster than that
- * deletes them: then `expirySpanMs` (the completion times of the step's rows, newest minus oldest)
- * divided by CATCH_UP. Never shorter than the step.
+ * How long the sweep rests after a step that took `step.ms` to delete `step.rows`. Without requests
+ * writing, as long as the step (half the turn: an idle service's backlog goes at full speed). While
+ * they write, long enough to hold the turn FOREGROUND_DUTY of the time (at most MAX_REST_MS), unless
+ * that deletes slower than CATCH_UP times the backlog's rate. Never shorter than the step.
  */
 export function sweepRestMs(
-  stepMs: number,
+  step: { ms: number; rows: number },
   requestsWriting: boolean,
-  expirySpanMs = Number.POSITIVE_INFINITY,
+  backlog?: SweepBacklog,
 ): number {
-  if (!requestsWriting) return stepMs;
-  const forDuty = (stepMs * (1 - FOREGROUND_DUTY)) / FOREGROUND_DUTY;
-  return Math.max(stepMs, Math.min(forDuty, expirySpanMs / CATCH_UP));
+  if (!requestsWriting) return step.ms;
+  const forDuty = Math.min(MAX_REST_MS, (step.ms * (1 - FOREGROUND_DUTY)) / FOREGROUND_DUTY);
+  const forCatchUp =
+    backlog && backlog.rowsPerMs > 0 ? step.rows / (CATCH_UP * backlog.rowsPerMs) - step.ms : forDuty;
+  return Math.max(step.ms, Math.min(forDuty, forCatchUp));
+}
+
+/** The backlog of `count` rows the oldest of which expired at `oldest`, for a sweep with `cutoff`. */
+export function sweepBacklog(count: number, oldest: number | null, cutoff: number): SweepBacklog {
+  if (count === 0 || oldest === null) return { rows: 0, rowsPerMs: 0 };
+  return { rows: count, rowsPerMs: count / Math.max(1, cutoff - oldest) };
 }
 
 /**
@@ -78,12 +95,12 @@ class SweepPace {
     this.#lastWrites = db.foregroundWrites();
   }
 
-  async afterStep(stepStartedAt: number, expirySpanMs?: number): Promise<void> {
+  async afterStep(stepStartedAt: number, rows: number, backlog?: SweepBacklog): Promise<void> {
     const writes = this.#db.foregroundWrites();
     const requestsWriting = writes !== undefined && writes !== this.#lastWrites;
     this.#lastWrites = writes;
-    const stepMs = performance.now() - stepStartedAt;
-    await rest(Math.max(1, Math.ceil(sweepRestMs(stepMs, requestsWriting, expirySpanMs))));
+    const step = { ms: performance.now() - stepStartedAt, rows };
+    await rest(Math.max(1, Math.ceil(sweepRestMs(step, requestsWriting, backlog))));
   }
 }
 
@@ -101,6 +118,7 @@ export async function sweepExpiredRows(
   const removed = { jobs: 0, deliveries: 0 };
   const checkpoints = new SweepCheckpoints(db);
   const pace = new SweepPace(db);
+  const jobsBacklog = backlogOf(db, 'jobs', 'completed_at', "state = 'done' AND", cutoff);
   for (;;) {
     const started = performance.now();
     const batch = db.immediate(() => sweepBatch(db, cutoff));
@@ -108,31 +126,43 @@ export async function sweepExpiredRows(
     removed.deliveries += batch.deliveries;
     checkpoints.afterBatch();
     if (batch.jobs < SWEEP_BATCH_ROWS) break;
-    await pace.afterStep(started, batch.expirySpanMs);
+    await pace.afterStep(started, batch.jobs, jobsBacklog);
   }
+  const verdictsBacklog = backlogOf(db, 'verdict_cache', 'created_at', '', cutoff);
   for (;;) {
     const started = performance.now();
-    const deleted = db.all<{ created_at: number }>(
+    const deleted = db.run(
       `DELETE FROM verdict_cache WHERE (sha256, signature_version) IN (
-         SELECT sha256, signature_version FROM verdict_cache WHERE created_at < ? ORDER BY created_at LIMIT ?)
-       RETURNING created_at`,
+         SELECT sha256, signature_version FROM verdict_cache WHERE created_at < ? LIMIT ?)`,
       cutoff,
       SWEEP_BATCH_ROWS,
     );
     checkpoints.afterBatch();
-    if (deleted.length < SWEEP_BATCH_ROWS) break;
-    await pace.afterStep(started, spanOf(deleted.map((row) => row.created_at)));
+    if (deleted < SWEEP_BATCH_ROWS) break;
+    await pace.afterStep(started, deleted, verdictsBacklog);
   }
+  // Free pages have no backlog to keep up with: while requests write, they wait at the duty's pace.
   await db.releaseFreePages((started) => {
     checkpoints.afterBatch();
-    return pace.afterStep(started);
+    return pace.afterStep(started, 0);
   });
   db.checkpoint();
   return removed;
 }
 
-function spanOf(times: number[]): number {
-  return Math.max(...times) - Math.min(...times);
+/** Counted once per sweep on a partial or plain index of the time column: a read, no write lock. */
+function backlogOf(
+  db: SweepConnection,
+  table: 'jobs' | 'verdict_cache',
+  column: 'completed_at' | 'created_at',
+  where: string,
+  cutoff: number,
+): SweepBacklog {
+  const found = db.all<{ count: number; oldest: number | null }>(
+    `SELECT count(*) AS count, min(${column}) AS oldest FROM ${table} WHERE ${where} ${column} < ?`,
+    cutoff,
+  )[0]!;
+  return sweepBacklog(found.count, found.oldest, cutoff);
 }
 
 /** WAL frames the sweep lets pile up before it copies them into the file (SQLite's auto-checkpoint default). */
@@ -171,20 +201,17 @@ class SweepCheckpoints {
   }
 }
 
-function sweepBatch(
-  db: SweepConnection,
-  cutoff: number,
-): { jobs: number; deliveries: number; expirySpanMs: number } {
-  const expired = db.all<{ id: string; completed_at: number }>(
-    `SELECT id, completed_at FROM jobs j WHERE j.state = 'done' AND j.completed_at < ?
+function sweepBatch(db: SweepConnection, cutoff: number): { jobs: number; deliveries: number } {
+  const expired = db.all<{ id: string }>(
+    `SELECT id FROM jobs j WHERE j.state = 'done' AND j.completed_at < ?
        AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.job_id = j.id AND p.state = 'pending')
      ORDER BY j.completed_at LIMIT ?`,
     cutoff,
     SWEEP_BATCH_ROWS,
   );
-  if (expired.length === 0) return { jobs: 0, deliveries: 0, expirySpanMs: 0 };
+  if (expired.length === 0) return { jobs: 0, deliveries: 0 };
   const ids = JSON.stringify(expired.map((row) => row.id));
   const deliveries = db.run('DELETE FROM deliveries WHERE job_id IN (SELECT value FROM json_each(?))', ids);
   const jobs = db.run('DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))', ids);
-  return { jobs, deliveries, expirySpanMs: spanOf(expired.map((row) => row.completed_at)) };
+  return { jobs, deliveries };
 }

@@ -10,13 +10,13 @@ import { SqliteStoreThread } from './store-thread.ts';
 import { sweepExpiredRows } from './sweep.ts';
 import { WriteTurn } from './write-turn.ts';
 
-/** How long a writer waits for another connection's write transaction before giving up. */
 /** A WHERE condition naming one row, with its parameters. */
 export interface RowCondition {
   where: string;
   values: SQLInputValue[];
 }
 
+/** How long a writer waits for another connection's write transaction before giving up. */
 const BUSY_TIMEOUT_MS = 5_000;
 
 /**

@@ -96,6 +96,7 @@ export class SqliteGrowthStore implements GrowthStore {
           CASE WHEN i % 1000 = 7 THEN 'infected' ELSE 'clean' END
         FROM (SELECT i, ${now} - ((i * 7919) % ${RETAINED_SPAN_MS}) AS t FROM n)`);
     }
+    this.#checkpoint();
   }
 
   /**
@@ -130,6 +131,7 @@ export class SqliteGrowthStore implements GrowthStore {
         SELECT '${prefix}-' || lower(hex(randomblob(16))), 'tenant-' || (i % ${tenants}), 'native', '${SOURCE}', 'queued', 0,
           ${now} - 60000 + i / 1000, ${now} - 60000 + i / 1000 FROM n`);
     }
+    this.#checkpoint();
     return { firstSeq: before + 1, lastSeq: this.#maxSeq() };
   }
 
@@ -139,6 +141,7 @@ export class SqliteGrowthStore implements GrowthStore {
         .prepare('DELETE FROM jobs WHERE seq BETWEEN ? AND ?')
         .run(start, Math.min(range.lastSeq, start + CHUNK_ROWS - 1));
     }
+    this.#checkpoint();
   }
 
   async addExpired(count: number): Promise<void> {
@@ -151,6 +154,7 @@ export class SqliteGrowthStore implements GrowthStore {
           t - 1000, t, t - 1000, '${CLEAN_RESULT}', 'clean'
         FROM (SELECT i, ${now} - 25 * 3600000 - (i % 3600000) AS t FROM n)`);
     }
+    this.#checkpoint();
   }
 
   async countRows(): Promise<{ jobs: number; unfinished: number }> {
@@ -225,6 +229,15 @@ export class SqliteGrowthStore implements GrowthStore {
 
   async lastSeq(): Promise<number> {
     return this.#maxSeq();
+  }
+
+  /**
+   * Copies a fill's pages out of the WAL, as an import finished long ago would have: otherwise the
+   * service's first checkpoint after a fill copies tens of MiB beside the next measurement (the first
+   * 200-claim windows after a 100,000-job fill ran at 0.45–1.27 ms per claim against ~0.19 after).
+   */
+  #checkpoint(): void {
+    this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
   }
 
   #maxSeq(): number {

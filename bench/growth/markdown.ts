@@ -201,7 +201,7 @@ export function renderGrowthMarkdown(report: GrowthReport, jsonLink: string): st
       'the bench claims and sweeps on the service’s own store, as the workers and the sweeper of a single node do (on SQLite the sweep runs on the store’s maintenance thread and takes the write turn the API’s writes share). ' +
       'The store is filled with SQL (bench/growth/fill.ts): retained results half one tenant’s (`tenant-big`, whose lists and stats are read) and half spread over 9,999 others, completed over the last 22 hours; ' +
       `queued jobs spread over ${report.settings.tenants.toLocaleString('en')} tenants, all due. Submits are 1 KiB native uploads (\`POST /v1/scans/file\`), one at a time; ` +
-      'claims are lease + complete, one at a time, each measurement after 100 claims not counted (the jobs of the empty store are one tenant’s); ' +
+      'claims are lease + complete, one at a time with a turn of the event loop after each (as a worker slot waits for clamd), each measurement after 100 claims not counted (the jobs of the empty store are one tenant’s); ' +
       'lookups read the big tenant’s results by id (`GET /v1/scans/:id`) and by trace_id (bucketAV `GET /api/v1/scan/async/result`); the deep list page is `before` = 20 hours ago; ' +
       `stats are \`GET /v1/stats?hours=24\`. The sweep is \`store.jobs.sweepExpired\` on expired results added for it (completed 25–26 hours ago); ${
         report.settings.sweepWindowSeconds === undefined

@@ -4,7 +4,7 @@ import { messageOf, ScanGateError } from '../../errors.ts';
 import { MODULE_EXTENSION, packageFile } from '../../package-files.ts';
 import { loadMigrations } from '../migrations.ts';
 import { restAsLongAs } from '../rest.ts';
-import type { MaintenanceRequest } from './maintenance-requests.ts';
+import { CheckpointLedger, type MaintenanceRequest } from './maintenance-requests.ts';
 import type { ReadRequest } from './read-worker.ts';
 import { SqliteStoreThread } from './store-thread.ts';
 import { sweepExpiredRows } from './sweep.ts';
@@ -88,8 +88,8 @@ export class SqliteDatabase {
   readonly #maintenance: SqliteStoreThread | undefined;
   readonly #pageCacheKiB: number | undefined;
   #commitsSinceCheckpoint = 0;
-  #checkpointing = false;
-  readonly #background = { checkpoints: 0, frames: 0 };
+  /** Shared with the maintenance thread: its checkpoints for this connection; none without that thread. */
+  readonly #checkpoints: CheckpointLedger | undefined;
   /** Shared with the maintenance thread's connection (write-turn.ts); none without that thread. */
   readonly #writeTurn: WriteTurn | undefined;
   readonly #busyTimeoutMs: number;
@@ -117,11 +117,21 @@ export class SqliteDatabase {
       const writeTurn = WriteTurn.share();
       this.#writeTurn = new WriteTurn(writeTurn, 'main');
       const mainTurn = this.#writeTurn;
+      const checkpoints = CheckpointLedger.share();
+      this.#checkpoints = new CheckpointLedger(checkpoints);
+      const ledger = this.#checkpoints;
       this.#maintenance = new SqliteStoreThread(
         threadScript('maintenance-worker'),
-        { path, writeTurn },
-        // A thread that ended mid-batch (it failed, or the store closed) leaves the turn taken.
-        { ...threadOptions, onGone: () => mainTurn.freeAbandoned() },
+        { path, writeTurn, checkpoints },
+        // A thread that ended mid-batch (it failed, or the store closed) leaves the turn taken, and
+        // one that ended mid-checkpoint leaves it in flight.
+        {
+          ...threadOptions,
+          onGone: () => {
+            mainTurn.freeAbandoned();
+            ledger.abandon();
+          },
+        },
       );
       this.#pageCacheKiB = QUEUE_PAGE_CACHE_KIB;
     }
@@ -129,7 +139,7 @@ export class SqliteDatabase {
 
   /** Checkpoints the maintenance thread has run for this connection, and the WAL frames they copied. */
   get backgroundCheckpoints(): { checkpoints: number; frames: number } {
-    return { ...this.#background };
+    return this.#checkpoints?.counts ?? { checkpoints: 0, frames: 0 };
   }
 
   /** Writes the main connection has made (its write turns), as the sweep on the other side sees them. */
@@ -357,20 +367,13 @@ export class SqliteDatabase {
    * autocheckpoint of this connection still bounds the WAL.
    */
   #committed(): void {
-    if (!this.#maintenance || ++this.#commitsSinceCheckpoint < BACKGROUND_CHECKPOINT_COMMITS) return;
-    if (this.#checkpointing) return;
+    const ledger = this.#checkpoints;
+    if (!this.#maintenance || !ledger) return;
+    if (++this.#commitsSinceCheckpoint < BACKGROUND_CHECKPOINT_COMMITS || !ledger.tryStart()) return;
     this.#commitsSinceCheckpoint = 0;
-    this.#checkpointing = true;
     this.#maintenance
-      .request<{ checkpointed: number }>({ kind: 'checkpoint' } satisfies MaintenanceRequest)
-      .then(({ checkpointed }) => {
-        this.#background.checkpoints++;
-        this.#background.frames += Math.max(0, checkpointed);
-      })
-      .catch(() => {})
-      .finally(() => {
-        this.#checkpointing = false;
-      });
+      .request({ kind: 'checkpoint' } satisfies MaintenanceRequest)
+      .catch(() => ledger.abandon());
   }
 
   #statement(sql: string): { statement: StatementSync; writes: boolean } {

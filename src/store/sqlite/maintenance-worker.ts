@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteDatabase } from './database.ts';
-import type { MaintenanceRequest } from './maintenance-requests.ts';
+import { CheckpointLedger, type MaintenanceRequest } from './maintenance-requests.ts';
 import { replyTo } from './store-thread.ts';
 import { sweepExpiredRows } from './sweep.ts';
 import { WriteTurn } from './write-turn.ts';
@@ -14,7 +14,12 @@ import { WriteTurn } from './write-turn.ts';
  * (a PASSIVE checkpoint takes no write lock: commits go on while it copies).
  */
 
-const { path, writeTurn } = workerData as { path: string; writeTurn: SharedArrayBuffer };
+const { path, writeTurn, checkpoints } = workerData as {
+  path: string;
+  writeTurn: SharedArrayBuffer;
+  checkpoints: SharedArrayBuffer;
+};
+const ledger = new CheckpointLedger(checkpoints);
 const db = new SqliteDatabase(path, {
   storeThreads: false,
   writeTurn: new WriteTurn(writeTurn, 'background'),
@@ -24,7 +29,19 @@ db.open();
 parentPort!.on('message', async (request: MaintenanceRequest & { id: number }) => {
   parentPort!.postMessage(
     await replyTo(request.id, () =>
-      request.kind === 'checkpoint' ? db.checkpoint() : sweepExpiredRows(db, request.cutoff),
+      request.kind === 'checkpoint' ? checkpointForMain() : sweepExpiredRows(db, request.cutoff),
     ),
   );
 });
+
+/** The main connection's checkpoint, marked done in the shared ledger whether it copied or failed. */
+function checkpointForMain(): { checkpointed: number } {
+  let frames: number | undefined;
+  try {
+    const { checkpointed } = db.checkpoint();
+    frames = checkpointed;
+    return { checkpointed };
+  } finally {
+    ledger.finished(frames);
+  }
+}

@@ -239,11 +239,10 @@ async function measureWarmClaims(
 
 /**
  * Lease + complete, one at a time, as one worker slot does: claims per second and ms per claim. Each
- * claim ends with a turn of the event loop, as a slot's does while it waits for clamd: without it the
- * loop runs on microtasks alone, the SQLite maintenance thread's checkpoint replies (messages) never
- * arrive, no further checkpoint is asked for, and the main connection's backstop copies ~4,000 WAL
- * frames itself every ~300 claims (a ~20 ms stall that a 200-claim measurement caught or missed by
- * phase: 0.15 against 0.32 ms per claim for the same work).
+ * claim ends with a turn of the event loop, as a slot's does while it waits for clamd: store calls
+ * right after a turn cost more than in a loop of microtasks alone (0.27 against 0.21 ms per claim),
+ * and that loop once hid the SQLite maintenance thread's checkpoints altogether (docs/SCALING.md,
+ * "what the bench's claim loop measured").
  */
 async function measureClaims(
   store: Store,

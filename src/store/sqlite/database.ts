@@ -119,19 +119,11 @@ export class SqliteDatabase {
       const mainTurn = this.#writeTurn;
       const checkpoints = CheckpointLedger.share();
       this.#checkpoints = new CheckpointLedger(checkpoints);
-      const ledger = this.#checkpoints;
       this.#maintenance = new SqliteStoreThread(
         threadScript('maintenance-worker'),
         { path, writeTurn, checkpoints },
-        // A thread that ended mid-batch (it failed, or the store closed) leaves the turn taken, and
-        // one that ended mid-checkpoint leaves it in flight.
-        {
-          ...threadOptions,
-          onGone: () => {
-            mainTurn.freeAbandoned();
-            ledger.abandon();
-          },
-        },
+        // A thread that ended mid-batch (it failed, or the store closed) leaves the turn taken.
+        { ...threadOptions, onGone: () => mainTurn.freeAbandoned() },
       );
       this.#pageCacheKiB = QUEUE_PAGE_CACHE_KIB;
     }
@@ -371,6 +363,8 @@ export class SqliteDatabase {
     if (!this.#maintenance || !ledger) return;
     if (++this.#commitsSinceCheckpoint < BACKGROUND_CHECKPOINT_COMMITS || !ledger.tryStart()) return;
     this.#commitsSinceCheckpoint = 0;
+    // The thread marks the ledger itself once it has run the checkpoint; a thread that ended first
+    // (it failed, or the store closed) fails its requests, and the next commit may ask again.
     this.#maintenance
       .request({ kind: 'checkpoint' } satisfies MaintenanceRequest)
       .catch(() => ledger.abandon());

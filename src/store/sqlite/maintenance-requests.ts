@@ -46,7 +46,7 @@ export class CheckpointLedger {
     Atomics.store(this.#slots, IN_FLIGHT, 0);
   }
 
-  /** The main thread's side, when a request failed or the thread ended: the next commit may ask again. */
+  /** The main thread's side, when the thread ended before it ran the request: the next commit may ask again. */
   abandon(): void {
     Atomics.store(this.#slots, IN_FLIGHT, 0);
   }

@@ -75,10 +75,13 @@ export function machineInfo(repo: string, clamdVersion: string): MachineInfo {
     loadAverageStart: os.loadavg()[0]!,
     loadAverageEnd: Number.NaN,
     gitCommit: git(['rev-parse', '--short', 'HEAD'], repo),
-    uncommittedSrcFiles: git(['status', '--porcelain', '--', 'src'], repo)
-      .split('\n')
-      .filter((line) => line.length > 0)
-      .map((line) => line.slice(3)),
+    // Names alone: `git` trims its output, which took the first column of `status --porcelain`.
+    uncommittedSrcFiles: [
+      git(['diff', '--name-only', 'HEAD', '--', 'src'], repo),
+      git(['ls-files', '--others', '--exclude-standard', '--', 'src'], repo),
+    ]
+      .flatMap((names) => names.split('\n'))
+      .filter((name) => name.length > 0),
   };
 }
 

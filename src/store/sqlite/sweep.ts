@@ -19,23 +19,33 @@ export interface SweepRequest {
 }
 
 /**
- * Rows one retention transaction deletes: about a millisecond with the write lock held on a quiet
- * machine (a deleted job touches eight indexes and its hour's counter). Each batch holds the write
- * turn (write-turn.ts) from BEGIN to COMMIT: a main-thread write that meets it blocks until the
- * COMMIT (woken by Atomics.notify within microseconds), never in SQLite's busy handler, which sleeps
- * 1, 2, 5, 10 ms… with the event loop blocked. So a submit waits at most what is left of one batch,
- * and the sweep does not take the turn again while the main thread waits. 10 rows was tried against
- * 25 with the turn (bench:growth, load 6–11): submit p99 during the sweep no better within the noise,
- * rows/s 30–60 % lower.
+ * Rows one retention transaction deletes while no requests write: a few milliseconds with the write
+ * lock held (a deleted job touches eight indexes and its hour's counter: ~2.6 WAL frames and
+ * ~0.07 ms a row, plus ~0.3 ms a transaction, at 1 M retained). Each batch holds the write turn
+ * (write-turn.ts) from BEGIN to COMMIT: a main-thread write that meets it blocks until the COMMIT
+ * (woken by Atomics.notify within microseconds), never in SQLite's busy handler, which sleeps 1, 2,
+ * 5, 10 ms… with the event loop blocked. So a submit waits at most what is left of one batch, and
+ * the sweep does not take the turn again while the main thread waits.
  */
-const SWEEP_BATCH_ROWS = 25;
+const BATCH_ROWS_ALONE = 25;
+
+/**
+ * Rows per transaction while requests write. The catch-up below sets the rows per second, so the
+ * share of submits that meet a batch barely depends on its size, and what one of them waits is
+ * what is left of a batch: smaller batches, shorter waits, at ~0.3 ms of overhead each. Measured
+ * with a million expired rows at ~400 rows/s and a submit every millisecond (store calls, 2 × 20 s
+ * rounds, alternated): submit p99 during the sweep 2.0–2.9 ms at 25 rows, 1.2–1.8 at 10, 1.1–1.2 at
+ * 5, against 0.5–0.7 before it; at 50 rows 2.9–3.5.
+ */
+const BATCH_ROWS_WHILE_REQUESTS_WRITE = 5;
 
 /**
  * Share of the time the sweep holds the write turn while requests write too: at most one batch in
  * 200. A submit that meets a batch waits for what is left of it (write-turn.ts), and the sweep's
  * thread, its checkpoints and the requests then share two cores: at half the turn (as without
- * requests) submit p99 during a sweep was 2.3–2.7× its p99 before (bench:growth). About 125 rows/s
- * on this machine, 10 M a day, unless the catch-up below asks for more.
+ * requests) submit p99 during a sweep was 2.3–2.7× its p99 before (bench:growth). A floor, not the
+ * pace: tens of rows per second in batches of BATCH_ROWS_WHILE_REQUESTS_WRITE (each pays the
+ * transaction's overhead), while the catch-up below sets the pace of any backlog.
  */
 const FOREGROUND_DUTY = 1 / 200;
 
@@ -82,25 +92,33 @@ export function sweepBacklog(count: number, oldest: number | null, cutoff: numbe
 }
 
 /**
- * The sweep's rests between steps (sweepRestMs). Requests are writing when the main connection took
- * the write turn since the last step began; a connection without a turn (the sweep runs on the main
- * thread itself) always rests as long as its step.
+ * The sweep's batch sizes and rests between steps (sweepRestMs). Requests are writing when the main
+ * connection took the write turn since the last step began; until a step has shown otherwise, the
+ * sweep assumes they do. A connection without a turn (the sweep runs on the main thread itself)
+ * cannot tell: it deletes BATCH_ROWS_ALONE at a time and always rests as long as its step.
  */
 class SweepPace {
   readonly #db: SweepConnection;
   #lastWrites: number | undefined;
+  #requestsWriting: boolean;
 
   constructor(db: SweepConnection) {
     this.#db = db;
     this.#lastWrites = db.foregroundWrites();
+    this.#requestsWriting = this.#lastWrites !== undefined;
+  }
+
+  /** Rows the next batch deletes. */
+  get batchRows(): number {
+    return this.#requestsWriting ? BATCH_ROWS_WHILE_REQUESTS_WRITE : BATCH_ROWS_ALONE;
   }
 
   async afterStep(stepStartedAt: number, rows: number, backlog?: SweepBacklog): Promise<void> {
     const writes = this.#db.foregroundWrites();
-    const requestsWriting = writes !== undefined && writes !== this.#lastWrites;
+    this.#requestsWriting = writes !== undefined && writes !== this.#lastWrites;
     this.#lastWrites = writes;
     const step = { ms: performance.now() - stepStartedAt, rows };
-    await rest(Math.max(1, Math.ceil(sweepRestMs(step, requestsWriting, backlog))));
+    await rest(Math.max(1, Math.ceil(sweepRestMs(step, this.#requestsWriting, backlog))));
   }
 }
 
@@ -121,24 +139,26 @@ export async function sweepExpiredRows(
   const jobsBacklog = backlogOf(db, 'jobs', 'completed_at', "state = 'done' AND", cutoff);
   for (;;) {
     const started = performance.now();
-    const batch = db.immediate(() => sweepBatch(db, cutoff));
+    const rows = pace.batchRows;
+    const batch = db.immediate(() => sweepBatch(db, cutoff, rows));
     removed.jobs += batch.jobs;
     removed.deliveries += batch.deliveries;
     checkpoints.afterBatch();
-    if (batch.jobs < SWEEP_BATCH_ROWS) break;
+    if (batch.jobs < rows) break;
     await pace.afterStep(started, batch.jobs, jobsBacklog);
   }
   const verdictsBacklog = backlogOf(db, 'verdict_cache', 'created_at', '', cutoff);
   for (;;) {
     const started = performance.now();
+    const rows = pace.batchRows;
     const deleted = db.run(
       `DELETE FROM verdict_cache WHERE (sha256, signature_version) IN (
          SELECT sha256, signature_version FROM verdict_cache WHERE created_at < ? LIMIT ?)`,
       cutoff,
-      SWEEP_BATCH_ROWS,
+      rows,
     );
     checkpoints.afterBatch();
-    if (deleted < SWEEP_BATCH_ROWS) break;
+    if (deleted < rows) break;
     await pace.afterStep(started, deleted, verdictsBacklog);
   }
   // Free pages have no backlog to keep up with: while requests write, they wait at the duty's pace.
@@ -201,13 +221,13 @@ class SweepCheckpoints {
   }
 }
 
-function sweepBatch(db: SweepConnection, cutoff: number): { jobs: number; deliveries: number } {
+function sweepBatch(db: SweepConnection, cutoff: number, rows: number): { jobs: number; deliveries: number } {
   const expired = db.all<{ id: string }>(
     `SELECT id FROM jobs j WHERE j.state = 'done' AND j.completed_at < ?
        AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.job_id = j.id AND p.state = 'pending')
      ORDER BY j.completed_at LIMIT ?`,
     cutoff,
-    SWEEP_BATCH_ROWS,
+    rows,
   );
   if (expired.length === 0) return { jobs: 0, deliveries: 0 };
   const ids = JSON.stringify(expired.map((row) => row.id));

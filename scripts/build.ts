@@ -69,6 +69,42 @@ const ENTRY_POINTS = [
 const NOT_BUNDLED = ['@aws-sdk/*', 'pg', 'ioredis', 'pino', '@fastify/swagger', '@fastify/swagger-ui'];
 
 /**
+ * Node modules that bundled packages require at load and use only when configured: fastify requires
+ * `https` and `http2` for its TLS and HTTP/2 servers, prom-client `https` for its push gateway. Each
+ * costs memory once loaded, used or not (measured in a bare Node 24 that already holds http, crypto,
+ * zlib, sqlite and worker_threads: `tls`, which `https` loads, +5.2 MiB RSS; `http2` +2.2 MiB). Their
+ * `require` gets an object that loads the module at its first property access (TLS_CERT_FILE set).
+ */
+const LOADED_ON_FIRST_USE = ['https', 'http2', 'tls'];
+
+const loadOnFirstUse = {
+  name: 'load-on-first-use',
+  setup(build: import('esbuild').PluginBuild) {
+    const names = new RegExp(`^(node:)?(${LOADED_ON_FIRST_USE.join('|')})$`);
+    // require() calls of packages only: an ES import of ours would copy every export at once.
+    build.onResolve({ filter: names }, (args) =>
+      args.kind === 'require-call' && args.importer.includes(`${path.sep}node_modules${path.sep}`)
+        ? { path: args.path.replace(/^node:/, ''), namespace: 'load-on-first-use' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'load-on-first-use' }, (args) => ({
+      loader: 'js',
+      contents: `let loaded;
+const real = () => (loaded ??= process.getBuiltinModule('node:${args.path}'));
+module.exports = new Proxy({}, {
+  get: (_, key) => real()[key],
+  has: (_, key) => key in real(),
+  ownKeys: () => Reflect.ownKeys(real()),
+  getOwnPropertyDescriptor: (_, key) => {
+    const descriptor = Reflect.getOwnPropertyDescriptor(real(), key);
+    return descriptor && { ...descriptor, configurable: true };
+  },
+});`,
+    }));
+  },
+};
+
+/**
  * Why bundle: the idle service held ~1,500 modules, each with its module record and source; one
  * bundle holds a few. ASCII output (esbuild's default charset) with the license comments in files of
  * their own: Node keeps a source with a single non-ASCII character as a two-byte string, twice its size.
@@ -90,6 +126,7 @@ async function bundleSources(out: string): Promise<void> {
     platform: 'node',
     target: 'node24',
     external: NOT_BUNDLED,
+    plugins: [loadOnFirstUse],
     // Bundled CommonJS packages call require() for Node's modules; an ES module has none of its own.
     banner: {
       js: "import { createRequire as __scangateCreateRequire } from 'node:module'; const require = __scangateCreateRequire(import.meta.url);",

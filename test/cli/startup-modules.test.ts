@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -31,5 +32,23 @@ test('the service starts without the clients it may never use: outbound HTTP, S3
       file.includes(`${path.sep}node_modules${path.sep}${client}${path.sep}`),
     );
     assert.deepEqual(loaded, [], `${client} is imported at its first use`);
+  }
+});
+
+test('the compiled service loads tls, https and http2 only when TLS is configured', async () => {
+  await promisify(execFile)(process.execPath, ['scripts/build.ts', '--if-stale', '--quiet'], { cwd: REPO });
+  const chunks = await readdir(path.join(REPO, 'dist/chunks'));
+  const service = chunks.find((name) => /^service-[A-Z0-9]+\.js$/.test(name));
+  assert.ok(service, `the build has a service chunk (${chunks.join(', ')})`);
+  const script = `
+    await import(${JSON.stringify(path.join(REPO, 'dist/chunks', service))});
+    console.log(JSON.stringify(process.moduleLoadList));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: REPO,
+  });
+  const builtins = JSON.parse(stdout) as string[];
+  assert.ok(builtins.includes('NativeModule http'), 'the module list was read after the chunk loaded');
+  for (const name of ['tls', 'https', 'http2']) {
+    assert.ok(!builtins.includes(`NativeModule ${name}`), `${name} is loaded at its first use`);
   }
 });

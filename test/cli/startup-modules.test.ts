@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
+const run = promisify(execFile);
 
 /** The built-in and package modules loaded once the service's module graph is imported. */
 async function modulesLoadedByServiceGraph(): Promise<{ builtins: string[]; packages: string[] }> {
@@ -14,7 +15,7 @@ async function modulesLoadedByServiceGraph(): Promise<{ builtins: string[]; pack
     await import(${JSON.stringify(path.join(REPO, 'src/cli/service.ts'))});
     const cached = Object.keys(createRequire(import.meta.url).cache);
     console.log(JSON.stringify({ builtins: process.moduleLoadList, packages: cached }));`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO,
   });
   return JSON.parse(stdout) as { builtins: string[]; packages: string[] };
@@ -36,14 +37,14 @@ test('the service starts without the clients it may never use: outbound HTTP, S3
 });
 
 test('the compiled service loads tls, https and http2 only when TLS is configured', async () => {
-  await promisify(execFile)(process.execPath, ['scripts/build.ts', '--if-stale', '--quiet'], { cwd: REPO });
+  await run(process.execPath, ['scripts/build.ts', '--if-stale', '--quiet'], { cwd: REPO });
   const chunks = await readdir(path.join(REPO, 'dist/chunks'));
   const service = chunks.find((name) => /^service-[A-Z0-9]+\.js$/.test(name));
   assert.ok(service, `the build has a service chunk (${chunks.join(', ')})`);
   const script = `
     await import(${JSON.stringify(path.join(REPO, 'dist/chunks', service))});
     console.log(JSON.stringify(process.moduleLoadList));`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO,
   });
   const builtins = JSON.parse(stdout) as string[];

@@ -248,7 +248,7 @@ async function measureClaims(
   store: Store,
   claims: number,
   maxMs = 20_000,
-): Promise<{ perSecond: number; ms: number; ids: string[] }> {
+): Promise<{ perSecond: number; ms: number; seconds: number; ids: string[] }> {
   const ids: string[] = [];
   const started = performance.now();
   // Bounded in time too: a slow claim path (a wide tenant walk) would otherwise stall the run.
@@ -263,6 +263,7 @@ async function measureClaims(
   return {
     perSecond: round(ids.length / seconds, 1),
     ms: round((seconds * 1000) / Math.max(1, ids.length), 3),
+    seconds,
     ids,
   };
 }
@@ -272,52 +273,130 @@ interface OwnJobs {
   traceIds: string[];
 }
 
+/**
+ * One running scangate the bench measures: the filled one, or the reference beside it whose store
+ * only ever holds the bench's own jobs. Both are measured in turns at every point, so a ratio
+ * between them is taken over the same seconds of the machine.
+ */
+interface Side {
+  http: Http;
+  store: Store;
+  own: OwnJobs;
+}
+
+/**
+ * Drains what earlier submits left queued and queues the jobs the claims measurement takes: one
+ * tenant's, as on an empty store. Their ids are what lookups read where no results were filled.
+ */
+async function queueOwnJobs(side: Side): Promise<void> {
+  while (await measureClaims(side.store, 1000, 60_000).then((drained) => drained.ids.length > 0)) {}
+  const stamp = `${Date.now()}-${randomBytes(3).toString('hex')}`;
+  const ids = Array.from({ length: CLAIM_WARM_UP + settings.claims }, (_, index) => `c-${stamp}-${index}`);
+  for (const id of ids) {
+    await side.store.jobs.submit({
+      id,
+      tenantId: BIG_TENANT,
+      traceId: `t${id}`,
+      dialect: 'native',
+      source: { kind: 'upload', blobKey: 'uploads/none', size: 1024 },
+    });
+  }
+  side.own = { ids, traceIds: ids.map((id) => `t${id}`) };
+}
+
+/**
+ * Claims taken in blocks, the two sides in turns (ABBA, so a drift of the machine over the run
+ * weighs on both alike), after CLAIM_WARM_UP claims on each that are not counted.
+ */
+const CLAIM_BLOCK = 50;
+
+async function measureClaimsInTurns(
+  full: Side,
+  reference: Side,
+  claims: number,
+): Promise<{ full: ClaimRate; reference: ClaimRate }> {
+  await measureClaims(reference.store, CLAIM_WARM_UP);
+  await measureClaims(full.store, CLAIM_WARM_UP);
+  const totals = new Map<Side, { claims: number; seconds: number }>([
+    [full, { claims: 0, seconds: 0 }],
+    [reference, { claims: 0, seconds: 0 }],
+  ]);
+  for (let block = 0; totals.get(full)!.claims < claims; block++) {
+    const pair = block % 2 === 0 ? [reference, full] : [full, reference];
+    let claimed = 0;
+    for (const side of pair) {
+      const wanted = Math.min(CLAIM_BLOCK, claims - totals.get(side)!.claims);
+      const measured = await measureClaims(side.store, wanted);
+      const total = totals.get(side)!;
+      total.claims += measured.ids.length;
+      total.seconds += measured.seconds;
+      claimed += measured.ids.length;
+    }
+    if (claimed === 0) break; // a queue ran dry: what was measured stands
+  }
+  const rate = (side: Side): ClaimRate => {
+    const { claims: taken, seconds } = totals.get(side)!;
+    return {
+      perSecond: round(taken / seconds, 1),
+      ms: round((seconds * 1000) / Math.max(1, taken), 3),
+    };
+  };
+  return { full: rate(full), reference: rate(reference) };
+}
+
+interface ClaimRate {
+  perSecond: number;
+  ms: number;
+}
+
+/** `times` requests to each side, one to each in turn (ABBA): two summaries over the same seconds. */
+async function inTurns(
+  times: number,
+  work: (side: 'full' | 'reference', index: number) => Promise<number>,
+): Promise<{ full: LatencySummary; reference: LatencySummary }> {
+  const timings = { full: [] as number[], reference: [] as number[] };
+  for (let index = 0; index < times; index++) {
+    const order = index % 2 === 0 ? (['reference', 'full'] as const) : (['full', 'reference'] as const);
+    for (const side of order) timings[side].push(await work(side, index));
+  }
+  return { full: summarize(timings.full), reference: summarize(timings.reference) };
+}
+
 async function measurePoint(
-  http: Http,
-  store: Store,
+  full: Side,
+  reference: Side,
   retained: number,
   queued: number,
-  own: OwnJobs,
 ): Promise<PointResult> {
   const load = loadAverage();
-  let claims: Awaited<ReturnType<typeof measureClaims>>;
-  if (queued === 0) {
-    // Claims from jobs of one tenant queued just now, after finishing what earlier submits left.
-    while (await measureClaims(store, 1000, 60_000).then((drained) => drained.ids.length > 0)) {}
-    const stamp = Date.now();
-    const traceIds = Array.from(
-      { length: CLAIM_WARM_UP + settings.claims },
-      (_, index) => `ct-${stamp}-${index}`,
-    );
-    for (const [index, traceId] of traceIds.entries()) {
-      await store.jobs.submit({
-        id: `c-${stamp}-${index}`,
-        tenantId: BIG_TENANT,
-        traceId,
-        dialect: 'native',
-        source: { kind: 'upload', blobKey: 'uploads/none', size: 1024 },
-      });
-    }
-    claims = await measureWarmClaims(store, settings.claims);
-    own.ids = traceIds.map((_, index) => `c-${stamp}-${index}`);
-    own.traceIds = traceIds;
-  } else {
-    claims = await measureWarmClaims(store, settings.claims);
-  }
-  await warmUp(http);
-  const submit = await repeat(settings.submits, () => submitOnce(http));
+  await queueOwnJobs(reference);
+  // With a deep queue the full store's claims take from it; without, from jobs of its own.
+  if (queued === 0) await queueOwnJobs(full);
+  const claims = await measureClaimsInTurns(full, reference, settings.claims);
+  await warmUp(reference.http);
+  await warmUp(full.http);
+  const sides = { full, reference };
+  const submit = await inTurns(settings.submits, (side) => submitOnce(sides[side].http));
   const lookups = Math.min(100, settings.submits);
   // Results of the big tenant: bulk-filled ones when there are, else the ones claimed above.
-  const pick = (index: number) =>
-    retained > 0
-      ? retainedRow(2 * Math.floor(((index * 7_368_787) % retained) / 2))
-      : { id: own.ids[index % own.ids.length]!, traceId: own.traceIds[index % own.traceIds.length]! };
-  const lookupById = await repeat(lookups, (index) =>
-    http.timed('GET', `/v1/scans/${pick(index).id}`, BIG_TENANT, 200),
+  const pick = (side: 'full' | 'reference', index: number) => {
+    if (side === 'full' && retained > 0)
+      return retainedRow(2 * Math.floor(((index * 7_368_787) % retained) / 2));
+    const { own } = sides[side];
+    return { id: own.ids[index % own.ids.length]!, traceId: own.traceIds[index % own.traceIds.length]! };
+  };
+  const lookupById = await inTurns(lookups, (side, index) =>
+    sides[side].http.timed('GET', `/v1/scans/${pick(side, index).id}`, BIG_TENANT, 200),
   );
-  const lookupByTraceId = await repeat(lookups, (index) =>
-    http.timed('GET', `/api/v1/scan/async/result?trace_id=${pick(index).traceId}`, BIG_TENANT, 200),
+  const lookupByTraceId = await inTurns(lookups, (side, index) =>
+    sides[side].http.timed(
+      'GET',
+      `/api/v1/scan/async/result?trace_id=${pick(side, index).traceId}`,
+      BIG_TENANT,
+      200,
+    ),
   );
+  const { http } = full;
   const listFirstPage = await repeat(20, () => http.timed('GET', '/v1/scans?limit=50', BIG_TENANT, 200));
   const deep = new Date(Date.now() - 20 * HOUR_MS).toISOString();
   const listDeepPage = await repeat(20, () =>
@@ -329,15 +408,22 @@ async function measurePoint(
     retained,
     queued,
     loadAverage: load,
-    submit,
-    claimsPerSecond: claims.perSecond,
-    claimMs: claims.ms,
-    lookupById,
-    lookupByTraceId,
+    submit: submit.full,
+    claimsPerSecond: claims.full.perSecond,
+    claimMs: claims.full.ms,
+    lookupById: lookupById.full,
+    lookupByTraceId: lookupByTraceId.full,
     listFirstPage,
     listDeepPage,
     statsBigTenant,
     statsSmallTenant,
+    reference: {
+      submit: submit.reference,
+      claimsPerSecond: claims.reference.perSecond,
+      claimMs: claims.reference.ms,
+      lookupById: lookupById.reference,
+      lookupByTraceId: lookupByTraceId.reference,
+    },
   };
 }
 
@@ -421,28 +507,30 @@ async function measureFairness(store: Store, fill: GrowthStore): Promise<Fairnes
 
 async function timedFill(
   result: DialectResult,
-  http: Http,
+  resetConnections: () => Promise<void>,
   what: string,
   rows: number,
   work: () => Promise<unknown>,
 ) {
   const started = performance.now();
   await work();
-  await http.reset();
+  await resetConnections();
   const seconds = round((performance.now() - started) / 1000, 1);
   result.fillSeconds.push({ what, rows, seconds });
   console.log(`  ${what}: ${rows} rows in ${seconds} s (load ${loadAverage()})`);
 }
 
-/** Measures one dialect into `result` as it goes: a run stopped by the time limit keeps what it has. */
-async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)[]): Promise<void> {
-  const { dialect } = result;
-  const sizes = dialect === 'postgres' ? settings.postgresSizes : settings.sizes;
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), `scangate-growth-${dialect}-`));
+/** scangate started in this process on a store of its own (a database of its own on PostgreSQL). */
+async function startSide(
+  dialect: 'sqlite' | 'postgres',
+  name: string,
+  cleanups: (() => Promise<void>)[],
+): Promise<{ side: Side; dataDir: string; databaseUrl: string }> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), `scangate-growth-${dialect}-${name}-`));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   let databaseUrl = '';
   if (dialect === 'postgres') {
-    const database = `scangate_growth_${randomBytes(4).toString('hex')}`;
+    const database = `scangate_growth_${name}_${randomBytes(4).toString('hex')}`;
     const admin = new pg.Client({ connectionString: args['database-url'] });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${database}`);
@@ -478,7 +566,21 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
   const service = await startService(config);
   cleanups.push(() => service.stop());
   const http = new Http(service.url!);
-  const store = service.store;
+  cleanups.push(() => http.close());
+  return { side: { http, store: service.store, own: { ids: [], traceIds: [] } }, dataDir, databaseUrl };
+}
+
+/** Measures one dialect into `result` as it goes: a run stopped by the time limit keeps what it has. */
+async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)[]): Promise<void> {
+  const { dialect } = result;
+  const sizes = dialect === 'postgres' ? settings.postgresSizes : settings.sizes;
+  const { side: full, dataDir, databaseUrl } = await startSide(dialect, 'full', cleanups);
+  const { side: reference } = await startSide(dialect, 'reference', cleanups);
+  const { http, store } = full;
+  const resetConnections = async () => {
+    await http.reset();
+    await reference.http.reset();
+  };
   let fill: GrowthStore;
   if (dialect === 'sqlite') fill = new SqliteGrowthStore(sqliteStorePath(dataDir));
   else {
@@ -491,17 +593,16 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
     result.fairness = await measureFairness(store, fill);
     console.log(`  ${JSON.stringify(result.fairness)}`);
     let retained = 0;
-    const own: OwnJobs = { ids: [], traceIds: [] };
     for (const size of sizes) {
       if (size > retained) {
-        await timedFill(result, http, `retained ${retained} → ${size}`, size - retained, () =>
+        await timedFill(result, resetConnections, `retained ${retained} → ${size}`, size - retained, () =>
           fill.addRetained(retained, size),
         );
         retained = size;
       }
       result.storage.push({ retained, figures: await fill.storage() });
       console.log(`${dialect} @ ${retained} retained, 0 queued`);
-      const idle = await measurePoint(http, store, retained, 0, own);
+      const idle = await measurePoint(full, reference, retained, 0);
       result.points.push(idle);
       await saveProgress();
       console.log(`  ${JSON.stringify(brief(idle))}`);
@@ -523,16 +624,22 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
       }
       if (settings.queued > 0) {
         let range: { firstSeq: number; lastSeq: number } | undefined;
-        await timedFill(result, http, `queued 0 → ${settings.queued}`, settings.queued, async () => {
-          range = await fill.addQueued(settings.queued, settings.tenants, `q${retained}`);
-        });
+        await timedFill(
+          result,
+          resetConnections,
+          `queued 0 → ${settings.queued}`,
+          settings.queued,
+          async () => {
+            range = await fill.addQueued(settings.queued, settings.tenants, `q${retained}`);
+          },
+        );
         console.log(`${dialect} @ ${retained} retained, ${settings.queued} queued`);
-        const deep = await measurePoint(http, store, retained, settings.queued, own);
+        const deep = await measurePoint(full, reference, retained, settings.queued);
         result.points.push(deep);
         await saveProgress();
         console.log(`  ${JSON.stringify(brief(deep))}`);
         if (size === sizes.at(-1)) result.explain = await explainAll(fill, retained, settings.queued);
-        await timedFill(result, http, `queued ${settings.queued} → 0`, settings.queued, () =>
+        await timedFill(result, resetConnections, `queued ${settings.queued} → 0`, settings.queued, () =>
           fill.removeRange(range!),
         );
       } else if (size === sizes.at(-1)) {
@@ -540,7 +647,6 @@ async function runDialect(result: DialectResult, cleanups: (() => Promise<void>)
       }
     }
   } finally {
-    await http.close();
     await fill.close();
   }
 }
@@ -567,6 +673,12 @@ function brief(point: PointResult) {
     deep: point.listDeepPage.p50Ms,
     stats: point.statsBigTenant.p99Ms,
     load: point.loadAverage,
+    reference: point.reference && {
+      submitP99: point.reference.submit.p99Ms,
+      claimsPerSecond: point.reference.claimsPerSecond,
+      byId: point.reference.lookupById.p50Ms,
+      byTrace: point.reference.lookupByTraceId.p50Ms,
+    },
   };
 }
 

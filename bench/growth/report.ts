@@ -30,6 +30,21 @@ export interface PointResult {
   listDeepPage: LatencySummary;
   statsBigTenant: LatencySummary;
   statsSmallTenant: LatencySummary;
+  /**
+   * The same measurements on a second scangate beside this one whose store holds only the bench's
+   * own jobs, taken in turns with these (ABBA) so both share the machine's seconds. Absent in runs
+   * before it was measured.
+   */
+  reference?: ReferenceResult;
+}
+
+/** What the empty store beside the filled one measured at the same point. */
+export interface ReferenceResult {
+  submit: LatencySummary;
+  claimsPerSecond: number;
+  claimMs: number;
+  lookupById: LatencySummary;
+  lookupByTraceId: LatencySummary;
 }
 
 export interface SweepResult {

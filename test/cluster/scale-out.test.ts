@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { eicarBytes } from '../../src/engine/eicar.ts';
@@ -20,6 +21,8 @@ import {
 } from '../support/service.ts';
 
 const JOBS = 500;
+/** How long a frozen worker's last COMMIT gets to land before its committed leases are read. */
+const COMMIT_SETTLE_MS = 250;
 
 describe('scale-out: 2 API nodes and 2 workers over PostgreSQL, S3 staging and one clamd', () => {
   const database = `scangate_cluster_${randomBytes(4).toString('hex')}`;
@@ -119,6 +122,9 @@ describe('scale-out: 2 API nodes and 2 workers over PostgreSQL, S3 staging and o
       await waitFor(
         async () => {
           process.kill(-doomedWorker.child.pid!, 'SIGSTOP');
+          // A COMMIT the worker sent just before the freeze may still be landing: read after it has,
+          // or the running jobs seen can turn out finished (a run with none retaken, on a busy machine).
+          await sleep(COMMIT_SETTLE_MS);
           const { rows } = await clusterDatabase.query(
             "SELECT count(*) AS n FROM jobs WHERE state = 'running'",
           );

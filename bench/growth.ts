@@ -242,11 +242,11 @@ async function measureWarmClaims(
 /**
  * Claims one at a time as a busy worker slot takes them (src/jobs/scan-worker-pool.ts): the first
  * leased alone, then each verdict stored in the transaction that leases the next job
- * (`completeAndLease`), so one write commit a claim. The last job leased is completed outside the
- * clock. Each claim ends with a turn of the event loop, as a slot's does while it waits for clamd:
- * store calls right after a turn cost more than in a loop of microtasks alone (0.27 against 0.21 ms
- * per claim), and that loop once hid the SQLite maintenance thread's checkpoints altogether
- * (docs/SCALING.md, "what the bench's claim loop measured").
+ * (`completeAndLease`; the last leases none), so one write commit a claim. Each claim ends with a
+ * turn of the event loop, as a slot's does while it waits for clamd: store calls right after a turn
+ * cost more than in a loop of microtasks alone (0.27 against 0.21 ms per claim), and that loop once
+ * hid the SQLite maintenance thread's checkpoints altogether (docs/SCALING.md, "what the bench's
+ * claim loop measured").
  */
 async function measureClaims(
   store: Store,
@@ -257,16 +257,14 @@ async function measureClaims(
   const started = performance.now();
   let leased = claims > 0 ? await store.jobs.lease(LEASE_MS) : undefined;
   // Bounded in time too: a slow claim path (a wide tenant walk) would otherwise stall the run.
-  while (leased && ids.length < claims && performance.now() - started < maxMs) {
-    const completion = { jobId: leased.job.id, leaseToken: leased.leaseToken, result: CLEAN };
+  while (leased && performance.now() - started < maxMs) {
     ids.push(leased.job.id);
-    if (ids.length === claims) {
-      leased = undefined;
-      await store.jobs.complete(completion.jobId, completion.leaseToken, CLEAN);
-    } else {
-      const next = await store.jobs.completeAndLease([completion], { leaseMs: LEASE_MS, max: 1 });
-      leased = next.leased[0];
-    }
+    const completion = { jobId: leased.job.id, leaseToken: leased.leaseToken, result: CLEAN };
+    const next = await store.jobs.completeAndLease([completion], {
+      leaseMs: LEASE_MS,
+      max: ids.length < claims ? 1 : 0,
+    });
+    leased = next.leased[0];
     await setImmediate();
   }
   const seconds = (performance.now() - started) / 1000;
@@ -316,62 +314,53 @@ async function queueOwnJobs(side: Side): Promise<void> {
   side.own = { ids, traceIds: ids.map((id) => `t${id}`) };
 }
 
-/**
- * Claims taken in blocks, the two sides in turns (ABBA, so a drift of the machine over the run
- * weighs on both alike), after CLAIM_WARM_UP claims on each that are not counted.
- */
-const CLAIM_BLOCK = 50;
+type SideName = 'full' | 'reference';
 
-async function measureClaimsInTurns(
-  full: Side,
-  reference: Side,
-  claims: number,
-): Promise<{ full: ClaimRate; reference: ClaimRate }> {
-  await measureClaims(reference.store, CLAIM_WARM_UP);
-  await measureClaims(full.store, CLAIM_WARM_UP);
-  const totals = new Map<Side, { claims: number; seconds: number }>([
-    [full, { claims: 0, seconds: 0 }],
-    [reference, { claims: 0, seconds: 0 }],
-  ]);
-  for (let block = 0; totals.get(full)!.claims < claims; block++) {
-    const pair = block % 2 === 0 ? [reference, full] : [full, reference];
-    let claimed = 0;
-    for (const side of pair) {
-      const wanted = Math.min(CLAIM_BLOCK, claims - totals.get(side)!.claims);
-      const measured = await measureClaims(side.store, wanted);
-      const total = totals.get(side)!;
-      total.claims += measured.ids.length;
-      total.seconds += measured.seconds;
-      claimed += measured.ids.length;
-    }
-    if (claimed === 0) break; // a queue ran dry: what was measured stands
+/** The two sides in turns, ABBA, so a drift of the machine over the measurement weighs on both alike. */
+async function inTurns<T>(
+  times: number,
+  work: (side: SideName, index: number) => Promise<T>,
+): Promise<Record<SideName, T[]>> {
+  const results: Record<SideName, T[]> = { full: [], reference: [] };
+  for (let index = 0; index < times; index++) {
+    const order = index % 2 === 0 ? (['reference', 'full'] as const) : (['full', 'reference'] as const);
+    for (const side of order) results[side].push(await work(side, index));
   }
-  const rate = (side: Side): ClaimRate => {
-    const { claims: taken, seconds } = totals.get(side)!;
-    return {
-      perSecond: round(taken / seconds, 1),
-      ms: round((seconds * 1000) / Math.max(1, taken), 3),
-    };
-  };
-  return { full: rate(full), reference: rate(reference) };
+  return results;
 }
+
+/** `times` requests to each side in turns: two latency summaries over the same seconds. */
+async function latenciesInTurns(
+  times: number,
+  work: (side: SideName, index: number) => Promise<number>,
+): Promise<Record<SideName, LatencySummary>> {
+  const timings = await inTurns(times, work);
+  return { full: summarize(timings.full), reference: summarize(timings.reference) };
+}
+
+/** Claims in blocks of CLAIM_BLOCK, the sides in turns, after CLAIM_WARM_UP on each not counted. */
+const CLAIM_BLOCK = 50;
 
 interface ClaimRate {
   perSecond: number;
   ms: number;
 }
 
-/** `times` requests to each side, one to each in turn (ABBA): two summaries over the same seconds. */
-async function inTurns(
-  times: number,
-  work: (side: 'full' | 'reference', index: number) => Promise<number>,
-): Promise<{ full: LatencySummary; reference: LatencySummary }> {
-  const timings = { full: [] as number[], reference: [] as number[] };
-  for (let index = 0; index < times; index++) {
-    const order = index % 2 === 0 ? (['reference', 'full'] as const) : (['full', 'reference'] as const);
-    for (const side of order) timings[side].push(await work(side, index));
-  }
-  return { full: summarize(timings.full), reference: summarize(timings.reference) };
+async function claimsInTurns(
+  sides: Record<SideName, Side>,
+  claims: number,
+): Promise<Record<SideName, ClaimRate>> {
+  await measureClaims(sides.reference.store, CLAIM_WARM_UP);
+  await measureClaims(sides.full.store, CLAIM_WARM_UP);
+  const blocks = await inTurns(Math.ceil(claims / CLAIM_BLOCK), (side, block) =>
+    measureClaims(sides[side].store, Math.min(CLAIM_BLOCK, claims - block * CLAIM_BLOCK)),
+  );
+  const rate = (measured: { seconds: number; ids: string[] }[]): ClaimRate => {
+    const taken = measured.reduce((sum, block) => sum + block.ids.length, 0);
+    const seconds = measured.reduce((sum, block) => sum + block.seconds, 0);
+    return { perSecond: round(taken / seconds, 1), ms: round((seconds * 1000) / Math.max(1, taken), 3) };
+  };
+  return { full: rate(blocks.full), reference: rate(blocks.reference) };
 }
 
 async function measurePoint(
@@ -384,23 +373,23 @@ async function measurePoint(
   await queueOwnJobs(reference);
   // With a deep queue the full store's claims take from it; without, from jobs of its own.
   if (queued === 0) await queueOwnJobs(full);
-  const claims = await measureClaimsInTurns(full, reference, settings.claims);
+  const sides = { full, reference };
+  const claims = await claimsInTurns(sides, settings.claims);
   await warmUp(reference.http);
   await warmUp(full.http);
-  const sides = { full, reference };
-  const submit = await inTurns(settings.submits, (side) => submitOnce(sides[side].http));
+  const submit = await latenciesInTurns(settings.submits, (side) => submitOnce(sides[side].http));
   const lookups = Math.min(100, settings.submits);
   // Results of the big tenant: bulk-filled ones when there are, else the ones claimed above.
-  const pick = (side: 'full' | 'reference', index: number) => {
+  const pick = (side: SideName, index: number) => {
     if (side === 'full' && retained > 0)
       return retainedRow(2 * Math.floor(((index * 7_368_787) % retained) / 2));
     const { own } = sides[side];
     return { id: own.ids[index % own.ids.length]!, traceId: own.traceIds[index % own.traceIds.length]! };
   };
-  const lookupById = await inTurns(lookups, (side, index) =>
+  const lookupById = await latenciesInTurns(lookups, (side, index) =>
     sides[side].http.timed('GET', `/v1/scans/${pick(side, index).id}`, BIG_TENANT, 200),
   );
-  const lookupByTraceId = await inTurns(lookups, (side, index) =>
+  const lookupByTraceId = await latenciesInTurns(lookups, (side, index) =>
     sides[side].http.timed(
       'GET',
       `/api/v1/scan/async/result?trace_id=${pick(side, index).traceId}`,
